@@ -1,0 +1,55 @@
+/// Reactions (SPEC §4.5).
+extension ChatDomain {
+    /// Adds the actor's emoji to a message; adding it again returns the existing reaction (no event).
+    public func addReaction(
+        _ tx: any ChatTransaction, _ actor: CallActor, messageId: String, emoji: String
+    ) throws -> (reaction: Reaction, added: Bool) {
+        try Validate.reference(messageId, "message_id")
+        try Validate.emoji(emoji)
+        let (message, room, me) = try memberMessage(tx, actor, messageId)
+        try requireWriter(me)
+        try requireNotArchived(room)
+        guard message.deletedAt == nil else {
+            throw ChatError.precondition(.messageDeleted, "a deleted message cannot get reactions")
+        }
+        if let existing = try tx.reaction(tenantId: actor.tenantId, messageId: messageId, profileId: actor.profileId,
+                                          emoji: emoji) {
+            return (existing, false)
+        }
+        let now = clock()
+        let reaction = Reaction(tenantId: actor.tenantId, roomId: room.id, messageId: messageId,
+                                profileId: actor.profileId, emoji: emoji, createdAt: now)
+        try tx.insertReaction(reaction)
+        try emit(tx, .reactionAdded, tenantId: room.tenantId, roomId: room.id, actor: actor.profileId,
+                 subject: messageId, at: now, entity: .reaction(reaction))
+        return (reaction, true)
+    }
+
+    /// Removes the actor's own emoji from a message; returns whether one was removed.
+    public func removeReaction(
+        _ tx: any ChatTransaction, _ actor: CallActor, messageId: String, emoji: String
+    ) throws -> Bool {
+        try Validate.reference(messageId, "message_id")
+        try Validate.emoji(emoji)
+        let (_, room, me) = try memberMessage(tx, actor, messageId)
+        try requireWriter(me)
+        try requireNotArchived(room)
+        guard let existing = try tx.reaction(tenantId: actor.tenantId, messageId: messageId,
+                                             profileId: actor.profileId, emoji: emoji) else { return false }
+        _ = try tx.deleteReaction(tenantId: actor.tenantId, messageId: messageId, profileId: actor.profileId,
+                                  emoji: emoji)
+        try emit(tx, .reactionRemoved, tenantId: room.tenantId, roomId: room.id, actor: actor.profileId,
+                 subject: messageId, at: clock(), entity: .reaction(existing))
+        return true
+    }
+
+    /// A message's reactions aggregated per emoji.
+    public func listReactions(
+        _ tx: any ChatTransaction, _ actor: CallActor, messageId: String
+    ) throws -> [ReactionGroup] {
+        try Validate.reference(messageId, "message_id")
+        _ = try memberMessage(tx, actor, messageId)
+        return try tx.reactionGroups(tenantId: actor.tenantId, messageId: messageId, actorProfileId: actor.profileId,
+                                     profileCap: limits.reactionProfileCap)
+    }
+}

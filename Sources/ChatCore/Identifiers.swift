@@ -1,0 +1,105 @@
+import Crypto
+import Foundation
+
+/// Deterministic identifiers shared with the original package and every client (SPEC §9).
+public enum Identifiers {
+    /// Namespace of client-request message ids (SPEC §9.2).
+    static let clientRequestNamespace: [UInt8] = uuidBytes("b7e2f1c4-5a3d-4e8f-9b6a-2c1d0e9f8a7b")!
+
+    /// The canonical DM room id of two profiles in a tenant (SPEC §9.1), whichever order they come in.
+    public static func dmRoomId(tenantId: String, _ profileA: String, _ profileB: String) -> String {
+        let (a, b) = Array(profileA.utf8).lexicographicallyPrecedes(Array(profileB.utf8))
+            ? (profileA, profileB) : (profileB, profileA)
+        let h = hex(Insecure.SHA1.hash(data: Data("dm \(tenantId) \(a) \(b)".utf8)))
+        let chars = Array(h)
+        func s(_ from: Int, _ to: Int) -> String { String(chars[from..<to]) }
+        let variant = (UInt8(s(16, 18), radix: 16)! & 0x3f) | 0x80
+        let xx = String(variant, radix: 16).leftPadded(to: 2)
+        return "\(s(0, 8))-\(s(8, 12))-5\(s(13, 16))-\(xx)\(s(18, 20))-\(s(20, 32))"
+    }
+
+    /// The message id of a send with a client request id: UUIDv5 of a compact JSON array (SPEC §9.2).
+    public static func clientRequestMessageId(
+        tenantId: String, roomId: String, threadId: String?, actorProfileId: String, clientRequestId: String
+    ) -> String {
+        let parts: [String] = [
+            jsonString("smrt-chat:client-request"), jsonString(tenantId), jsonString(roomId),
+            threadId.map(jsonString) ?? "null", jsonString(actorProfileId), jsonString(clientRequestId),
+        ]
+        return uuidV5(namespace: clientRequestNamespace, name: Array("[\(parts.joined(separator: ","))]".utf8))
+    }
+
+    /// The profile an agent writes as when none is given (SPEC §12.6).
+    public static func derivedAgentProfileId(agentId: String) -> String {
+        let candidate = "agent:" + agentId
+        if candidate.utf8.count <= 128 { return candidate }
+        return "agent:" + hex(SHA256.hash(data: Data(agentId.utf8)))
+    }
+
+    /// A random (version 4) UUID, lowercase.
+    public static func newUUID() -> String { UUID().uuidString.lowercased() }
+
+    /// Lowercase hex of a digest or any byte sequence.
+    public static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(64)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// RFC 4122 version 5 UUID (SHA-1) of `name` in `namespace`, lowercase.
+    static func uuidV5(namespace: [UInt8], name: [UInt8]) -> String {
+        var bytes = Array(Insecure.SHA1.hash(data: namespace + name).prefix(16))
+        bytes[6] = (bytes[6] & 0x0f) | 0x50
+        bytes[8] = (bytes[8] & 0x3f) | 0x80
+        let h = Array(hex(bytes))
+        func s(_ from: Int, _ to: Int) -> String { String(h[from..<to]) }
+        return "\(s(0, 8))-\(s(8, 12))-\(s(12, 16))-\(s(16, 20))-\(s(20, 32))"
+    }
+
+    /// The 16 bytes of a textual UUID.
+    static func uuidBytes(_ text: String) -> [UInt8]? {
+        let digits = Array(text.replacingOccurrences(of: "-", with: "").utf8)
+        guard digits.count == 32 else { return nil }
+        var out = [UInt8]()
+        for i in stride(from: 0, to: 32, by: 2) {
+            guard let b = UInt8(String(decoding: digits[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
+            out.append(b)
+        }
+        return out
+    }
+
+    /// A JSON string literal: quotes, backslashes and control characters escaped; non-ASCII kept as itself.
+    static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            default:
+                if scalar.value < 0x20 {
+                    out += "\\u" + String(scalar.value, radix: 16).leftPadded(to: 4)
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
+
+extension String {
+    /// Left-pads with zeros to `width` characters.
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+
+/// A parsed JSON value, used to validate JSON fields and to apply merge patches (RFC 7396).
+public enum JSONValue: Sendable, Equatable, Codable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int64.self) { self = .int(i) }
+        else if let d = try? c.decode(Double.self) { self = .double(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSONValue].self)) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case .bool(let b): try c.encode(b)
+        case .int(let i): try c.encode(i)
+        case .double(let d): try c.encode(d)
+        case .string(let s): try c.encode(s)
+        case .array(let a): try c.encode(a)
+        case .object(let o): try c.encode(o)
+        }
+    }
+
+    /// Parses `text`, throwing VALIDATION naming `field` when it is not JSON.
+    public static func parse(_ text: String, field: String) throws -> JSONValue {
+        do {
+            return try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        } catch {
+            throw ChatError.validation(field, "is not valid JSON")
+        }
+    }
+
+    /// Compact JSON text with sorted keys.
+    public var text: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding a JSONValue cannot fail: every case maps to a JSON value (non-finite doubles cannot be parsed).
+        let data = (try? encoder.encode(self)) ?? Data("null".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Applies an RFC 7396 merge patch: objects merge recursively, `null` deletes a key, anything else replaces.
+    public func merging(patch: JSONValue) -> JSONValue {
+        guard case .object(let patchMembers) = patch else { return patch }
+        var members: [String: JSONValue]
+        if case .object(let existing) = self { members = existing } else { members = [:] }
+        for (key, value) in patchMembers {
+            if value == .null {
+                members.removeValue(forKey: key)
+            } else {
+                members[key] = (members[key] ?? .null).merging(patch: value)
+            }
+        }
+        return .object(members)
+    }
+}

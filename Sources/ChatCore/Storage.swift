@@ -1,0 +1,210 @@
+/// The result of a committed write: the operation's value and the events it appended, in log order.
+public struct Committed<Value: Sendable>: Sendable {
+    public var value: Value
+    public var events: [RoomEvent]
+
+    public init(value: Value, events: [RoomEvent]) {
+        self.value = value
+        self.events = events
+    }
+}
+
+/// A storage engine for the chat domain. Engine-neutral: no engine types cross this boundary.
+///
+/// Every operation runs as one transaction. `write` bodies run through the engine's single write
+/// path (which may batch several of them into one commit, each in its own savepoint); `read` bodies
+/// run on a consistent snapshot. Bodies are synchronous and run on a thread owned by the engine, so
+/// an engine with an asynchronous driver blocks that thread, never the caller's executor.
+public protocol ChatStorage: Sendable {
+    /// Runs `body` on a read-only snapshot.
+    func read<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) async throws -> T
+
+    /// Runs `body` in a write transaction and commits it with the events it appended.
+    ///
+    /// - Throws: what `body` throws (after rolling back its changes), except `CommitThenFail`, whose
+    ///   changes are committed and whose `ChatError` is then thrown with `committedEvents` set.
+    func write<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) async throws -> Committed<T>
+}
+
+/// Filters of a room message page, in the room's sequence order.
+public struct MessageQuery: Sendable, Equatable {
+    public enum Order: Sendable { case newestFirst, oldestFirst }
+    public var tenantId: String
+    public var roomId: String
+    /// Only messages of this thread (nil: root messages unless `includeThreadReplies`).
+    public var threadId: String?
+    public var includeThreadReplies: Bool
+    public var includeDeleted: Bool
+    /// Exclusive lower bound on room_seq.
+    public var afterSeq: Int64?
+    /// Exclusive upper bound on room_seq.
+    public var beforeSeq: Int64?
+    /// Only replies to this message.
+    public var replyToMessageId: String?
+    public var order: Order
+    public var limit: Int
+
+    public init(
+        tenantId: String, roomId: String, threadId: String? = nil, includeThreadReplies: Bool = false,
+        includeDeleted: Bool = false, afterSeq: Int64? = nil, beforeSeq: Int64? = nil,
+        replyToMessageId: String? = nil, order: Order = .newestFirst, limit: Int
+    ) {
+        self.tenantId = tenantId
+        self.roomId = roomId
+        self.threadId = threadId
+        self.includeThreadReplies = includeThreadReplies
+        self.includeDeleted = includeDeleted
+        self.afterSeq = afterSeq
+        self.beforeSeq = beforeSeq
+        self.replyToMessageId = replyToMessageId
+        self.order = order
+        self.limit = limit
+    }
+}
+
+/// A full-text message search over the rooms a profile is an active member of, newest first.
+public struct MessageSearch: Sendable, Equatable {
+    public var tenantId: String
+    public var memberProfileId: String
+    /// Plain words; every word must match (engines quote them: no query syntax reaches the engine).
+    public var terms: [String]
+    public var roomId: String?
+    public var senderProfileId: String?
+    public var messageType: MessageType?
+    public var role: MessageRole?
+    public var since: Int64?
+    public var until: Int64?
+    public var hasAttachments: Bool?
+    /// Continue after this (created_at, id) position, exclusive.
+    public var after: (createdAt: Int64, id: String)?
+    public var limit: Int
+
+    public init(tenantId: String, memberProfileId: String, terms: [String], limit: Int) {
+        self.tenantId = tenantId
+        self.memberProfileId = memberProfileId
+        self.terms = terms
+        self.limit = limit
+    }
+
+    public static func == (l: MessageSearch, r: MessageSearch) -> Bool {
+        l.tenantId == r.tenantId && l.memberProfileId == r.memberProfileId && l.terms == r.terms
+            && l.roomId == r.roomId && l.senderProfileId == r.senderProfileId && l.messageType == r.messageType
+            && l.role == r.role && l.since == r.since && l.until == r.until && l.hasAttachments == r.hasAttachments
+            && l.after?.createdAt == r.after?.createdAt && l.after?.id == r.after?.id && l.limit == r.limit
+    }
+}
+
+/// A position in an activity-ordered list (newest activity first): (activity time, id), exclusive.
+public typealias ActivityPosition = (activityAt: Int64, id: String)
+
+/// Primitive, tenant-bound reads and writes of one transaction. Every method takes the tenant and
+/// never returns another tenant's rows. Domain rules live in `ChatDomain`, never in an engine.
+public protocol ChatTransaction: AnyObject {
+    /// Runs `body` in a nested savepoint, rolled back (with its events) when it throws, except
+    /// `CommitThenFail`, which keeps the changes and is rethrown.
+    func savepoint<T>(_ body: () throws -> T) throws -> T
+
+    // MARK: Rooms
+    func room(tenantId: String, id: String) throws -> Room?
+    /// Inserts `room`; false when a room with its id already exists (concurrent DM creation).
+    func insertRoomIfAbsent(_ room: Room) throws -> Bool
+    /// Writes the room's mutable columns (never `lastEventSeq`, which only `nextRoomSeq` moves).
+    func updateRoom(_ room: Room) throws
+    /// Rooms where the profile is an active participant, newest activity first.
+    func roomsOfMember(
+        tenantId: String, profileId: String, type: RoomType?, status: RoomStatus?, after: ActivityPosition?,
+        limit: Int
+    ) throws -> [Room]
+    /// Non-deleted public rooms plus rooms where the profile is active, matching `query` (case-insensitive
+    /// substring of name, description or topic), newest activity first.
+    func searchRooms(tenantId: String, profileId: String, query: String, after: ActivityPosition?, limit: Int) throws
+        -> [Room]
+
+    // MARK: Participants
+    func participant(tenantId: String, roomId: String, profileId: String) throws -> Participant?
+    /// Inserts or replaces the row of (tenant, room, profile).
+    func upsertParticipant(_ participant: Participant) throws
+    /// Active participants of a room, optionally of one role.
+    func countActiveParticipants(tenantId: String, roomId: String, role: ParticipantRole?) throws -> Int
+    /// Participants ordered by profile id.
+    func participants(tenantId: String, roomId: String, status: ParticipantStatus?, afterProfileId: String?, limit: Int)
+        throws -> [Participant]
+    /// Every active participant row of a profile in rooms that are not deleted.
+    func activeMemberships(tenantId: String, profileId: String) throws -> [Participant]
+    /// Sets presence on every participant row of the profile; returns the number of rows.
+    func setOnlineStatus(tenantId: String, profileId: String, status: OnlineStatus, at: Int64) throws -> Int
+
+    // MARK: Messages
+    func message(tenantId: String, id: String) throws -> Message?
+    func insertMessage(_ message: Message) throws
+    /// Writes content, attachments, metadata, edited_at, deleted_at and version.
+    func updateMessage(_ message: Message) throws
+    func insertMessageVersion(tenantId: String, _ version: MessageVersion) throws
+    /// Earlier versions of a message, oldest first.
+    func messageVersions(tenantId: String, messageId: String) throws -> [MessageVersion]
+    func messages(_ query: MessageQuery) throws -> [Message]
+    func searchMessages(_ search: MessageSearch) throws -> [Message]
+    /// Messages after `afterSeq` that are not deleted and not sent by `excludingProfileId`: root
+    /// messages of the room (threadId nil) or the messages of one thread.
+    func unreadCount(tenantId: String, roomId: String, threadId: String?, afterSeq: Int64, excludingProfileId: String)
+        throws -> Int64
+
+    // MARK: Threads
+    func thread(tenantId: String, id: String) throws -> ChatThread?
+    func insertThread(_ thread: ChatThread) throws
+    /// Writes is_resolved, resolved_at, message_count, participant_count, last_message_at, title.
+    func updateThread(_ thread: ChatThread) throws
+    /// Threads of a room, newest activity first.
+    func threads(tenantId: String, roomId: String, onlyUnresolved: Bool, after: ActivityPosition?, limit: Int) throws
+        -> [ChatThread]
+    /// Records `profileId` as a sender in the thread; true when it was not one before.
+    func addThreadSender(tenantId: String, threadId: String, profileId: String) throws -> Bool
+    /// Threads the profile started or sent a message in, in rooms where it is an active member.
+    func threadsTakenPartIn(tenantId: String, profileId: String) throws -> [ChatThread]
+    func threadReadSeq(tenantId: String, threadId: String, profileId: String) throws -> Int64
+    func setThreadReadSeq(tenantId: String, threadId: String, profileId: String, seq: Int64) throws
+
+    // MARK: Reactions
+    func reaction(tenantId: String, messageId: String, profileId: String, emoji: String) throws -> Reaction?
+    func insertReaction(_ reaction: Reaction) throws
+    /// Deletes one reaction; true when it existed.
+    func deleteReaction(tenantId: String, messageId: String, profileId: String, emoji: String) throws -> Bool
+    func deleteReactions(tenantId: String, messageId: String) throws
+    /// Reactions aggregated per emoji (first reacted first), at most `profileCap` profile ids each.
+    func reactionGroups(tenantId: String, messageId: String, actorProfileId: String, profileCap: Int) throws
+        -> [ReactionGroup]
+
+    // MARK: Agent sessions
+    func session(tenantId: String, id: String) throws -> AgentSession?
+    func insertSession(_ session: AgentSession) throws
+    func updateSession(_ session: AgentSession) throws
+    /// The status-`active` session of (agent, participant, key); a nil key matches keyless sessions only.
+    func activeSession(tenantId: String, agentId: String, participantProfileId: String, sessionKey: String?) throws
+        -> AgentSession?
+    /// A participant's sessions, newest first.
+    func sessions(tenantId: String, participantProfileId: String, agentId: String?, statusActiveOnly: Bool,
+                  after: ActivityPosition?, limit: Int) throws -> [AgentSession]
+    /// Every status-`active` session of the tenant (optionally of one agent).
+    func statusActiveSessions(tenantId: String, agentId: String?) throws -> [AgentSession]
+    func toolCall(tenantId: String, sessionId: String, callId: String) throws -> ToolCallRecord?
+    func insertToolCall(_ call: ToolCallRecord) throws
+    func setToolCallResult(tenantId: String, sessionId: String, callId: String, resultMessageId: String) throws
+    func turnState(tenantId: String, messageId: String) throws -> TurnState?
+    func upsertTurnState(_ state: TurnState) throws
+
+    // MARK: Event log
+    /// Reserves the room's next event seq (increments the room's `last_event_seq`, serialising writers of the room).
+    func nextRoomSeq(tenantId: String, roomId: String) throws -> Int64
+    /// Appends an event whose seq came from `nextRoomSeq`; assigns and returns its global `eventId`.
+    func appendEvent(_ event: RoomEvent) throws -> RoomEvent
+    func roomEvents(tenantId: String, roomId: String, afterSeq: Int64, limit: Int) throws -> [RoomEvent]
+    func tenantEvents(tenantId: String, afterEventId: Int64, limit: Int) throws -> [RoomEvent]
+    /// The smallest retained seq of a room's log, or nil when none is retained.
+    func oldestRetainedSeq(tenantId: String, roomId: String) throws -> Int64?
+    /// The largest event id purged from the tenant's log (0 when nothing was purged).
+    func purgedThroughEventId(tenantId: String) throws -> Int64
+    /// The newest event id of the tenant's log (0 when empty).
+    func headEventId(tenantId: String) throws -> Int64
+    /// Deletes events created before `cutoff` in every tenant; returns how many.
+    func purgeEvents(createdBefore cutoff: Int64) throws -> Int
+}

@@ -1,0 +1,95 @@
+/// Request checks shared by every operation (SPEC §2, §8, §12.8). Each failure is INVALID_ARGUMENT
+/// VALIDATION naming the field.
+enum Validate {
+    /// A tenant, profile or agent id: 1–128 bytes of `[A-Za-z0-9._:@-]`.
+    static func identifier(_ value: String, _ field: String) throws {
+        let bytes = value.utf8
+        guard !bytes.isEmpty else { throw ChatError.validation(field, "is required") }
+        guard bytes.count <= 128 else { throw ChatError.validation(field, "is longer than 128 bytes") }
+        for b in bytes where !isIdentifierByte(b) {
+            throw ChatError.validation(field, "may contain only A-Z a-z 0-9 . _ : @ -")
+        }
+    }
+
+    /// Whether `b` may appear in an identifier.
+    static func isIdentifierByte(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+             UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: ":"),
+             UInt8(ascii: "@"), UInt8(ascii: "-"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// A required reference to a server-made id (room, message, thread, session).
+    static func reference(_ value: String, _ field: String) throws {
+        guard !value.isEmpty else { throw ChatError.validation(field, "is required") }
+        guard value.utf8.count <= 128 else { throw ChatError.validation(field, "is longer than 128 bytes") }
+    }
+
+    /// An optional reference: `""` counts as not given (SPEC §12.8).
+    static func optionalReference(_ value: String?, _ field: String) throws -> String? {
+        guard let value, !value.isEmpty else { return nil }
+        try reference(value, field)
+        return value
+    }
+
+    /// A text no longer than `max` bytes.
+    static func text(_ value: String, _ field: String, max: Int, required: Bool = false) throws {
+        if required && value.trimmingWhitespace.isEmpty { throw ChatError.validation(field, "is required") }
+        guard value.utf8.count <= max else { throw ChatError.validation(field, "is longer than \(max) bytes") }
+    }
+
+    /// A JSON object no larger than `max` bytes; returns its normalised text (`""` or nil → `{}`).
+    static func jsonObject(_ value: String?, _ field: String, max: Int) throws -> String {
+        guard let value, !value.isEmpty else { return "{}" }
+        guard value.utf8.count <= max else { throw ChatError.validation(field, "is larger than \(max) bytes") }
+        guard case .object = try JSONValue.parse(value, field: field) else {
+            throw ChatError.validation(field, "must be a JSON object")
+        }
+        return value
+    }
+
+    /// Any JSON value (tool arguments and results).
+    static func json(_ value: String?, _ field: String, max: Int) throws {
+        guard let value else { return }
+        guard value.utf8.count <= max else { throw ChatError.validation(field, "is larger than \(max) bytes") }
+        _ = try JSONValue.parse(value, field: field)
+    }
+
+    /// A page size: 0 → default, above the maximum → the maximum is an error.
+    static func pageSize(_ value: Int, limits: ChatLimits) throws -> Int {
+        if value == 0 { return limits.defaultPageSize }
+        guard value > 0 else { throw ChatError.validation("limit", "must not be negative") }
+        guard value <= limits.maxPageSize else {
+            throw ChatError.validation("limit", "must be at most \(limits.maxPageSize)")
+        }
+        return value
+    }
+
+    /// An emoji: non-empty, at most 64 bytes, no whitespace or control characters.
+    static func emoji(_ value: String) throws {
+        guard !value.isEmpty else { throw ChatError.validation("emoji", "is required") }
+        guard value.utf8.count <= 64 else { throw ChatError.validation("emoji", "is longer than 64 bytes") }
+        for scalar in value.unicodeScalars {
+            let p = scalar.properties
+            if p.isWhitespace || scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+                || p.generalCategory == .control || p.generalCategory == .lineSeparator
+                || p.generalCategory == .paragraphSeparator {
+                throw ChatError.validation("emoji", "must not contain whitespace or control characters")
+            }
+        }
+    }
+}
+
+extension String {
+    /// The string without leading and trailing whitespace (no Foundation needed).
+    var trimmingWhitespace: Substring {
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
+              let last = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+        return Substring(scalars[first...last])
+    }
+}
