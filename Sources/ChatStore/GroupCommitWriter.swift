@@ -1,0 +1,120 @@
+import ChatCore
+import Foundation
+import GRDB
+import Logging
+
+/// The single write path: a dedicated thread that commits queued operations in batches.
+///
+/// Each operation runs in its own savepoint; the batch commits once; then every operation's caller
+/// is resumed with its own outcome. A commit failure fails every operation of the batch (none of
+/// them was acknowledged). The thread blocks on the database, never on Swift's cooperative pool.
+final class GroupCommitWriter: @unchecked Sendable {
+    // @unchecked Sendable: `pending` and `stopped` are only touched with `condition` locked; the
+    // pool is thread-safe; the thread is started once in init.
+    private struct Job {
+        /// Runs the operation inside its savepoint on the writer thread; returns how to finish it
+        /// once the batch's commit succeeded (nil) or failed.
+        let run: (SQLiteTransaction) -> (Error?) -> Void
+        /// Fails the operation without running it.
+        let abort: (Error) -> Void
+    }
+
+    private let pool: DatabasePool
+    private let maxBatch: Int
+    private let logger: Logger
+    private let condition = NSCondition()
+    private var pending: [Job] = []
+    private var stopped = false
+    private var finished = false
+
+    init(pool: DatabasePool, maxBatch: Int, logger: Logger) {
+        self.pool = pool
+        self.maxBatch = max(1, maxBatch)
+        self.logger = logger
+        let thread = Thread { [self] in loop() }
+        thread.name = "smrt.chat.writer"
+        thread.start()
+    }
+
+    func submit<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) async throws -> Committed<T> {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Committed<T>, Error>) in
+            let job = Job(run: { tx in
+                let mark = tx.events.count
+                let outcome: Result<T, Error>
+                do {
+                    outcome = .success(try tx.savepoint { try body(tx) })
+                } catch {
+                    outcome = .failure(error)
+                }
+                let events = Array(tx.events[mark...])
+                return { commitError in
+                    if let commitError { return continuation.resume(throwing: commitError) }
+                    switch outcome {
+                    case .success(let value):
+                        continuation.resume(returning: Committed(value: value, events: events))
+                    case .failure(let failure as CommitThenFail):
+                        var error = failure.error
+                        error.committedEvents = events
+                        continuation.resume(throwing: error)
+                    case .failure(let error):
+                        continuation.resume(throwing: error)
+                    }
+                }
+            }, abort: { continuation.resume(throwing: $0) })
+            condition.lock()
+            if stopped {
+                condition.unlock()
+                continuation.resume(throwing: ChatError(.unavailable, .internal, "the store is closing"))
+                return
+            }
+            pending.append(job)
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    /// Refuses new work, lets the queued work commit, and waits for the thread to end.
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        while !finished { condition.wait() }
+        condition.unlock()
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while pending.isEmpty && !stopped { condition.wait() }
+            if pending.isEmpty && stopped {
+                finished = true
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            let batch = Array(pending.prefix(maxBatch))
+            pending.removeFirst(batch.count)
+            condition.unlock()
+            commit(batch)
+        }
+    }
+
+    private func commit(_ batch: [Job]) {
+        var finishers: [(Error?) -> Void] = []
+        finishers.reserveCapacity(batch.count)
+        do {
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    let tx = SQLiteTransaction(db)
+                    for job in batch { finishers.append(job.run(tx)) }
+                    return .commit
+                }
+            }
+            for finish in finishers { finish(nil) }
+        } catch {
+            logger.error("group commit failed", metadata: ["error": "\(error)", "chat.batch": "\(batch.count)"])
+            for finish in finishers { finish(error) }
+            for job in batch.dropFirst(finishers.count) { job.abort(error) }
+        }
+    }
+}

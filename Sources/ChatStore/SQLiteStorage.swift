@@ -1,0 +1,80 @@
+import ChatCore
+import Foundation
+import GRDB
+import Logging
+
+/// Configuration of the SQLite engine.
+public struct SQLiteConfiguration: Sendable {
+    /// How durable an acknowledged write is (SQLite `synchronous`): `normal` survives a process crash,
+    /// `full` also a power loss (each commit waits for fsync of the WAL).
+    public enum Durability: String, Sendable, CaseIterable { case normal, full }
+
+    public var path: String
+    public var durability: Durability = .normal
+    /// Most operations one commit may carry (group commit).
+    public var maxBatch = 256
+    /// How long a connection waits for a lock held by another process (the `keys` command).
+    public var busyTimeout: TimeInterval = 5
+
+    public init(path: String) { self.path = path }
+}
+
+/// The SQLite engine: WAL mode, concurrent snapshot reads from a pool, and a single write path.
+///
+/// Writes go through one writer thread. It takes every operation waiting when it becomes free and
+/// commits them in one transaction, each inside its own savepoint, so a failing operation rolls back
+/// alone and concurrent writers share one commit (group commit) without waiting on a timer.
+public final class SQLiteStorage: ChatStorage {
+    let pool: DatabasePool
+    private let writer: GroupCommitWriter
+    private let logger: Logger
+
+    /// Opens (creating if needed) and migrates the database at `configuration.path`.
+    ///
+    /// - Throws: a database error when the file cannot be opened or migrated.
+    public init(_ configuration: SQLiteConfiguration, logger: Logger = Logger(label: "smrt.chat.store")) throws {
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        config.busyMode = .timeout(configuration.busyTimeout)
+        let synchronous = configuration.durability == .full ? "FULL" : "NORMAL"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+        }
+        pool = try DatabasePool(path: configuration.path, configuration: config)
+        try Schema.migrator.migrate(pool)
+        self.logger = logger
+        writer = GroupCommitWriter(pool: pool, maxBatch: configuration.maxBatch, logger: logger)
+    }
+
+    /// Applies pending migrations to the database at `path` and returns the applied migration names.
+    public static func migrate(path: String) throws -> [String] {
+        let storage = try SQLiteStorage(SQLiteConfiguration(path: path))
+        defer { storage.close() }
+        return try storage.pool.read { try Schema.migrator.appliedMigrations($0) }
+    }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) async throws -> T {
+        try await pool.read { db in try body(SQLiteTransaction(db)) }
+    }
+
+    public func write<T: Sendable>(
+        _ body: @escaping @Sendable (any ChatTransaction) throws -> T
+    ) async throws -> Committed<T> {
+        try await writer.submit(body)
+    }
+
+    /// Runs raw SQL on a snapshot (tests and maintenance: counts, integrity checks).
+    public func withSnapshot<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) throws -> T {
+        try pool.read(body)
+    }
+
+    /// Finishes queued writes, checkpoints the WAL into the database file and stops the writer.
+    public func close() {
+        writer.stop()
+        do {
+            try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        } catch {
+            logger.warning("WAL checkpoint at close failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
