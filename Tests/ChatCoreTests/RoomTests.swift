@@ -1,4 +1,4 @@
-import ChatCore
+@testable import ChatCore
 import Testing
 
 @Suite("Rooms (SPEC §4.1, §12.2)")

@@ -1,4 +1,4 @@
-import ChatCore
+@testable import ChatCore
 import ChatStore
 import Foundation
 import GRDB

@@ -1,4 +1,4 @@
-import ChatCore
+@testable import ChatCore
 import Testing
 
 @Suite("Compatibility vectors (SPEC §9) and pure rules")
