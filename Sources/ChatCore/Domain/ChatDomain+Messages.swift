@@ -90,7 +90,8 @@ extension ChatDomain {
     func writeMessage(
         _ tx: any ChatTransaction, room: Room, draft: Draft, sender: String, role: MessageRole, type: MessageType,
         session: AgentSession?, toolCall: ToolCallData?, tokensUsed: Int64,
-        beforeIdempotency: (() throws -> Void)? = nil, afterIdempotency: ((String) throws -> Void)? = nil
+        beforeIdempotency: (() throws -> Void)? = nil, afterIdempotency: (() throws -> Void)? = nil,
+        afterInsert: ((String) throws -> Void)? = nil
     ) throws -> SendResult {
         let tenant = room.tenantId
         let now = clock()
@@ -130,7 +131,7 @@ extension ChatDomain {
                 metadata = JSONValue.object(members).text
             }
         }
-        try afterIdempotency?(id)
+        try afterIdempotency?()
 
         let seq = try tx.nextRoomSeq(tenantId: tenant, roomId: room.id)
         let message = Message(
@@ -139,6 +140,7 @@ extension ChatDomain {
             role: role, messageType: type, content: draft.content, attachments: draft.attachments, metadata: metadata,
             toolCall: toolCall, createdAt: now, roomSeq: seq, clientRequestId: draft.clientRequestId)
         try tx.insertMessage(message)
+        try afterInsert?(id)
 
         var updatedRoom = room
         updatedRoom.lastMessageAt = now

@@ -234,18 +234,21 @@ extension ChatDomain {
                     throw ChatError.precondition(.toolCallAlreadyAnswered, "tool call '\(data.callId)' was already answered")
                 }
             },
-            afterIdempotency: { messageId in
+            afterIdempotency: {
+                guard let data, type == .toolCall else { return }
+                if try tx.toolCall(tenantId: session.tenantId, sessionId: session.id, callId: data.callId) != nil {
+                    throw ChatError(.alreadyExists, .duplicateCallId,
+                                    "call id '\(data.callId)' is already used in this session",
+                                    metadata: ["call_id": data.callId])
+                }
+            },
+            afterInsert: { messageId in
                 guard let data else { return }
                 if type == .toolCall {
-                    if try tx.toolCall(tenantId: session.tenantId, sessionId: session.id, callId: data.callId) != nil {
-                        throw ChatError(.alreadyExists, .duplicateCallId,
-                                        "call id '\(data.callId)' is already used in this session",
-                                        metadata: ["call_id": data.callId])
-                    }
                     try tx.insertToolCall(ToolCallRecord(tenantId: session.tenantId, sessionId: session.id,
                                                          callId: data.callId, toolName: data.name,
                                                          callMessageId: messageId))
-                } else if type == .toolResult {
+                } else {
                     try tx.setToolCallResult(tenantId: session.tenantId, sessionId: session.id, callId: data.callId,
                                              resultMessageId: messageId)
                 }
