@@ -78,3 +78,10 @@ public final class SQLiteStorage: ChatStorage {
         }
     }
 }
+
+extension SQLiteStorage {
+    /// Runs raw SQL in its own write transaction, outside the domain (tests of schema constraints).
+    public func writeForTesting(_ body: (Database) throws -> Void) throws {
+        try pool.write(body)
+    }
+}

@@ -1,0 +1,110 @@
+@testable import ChatCore
+import ChatStore
+import Foundation
+import GRDB
+import Testing
+
+@Suite("SQLite storage: schema, write path, durability (issue: chat core)")
+struct StorageTests {
+    @Test("the database is in WAL mode with foreign keys on and named migrations")
+    func pragmas() async throws {
+        let chat = try TestChat()
+        let mode = try chat.storage.withSnapshot { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
+        #expect(mode == "wal")
+        #expect(try chat.scalar("PRAGMA foreign_keys") == 1)
+        let migrations = try SQLiteStorage.migrate(path: chat.directory.appendingPathComponent("other.sqlite").path)
+        #expect(migrations == ["v1-chat-core"])
+    }
+
+    @Test("the schema enforces uniqueness, foreign keys and enum checks on its own")
+    func constraints() async throws {
+        let chat = try TestChat()
+        let room = try await chat.room()
+        let m = try await chat.send(alice, room)
+        let statements: [String] = [
+            "INSERT INTO participants (tenant_id, room_id, profile_id, role, status, joined_at) VALUES ('\(tenant)', '\(room.id)', 'alice', 'member', 'active', 0)",
+            "INSERT INTO participants (tenant_id, room_id, profile_id, role, status, joined_at) VALUES ('\(tenant)', 'no-room', 'x', 'member', 'active', 0)",
+            "INSERT INTO participants (tenant_id, room_id, profile_id, role, status, joined_at) VALUES ('tenant-2', '\(room.id)', 'x', 'member', 'active', 0)",
+            "INSERT INTO participants (tenant_id, room_id, profile_id, role, status, joined_at) VALUES ('\(tenant)', '\(room.id)', 'x', 'god', 'active', 0)",
+            "UPDATE rooms SET status = 'gone'",
+            "INSERT INTO reactions (tenant_id, room_id, message_id, profile_id, emoji, created_at) VALUES ('\(tenant)', '\(room.id)', '\(m.id)', 'a', 'x', 0), ('\(tenant)', '\(room.id)', '\(m.id)', 'a', 'x', 0)",
+            "INSERT INTO messages (id, tenant_id, room_id, sender_profile_id, role, message_type, content, created_at, room_seq) VALUES ('x', '\(tenant)', '\(room.id)', 'a', 'user', 'text', '', 0, \(m.roomSeq))",
+            "UPDATE messages SET metadata = 'not json'",
+            "INSERT INTO room_events (tenant_id, room_id, seq, kind, actor_profile_id, subject_id, created_at) VALUES ('\(tenant)', '\(room.id)', 1, 'MESSAGE_CREATED', '', '', 0)",
+        ]
+        for sql in statements {
+            #expect(throws: DatabaseError.self, "\(sql)") {
+                try chat.storage.writeForTesting { try $0.execute(sql: sql) }
+            }
+        }
+        let s = try await chat.w(alice) { try $0.createAgentSession($1, $2, agentId: "bot") }.session.session
+        #expect(throws: DatabaseError.self, "one active session per (agent, participant, key)") {
+            try chat.storage.writeForTesting {
+                try $0.execute(sql: """
+                    INSERT INTO agent_sessions (id, tenant_id, agent_id, agent_profile_id, participant_profile_id, room_id,
+                        status, created_at) VALUES ('s2', '\(tenant)', 'bot', 'agent:bot', 'alice', '\(s.roomId)', 'active', 0)
+                    """)
+            }
+        }
+    }
+
+    @Test("a failing operation in a group commit rolls back alone; the others commit")
+    func savepointIsolation() async throws {
+        let chat = try TestChat()
+        let room = try await chat.room()
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<40 {
+                group.addTask {
+                    do {
+                        if i % 4 == 0 {
+                            // Writes a message, then fails: its message and event must vanish.
+                            _ = try await chat.w(alice) { d, tx, a in
+                                _ = try d.sendMessage(tx, a, roomId: room.id, content: "doomed \(i)")
+                                throw ChatError.validation("test", "forced failure")
+                            }
+                        } else {
+                            try await chat.send(alice, room, "kept \(i)")
+                        }
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 30)
+        #expect(try chat.scalar("SELECT count(*) FROM messages") == 30)
+        #expect(try chat.scalar("SELECT count(*) FROM messages WHERE content LIKE 'doomed%'") == 0)
+        let log = try chat.events(room.id)
+        #expect(log.map(\.seq) == Array(1...Int64(log.count)) && log.count == 32)
+    }
+
+    @Test("committed writes survive closing and reopening the database file")
+    func reopen() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("smrtchat-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("chat.sqlite").path
+        var config = SQLiteConfiguration(path: path)
+        config.durability = .full
+        let first = try SQLiteStorage(config)
+        let service = ChatService(storage: first)
+        let room = try await service.write(alice) { try $0.createRoom($1, alice, name: "r", roomType: .public) }.value
+        _ = try await service.write(alice) { try $0.sendMessage($1, alice, roomId: room.id, content: "persisted") }
+        first.close()
+        let second = try SQLiteStorage(SQLiteConfiguration(path: path))
+        defer { second.close() }
+        let page = try await ChatService(storage: second).read(alice) { try $0.listRoomMessages($1, alice, roomId: room.id) }
+        #expect(page.items.map(\.content) == ["persisted"])
+        let integrity = try second.withSnapshot { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
+        #expect(integrity == "ok")
+    }
+
+    @Test("writes after close are refused cleanly, not lost silently")
+    func closed() async throws {
+        let chat = try TestChat()
+        chat.storage.close()
+        await #expect(throws: ChatError.self) { _ = try await chat.room() }
+    }
+}
