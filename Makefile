@@ -10,7 +10,7 @@
 SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-APT_PACKAGES := libsqlite3-dev pkg-config
+APT_PACKAGES := libsqlite3-dev pkg-config libnanomsg-dev protobuf-compiler
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "ChatCore", targets: ["ChatCore"]),
         .library(name: "ChatStore", targets: ["ChatStore"]),
+        .library(name: "Nanomsg", targets: ["Nanomsg"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -19,6 +20,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
+        .systemLibrary(name: "CNanomsg", pkgConfig: "nanomsg", providers: [.apt(["libnanomsg-dev"])]),
+        .target(name: "Nanomsg", dependencies: ["CNanomsg"], swiftSettings: swiftSettings),
+        .testTarget(name: "NanomsgTests", dependencies: ["Nanomsg"], swiftSettings: swiftSettings),
         .target(
             name: "ChatCore",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],

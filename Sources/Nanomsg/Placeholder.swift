@@ -1,0 +1,2 @@
+/// Placeholder: the safe nanomsg wrapper is being written.
+public enum NanomsgPlaceholder {}

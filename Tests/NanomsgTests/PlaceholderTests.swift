@@ -1,0 +1,3 @@
+import Testing
+import Nanomsg
+@Test func nanomsgPlaceholder() {}
