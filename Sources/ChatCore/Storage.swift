@@ -24,6 +24,12 @@ public protocol ChatStorage: Sendable {
     /// - Throws: what `body` throws (after rolling back its changes), except `CommitThenFail`, whose
     ///   changes are committed and whose `ChatError` is then thrown with `committedEvents` set.
     func write<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) async throws -> Committed<T>
+
+    /// `read` for callers that own a dedicated thread (the RPC workers): blocks that thread, no executor hop.
+    func readBlocking<T>(_ body: (any ChatTransaction) throws -> T) throws -> T
+
+    /// `write` for callers that own a dedicated thread: blocks it until the commit.
+    func writeBlocking<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) throws -> Committed<T>
 }
 
 /// Filters of a room message page, in the room's sequence order.
@@ -184,6 +190,8 @@ public protocol ChatTransaction: AnyObject {
     /// A participant's sessions, newest first.
     func sessions(tenantId: String, participantProfileId: String, agentId: String?, statusActiveOnly: Bool,
                   after: ActivityPosition?, limit: Int) throws -> [AgentSession]
+    /// Tenants that have status-`active` sessions (for the server's expiry job).
+    func tenantsWithActiveSessions() throws -> [String]
     /// Every status-`active` session of the tenant (optionally of one agent).
     func statusActiveSessions(tenantId: String, agentId: String?) throws -> [AgentSession]
     func toolCall(tenantId: String, sessionId: String, callId: String) throws -> ToolCallRecord?
@@ -207,4 +215,16 @@ public protocol ChatTransaction: AnyObject {
     func headEventId(tenantId: String) throws -> Int64
     /// Deletes events created before `cutoff` in every tenant; returns how many.
     func purgeEvents(createdBefore cutoff: Int64) throws -> Int
+
+    // MARK: Service credentials and the replay window (shared by every server instance)
+    func apiKey(id: String) throws -> ApiKey?
+    func insertApiKey(_ key: ApiKey) throws
+    func apiKeys() throws -> [ApiKey]
+    /// Marks a key revoked; false when no such key.
+    func revokeApiKey(id: String, at: Int64) throws -> Bool
+    func replayEntry(keyId: String, requestId: String) throws -> ReplayEntry?
+    /// Records a call; false when (key, request id) is already recorded.
+    func insertReplayEntry(_ entry: ReplayEntry) throws -> Bool
+    /// Forgets calls recorded before `cutoff`; returns how many.
+    func purgeReplayEntries(createdBefore cutoff: Int64) throws -> Int
 }

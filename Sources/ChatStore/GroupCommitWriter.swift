@@ -27,8 +27,11 @@ final class GroupCommitWriter: @unchecked Sendable {
     private var stopped = false
     private var finished = false
 
-    init(pool: DatabasePool, maxBatch: Int, logger: Logger) {
+    private let onCommit: (@Sendable ([RoomEvent]) -> Void)?
+
+    init(pool: DatabasePool, maxBatch: Int, logger: Logger, onCommit: (@Sendable ([RoomEvent]) -> Void)?) {
         self.pool = pool
+        self.onCommit = onCommit
         self.maxBatch = max(1, maxBatch)
         self.logger = logger
         let thread = Thread { [self] in loop() }
@@ -38,39 +41,58 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     func submit<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) async throws -> Committed<T> {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Committed<T>, Error>) in
-            let job = Job(run: { tx in
-                let mark = tx.events.count
-                let outcome: Result<T, Error>
-                do {
-                    outcome = .success(try tx.savepoint { try body(tx) })
-                } catch {
-                    outcome = .failure(error)
-                }
-                let events = Array(tx.events[mark...])
-                return { commitError in
-                    if let commitError { return continuation.resume(throwing: commitError) }
-                    switch outcome {
-                    case .success(let value):
-                        continuation.resume(returning: Committed(value: value, events: events))
-                    case .failure(let failure as CommitThenFail):
-                        var error = failure.error
-                        error.committedEvents = events
-                        continuation.resume(throwing: error)
-                    case .failure(let error):
-                        continuation.resume(throwing: error)
-                    }
-                }
-            }, abort: { continuation.resume(throwing: $0) })
-            condition.lock()
-            if stopped {
-                condition.unlock()
-                continuation.resume(throwing: ChatError(.unavailable, .internal, "the store is closing"))
-                return
-            }
-            pending.append(job)
-            condition.signal()
-            condition.unlock()
+            enqueue(body) { continuation.resume(with: $0) }
         }
+    }
+
+    /// Blocks the calling thread (a dedicated worker, never the cooperative pool) until the commit.
+    func submitBlocking<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) throws -> Committed<T> {
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: Result<Committed<T>, Error>?
+        enqueue(body) {
+            result = $0
+            done.signal()
+        }
+        done.wait()
+        return try result!.get()
+    }
+
+    private func enqueue<T: Sendable>(
+        _ body: @escaping @Sendable (any ChatTransaction) throws -> T,
+        completion: @escaping (Result<Committed<T>, Error>) -> Void
+    ) {
+        let job = Job(run: { tx in
+            let mark = tx.events.count
+            let outcome: Result<T, Error>
+            do {
+                outcome = .success(try tx.savepoint { try body(tx) })
+            } catch {
+                outcome = .failure(error)
+            }
+            let events = Array(tx.events[mark...])
+            return { commitError in
+                if let commitError { return completion(.failure(commitError)) }
+                switch outcome {
+                case .success(let value):
+                    completion(.success(Committed(value: value, events: events)))
+                case .failure(let failure as CommitThenFail):
+                    var error = failure.error
+                    error.committedEvents = events
+                    completion(.failure(error))
+                case .failure(let error):
+                    completion(.failure(error))
+                }
+            }
+        }, abort: { completion(.failure($0)) })
+        condition.lock()
+        if stopped {
+            condition.unlock()
+            completion(.failure(ChatError(.unavailable, .internal, "the store is closing")))
+            return
+        }
+        pending.append(job)
+        condition.signal()
+        condition.unlock()
     }
 
     /// Refuses new work, lets the queued work commit, and waits for the thread to end.
@@ -103,13 +125,16 @@ final class GroupCommitWriter: @unchecked Sendable {
         var finishers: [(Error?) -> Void] = []
         finishers.reserveCapacity(batch.count)
         do {
+            var events: [RoomEvent] = []
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
                     let tx = SQLiteTransaction(db)
                     for job in batch { finishers.append(job.run(tx)) }
+                    events = tx.events
                     return .commit
                 }
             }
+            if let onCommit, !events.isEmpty { onCommit(events) }
             for finish in finishers { finish(nil) }
         } catch {
             logger.error("group commit failed", metadata: ["error": "\(error)", "chat.batch": "\(batch.count)"])

@@ -15,6 +15,9 @@ public struct SQLiteConfiguration: Sendable {
     public var maxBatch = 256
     /// How long a connection waits for a lock held by another process (the `keys` command).
     public var busyTimeout: TimeInterval = 5
+    /// Called on the writer thread after each commit with the batch's events in log order (the
+    /// publisher hands them to its own thread; it must not block).
+    public var onCommit: (@Sendable ([RoomEvent]) -> Void)?
 
     public init(path: String) { self.path = path }
 }
@@ -43,7 +46,8 @@ public final class SQLiteStorage: ChatStorage {
         pool = try DatabasePool(path: configuration.path, configuration: config)
         try Schema.migrator.migrate(pool)
         self.logger = logger
-        writer = GroupCommitWriter(pool: pool, maxBatch: configuration.maxBatch, logger: logger)
+        writer = GroupCommitWriter(pool: pool, maxBatch: configuration.maxBatch, logger: logger,
+                                   onCommit: configuration.onCommit)
     }
 
     /// Applies pending migrations to the database at `path` and returns the applied migration names.
@@ -61,6 +65,16 @@ public final class SQLiteStorage: ChatStorage {
         _ body: @escaping @Sendable (any ChatTransaction) throws -> T
     ) async throws -> Committed<T> {
         try await writer.submit(body)
+    }
+
+    public func readBlocking<T>(_ body: (any ChatTransaction) throws -> T) throws -> T {
+        try pool.read { db in try body(SQLiteTransaction(db)) }
+    }
+
+    public func writeBlocking<T: Sendable>(
+        _ body: @escaping @Sendable (any ChatTransaction) throws -> T
+    ) throws -> Committed<T> {
+        try writer.submitBlocking(body)
     }
 
     /// Runs raw SQL on a snapshot (tests and maintenance: counts, integrity checks).

@@ -1,4 +1,5 @@
 import ChatCore
+import Foundation
 import GRDB
 
 /// `ChatTransaction` over one GRDB connection inside an open transaction. Every statement is bound to
@@ -413,6 +414,10 @@ final class SQLiteTransaction: ChatTransaction {
             """, [tenantId, agentId]).map(Rows.session)
     }
 
+    func tenantsWithActiveSessions() throws -> [String] {
+        try String.fetchAll(db.cachedStatement(sql: "SELECT DISTINCT tenant_id FROM agent_sessions WHERE status = 'active'"))
+    }
+
     func toolCall(tenantId: String, sessionId: String, callId: String) throws -> ToolCallRecord? {
         try one("SELECT * FROM tool_calls WHERE tenant_id = ? AND session_id = ? AND call_id = ?",
                 [tenantId, sessionId, callId]).map {
@@ -506,6 +511,57 @@ final class SQLiteTransaction: ChatTransaction {
                 max(purged_through_event_id, excluded.purged_through_event_id)
             """, [cutoff])
         try run("DELETE FROM room_events WHERE created_at < ?", [cutoff])
+        return db.changesCount
+    }
+
+    // MARK: Service credentials and replay window
+
+    private func apiKey(_ row: Row) throws -> ApiKey {
+        let scopes = try Rows.decode([String].self, row["scopes"]) ?? []
+        return ApiKey(keyId: row["key_id"], secret: [UInt8](row["secret"] as Data), tenants: try Rows.decode([String].self, row["tenants"]) ?? [],
+                      allTenants: row["all_tenants"], scopes: Set(scopes.compactMap(Scope.init(rawValue:))),
+                      createdAt: row["created_at"], revokedAt: row["revoked_at"])
+    }
+
+    func apiKey(id: String) throws -> ApiKey? {
+        try one("SELECT * FROM api_keys WHERE key_id = ?", [id]).map(apiKey)
+    }
+
+    func insertApiKey(_ k: ApiKey) throws {
+        try run("""
+            INSERT INTO api_keys (key_id, secret, tenants, all_tenants, scopes, created_at, revoked_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, [k.keyId, Data(k.secret), Rows.json(k.tenants), k.allTenants, Rows.json(k.scopes.map(\.rawValue).sorted()),
+                  k.createdAt, k.revokedAt])
+    }
+
+    func apiKeys() throws -> [ApiKey] {
+        try all("SELECT * FROM api_keys ORDER BY created_at, key_id", []).map(apiKey)
+    }
+
+    func revokeApiKey(id: String, at: Int64) throws -> Bool {
+        try run("UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE key_id = ?", [at, id])
+        return db.changesCount > 0
+    }
+
+    func replayEntry(keyId: String, requestId: String) throws -> ReplayEntry? {
+        try one("SELECT * FROM replay_cache WHERE key_id = ? AND request_id = ?", [keyId, requestId]).map {
+            let response: Data? = $0["response"]
+            return ReplayEntry(keyId: $0["key_id"], requestId: $0["request_id"], frameHash: [UInt8]($0["frame_hash"] as Data),
+                               response: response.map { [UInt8]($0) }, createdAt: $0["created_at"])
+        }
+    }
+
+    func insertReplayEntry(_ e: ReplayEntry) throws -> Bool {
+        try run("""
+            INSERT INTO replay_cache (key_id, request_id, frame_hash, response, created_at) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (key_id, request_id) DO NOTHING
+            """, [e.keyId, e.requestId, Data(e.frameHash), e.response.map { Data($0) }, e.createdAt])
+        return db.changesCount > 0
+    }
+
+    func purgeReplayEntries(createdBefore cutoff: Int64) throws -> Int {
+        try run("DELETE FROM replay_cache WHERE created_at < ?", [cutoff])
         return db.changesCount
     }
 }

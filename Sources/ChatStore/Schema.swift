@@ -8,8 +8,36 @@ enum Schema {
         migrator.registerMigration("v1-chat-core") { db in
             for statement in v1 { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v2-rpc-service") { db in
+            for statement in v2 { try db.execute(sql: statement) }
+        }
         return migrator
     }
+
+    static let v2: [String] = [
+        """
+        CREATE TABLE api_keys (
+            key_id TEXT PRIMARY KEY NOT NULL,
+            secret BLOB NOT NULL CHECK (length(secret) >= 16),
+            tenants TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(tenants)),
+            all_tenants INTEGER NOT NULL DEFAULT 0 CHECK (all_tenants IN (0,1)),
+            scopes TEXT NOT NULL CHECK (json_valid(scopes)),
+            created_at INTEGER NOT NULL,
+            revoked_at INTEGER
+        ) WITHOUT ROWID
+        """,
+        """
+        CREATE TABLE replay_cache (
+            key_id TEXT NOT NULL,
+            request_id TEXT NOT NULL,
+            frame_hash BLOB NOT NULL,
+            response BLOB,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (key_id, request_id)
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX replay_cache_by_created ON replay_cache(created_at)",
+    ]
 
     static let roomTypes = "('public','private','dm','agent')"
 

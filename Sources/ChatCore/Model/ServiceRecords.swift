@@ -1,0 +1,48 @@
+/// A service credential (SPEC §2): the tenants it may act in and its scopes. The secret is kept so
+/// signatures can be verified; it is shown once, when the key is created.
+public struct ApiKey: Sendable, Equatable {
+    public var keyId: String
+    public var secret: [UInt8]
+    /// Tenants the key may act in; ignored when `allTenants`.
+    public var tenants: [String]
+    public var allTenants: Bool
+    public var scopes: Set<Scope>
+    public var createdAt: Int64
+    public var revokedAt: Int64?
+
+    public init(
+        keyId: String, secret: [UInt8], tenants: [String], allTenants: Bool, scopes: Set<Scope>, createdAt: Int64,
+        revokedAt: Int64? = nil
+    ) {
+        self.keyId = keyId
+        self.secret = secret
+        self.tenants = tenants
+        self.allTenants = allTenants
+        self.scopes = scopes
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+    }
+
+    /// Whether the key may act in `tenantId`.
+    public func grants(tenant tenantId: String) -> Bool { allTenants || tenants.contains(tenantId) }
+}
+
+/// One remembered call of the replay window (SPEC §7.4): the frame's hash, and for mutations the
+/// encoded response that a byte-identical resend is answered with.
+public struct ReplayEntry: Sendable, Equatable {
+    public var keyId: String
+    public var requestId: String
+    /// SHA-256 of the request frame.
+    public var frameHash: [UInt8]
+    /// The encoded response of a mutation (nil for reads).
+    public var response: [UInt8]?
+    public var createdAt: Int64
+
+    public init(keyId: String, requestId: String, frameHash: [UInt8], response: [UInt8]?, createdAt: Int64) {
+        self.keyId = keyId
+        self.requestId = requestId
+        self.frameHash = frameHash
+        self.response = response
+        self.createdAt = createdAt
+    }
+}

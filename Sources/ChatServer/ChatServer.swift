@@ -1,0 +1,168 @@
+import ChatAPI
+import ChatCore
+import ChatStore
+import Foundation
+import Logging
+import Nanomsg
+import Synchronization
+
+/// The network service: a raw REP socket served by a pool of worker threads, the event publisher,
+/// periodic jobs, and the storage they share. Start it with `start()`, stop it with `stop()`.
+///
+/// A raw (`AF_SP_RAW`) REP socket lets every worker block in its own receive, so calls are handled
+/// concurrently (a cooked REP socket serves one request at a time); each reply is routed back with the
+/// request's header. Workers use the storage's blocking entry points: no executor hop per call.
+public final class ChatServer: Sendable {
+    public let configuration: ServerConfiguration
+    private let storage: SQLiteStorage
+    private let handler: RequestHandler
+    private let publisher: EventPublisher
+    private let socket: NanoSocket
+    private let domain: ChatDomain
+    private let logger: Logger
+    private let stopping = Atomic<Bool>(false)
+    private let running = Mutex<[Thread]>([])
+    private let active = Atomic<Int>(0)
+    private let done = DispatchSemaphore(value: 0)
+
+    /// Opens the database (creating and migrating it), binds the sockets and starts the workers.
+    ///
+    /// - Throws: database errors, or `NanomsgError` when an endpoint cannot be bound.
+    public init(_ configuration: ServerConfiguration, clock: @escaping @Sendable () -> Int64 = ChatDomain.systemClock,
+                logger: Logger = Logger(label: "smrt.chat.server")) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let directory = (configuration.databasePath as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        let publisher = try EventPublisher(endpoint: configuration.eventsEndpoint,
+                                           bufferBytes: configuration.publishBufferBytes,
+                                           includeEntities: configuration.payloadMode == .full, logger: logger)
+        self.publisher = publisher
+        var storeConfig = SQLiteConfiguration(path: configuration.databasePath)
+        storeConfig.durability = configuration.durability
+        storeConfig.onCommit = { publisher.publish($0) }
+        do {
+            storage = try SQLiteStorage(storeConfig, logger: logger)
+        } catch {
+            publisher.stop()
+            throw error
+        }
+        domain = ChatDomain(limits: configuration.limits, clock: clock)
+        handler = RequestHandler(configuration: configuration, storage: storage, domain: domain, logger: logger)
+        do {
+            socket = try NanoSocket(.rep, raw: true)
+            try socket.setReceiveMaxSize(configuration.maxFrameBytes)
+            try socket.setReceiveTimeout(milliseconds: 200)
+            try socket.setSendTimeout(milliseconds: 1000)
+            for endpoint in configuration.rpcEndpoints { _ = try socket.bind(endpoint) }
+        } catch {
+            publisher.stop()
+            storage.close()
+            throw error
+        }
+        startWorkers()
+        startJobs()
+        logger.info("serving", metadata: ["chat.rpc": "\(configuration.rpcEndpoints.joined(separator: ","))",
+                                          "chat.events": "\(configuration.eventsEndpoint)",
+                                          "chat.db": "\(configuration.databasePath)"])
+    }
+
+    private func startWorkers() {
+        var threads: [Thread] = []
+        for i in 0..<max(1, configuration.workerThreads) {
+            let thread = Thread { [self] in serve() }
+            thread.name = "smrt.chat.rpc.\(i)"
+            thread.stackSize = 1 << 20
+            threads.append(thread)
+        }
+        running.withLock { $0 = threads }
+        for thread in threads { thread.start() }
+    }
+
+    private func serve() {
+        defer { done.signal() }
+        while !stopping.load(ordering: .acquiring) {
+            let message: NanoMessage
+            do {
+                message = try socket.receiveMessage()
+            } catch {
+                if error.isTimeout { continue }
+                if error.isClosed { return }
+                logger.warning("receive failed", metadata: ["error": "\(error)"])
+                continue
+            }
+            active.add(1, ordering: .relaxed)
+            let reply = handler.handle(message.body)
+            do {
+                try socket.sendMessage(body: reply, header: message.header)
+            } catch {
+                logger.debug("reply not sent (peer gone)", metadata: ["error": "\(error)"])
+            }
+            active.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    private func startJobs() {
+        let jobs: [(String, Int64, @Sendable () throws -> Void)] = [
+            ("session-expiry", configuration.sessionExpiryIntervalSeconds, { [self] in try expireSessions() }),
+            ("retention", configuration.retentionIntervalSeconds, { [self] in try purge() }),
+        ]
+        for (name, interval, job) in jobs where interval > 0 {
+            let thread = Thread { [self] in
+                defer { done.signal() }
+                var next = Date().addingTimeInterval(TimeInterval(interval))
+                while !stopping.load(ordering: .acquiring) {
+                    Thread.sleep(forTimeInterval: 0.2)
+                    guard Date() >= next else { continue }
+                    next = Date().addingTimeInterval(TimeInterval(interval))
+                    do { try job() } catch { logger.warning("job failed", metadata: ["chat.job": "\(name)", "error": "\(error)"]) }
+                }
+            }
+            thread.name = "smrt.chat.job.\(name)"
+            running.withLock { $0.append(thread) }
+            thread.start()
+        }
+    }
+
+    /// Expires stale sessions in every tenant that has status-active ones (server job: no actor).
+    func expireSessions() throws {
+        let domain = self.domain
+        let idle = configuration.sessionIdleSeconds
+        _ = try storage.writeBlocking { tx in
+            var count = 0
+            for tenant in try tx.tenantsWithActiveSessions() {
+                let actor = CallActor(tenantId: tenant, profileId: "smrt-chatd", scopes: [.admin])
+                count += try domain.expireStaleSessions(tx, actor, olderThanSeconds: idle)
+            }
+            return count
+        }
+    }
+
+    /// Trims the event log to the retention and forgets request ids older than twice the signature window.
+    func purge() throws {
+        let domain = self.domain
+        let retention = configuration.eventRetentionSeconds
+        let replayCutoff = domain.clock() - 2 * configuration.signatureWindowMs
+        _ = try storage.writeBlocking { tx in
+            _ = try domain.purgeEvents(tx, retentionSeconds: retention)
+            return try tx.purgeReplayEntries(createdBefore: replayCutoff)
+        }
+    }
+
+    /// Stops taking calls, lets in-flight calls finish and reply, publishes what was committed, closes the
+    /// sockets and checkpoints the WAL. Idempotent.
+    public func stop() {
+        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let count = running.withLock { $0.count }
+        for _ in 0..<count { done.wait() }
+        socket.close()
+        storage.close()
+        publisher.stop()
+        logger.info("stopped")
+    }
+
+    /// Blocks until `stop()` has finished (for the executable's main thread).
+    public var isStopped: Bool { stopping.load(ordering: .acquiring) }
+}

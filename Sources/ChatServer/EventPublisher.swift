@@ -1,0 +1,85 @@
+import ChatAPI
+import ChatCore
+import Foundation
+import Logging
+import Nanomsg
+
+/// Publishes committed events on the PUB socket from its own thread, so the reply path never waits
+/// on subscribers. Message: `topic` + 0x00 + serialized RoomEvent. Events arrive in commit order
+/// from the single writer and leave in that order.
+final class EventPublisher: @unchecked Sendable {
+    // @unchecked Sendable: `queue` and `stopped` are only touched with `condition` locked; the socket
+    // is used by the publisher thread only (and closed after it ends).
+    private let socket: NanoSocket
+    private let includeEntities: Bool
+    private let logger: Logger
+    private let condition = NSCondition()
+    private var queue: [RoomEvent] = []
+    private var stopped = false
+    private var finished = false
+
+    init(endpoint: String, bufferBytes: Int, includeEntities: Bool, logger: Logger) throws {
+        socket = try NanoSocket(.pub)
+        try socket.setSendBufferSize(bufferBytes)
+        try socket.setLinger(milliseconds: 100)
+        _ = try socket.bind(endpoint)
+        self.includeEntities = includeEntities
+        self.logger = logger
+        let thread = Thread { [self] in loop() }
+        thread.name = "smrt.chat.publisher"
+        thread.start()
+    }
+
+    /// Queues events for publishing; never blocks on the network.
+    func publish(_ events: [RoomEvent]) {
+        condition.lock()
+        if !stopped {
+            queue += events
+            condition.signal()
+        }
+        condition.unlock()
+    }
+
+    /// Publishes what is queued, then closes the socket.
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        while !finished { condition.wait() }
+        condition.unlock()
+        socket.close()
+    }
+
+    /// The bytes of one published event.
+    static func frame(_ event: RoomEvent, includeEntities: Bool) -> [UInt8] {
+        var bytes = Array(event.topic.utf8)
+        bytes.append(0)
+        let body: [UInt8] = (try? event.wire(includeEntity: includeEntities, now: event.createdAt).serializedBytes()) ?? []
+        bytes += body
+        return bytes
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !stopped { condition.wait() }
+            if queue.isEmpty && stopped {
+                finished = true
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            let batch = queue
+            queue.removeAll(keepingCapacity: true)
+            condition.unlock()
+            for event in batch {
+                do {
+                    try socket.send(Self.frame(event, includeEntities: includeEntities), dontWait: true)
+                } catch {
+                    // A PUB socket drops what it cannot send; consumers recover through the log.
+                    logger.debug("event not published", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,417 @@
+import ChatAPI
+import ChatCore
+import Foundation
+import SwiftProtobuf
+
+/// A decoded request bound to its handler, ready to run inside a transaction.
+struct PreparedCall: Sendable {
+    let run: @Sendable (ChatDomain, any ChatTransaction, CallActor) throws -> Data
+}
+
+/// One operation of the service: how to decode its request, which scopes it accepts, whether it
+/// mutates (mutations run in the write path and their responses are kept for replays).
+struct MethodSpec: Sendable {
+    /// Short name, e.g. "SendMessage".
+    let name: String
+    let mutates: Bool
+    /// Accepted scopes (any one suffices); SCOPE_MISSING names the first. Empty: no credentials needed.
+    let scopes: [Scope]
+    /// Decodes the payload; INVALID_ARGUMENT when it is not this method's request.
+    let prepare: @Sendable (Data) throws -> PreparedCall
+}
+
+private typealias Tx = any ChatTransaction
+
+private func spec<Req: SwiftProtobuf.Message, Res: SwiftProtobuf.Message>(
+    _ name: String, mutates: Bool, _ scopes: [Scope] = [.chat],
+    _ body: @escaping @Sendable (ChatDomain, Tx, CallActor, Req) throws -> Res
+) -> MethodSpec {
+    MethodSpec(name: name, mutates: mutates, scopes: scopes) { payload in
+        let request: Req
+        do {
+            request = try Req(serializedBytes: payload)
+        } catch {
+            throw ChatError.validation("payload", "is not a \(Req.protoMessageName)")
+        }
+        // Fields this server does not know mean the payload is another message or a newer schema.
+        guard request.unknownFields.data.isEmpty else {
+            throw ChatError.validation("payload", "has fields unknown to \(Req.protoMessageName)")
+        }
+        return PreparedCall { domain, tx, actor in try body(domain, tx, actor, request).serializedData() }
+    }
+}
+
+private func write<Req: SwiftProtobuf.Message, Res: SwiftProtobuf.Message>(
+    _ name: String, _ scopes: [Scope] = [.chat], _ body: @escaping @Sendable (ChatDomain, Tx, CallActor, Req) throws -> Res
+) -> MethodSpec { spec(name, mutates: true, scopes, body) }
+
+private func read<Req: SwiftProtobuf.Message, Res: SwiftProtobuf.Message>(
+    _ name: String, _ scopes: [Scope] = [.chat], _ body: @escaping @Sendable (ChatDomain, Tx, CallActor, Req) throws -> Res
+) -> MethodSpec { spec(name, mutates: false, scopes, body) }
+
+private func opt(_ s: String) -> String? { s.isEmpty ? nil : s }
+
+private func pageFields<T>(_ page: Page<T>) -> (String, Bool) { (page.nextCursor, page.hasMore) }
+
+/// Every operation of `ChatService` (chat.proto), keyed by its full method name.
+enum MethodTable {
+    /// The table; `includeEntities` false serves event pages in the `ids` payload mode.
+    static func build(includeEntities: Bool) -> [String: MethodSpec] {
+        var table: [String: MethodSpec] = [:]
+        for method in rooms + participants + messages + threads + reactions + sessions
+            + events(includeEntities: includeEntities) {
+            table[RequestSigning.methodName(method.name)] = method
+        }
+        return table
+    }
+
+    static let rooms: [MethodSpec] = [
+        write("CreateRoom") { d, tx, a, (r: Smrt_Chat_V1_CreateRoomRequest) in
+            let room = try d.createRoom(
+                tx, a, name: r.name, roomType: try domainEnum(r.roomType, "room_type"),
+                description: r.hasDescription_p ? r.description_p : nil, topic: r.hasTopic ? r.topic : nil,
+                avatarUrl: r.hasAvatarURL ? r.avatarURL : nil, metadata: r.hasMetadata ? r.metadata : nil,
+                maxParticipants: r.hasMaxParticipants ? Int(r.maxParticipants) : nil)
+            return Smrt_Chat_V1_CreateRoomResponse.with { $0.room = room.wire }
+        },
+        read("GetRoom") { d, tx, a, (r: Smrt_Chat_V1_GetRoomRequest) in
+            let view = try d.getRoom(tx, a, roomId: r.roomID)
+            return Smrt_Chat_V1_GetRoomResponse.with {
+                $0.room = view.room.wire
+                if let p = view.participant { $0.participant = p.wire }
+                $0.unreadCount = view.unreadCount
+            }
+        },
+        read("ListMyRooms") { d, tx, a, (r: Smrt_Chat_V1_ListMyRoomsRequest) in
+            let page = try d.listMyRooms(
+                tx, a, type: r.hasRoomType ? try domainEnum(r.roomType, "room_type") : nil,
+                status: r.hasStatus ? try domainEnum(r.status, "status") : nil, cursor: r.cursor, limit: Int(r.limit))
+            return Smrt_Chat_V1_ListMyRoomsResponse.with {
+                $0.rooms = page.items.map { view in
+                    Smrt_Chat_V1_RoomSummary.with {
+                        $0.room = view.room.wire
+                        if let p = view.participant { $0.participant = p.wire }
+                        $0.unreadCount = view.unreadCount
+                        if let m = view.lastMessage { $0.lastMessage = m.wire }
+                    }
+                }
+                ($0.nextCursor, $0.hasMore_p) = pageFields(page)
+            }
+        },
+        write("UpdateRoom") { d, tx, a, (r: Smrt_Chat_V1_UpdateRoomRequest) in
+            let room = try d.updateRoom(
+                tx, a, roomId: r.roomID, name: r.hasName ? r.name : nil,
+                description: r.hasDescription_p ? r.description_p : nil, topic: r.hasTopic ? r.topic : nil,
+                avatarUrl: r.hasAvatarURL ? r.avatarURL : nil, metadata: r.hasMetadata ? r.metadata : nil)
+            return Smrt_Chat_V1_UpdateRoomResponse.with { $0.room = room.wire }
+        },
+        write("ArchiveRoom") { d, tx, a, (r: Smrt_Chat_V1_ArchiveRoomRequest) in
+            let room = try d.archiveRoom(tx, a, roomId: r.roomID)
+            return Smrt_Chat_V1_ArchiveRoomResponse.with { $0.room = room.wire }
+        },
+        write("UnarchiveRoom") { d, tx, a, (r: Smrt_Chat_V1_UnarchiveRoomRequest) in
+            let room = try d.unarchiveRoom(tx, a, roomId: r.roomID)
+            return Smrt_Chat_V1_UnarchiveRoomResponse.with { $0.room = room.wire }
+        },
+        write("DeleteRoom") { d, tx, a, (r: Smrt_Chat_V1_DeleteRoomRequest) in
+            let room = try d.deleteRoom(tx, a, roomId: r.roomID)
+            return Smrt_Chat_V1_DeleteRoomResponse.with { $0.room = room.wire }
+        },
+        read("SearchRooms") { d, tx, a, (r: Smrt_Chat_V1_SearchRoomsRequest) in
+            let page = try d.searchRooms(tx, a, query: r.query, cursor: r.cursor, limit: Int(r.limit))
+            return Smrt_Chat_V1_SearchRoomsResponse.with {
+                $0.rooms = page.items.map(\.wire)
+                ($0.nextCursor, $0.hasMore_p) = pageFields(page)
+            }
+        },
+        write("JoinRoom") { d, tx, a, (r: Smrt_Chat_V1_JoinRoomRequest) in
+            let p = try d.joinRoom(tx, a, roomId: r.roomID)
+            return Smrt_Chat_V1_JoinRoomResponse.with { $0.participant = p.wire }
+        },
+    ]
+
+    static let participants: [MethodSpec] = [
+        write("AddParticipant") { d, tx, a, (r: Smrt_Chat_V1_AddParticipantRequest) in
+            let p = try d.addParticipant(tx, a, roomId: r.roomID, profileId: r.profileID,
+                                         role: r.hasRole ? try optionalDomainEnum(r.role, "role") : nil)
+            return Smrt_Chat_V1_AddParticipantResponse.with { $0.participant = p.wire }
+        },
+        write("RemoveParticipant") { d, tx, a, (r: Smrt_Chat_V1_RemoveParticipantRequest) in
+            let p = try d.removeParticipant(tx, a, roomId: r.roomID, profileId: r.profileID)
+            return Smrt_Chat_V1_RemoveParticipantResponse.with { $0.participant = p.wire }
+        },
+        write("SetParticipantRole") { d, tx, a, (r: Smrt_Chat_V1_SetParticipantRoleRequest) in
+            let p = try d.setParticipantRole(tx, a, roomId: r.roomID, profileId: r.profileID,
+                                             role: try domainEnum(r.role, "role"))
+            return Smrt_Chat_V1_SetParticipantRoleResponse.with { $0.participant = p.wire }
+        },
+        write("BanParticipant") { d, tx, a, (r: Smrt_Chat_V1_BanParticipantRequest) in
+            let p = try d.banParticipant(tx, a, roomId: r.roomID, profileId: r.profileID)
+            return Smrt_Chat_V1_BanParticipantResponse.with { $0.participant = p.wire }
+        },
+        write("UnbanParticipant") { d, tx, a, (r: Smrt_Chat_V1_UnbanParticipantRequest) in
+            let p = try d.unbanParticipant(tx, a, roomId: r.roomID, profileId: r.profileID)
+            return Smrt_Chat_V1_UnbanParticipantResponse.with { $0.participant = p.wire }
+        },
+        read("ListParticipants") { d, tx, a, (r: Smrt_Chat_V1_ListParticipantsRequest) in
+            let page = try d.listParticipants(tx, a, roomId: r.roomID,
+                                              status: r.hasStatus ? try domainEnum(r.status, "status") : nil,
+                                              cursor: r.cursor, limit: Int(r.limit))
+            return Smrt_Chat_V1_ListParticipantsResponse.with {
+                $0.participants = page.items.map(\.wire)
+                ($0.nextCursor, $0.hasMore_p) = pageFields(page)
+            }
+        },
+        write("SetOnlineStatus") { d, tx, a, (r: Smrt_Chat_V1_SetOnlineStatusRequest) in
+            let n = try d.setOnlineStatus(tx, a, status: try domainEnum(r.onlineStatus, "online_status"))
+            return Smrt_Chat_V1_SetOnlineStatusResponse.with { $0.updatedRooms = Int32(clamping: n) }
+        },
+        write("MarkRead") { d, tx, a, (r: Smrt_Chat_V1_MarkReadRequest) in
+            let n = try d.markRead(tx, a, roomId: r.roomID, messageId: r.messageID, threadId: r.threadID)
+            return Smrt_Chat_V1_MarkReadResponse.with { $0.unreadCount = n }
+        },
+        read("GetUnreadCounts") { d, tx, a, (_: Smrt_Chat_V1_GetUnreadCountsRequest) in
+            let counts = try d.getUnreadCounts(tx, a)
+            return Smrt_Chat_V1_GetUnreadCountsResponse.with {
+                $0.rooms = counts.rooms.map { c in .with { $0.roomID = c.roomId; $0.unread = c.unread } }
+                $0.threads = counts.threads.map { c in
+                    .with { $0.roomID = c.roomId; $0.threadID = c.threadId; $0.unread = c.unread }
+                }
+                $0.total = counts.total
+            }
+        },
+    ]
+
+    static let messages: [MethodSpec] = [
+        write("SendMessage") { d, tx, a, (r: Smrt_Chat_V1_SendMessageRequest) in
+            let sent = try d.sendMessage(
+                tx, a, roomId: r.roomID, content: r.content,
+                messageType: try optionalDomainEnum(r.messageType, "message_type") ?? .text,
+                threadId: r.threadID, replyToMessageId: r.replyToMessageID, agentSessionId: r.agentSessionID,
+                attachments: r.attachments.map(Attachment.init(wire:)), metadata: r.hasMetadata ? r.metadata : nil,
+                clientRequestId: r.clientRequestID)
+            return Smrt_Chat_V1_SendMessageResponse.with { $0.message = sent.message.wire; $0.replayed = sent.replayed }
+        },
+        read("GetMessage") { d, tx, a, (r: Smrt_Chat_V1_GetMessageRequest) in
+            let m = try d.getMessage(tx, a, messageId: r.messageID)
+            return Smrt_Chat_V1_GetMessageResponse.with { $0.message = m.wire }
+        },
+        read("ListRoomMessages") { d, tx, a, (r: Smrt_Chat_V1_ListRoomMessagesRequest) in
+            let anchors = [r.beforeMessageID, r.afterMessageID, r.aroundMessageID].filter { !$0.isEmpty }
+            guard anchors.count <= 1 else {
+                throw ChatError.validation("before_message_id", "give at most one of before, after or around")
+            }
+            let anchor: MessageAnchor? = !r.beforeMessageID.isEmpty ? .before(r.beforeMessageID)
+                : !r.afterMessageID.isEmpty ? .after(r.afterMessageID)
+                : !r.aroundMessageID.isEmpty ? .around(r.aroundMessageID) : nil
+            let page = try d.listRoomMessages(tx, a, roomId: r.roomID, cursor: r.cursor, anchor: anchor,
+                                              limit: Int(r.limit), includeThreadReplies: r.includeThreadReplies,
+                                              includeDeleted: r.includeDeleted)
+            return Smrt_Chat_V1_ListRoomMessagesResponse.with {
+                $0.messages = page.items.map(\.wire)
+                ($0.nextCursor, $0.hasMore_p) = pageFields(page)
+            }
+        },
+        write("EditMessage", [.chat, .agent]) { d, tx, a, (r: Smrt_Chat_V1_EditMessageRequest) in
+            let m = try d.editMessage(tx, a, messageId: r.messageID, content: r.content)
+            return Smrt_Chat_V1_EditMessageResponse.with { $0.message = m.wire }
+        },
+        read("GetMessageHistory") { d, tx, a, (r: Smrt_Chat_V1_GetMessageHistoryRequest) in
+            let versions = try d.getMessageHistory(tx, a, messageId: r.messageID)
+            return Smrt_Chat_V1_GetMessageHistoryResponse.with { $0.versions = versions.map(\.wire) }
+        },
+        write("DeleteMessage", [.chat, .agent]) { d, tx, a, (r: Smrt_Chat_V1_DeleteMessageRequest) in
+            let m = try d.deleteMessage(tx, a, messageId: r.messageID)
+            return Smrt_Chat_V1_DeleteMessageResponse.with { $0.message = m.wire }
+        },
+        read("SearchMessages") { d, tx, a, (r: Smrt_Chat_V1_SearchMessagesRequest) in
+            let page = try d.searchMessages(
+                tx, a, query: r.query, roomId: r.roomID, senderProfileId: r.senderProfileID,
+                messageType: r.hasMessageType ? try domainEnum(r.messageType, "message_type") : nil,
+                role: r.hasRole ? try domainEnum(r.role, "role") : nil, since: r.hasSince ? r.since : nil,
+                until: r.hasUntil ? r.until : nil, hasAttachments: r.hasHasAttachments_p ? r.hasAttachments_p : nil,
+                cursor: r.cursor, limit: Int(r.limit))
+            return Smrt_Chat_V1_SearchMessagesResponse.with {
+                $0.messages = page.items.map(\.wire)
+                ($0.nextCursor, $0.hasMore_p) = pageFields(page)
+            }
+        },
+    ]
+
+    static let threads: [MethodSpec] = [
+        write("StartThread") { d, tx, a, (r: Smrt_Chat_V1_StartThreadRequest) in
+            let t = try d.startThread(tx, a, roomId: r.roomID, rootMessageId: r.rootMessageID,
+                                      title: r.hasTitle ? r.title : nil)
+            return Smrt_Chat_V1_StartThreadResponse.with { $0.thread = t.wire }
+        },
+        read("GetThread") { d, tx, a, (r: Smrt_Chat_V1_GetThreadRequest) in
+            let t = try d.getThread(tx, a, threadId: r.threadID)
+            return Smrt_Chat_V1_GetThreadResponse.with { $0.thread = t.wire }
+        },
+        read("ListRoomThreads") { d, tx, a, (r: Smrt_Chat_V1_ListRoomThreadsRequest) in
+            let page = try d.listRoomThreads(tx, a, roomId: r.roomID, onlyUnresolved: r.onlyUnresolved,
+                                             cursor: r.cursor, limit: Int(r.limit))
+            return Smrt_Chat_V1_ListRoomThreadsResponse.with {
+                $0.threads = page.items.map(\.wire)
+                ($0.nextCursor, $0.hasMore_p) = pageFields(page)
+            }
+        },
+        read("ListThreadMessages") { d, tx, a, (r: Smrt_Chat_V1_ListThreadMessagesRequest) in
+            let page = try d.listThreadMessages(tx, a, threadId: r.threadID, cursor: r.cursor, limit: Int(r.limit),
+                                                latest: r.latest)
+            return Smrt_Chat_V1_ListThreadMessagesResponse.with {
+                $0.messages = page.items.map(\.wire)
+                ($0.nextCursor, $0.hasMore_p) = pageFields(page)
+            }
+        },
+        read("ListReplies") { d, tx, a, (r: Smrt_Chat_V1_ListRepliesRequest) in
+            let page = try d.listReplies(tx, a, threadId: r.threadID, messageId: r.messageID, cursor: r.cursor,
+                                         limit: Int(r.limit))
+            return Smrt_Chat_V1_ListRepliesResponse.with {
+                $0.messages = page.items.map(\.wire)
+                ($0.nextCursor, $0.hasMore_p) = pageFields(page)
+            }
+        },
+        write("ResolveThread") { d, tx, a, (r: Smrt_Chat_V1_ResolveThreadRequest) in
+            let t = try d.resolveThread(tx, a, threadId: r.threadID)
+            return Smrt_Chat_V1_ResolveThreadResponse.with { $0.thread = t.wire }
+        },
+        write("ReopenThread") { d, tx, a, (r: Smrt_Chat_V1_ReopenThreadRequest) in
+            let t = try d.reopenThread(tx, a, threadId: r.threadID)
+            return Smrt_Chat_V1_ReopenThreadResponse.with { $0.thread = t.wire }
+        },
+    ]
+
+    static let reactions: [MethodSpec] = [
+        write("AddReaction") { d, tx, a, (r: Smrt_Chat_V1_AddReactionRequest) in
+            let result = try d.addReaction(tx, a, messageId: r.messageID, emoji: r.emoji)
+            return Smrt_Chat_V1_AddReactionResponse.with { $0.reaction = result.reaction.wire; $0.added = result.added }
+        },
+        write("RemoveReaction") { d, tx, a, (r: Smrt_Chat_V1_RemoveReactionRequest) in
+            let removed = try d.removeReaction(tx, a, messageId: r.messageID, emoji: r.emoji)
+            return Smrt_Chat_V1_RemoveReactionResponse.with { $0.removed = removed }
+        },
+        read("ListReactions") { d, tx, a, (r: Smrt_Chat_V1_ListReactionsRequest) in
+            let groups = try d.listReactions(tx, a, messageId: r.messageID)
+            return Smrt_Chat_V1_ListReactionsResponse.with { $0.reactions = groups.map(\.wire) }
+        },
+        write("GetOrCreateDM") { d, tx, a, (r: Smrt_Chat_V1_GetOrCreateDMRequest) in
+            let room = try d.getOrCreateDM(tx, a, profileA: r.profileA, profileB: r.profileB)
+            return Smrt_Chat_V1_GetOrCreateDMResponse.with { $0.room = room.wire }
+        },
+    ]
+
+    static let sessions: [MethodSpec] = [
+        write("CreateAgentSession") { d, tx, a, (r: Smrt_Chat_V1_CreateAgentSessionRequest) in
+            let c = try d.createAgentSession(
+                tx, a, agentId: r.agentID, agentProfileId: r.agentProfileID, allowedTools: r.allowedTools,
+                systemPrompt: r.hasSystemPrompt ? r.systemPrompt : nil, maxTokens: r.maxTokens,
+                maxMessages: r.maxMessages, ttlSeconds: r.ttlSeconds, sessionKey: r.sessionKey)
+            return Smrt_Chat_V1_CreateAgentSessionResponse.with {
+                $0.session = c.session.wire
+                $0.room = c.room.wire
+                $0.reused = c.reused
+            }
+        },
+        read("GetAgentSession", [.chat, .agent]) { d, tx, a, (r: Smrt_Chat_V1_GetAgentSessionRequest) in
+            let s = try d.getAgentSession(tx, a, sessionId: r.sessionID)
+            return Smrt_Chat_V1_GetAgentSessionResponse.with { $0.session = s.wire }
+        },
+        read("ListAgentSessions") { d, tx, a, (r: Smrt_Chat_V1_ListAgentSessionsRequest) in
+            let page = try d.listAgentSessions(tx, a, agentId: r.agentID, activeOnly: r.activeOnly, cursor: r.cursor,
+                                               limit: Int(r.limit))
+            return Smrt_Chat_V1_ListAgentSessionsResponse.with {
+                $0.sessions = page.items.map(\.wire)
+                ($0.nextCursor, $0.hasMore_p) = pageFields(page)
+            }
+        },
+        write("SendAgentUserMessage") { d, tx, a, (r: Smrt_Chat_V1_SendAgentUserMessageRequest) in
+            let sent = try d.sendAgentUserMessage(tx, a, sessionId: r.sessionID, content: r.content,
+                                                  clientRequestId: r.clientRequestID,
+                                                  attachments: r.attachments.map(Attachment.init(wire:)),
+                                                  metadata: r.hasMetadata ? r.metadata : nil)
+            return Smrt_Chat_V1_SendAgentUserMessageResponse.with {
+                $0.message = sent.message.wire
+                $0.replayed = sent.replayed
+            }
+        },
+        write("SendAgentReply", [.agent]) { d, tx, a, (r: Smrt_Chat_V1_SendAgentReplyRequest) in
+            let tool = r.hasToolCall ? ToolCallInput(
+                callId: r.toolCall.callID, name: r.toolCall.name,
+                arguments: r.toolCall.hasArguments ? r.toolCall.arguments : nil,
+                result: r.toolCall.hasResult ? r.toolCall.result : nil, isError: r.toolCall.isError) : nil
+            let sent = try d.sendAgentReply(
+                tx, a, sessionId: r.sessionID, content: r.content,
+                kind: try optionalDomainEnum(r.kind, "kind") ?? .assistant,
+                messageType: r.hasMessageType ? try optionalDomainEnum(r.messageType, "message_type") : nil,
+                toolCall: tool, threadId: r.threadID, replyToMessageId: r.replyToMessageID, tokensUsed: r.tokensUsed,
+                clientRequestId: r.clientRequestID, metadata: r.hasMetadata ? r.metadata : nil)
+            return Smrt_Chat_V1_SendAgentReplyResponse.with { $0.message = sent.message.wire; $0.replayed = sent.replayed }
+        },
+        read("CheckToolCall", [.chat, .agent]) { d, tx, a, (r: Smrt_Chat_V1_CheckToolCallRequest) in
+            let check = try d.checkToolCall(tx, a, sessionId: r.sessionID, toolName: r.toolName)
+            return Smrt_Chat_V1_CheckToolCallResponse.with {
+                $0.allowed = check.allowed
+                $0.matchedEntry = check.matchedEntry ?? ""
+                $0.reason = check.reason?.rawValue ?? ""
+            }
+        },
+        write("UpdateAgentSessionConfig") { d, tx, a, (r: Smrt_Chat_V1_UpdateAgentSessionConfigRequest) in
+            let s = try d.updateAgentSessionConfig(
+                tx, a, sessionId: r.sessionID, allowedTools: r.hasAllowedTools ? r.allowedTools.tools : nil,
+                systemPrompt: r.hasSystemPrompt ? r.systemPrompt : nil, maxTokens: r.hasMaxTokens ? r.maxTokens : nil,
+                maxMessages: r.hasMaxMessages ? r.maxMessages : nil, ttlSeconds: r.hasTtlSeconds ? r.ttlSeconds : nil)
+            return Smrt_Chat_V1_UpdateAgentSessionConfigResponse.with { $0.session = s.wire }
+        },
+        read("GetSessionContext", [.chat, .agent]) { d, tx, a, (r: Smrt_Chat_V1_GetSessionContextRequest) in
+            let c = try d.getSessionContext(tx, a, sessionId: r.sessionID)
+            return Smrt_Chat_V1_GetSessionContextResponse.with { $0.sessionContext = c.context; $0.contextVersion = c.version }
+        },
+        write("UpdateSessionContext", [.chat, .agent]) { d, tx, a, (r: Smrt_Chat_V1_UpdateSessionContextRequest) in
+            let c = try d.updateSessionContext(tx, a, sessionId: r.sessionID,
+                                               mergePatch: r.hasMergePatch ? r.mergePatch : nil,
+                                               replace: r.hasReplace ? r.replace : nil,
+                                               expectedVersion: r.hasExpectedVersion ? r.expectedVersion : nil)
+            return Smrt_Chat_V1_UpdateSessionContextResponse.with {
+                $0.sessionContext = c.context
+                $0.contextVersion = c.version
+            }
+        },
+        write("CloseAgentSession", [.chat, .agent]) { d, tx, a, (r: Smrt_Chat_V1_CloseAgentSessionRequest) in
+            let s = try d.closeAgentSession(tx, a, sessionId: r.sessionID)
+            return Smrt_Chat_V1_CloseAgentSessionResponse.with { $0.session = s.wire }
+        },
+        write("ExpireStaleSessions", [.admin]) { d, tx, a, (r: Smrt_Chat_V1_ExpireStaleSessionsRequest) in
+            let n = try d.expireStaleSessions(tx, a, olderThanSeconds: r.olderThanSeconds, agentId: r.agentID)
+            return Smrt_Chat_V1_ExpireStaleSessionsResponse.with { $0.expiredCount = Int32(clamping: n) }
+        },
+        write("RecordTurnOutcome", [.chat, .agent]) { d, tx, a, (r: Smrt_Chat_V1_RecordTurnOutcomeRequest) in
+            let applied = try d.recordTurnOutcome(tx, a, messageId: r.messageID,
+                                                  outcome: try domainEnum(r.outcome, "outcome"),
+                                                  resumedFrom: r.resumedFrom, continuationId: r.continuationID)
+            return Smrt_Chat_V1_RecordTurnOutcomeResponse.with { $0.applied = applied }
+        },
+    ]
+
+    /// Event pages, with the payload mode applied.
+    static func events(includeEntities: Bool) -> [MethodSpec] { [
+        read("ListRoomEvents", [.events, .chat]) { d, tx, a, (r: Smrt_Chat_V1_ListRoomEventsRequest) in
+            let page = try d.listRoomEvents(tx, a, roomId: r.roomID, afterSeq: r.afterSeq, limit: Int(r.limit))
+            let now = d.clock()
+            return Smrt_Chat_V1_ListRoomEventsResponse.with {
+                $0.events = page.events.map { $0.wire(includeEntity: includeEntities, now: now) }
+                $0.headSeq = page.head
+                $0.hasMore_p = page.hasMore
+            }
+        },
+        read("ListTenantEvents", [.events]) { d, tx, a, (r: Smrt_Chat_V1_ListTenantEventsRequest) in
+            let page = try d.listTenantEvents(tx, a, afterEventId: r.afterEventID, limit: Int(r.limit))
+            let now = d.clock()
+            return Smrt_Chat_V1_ListTenantEventsResponse.with {
+                $0.events = page.events.map { $0.wire(includeEntity: includeEntities, now: now) }
+                $0.headEventID = page.head
+                $0.hasMore_p = page.hasMore
+            }
+        },
+    ] }
+}

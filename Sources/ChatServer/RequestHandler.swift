@@ -1,0 +1,188 @@
+import ChatAPI
+import ChatCore
+import Crypto
+import Foundation
+import Logging
+import SwiftProtobuf
+
+/// Turns one request frame into one response frame: envelope, authentication, grants, deadline, rate,
+/// then the operation, in the order of SPEC §12.1. Never throws and never traps on bad input.
+final class RequestHandler: Sendable {
+    private let configuration: ServerConfiguration
+    private let storage: any ChatStorage
+    private let domain: ChatDomain
+    private let methods: [String: MethodSpec]
+    private let keyLimiter: RateLimiter
+    private let tenantLimiter: RateLimiter
+    private let logger: Logger
+    static let health = RequestSigning.methodName("Health")
+    static let serverInfo = RequestSigning.methodName("ServerInfo")
+
+    init(configuration: ServerConfiguration, storage: any ChatStorage, domain: ChatDomain, logger: Logger) {
+        self.configuration = configuration
+        self.storage = storage
+        self.domain = domain
+        self.logger = logger
+        methods = MethodTable.build(includeEntities: configuration.payloadMode == .full)
+        keyLimiter = RateLimiter(rate: configuration.keyRatePerSecond, burst: configuration.keyBurst)
+        tenantLimiter = RateLimiter(rate: configuration.tenantRatePerSecond, burst: configuration.tenantBurst)
+    }
+
+    /// The response frame for a request frame.
+    func handle(_ frame: [UInt8]) -> [UInt8] {
+        let request: Smrt_Chat_V1_RpcRequest
+        do {
+            request = try Smrt_Chat_V1_RpcRequest(serializedBytes: frame)
+        } catch {
+            return encode(requestId: "", error: ChatError.validation("request", "is not an RpcRequest"))
+        }
+        let requestId = request.context.requestID
+        do {
+            return try handle(request, frame: frame)
+        } catch let error as ChatError {
+            return encode(requestId: requestId, error: error)
+        } catch {
+            logger.error("call failed", metadata: ["chat.method": "\(request.method)", "chat.request_id": "\(requestId)",
+                                                    "error": "\(error)"])
+            return encode(requestId: requestId, error: .internal)
+        }
+    }
+
+    private func handle(_ request: Smrt_Chat_V1_RpcRequest, frame: [UInt8]) throws -> [UInt8] {
+        let now = domain.clock()
+        if request.method == Self.health || request.method == Self.serverInfo {
+            return encode(requestId: String(request.context.requestID.prefix(64)), payload: try info(request.method, now: now))
+        }
+        // (1) Envelope and request shape.
+        guard let method = methods[request.method] else {
+            throw ChatError(.unimplemented, .unimplemented, "unknown method '\(request.method.prefix(200))'")
+        }
+        let context = request.context
+        guard !context.requestID.isEmpty, context.requestID.utf8.count <= 64 else {
+            throw ChatError.validation("request_id", "must be 1-64 bytes")
+        }
+        let actor = CallActor(tenantId: context.tenantID, profileId: context.actorProfileID, scopes: [])
+        try domain.checkActor(actor)
+        let call = try method.prepare(request.payload)
+
+        // (2) Authentication.
+        guard request.hasAuth, !request.auth.keyID.isEmpty, !request.auth.signature.isEmpty else {
+            throw ChatError(.unauthenticated, .missingCredentials, "the call carries no credentials")
+        }
+        let keyId = request.auth.keyID
+        guard keyId.utf8.count <= 128, let key = try storage.readBlocking({ try $0.apiKey(id: keyId) }),
+              key.revokedAt == nil else {
+            throw ChatError(.unauthenticated, .invalidKey, "unknown or revoked key")
+        }
+        guard RequestSigning.verify(request, secret: key.secret) else {
+            throw ChatError(.unauthenticated, .badSignature, "the signature does not match the request")
+        }
+        guard abs(now - request.auth.timestampUnixMs) <= configuration.signatureWindowMs else {
+            throw ChatError(.unauthenticated, .staleTimestamp, "the request timestamp is outside the accepted window")
+        }
+        // (3) Tenant and scope grants.
+        guard key.grants(tenant: context.tenantID) else {
+            throw ChatError(.permissionDenied, .tenantNotGranted, "the key may not act in this tenant")
+        }
+        guard method.scopes.contains(where: key.scopes.contains) else { throw ChatError.scopeMissing(method.scopes[0]) }
+        let scoped = CallActor(tenantId: context.tenantID, profileId: context.actorProfileID, scopes: key.scopes)
+        // (4) Deadline.
+        if context.deadlineUnixMs > 0 && now >= context.deadlineUnixMs {
+            throw ChatError(.deadlineExceeded, .deadlineExceeded, "the call's deadline has passed")
+        }
+        // (5) Rate.
+        if let wait = keyLimiter.take(keyId) ?? tenantLimiter.take(context.tenantID) {
+            throw ChatError(.resourceExhausted, .rateLimited, "too many requests", metadata: ["retry_after_ms": String(wait)])
+        }
+        let hash = Array(SHA256.hash(data: frame))
+        return method.mutates
+            ? try mutate(call, actor: scoped, keyId: keyId, requestId: context.requestID, hash: hash, now: now)
+            : try read(call, actor: scoped, keyId: keyId, requestId: context.requestID, hash: hash, now: now)
+    }
+
+    /// A mutation: replay check, the operation, and its stored response, all in one transaction.
+    private func mutate(_ call: PreparedCall, actor: CallActor, keyId: String, requestId: String, hash: [UInt8],
+                        now: Int64) throws -> [UInt8] {
+        let domain = self.domain
+        return try storage.writeBlocking { tx -> [UInt8] in
+            if let seen = try tx.replayEntry(keyId: keyId, requestId: requestId) {
+                guard seen.frameHash == hash else { throw Self.reused }
+                if let response = seen.response { return response }
+            }
+            let response: [UInt8]
+            do {
+                let payload = try tx.savepoint { try call.run(domain, tx, actor) }
+                response = Self.encode(requestId: requestId, payload: payload)
+            } catch let refusal as CommitThenFail {
+                response = Self.encode(requestId: requestId, error: refusal.error)
+            } catch let error as ChatError {
+                response = Self.encode(requestId: requestId, error: error)
+            }
+            _ = try tx.insertReplayEntry(ReplayEntry(keyId: keyId, requestId: requestId, frameHash: hash,
+                                                     response: response, createdAt: now))
+            return response
+        }.value
+    }
+
+    /// A read: the request id is recorded (so a changed reuse is refused), then the read runs on a snapshot.
+    private func read(_ call: PreparedCall, actor: CallActor, keyId: String, requestId: String, hash: [UInt8],
+                      now: Int64) throws -> [UInt8] {
+        _ = try storage.writeBlocking { tx in
+            if let seen = try tx.replayEntry(keyId: keyId, requestId: requestId) {
+                guard seen.frameHash == hash else { throw Self.reused }
+                return
+            }
+            _ = try tx.insertReplayEntry(ReplayEntry(keyId: keyId, requestId: requestId, frameHash: hash,
+                                                     response: nil, createdAt: now))
+        }
+        let domain = self.domain
+        let payload = try storage.readBlocking { tx in try call.run(domain, tx, actor) }
+        return Self.encode(requestId: requestId, payload: payload)
+    }
+
+    private static let reused = ChatError(.unauthenticated, .requestIdReused,
+                                          "this request id was already used for a different request")
+
+    private func info(_ method: String, now: Int64) throws -> Data {
+        if method == Self.health {
+            return try Smrt_Chat_V1_HealthResponse.with {
+                $0.status = "SERVING"
+                $0.serverTimeUnixMs = now
+            }.serializedData()
+        }
+        return try Smrt_Chat_V1_ServerInfoResponse.with {
+            $0.version = SmrtChatVersion.current
+            $0.api = "smrt.chat.v1"
+            $0.eventPayloadMode = configuration.payloadMode.rawValue
+            $0.eventsEndpoint = configuration.eventsEndpoint
+            $0.maxFrameBytes = Int64(configuration.maxFrameBytes)
+            $0.signatureWindowMs = configuration.signatureWindowMs
+            $0.eventRetentionSeconds = configuration.eventRetentionSeconds
+            $0.maxPageSize = Int32(configuration.limits.maxPageSize)
+            $0.serverTimeUnixMs = now
+        }.serializedData()
+    }
+
+    private func encode(requestId: String, payload: Data) -> [UInt8] { Self.encode(requestId: requestId, payload: payload) }
+    private func encode(requestId: String, error: ChatError) -> [UInt8] { Self.encode(requestId: requestId, error: error) }
+
+    static func encode(requestId: String, payload: Data) -> [UInt8] {
+        var response = Smrt_Chat_V1_RpcResponse()
+        response.requestID = requestId
+        response.status = Smrt_Chat_V1_Status()
+        response.payload = payload
+        return (try? response.serializedBytes()) ?? []
+    }
+
+    static func encode(requestId: String, error: ChatError) -> [UInt8] {
+        var response = Smrt_Chat_V1_RpcResponse()
+        response.requestID = String(requestId.prefix(64))
+        response.status = error.wireStatus
+        return (try? response.serializedBytes()) ?? []
+    }
+}
+
+/// The server's version string.
+public enum SmrtChatVersion {
+    public static let current = "0.1.0"
+}

@@ -1,0 +1,43 @@
+import ChatCore
+import ChatStore
+
+/// Everything `smrt-chatd serve` can be told, with the defaults of SPEC §1. Reading it from flags,
+/// environment or a file is the executable's job.
+public struct ServerConfiguration: Sendable {
+    /// How events carry their entity.
+    public enum PayloadMode: String, Sendable, CaseIterable { case full, ids }
+
+    /// REP endpoints calls are served on.
+    public var rpcEndpoints = ["tcp://127.0.0.1:7450"]
+    /// PUB endpoint events are published on (unauthenticated: keep it on loopback or ipc).
+    public var eventsEndpoint = "tcp://127.0.0.1:7451"
+    /// SQLite database file.
+    public var databasePath = "./data/chat.sqlite"
+    public var durability: SQLiteConfiguration.Durability = .normal
+    /// Threads blocking on the raw REP socket; each serves one call at a time.
+    public var workerThreads = 32
+    /// Largest request frame; bigger frames are dropped by the transport.
+    public var maxFrameBytes = 1 << 20
+    /// Accepted signature timestamp skew, and how long request ids are remembered.
+    public var signatureWindowMs: Int64 = 300_000
+    /// Requests per second and burst per key; 0 turns the limit off.
+    public var keyRatePerSecond: Double = 200
+    public var keyBurst: Double = 400
+    /// Requests per second and burst per tenant; 0 turns the limit off.
+    public var tenantRatePerSecond: Double = 1000
+    public var tenantBurst: Double = 2000
+    public var payloadMode: PayloadMode = .full
+    /// Event log retention.
+    public var eventRetentionSeconds: Int64 = 7 * 24 * 3600
+    /// How often retention and replay-cache purges run; 0 turns the job off.
+    public var retentionIntervalSeconds: Int64 = 3600
+    /// How often stale sessions are expired; 0 turns the job off.
+    public var sessionExpiryIntervalSeconds: Int64 = 300
+    /// Sessions idle longer than this are expired by the job (0: only sessions no longer active).
+    public var sessionIdleSeconds: Int64 = 0
+    /// PUB socket send buffer (bursts beyond it are dropped; consumers catch up from the log).
+    public var publishBufferBytes = 4 << 20
+    public var limits = ChatLimits()
+
+    public init() {}
+}
