@@ -177,19 +177,37 @@ extension NanoSocket {
     /// Subscribes a SUB socket to messages whose body starts with `prefix`.
     ///
     /// A SUB socket receives nothing until it subscribes; an empty prefix matches everything.
+    /// Subscriptions are counted: subscribing twice needs two unsubscribes.
     ///
     /// - Parameter prefix: The topic prefix, compared byte by byte.
     /// - Throws: ``NanomsgError`` from `nn_setsockopt` (`ENOPROTOOPT` on non-SUB sockets).
     public func subscribe(_ prefix: [UInt8]) throws(NanomsgError) {
-        try setBytesOption(level: CNN_SUB, option: CNN_SUB_SUBSCRIBE, prefix)
+        let result = subscriptions.withLock { counts in
+            Result { () throws(NanomsgError) in
+                try setBytesOption(level: CNN_SUB, option: CNN_SUB_SUBSCRIBE, prefix)
+                counts[prefix, default: 0] += 1
+            }
+        }
+        try result.get()
     }
 
-    /// Removes a subscription added by ``subscribe(_:)``.
+    /// Removes one subscription added by ``subscribe(_:)``.
     ///
     /// - Parameter prefix: The exact prefix that was subscribed.
-    /// - Throws: ``NanomsgError`` from `nn_setsockopt` (`EINVAL` if not subscribed).
+    /// - Throws: ``NanomsgError`` with `EINVAL` (function `nn_setsockopt`) if `prefix` is not
+    ///   currently subscribed; this is checked before calling nanomsg, which would crash on a
+    ///   socket without subscriptions. Otherwise errors from `nn_setsockopt`.
     public func unsubscribe(_ prefix: [UInt8]) throws(NanomsgError) {
-        try setBytesOption(level: CNN_SUB, option: CNN_SUB_UNSUBSCRIBE, prefix)
+        let result = subscriptions.withLock { counts in
+            Result { () throws(NanomsgError) in
+                guard let count = counts[prefix] else {
+                    throw NanomsgError(function: "nn_setsockopt", code: CNN_EINVAL)
+                }
+                try setBytesOption(level: CNN_SUB, option: CNN_SUB_UNSUBSCRIBE, prefix)
+                counts[prefix] = count > 1 ? count - 1 : nil
+            }
+        }
+        try result.get()
     }
 
     /// Sets a byte-string option.

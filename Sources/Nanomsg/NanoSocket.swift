@@ -39,6 +39,14 @@ public final class NanoSocket: Sendable {
     /// Set once by the first ``close()``; guards against closing twice and using a stale fd.
     private let closed = Mutex(false)
 
+    /// Live SUB subscriptions and how often each prefix was subscribed.
+    ///
+    /// nanomsg 1.1.5 crashes (SIGSEGV in its subscription trie) when unsubscribing from a SUB
+    /// socket with no subscriptions, and silently accepts unknown prefixes otherwise, so
+    /// ``unsubscribe(_:)`` checks here first. The lock is held across the `nn_setsockopt`
+    /// call so this table and nanomsg's trie never disagree.
+    let subscriptions = Mutex<[[UInt8]: Int]>([:])
+
     /// Opens a socket.
     ///
     /// - Parameters:
