@@ -165,7 +165,7 @@ public final class NanoSocket: Sendable {
     /// - Parameters:
     ///   - buffer: The message body; nanomsg copies it before returning.
     ///   - dontWait: Fail with a timeout error instead of blocking when it cannot be queued.
-    /// - Throws: The same errors as ``send(_:dontWait:)-([UInt8],_)``.
+    /// - Throws: The same errors as ``send(_:dontWait:)``.
     public func send(_ buffer: UnsafeRawBufferPointer, dontWait: Bool = false) throws(NanomsgError) {
         let fd = try openDescriptor(for: "nn_send")
         let flags = dontWait ? CNN_DONTWAIT : 0
@@ -242,7 +242,7 @@ public final class NanoSocket: Sendable {
     ///   - body: The message body; nanomsg copies it.
     ///   - header: The routing header, as received.
     ///   - dontWait: Fail with a timeout error instead of blocking when it cannot be queued.
-    /// - Throws: ``NanomsgError`` from `nn_sendmsg`, classified like ``send(_:dontWait:)-([UInt8],_)``.
+    /// - Throws: ``NanomsgError`` from `nn_sendmsg`, classified like ``send(_:dontWait:)``.
     public func sendMessage(body: [UInt8], header: [UInt8], dontWait: Bool = false) throws(NanomsgError) {
         let fd = try openDescriptor(for: "nn_sendmsg")
         let flags = dontWait ? CNN_DONTWAIT : 0

@@ -27,8 +27,8 @@ public struct NanomsgError: Error, Sendable, Hashable, CustomStringConvertible {
         String(cString: nn_strerror(code))
     }
 
-    /// Whether the operation timed out: `EAGAIN` (nothing ready with `dontWait`, or the
-    /// send/receive timeout expired) or `ETIMEDOUT` (a protocol deadline, e.g. a survey).
+    /// Whether the operation ran out of time: `ETIMEDOUT` (the `NN_SNDTIMEO`/`NN_RCVTIMEO`
+    /// timeout expired) or `EAGAIN` (nothing could be done at once with `dontWait`).
     public var isTimeout: Bool {
         code == CNN_EAGAIN || code == CNN_ETIMEDOUT
     }
