@@ -1,2 +1,0 @@
-/// Placeholder: the safe nanomsg wrapper is being written.
-public enum NanomsgPlaceholder {}

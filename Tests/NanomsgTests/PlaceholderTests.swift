@@ -1,3 +1,0 @@
-import Testing
-import Nanomsg
-@Test func nanomsgPlaceholder() {}
