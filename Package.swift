@@ -8,12 +8,14 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "SmrtChat",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "ChatCore", targets: ["ChatCore"]),
         .library(name: "ChatStore", targets: ["ChatStore"]),
         .library(name: "Nanomsg", targets: ["Nanomsg"]),
         .library(name: "ChatAPI", targets: ["ChatAPI"]),
+        .library(name: "ChatServer", targets: ["ChatServer"]),
+        .executable(name: "smrt-chatd", targets: ["smrt-chatd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -45,6 +47,24 @@ let package = Package(
             dependencies: [
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ChatServer",
+            dependencies: [
+                "ChatCore", "ChatStore", "ChatAPI", "Nanomsg",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "smrt-chatd",
+            dependencies: [
+                "ChatServer", "ChatStore", "ChatCore", "ChatAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -21,7 +21,8 @@ public final class ChatServer: Sendable {
     private let domain: ChatDomain
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
-    private let running = Mutex<[Thread]>([])
+    /// Threads started (workers and jobs); `stop()` waits for each to signal `done`.
+    private let running = Atomic<Int>(0)
     private let active = Atomic<Int>(0)
     private let done = DispatchSemaphore(value: 0)
 
@@ -70,15 +71,13 @@ public final class ChatServer: Sendable {
     }
 
     private func startWorkers() {
-        var threads: [Thread] = []
         for i in 0..<max(1, configuration.workerThreads) {
             let thread = Thread { [self] in serve() }
             thread.name = "smrt.chat.rpc.\(i)"
             thread.stackSize = 1 << 20
-            threads.append(thread)
+            running.add(1, ordering: .relaxed)
+            thread.start()
         }
-        running.withLock { $0 = threads }
-        for thread in threads { thread.start() }
     }
 
     private func serve() {
@@ -121,7 +120,7 @@ public final class ChatServer: Sendable {
                 }
             }
             thread.name = "smrt.chat.job.\(name)"
-            running.withLock { $0.append(thread) }
+            running.add(1, ordering: .relaxed)
             thread.start()
         }
     }
@@ -155,8 +154,7 @@ public final class ChatServer: Sendable {
     /// sockets and checkpoints the WAL. Idempotent.
     public func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        let count = running.withLock { $0.count }
-        for _ in 0..<count { done.wait() }
+        for _ in 0..<running.load(ordering: .acquiring) { done.wait() }
         socket.close()
         storage.close()
         publisher.stop()

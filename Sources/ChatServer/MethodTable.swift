@@ -42,11 +42,11 @@ private func spec<Req: SwiftProtobuf.Message, Res: SwiftProtobuf.Message>(
 }
 
 private func write<Req: SwiftProtobuf.Message, Res: SwiftProtobuf.Message>(
-    _ name: String, _ scopes: [Scope] = [.chat], _ body: @escaping @Sendable (ChatDomain, Tx, CallActor, Req) throws -> Res
+    _ name: String, _ type: Req.Type, _ scopes: [Scope] = [.chat], _ body: @escaping @Sendable (ChatDomain, Tx, CallActor, Req) throws -> Res
 ) -> MethodSpec { spec(name, mutates: true, scopes, body) }
 
 private func read<Req: SwiftProtobuf.Message, Res: SwiftProtobuf.Message>(
-    _ name: String, _ scopes: [Scope] = [.chat], _ body: @escaping @Sendable (ChatDomain, Tx, CallActor, Req) throws -> Res
+    _ name: String, _ type: Req.Type, _ scopes: [Scope] = [.chat], _ body: @escaping @Sendable (ChatDomain, Tx, CallActor, Req) throws -> Res
 ) -> MethodSpec { spec(name, mutates: false, scopes, body) }
 
 private func opt(_ s: String) -> String? { s.isEmpty ? nil : s }
@@ -66,7 +66,7 @@ enum MethodTable {
     }
 
     static let rooms: [MethodSpec] = [
-        write("CreateRoom") { d, tx, a, (r: Smrt_Chat_V1_CreateRoomRequest) in
+        write("CreateRoom", Smrt_Chat_V1_CreateRoomRequest.self) { d, tx, a, r in
             let room = try d.createRoom(
                 tx, a, name: r.name, roomType: try domainEnum(r.roomType, "room_type"),
                 description: r.hasDescription_p ? r.description_p : nil, topic: r.hasTopic ? r.topic : nil,
@@ -74,7 +74,7 @@ enum MethodTable {
                 maxParticipants: r.hasMaxParticipants ? Int(r.maxParticipants) : nil)
             return Smrt_Chat_V1_CreateRoomResponse.with { $0.room = room.wire }
         },
-        read("GetRoom") { d, tx, a, (r: Smrt_Chat_V1_GetRoomRequest) in
+        read("GetRoom", Smrt_Chat_V1_GetRoomRequest.self) { d, tx, a, r in
             let view = try d.getRoom(tx, a, roomId: r.roomID)
             return Smrt_Chat_V1_GetRoomResponse.with {
                 $0.room = view.room.wire
@@ -82,7 +82,7 @@ enum MethodTable {
                 $0.unreadCount = view.unreadCount
             }
         },
-        read("ListMyRooms") { d, tx, a, (r: Smrt_Chat_V1_ListMyRoomsRequest) in
+        read("ListMyRooms", Smrt_Chat_V1_ListMyRoomsRequest.self) { d, tx, a, r in
             let page = try d.listMyRooms(
                 tx, a, type: r.hasRoomType ? try domainEnum(r.roomType, "room_type") : nil,
                 status: r.hasStatus ? try domainEnum(r.status, "status") : nil, cursor: r.cursor, limit: Int(r.limit))
@@ -98,62 +98,62 @@ enum MethodTable {
                 ($0.nextCursor, $0.hasMore_p) = pageFields(page)
             }
         },
-        write("UpdateRoom") { d, tx, a, (r: Smrt_Chat_V1_UpdateRoomRequest) in
+        write("UpdateRoom", Smrt_Chat_V1_UpdateRoomRequest.self) { d, tx, a, r in
             let room = try d.updateRoom(
                 tx, a, roomId: r.roomID, name: r.hasName ? r.name : nil,
                 description: r.hasDescription_p ? r.description_p : nil, topic: r.hasTopic ? r.topic : nil,
                 avatarUrl: r.hasAvatarURL ? r.avatarURL : nil, metadata: r.hasMetadata ? r.metadata : nil)
             return Smrt_Chat_V1_UpdateRoomResponse.with { $0.room = room.wire }
         },
-        write("ArchiveRoom") { d, tx, a, (r: Smrt_Chat_V1_ArchiveRoomRequest) in
+        write("ArchiveRoom", Smrt_Chat_V1_ArchiveRoomRequest.self) { d, tx, a, r in
             let room = try d.archiveRoom(tx, a, roomId: r.roomID)
             return Smrt_Chat_V1_ArchiveRoomResponse.with { $0.room = room.wire }
         },
-        write("UnarchiveRoom") { d, tx, a, (r: Smrt_Chat_V1_UnarchiveRoomRequest) in
+        write("UnarchiveRoom", Smrt_Chat_V1_UnarchiveRoomRequest.self) { d, tx, a, r in
             let room = try d.unarchiveRoom(tx, a, roomId: r.roomID)
             return Smrt_Chat_V1_UnarchiveRoomResponse.with { $0.room = room.wire }
         },
-        write("DeleteRoom") { d, tx, a, (r: Smrt_Chat_V1_DeleteRoomRequest) in
+        write("DeleteRoom", Smrt_Chat_V1_DeleteRoomRequest.self) { d, tx, a, r in
             let room = try d.deleteRoom(tx, a, roomId: r.roomID)
             return Smrt_Chat_V1_DeleteRoomResponse.with { $0.room = room.wire }
         },
-        read("SearchRooms") { d, tx, a, (r: Smrt_Chat_V1_SearchRoomsRequest) in
+        read("SearchRooms", Smrt_Chat_V1_SearchRoomsRequest.self) { d, tx, a, r in
             let page = try d.searchRooms(tx, a, query: r.query, cursor: r.cursor, limit: Int(r.limit))
             return Smrt_Chat_V1_SearchRoomsResponse.with {
                 $0.rooms = page.items.map(\.wire)
                 ($0.nextCursor, $0.hasMore_p) = pageFields(page)
             }
         },
-        write("JoinRoom") { d, tx, a, (r: Smrt_Chat_V1_JoinRoomRequest) in
+        write("JoinRoom", Smrt_Chat_V1_JoinRoomRequest.self) { d, tx, a, r in
             let p = try d.joinRoom(tx, a, roomId: r.roomID)
             return Smrt_Chat_V1_JoinRoomResponse.with { $0.participant = p.wire }
         },
     ]
 
     static let participants: [MethodSpec] = [
-        write("AddParticipant") { d, tx, a, (r: Smrt_Chat_V1_AddParticipantRequest) in
+        write("AddParticipant", Smrt_Chat_V1_AddParticipantRequest.self) { d, tx, a, r in
             let p = try d.addParticipant(tx, a, roomId: r.roomID, profileId: r.profileID,
                                          role: r.hasRole ? try optionalDomainEnum(r.role, "role") : nil)
             return Smrt_Chat_V1_AddParticipantResponse.with { $0.participant = p.wire }
         },
-        write("RemoveParticipant") { d, tx, a, (r: Smrt_Chat_V1_RemoveParticipantRequest) in
+        write("RemoveParticipant", Smrt_Chat_V1_RemoveParticipantRequest.self) { d, tx, a, r in
             let p = try d.removeParticipant(tx, a, roomId: r.roomID, profileId: r.profileID)
             return Smrt_Chat_V1_RemoveParticipantResponse.with { $0.participant = p.wire }
         },
-        write("SetParticipantRole") { d, tx, a, (r: Smrt_Chat_V1_SetParticipantRoleRequest) in
+        write("SetParticipantRole", Smrt_Chat_V1_SetParticipantRoleRequest.self) { d, tx, a, r in
             let p = try d.setParticipantRole(tx, a, roomId: r.roomID, profileId: r.profileID,
                                              role: try domainEnum(r.role, "role"))
             return Smrt_Chat_V1_SetParticipantRoleResponse.with { $0.participant = p.wire }
         },
-        write("BanParticipant") { d, tx, a, (r: Smrt_Chat_V1_BanParticipantRequest) in
+        write("BanParticipant", Smrt_Chat_V1_BanParticipantRequest.self) { d, tx, a, r in
             let p = try d.banParticipant(tx, a, roomId: r.roomID, profileId: r.profileID)
             return Smrt_Chat_V1_BanParticipantResponse.with { $0.participant = p.wire }
         },
-        write("UnbanParticipant") { d, tx, a, (r: Smrt_Chat_V1_UnbanParticipantRequest) in
+        write("UnbanParticipant", Smrt_Chat_V1_UnbanParticipantRequest.self) { d, tx, a, r in
             let p = try d.unbanParticipant(tx, a, roomId: r.roomID, profileId: r.profileID)
             return Smrt_Chat_V1_UnbanParticipantResponse.with { $0.participant = p.wire }
         },
-        read("ListParticipants") { d, tx, a, (r: Smrt_Chat_V1_ListParticipantsRequest) in
+        read("ListParticipants", Smrt_Chat_V1_ListParticipantsRequest.self) { d, tx, a, r in
             let page = try d.listParticipants(tx, a, roomId: r.roomID,
                                               status: r.hasStatus ? try domainEnum(r.status, "status") : nil,
                                               cursor: r.cursor, limit: Int(r.limit))
@@ -162,15 +162,15 @@ enum MethodTable {
                 ($0.nextCursor, $0.hasMore_p) = pageFields(page)
             }
         },
-        write("SetOnlineStatus") { d, tx, a, (r: Smrt_Chat_V1_SetOnlineStatusRequest) in
+        write("SetOnlineStatus", Smrt_Chat_V1_SetOnlineStatusRequest.self) { d, tx, a, r in
             let n = try d.setOnlineStatus(tx, a, status: try domainEnum(r.onlineStatus, "online_status"))
             return Smrt_Chat_V1_SetOnlineStatusResponse.with { $0.updatedRooms = Int32(clamping: n) }
         },
-        write("MarkRead") { d, tx, a, (r: Smrt_Chat_V1_MarkReadRequest) in
+        write("MarkRead", Smrt_Chat_V1_MarkReadRequest.self) { d, tx, a, r in
             let n = try d.markRead(tx, a, roomId: r.roomID, messageId: r.messageID, threadId: r.threadID)
             return Smrt_Chat_V1_MarkReadResponse.with { $0.unreadCount = n }
         },
-        read("GetUnreadCounts") { d, tx, a, (_: Smrt_Chat_V1_GetUnreadCountsRequest) in
+        read("GetUnreadCounts", Smrt_Chat_V1_GetUnreadCountsRequest.self) { d, tx, a, _ in
             let counts = try d.getUnreadCounts(tx, a)
             return Smrt_Chat_V1_GetUnreadCountsResponse.with {
                 $0.rooms = counts.rooms.map { c in .with { $0.roomID = c.roomId; $0.unread = c.unread } }
@@ -183,7 +183,7 @@ enum MethodTable {
     ]
 
     static let messages: [MethodSpec] = [
-        write("SendMessage") { d, tx, a, (r: Smrt_Chat_V1_SendMessageRequest) in
+        write("SendMessage", Smrt_Chat_V1_SendMessageRequest.self) { d, tx, a, r in
             let sent = try d.sendMessage(
                 tx, a, roomId: r.roomID, content: r.content,
                 messageType: try optionalDomainEnum(r.messageType, "message_type") ?? .text,
@@ -192,11 +192,11 @@ enum MethodTable {
                 clientRequestId: r.clientRequestID)
             return Smrt_Chat_V1_SendMessageResponse.with { $0.message = sent.message.wire; $0.replayed = sent.replayed }
         },
-        read("GetMessage") { d, tx, a, (r: Smrt_Chat_V1_GetMessageRequest) in
+        read("GetMessage", Smrt_Chat_V1_GetMessageRequest.self) { d, tx, a, r in
             let m = try d.getMessage(tx, a, messageId: r.messageID)
             return Smrt_Chat_V1_GetMessageResponse.with { $0.message = m.wire }
         },
-        read("ListRoomMessages") { d, tx, a, (r: Smrt_Chat_V1_ListRoomMessagesRequest) in
+        read("ListRoomMessages", Smrt_Chat_V1_ListRoomMessagesRequest.self) { d, tx, a, r in
             let anchors = [r.beforeMessageID, r.afterMessageID, r.aroundMessageID].filter { !$0.isEmpty }
             guard anchors.count <= 1 else {
                 throw ChatError.validation("before_message_id", "give at most one of before, after or around")
@@ -212,19 +212,19 @@ enum MethodTable {
                 ($0.nextCursor, $0.hasMore_p) = pageFields(page)
             }
         },
-        write("EditMessage", [.chat, .agent]) { d, tx, a, (r: Smrt_Chat_V1_EditMessageRequest) in
+        write("EditMessage", Smrt_Chat_V1_EditMessageRequest.self, [.chat, .agent]) { d, tx, a, r in
             let m = try d.editMessage(tx, a, messageId: r.messageID, content: r.content)
             return Smrt_Chat_V1_EditMessageResponse.with { $0.message = m.wire }
         },
-        read("GetMessageHistory") { d, tx, a, (r: Smrt_Chat_V1_GetMessageHistoryRequest) in
+        read("GetMessageHistory", Smrt_Chat_V1_GetMessageHistoryRequest.self) { d, tx, a, r in
             let versions = try d.getMessageHistory(tx, a, messageId: r.messageID)
             return Smrt_Chat_V1_GetMessageHistoryResponse.with { $0.versions = versions.map(\.wire) }
         },
-        write("DeleteMessage", [.chat, .agent]) { d, tx, a, (r: Smrt_Chat_V1_DeleteMessageRequest) in
+        write("DeleteMessage", Smrt_Chat_V1_DeleteMessageRequest.self, [.chat, .agent]) { d, tx, a, r in
             let m = try d.deleteMessage(tx, a, messageId: r.messageID)
             return Smrt_Chat_V1_DeleteMessageResponse.with { $0.message = m.wire }
         },
-        read("SearchMessages") { d, tx, a, (r: Smrt_Chat_V1_SearchMessagesRequest) in
+        read("SearchMessages", Smrt_Chat_V1_SearchMessagesRequest.self) { d, tx, a, r in
             let page = try d.searchMessages(
                 tx, a, query: r.query, roomId: r.roomID, senderProfileId: r.senderProfileID,
                 messageType: r.hasMessageType ? try domainEnum(r.messageType, "message_type") : nil,
@@ -239,16 +239,16 @@ enum MethodTable {
     ]
 
     static let threads: [MethodSpec] = [
-        write("StartThread") { d, tx, a, (r: Smrt_Chat_V1_StartThreadRequest) in
+        write("StartThread", Smrt_Chat_V1_StartThreadRequest.self) { d, tx, a, r in
             let t = try d.startThread(tx, a, roomId: r.roomID, rootMessageId: r.rootMessageID,
                                       title: r.hasTitle ? r.title : nil)
             return Smrt_Chat_V1_StartThreadResponse.with { $0.thread = t.wire }
         },
-        read("GetThread") { d, tx, a, (r: Smrt_Chat_V1_GetThreadRequest) in
+        read("GetThread", Smrt_Chat_V1_GetThreadRequest.self) { d, tx, a, r in
             let t = try d.getThread(tx, a, threadId: r.threadID)
             return Smrt_Chat_V1_GetThreadResponse.with { $0.thread = t.wire }
         },
-        read("ListRoomThreads") { d, tx, a, (r: Smrt_Chat_V1_ListRoomThreadsRequest) in
+        read("ListRoomThreads", Smrt_Chat_V1_ListRoomThreadsRequest.self) { d, tx, a, r in
             let page = try d.listRoomThreads(tx, a, roomId: r.roomID, onlyUnresolved: r.onlyUnresolved,
                                              cursor: r.cursor, limit: Int(r.limit))
             return Smrt_Chat_V1_ListRoomThreadsResponse.with {
@@ -256,7 +256,7 @@ enum MethodTable {
                 ($0.nextCursor, $0.hasMore_p) = pageFields(page)
             }
         },
-        read("ListThreadMessages") { d, tx, a, (r: Smrt_Chat_V1_ListThreadMessagesRequest) in
+        read("ListThreadMessages", Smrt_Chat_V1_ListThreadMessagesRequest.self) { d, tx, a, r in
             let page = try d.listThreadMessages(tx, a, threadId: r.threadID, cursor: r.cursor, limit: Int(r.limit),
                                                 latest: r.latest)
             return Smrt_Chat_V1_ListThreadMessagesResponse.with {
@@ -264,7 +264,7 @@ enum MethodTable {
                 ($0.nextCursor, $0.hasMore_p) = pageFields(page)
             }
         },
-        read("ListReplies") { d, tx, a, (r: Smrt_Chat_V1_ListRepliesRequest) in
+        read("ListReplies", Smrt_Chat_V1_ListRepliesRequest.self) { d, tx, a, r in
             let page = try d.listReplies(tx, a, threadId: r.threadID, messageId: r.messageID, cursor: r.cursor,
                                          limit: Int(r.limit))
             return Smrt_Chat_V1_ListRepliesResponse.with {
@@ -272,37 +272,37 @@ enum MethodTable {
                 ($0.nextCursor, $0.hasMore_p) = pageFields(page)
             }
         },
-        write("ResolveThread") { d, tx, a, (r: Smrt_Chat_V1_ResolveThreadRequest) in
+        write("ResolveThread", Smrt_Chat_V1_ResolveThreadRequest.self) { d, tx, a, r in
             let t = try d.resolveThread(tx, a, threadId: r.threadID)
             return Smrt_Chat_V1_ResolveThreadResponse.with { $0.thread = t.wire }
         },
-        write("ReopenThread") { d, tx, a, (r: Smrt_Chat_V1_ReopenThreadRequest) in
+        write("ReopenThread", Smrt_Chat_V1_ReopenThreadRequest.self) { d, tx, a, r in
             let t = try d.reopenThread(tx, a, threadId: r.threadID)
             return Smrt_Chat_V1_ReopenThreadResponse.with { $0.thread = t.wire }
         },
     ]
 
     static let reactions: [MethodSpec] = [
-        write("AddReaction") { d, tx, a, (r: Smrt_Chat_V1_AddReactionRequest) in
+        write("AddReaction", Smrt_Chat_V1_AddReactionRequest.self) { d, tx, a, r in
             let result = try d.addReaction(tx, a, messageId: r.messageID, emoji: r.emoji)
             return Smrt_Chat_V1_AddReactionResponse.with { $0.reaction = result.reaction.wire; $0.added = result.added }
         },
-        write("RemoveReaction") { d, tx, a, (r: Smrt_Chat_V1_RemoveReactionRequest) in
+        write("RemoveReaction", Smrt_Chat_V1_RemoveReactionRequest.self) { d, tx, a, r in
             let removed = try d.removeReaction(tx, a, messageId: r.messageID, emoji: r.emoji)
             return Smrt_Chat_V1_RemoveReactionResponse.with { $0.removed = removed }
         },
-        read("ListReactions") { d, tx, a, (r: Smrt_Chat_V1_ListReactionsRequest) in
+        read("ListReactions", Smrt_Chat_V1_ListReactionsRequest.self) { d, tx, a, r in
             let groups = try d.listReactions(tx, a, messageId: r.messageID)
             return Smrt_Chat_V1_ListReactionsResponse.with { $0.reactions = groups.map(\.wire) }
         },
-        write("GetOrCreateDM") { d, tx, a, (r: Smrt_Chat_V1_GetOrCreateDMRequest) in
+        write("GetOrCreateDM", Smrt_Chat_V1_GetOrCreateDMRequest.self) { d, tx, a, r in
             let room = try d.getOrCreateDM(tx, a, profileA: r.profileA, profileB: r.profileB)
             return Smrt_Chat_V1_GetOrCreateDMResponse.with { $0.room = room.wire }
         },
     ]
 
     static let sessions: [MethodSpec] = [
-        write("CreateAgentSession") { d, tx, a, (r: Smrt_Chat_V1_CreateAgentSessionRequest) in
+        write("CreateAgentSession", Smrt_Chat_V1_CreateAgentSessionRequest.self) { d, tx, a, r in
             let c = try d.createAgentSession(
                 tx, a, agentId: r.agentID, agentProfileId: r.agentProfileID, allowedTools: r.allowedTools,
                 systemPrompt: r.hasSystemPrompt ? r.systemPrompt : nil, maxTokens: r.maxTokens,
@@ -313,11 +313,11 @@ enum MethodTable {
                 $0.reused = c.reused
             }
         },
-        read("GetAgentSession", [.chat, .agent]) { d, tx, a, (r: Smrt_Chat_V1_GetAgentSessionRequest) in
+        read("GetAgentSession", Smrt_Chat_V1_GetAgentSessionRequest.self, [.chat, .agent]) { d, tx, a, r in
             let s = try d.getAgentSession(tx, a, sessionId: r.sessionID)
             return Smrt_Chat_V1_GetAgentSessionResponse.with { $0.session = s.wire }
         },
-        read("ListAgentSessions") { d, tx, a, (r: Smrt_Chat_V1_ListAgentSessionsRequest) in
+        read("ListAgentSessions", Smrt_Chat_V1_ListAgentSessionsRequest.self) { d, tx, a, r in
             let page = try d.listAgentSessions(tx, a, agentId: r.agentID, activeOnly: r.activeOnly, cursor: r.cursor,
                                                limit: Int(r.limit))
             return Smrt_Chat_V1_ListAgentSessionsResponse.with {
@@ -325,7 +325,7 @@ enum MethodTable {
                 ($0.nextCursor, $0.hasMore_p) = pageFields(page)
             }
         },
-        write("SendAgentUserMessage") { d, tx, a, (r: Smrt_Chat_V1_SendAgentUserMessageRequest) in
+        write("SendAgentUserMessage", Smrt_Chat_V1_SendAgentUserMessageRequest.self) { d, tx, a, r in
             let sent = try d.sendAgentUserMessage(tx, a, sessionId: r.sessionID, content: r.content,
                                                   clientRequestId: r.clientRequestID,
                                                   attachments: r.attachments.map(Attachment.init(wire:)),
@@ -335,7 +335,7 @@ enum MethodTable {
                 $0.replayed = sent.replayed
             }
         },
-        write("SendAgentReply", [.agent]) { d, tx, a, (r: Smrt_Chat_V1_SendAgentReplyRequest) in
+        write("SendAgentReply", Smrt_Chat_V1_SendAgentReplyRequest.self, [.agent]) { d, tx, a, r in
             let tool = r.hasToolCall ? ToolCallInput(
                 callId: r.toolCall.callID, name: r.toolCall.name,
                 arguments: r.toolCall.hasArguments ? r.toolCall.arguments : nil,
@@ -348,7 +348,7 @@ enum MethodTable {
                 clientRequestId: r.clientRequestID, metadata: r.hasMetadata ? r.metadata : nil)
             return Smrt_Chat_V1_SendAgentReplyResponse.with { $0.message = sent.message.wire; $0.replayed = sent.replayed }
         },
-        read("CheckToolCall", [.chat, .agent]) { d, tx, a, (r: Smrt_Chat_V1_CheckToolCallRequest) in
+        read("CheckToolCall", Smrt_Chat_V1_CheckToolCallRequest.self, [.chat, .agent]) { d, tx, a, r in
             let check = try d.checkToolCall(tx, a, sessionId: r.sessionID, toolName: r.toolName)
             return Smrt_Chat_V1_CheckToolCallResponse.with {
                 $0.allowed = check.allowed
@@ -356,18 +356,18 @@ enum MethodTable {
                 $0.reason = check.reason?.rawValue ?? ""
             }
         },
-        write("UpdateAgentSessionConfig") { d, tx, a, (r: Smrt_Chat_V1_UpdateAgentSessionConfigRequest) in
+        write("UpdateAgentSessionConfig", Smrt_Chat_V1_UpdateAgentSessionConfigRequest.self) { d, tx, a, r in
             let s = try d.updateAgentSessionConfig(
                 tx, a, sessionId: r.sessionID, allowedTools: r.hasAllowedTools ? r.allowedTools.tools : nil,
                 systemPrompt: r.hasSystemPrompt ? r.systemPrompt : nil, maxTokens: r.hasMaxTokens ? r.maxTokens : nil,
                 maxMessages: r.hasMaxMessages ? r.maxMessages : nil, ttlSeconds: r.hasTtlSeconds ? r.ttlSeconds : nil)
             return Smrt_Chat_V1_UpdateAgentSessionConfigResponse.with { $0.session = s.wire }
         },
-        read("GetSessionContext", [.chat, .agent]) { d, tx, a, (r: Smrt_Chat_V1_GetSessionContextRequest) in
+        read("GetSessionContext", Smrt_Chat_V1_GetSessionContextRequest.self, [.chat, .agent]) { d, tx, a, r in
             let c = try d.getSessionContext(tx, a, sessionId: r.sessionID)
             return Smrt_Chat_V1_GetSessionContextResponse.with { $0.sessionContext = c.context; $0.contextVersion = c.version }
         },
-        write("UpdateSessionContext", [.chat, .agent]) { d, tx, a, (r: Smrt_Chat_V1_UpdateSessionContextRequest) in
+        write("UpdateSessionContext", Smrt_Chat_V1_UpdateSessionContextRequest.self, [.chat, .agent]) { d, tx, a, r in
             let c = try d.updateSessionContext(tx, a, sessionId: r.sessionID,
                                                mergePatch: r.hasMergePatch ? r.mergePatch : nil,
                                                replace: r.hasReplace ? r.replace : nil,
@@ -377,15 +377,15 @@ enum MethodTable {
                 $0.contextVersion = c.version
             }
         },
-        write("CloseAgentSession", [.chat, .agent]) { d, tx, a, (r: Smrt_Chat_V1_CloseAgentSessionRequest) in
+        write("CloseAgentSession", Smrt_Chat_V1_CloseAgentSessionRequest.self, [.chat, .agent]) { d, tx, a, r in
             let s = try d.closeAgentSession(tx, a, sessionId: r.sessionID)
             return Smrt_Chat_V1_CloseAgentSessionResponse.with { $0.session = s.wire }
         },
-        write("ExpireStaleSessions", [.admin]) { d, tx, a, (r: Smrt_Chat_V1_ExpireStaleSessionsRequest) in
+        write("ExpireStaleSessions", Smrt_Chat_V1_ExpireStaleSessionsRequest.self, [.admin]) { d, tx, a, r in
             let n = try d.expireStaleSessions(tx, a, olderThanSeconds: r.olderThanSeconds, agentId: r.agentID)
             return Smrt_Chat_V1_ExpireStaleSessionsResponse.with { $0.expiredCount = Int32(clamping: n) }
         },
-        write("RecordTurnOutcome", [.chat, .agent]) { d, tx, a, (r: Smrt_Chat_V1_RecordTurnOutcomeRequest) in
+        write("RecordTurnOutcome", Smrt_Chat_V1_RecordTurnOutcomeRequest.self, [.chat, .agent]) { d, tx, a, r in
             let applied = try d.recordTurnOutcome(tx, a, messageId: r.messageID,
                                                   outcome: try domainEnum(r.outcome, "outcome"),
                                                   resumedFrom: r.resumedFrom, continuationId: r.continuationID)
@@ -395,7 +395,7 @@ enum MethodTable {
 
     /// Event pages, with the payload mode applied.
     static func events(includeEntities: Bool) -> [MethodSpec] { [
-        read("ListRoomEvents", [.events, .chat]) { d, tx, a, (r: Smrt_Chat_V1_ListRoomEventsRequest) in
+        read("ListRoomEvents", Smrt_Chat_V1_ListRoomEventsRequest.self, [.events, .chat]) { d, tx, a, r in
             let page = try d.listRoomEvents(tx, a, roomId: r.roomID, afterSeq: r.afterSeq, limit: Int(r.limit))
             let now = d.clock()
             return Smrt_Chat_V1_ListRoomEventsResponse.with {
@@ -404,7 +404,7 @@ enum MethodTable {
                 $0.hasMore_p = page.hasMore
             }
         },
-        read("ListTenantEvents", [.events]) { d, tx, a, (r: Smrt_Chat_V1_ListTenantEventsRequest) in
+        read("ListTenantEvents", Smrt_Chat_V1_ListTenantEventsRequest.self, [.events]) { d, tx, a, r in
             let page = try d.listTenantEvents(tx, a, afterEventId: r.afterEventID, limit: Int(r.limit))
             let now = d.clock()
             return Smrt_Chat_V1_ListTenantEventsResponse.with {

@@ -86,7 +86,7 @@ extension Attachment {
     }
 }
 
-extension Message {
+extension ChatCore.Message {
     var wire: Smrt_Chat_V1_Message {
         var m = Smrt_Chat_V1_Message()
         m.id = id

@@ -1,0 +1,159 @@
+import ArgumentParser
+import ChatAPI
+import ChatCore
+import ChatServer
+import ChatStore
+import Foundation
+import Logging
+
+@main
+struct SmrtChatd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "smrt-chatd",
+        abstract: "The SmrtChat server: chat rooms, messages and agent sessions over nanomsg RPC.",
+        subcommands: [Serve.self, Migrate.self, Keys.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve calls and publish events (foreground).")
+
+    @Option(help: "Configuration file (key = value lines).") var config: String?
+    @Option(help: "RPC endpoint(s), comma-separated (default tcp://127.0.0.1:7450).") var rpc: String?
+    @Option(help: "Events PUB endpoint (default tcp://127.0.0.1:7451).") var events: String?
+    @Option(help: "SQLite database path (default ./data/chat.sqlite).") var db: String?
+    @Option(help: "normal or full.") var durability: String?
+    @Option(help: "Worker threads.") var workers: Int?
+    @Option(help: "Event payload mode: full or ids.") var payloadMode: String?
+    @Flag(help: "Turn per-key and per-tenant rate limits off.") var noRateLimits = false
+    @Flag(help: "Turn the periodic jobs (session expiry, retention) off.") var noJobs = false
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+
+    func run() throws {
+        var overrides: [String: String] = [:]
+        if let rpc { overrides["rpc"] = rpc }
+        if let events { overrides["events"] = events }
+        if let db { overrides["db"] = db }
+        if let durability { overrides["durability"] = durability }
+        if let workers { overrides["workers"] = String(workers) }
+        if let payloadMode { overrides["payload_mode"] = payloadMode }
+        if noRateLimits { overrides["key_rate"] = "0"; overrides["tenant_rate"] = "0" }
+        if noJobs { overrides["retention_interval"] = "0"; overrides["session_expiry_interval"] = "0" }
+        let configuration = try ConfigurationLoader.load(file: config, overrides: overrides)
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let server = try ChatServer(configuration, logger: Logger(label: "smrt.chat"))
+        let stopped = DispatchSemaphore(value: 0)
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                server.stop()
+                stopped.signal()
+            }
+            source.resume()
+            sources.append(source)
+        }
+        let banner = "smrt-chatd serving rpc=\(configuration.rpcEndpoints.joined(separator: ",")) "
+            + "events=\(configuration.eventsEndpoint) db=\(configuration.databasePath)\n"
+        FileHandle.standardOutput.write(Data(banner.utf8))
+        stopped.wait()
+        _ = sources
+    }
+}
+
+struct Migrate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create or migrate the database and exit.")
+    @Option(help: "SQLite database path.") var db: String = "./data/chat.sqlite"
+
+    func run() throws {
+        let directory = (db as NSString).deletingLastPathComponent
+        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        let applied = try SQLiteStorage.migrate(path: db)
+        print("migrated \(db): \(applied.joined(separator: ", "))")
+    }
+}
+
+struct Keys: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage service credentials (works while the server runs; takes effect on its next call).",
+        subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a key; the secret is printed once.")
+        @Option(help: "SQLite database path.") var db: String = "./data/chat.sqlite"
+        @Option(name: .customLong("tenant"), help: "A tenant the key may act in (repeatable).") var tenants: [String] = []
+        @Flag(help: "The key may act in every tenant.") var allTenants = false
+        @Option(name: .customLong("scope"), help: "chat, agent, events or admin (repeatable; default chat).")
+        var scopes: [String] = []
+        @Flag(help: "Print {\"key_id\": …, \"secret\": …} as JSON.") var json = false
+
+        func validate() throws {
+            guard allTenants || !tenants.isEmpty else { throw ValidationError("give --tenant T (repeatable) or --all-tenants") }
+            for s in scopes where Scope(rawValue: s) == nil { throw ValidationError("unknown scope '\(s)'") }
+        }
+
+        func run() throws {
+            let storage = try openStorage(db)
+            defer { storage.close() }
+            let key = ApiKey(keyId: "sk_" + RequestSigning.hex(randomBytes(8)), secret: randomBytes(32), tenants: tenants,
+                             allTenants: allTenants, scopes: Set((scopes.isEmpty ? ["chat"] : scopes).compactMap(Scope.init)),
+                             createdAt: ChatDomain.systemClock())
+            _ = try storage.writeBlocking { try $0.insertApiKey(key) }
+            let secret = RequestSigning.hex(key.secret)
+            if json {
+                print("{\"key_id\": \"\(key.keyId)\", \"secret\": \"\(secret)\"}")
+            } else {
+                print("key_id: \(key.keyId)\nsecret: \(secret)   (shown once: store it now)")
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List keys (never their secrets).")
+        @Option(help: "SQLite database path.") var db: String = "./data/chat.sqlite"
+
+        func run() throws {
+            let storage = try openStorage(db)
+            defer { storage.close() }
+            for key in try storage.readBlocking({ try $0.apiKeys() }) {
+                let tenants = key.allTenants ? "*" : key.tenants.joined(separator: ",")
+                let status = key.revokedAt == nil ? "active" : "revoked"
+                print("\(key.keyId)\t\(status)\ttenants=\(tenants)\tscopes=\(key.scopes.map(\.rawValue).sorted().joined(separator: ","))")
+            }
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key.")
+        @Option(help: "SQLite database path.") var db: String = "./data/chat.sqlite"
+        @Argument(help: "The key id.") var keyId: String
+
+        func run() throws {
+            let storage = try openStorage(db)
+            defer { storage.close() }
+            let now = ChatDomain.systemClock()
+            let keyId = self.keyId
+            guard try storage.writeBlocking({ try $0.revokeApiKey(id: keyId, at: now) }).value else {
+                throw ValidationError("no key '\(keyId)'")
+            }
+            print("revoked \(keyId)")
+        }
+    }
+}
+
+func openStorage(_ path: String) throws -> SQLiteStorage {
+    let directory = (path as NSString).deletingLastPathComponent
+    if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+    return try SQLiteStorage(SQLiteConfiguration(path: path))
+}
+
+func randomBytes(_ count: Int) -> [UInt8] {
+    var generator = SystemRandomNumberGenerator()
+    return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+}
