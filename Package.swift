@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Nanomsg", targets: ["Nanomsg"]),
         .library(name: "ChatAPI", targets: ["ChatAPI"]),
         .library(name: "ChatServer", targets: ["ChatServer"]),
+        .library(name: "ChatClient", targets: ["ChatClient"]),
         .executable(name: "smrt-chatd", targets: ["smrt-chatd"]),
     ],
     dependencies: [
@@ -28,6 +29,11 @@ let package = Package(
         .systemLibrary(name: "CNanomsg", pkgConfig: "nanomsg", providers: [.apt(["libnanomsg-dev"])]),
         .target(name: "Nanomsg", dependencies: ["CNanomsg"], swiftSettings: swiftSettings),
         .testTarget(name: "NanomsgTests", dependencies: ["Nanomsg"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["ChatClient", "ChatAPI", "ChatServer", "ChatCore", "Nanomsg"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "ChatCore",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
@@ -57,6 +63,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ChatClient",
+            dependencies: ["ChatAPI", "Nanomsg"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
