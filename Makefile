@@ -1,47 +1,38 @@
 # SmrtChat — make targets
-#   make deps     install missing Debian packages (apt-get update only when something is missing)
-#   make build    debug build of every target
-#   make release  release build
-#   make test     install, build and run every test suite
-#   make proto    regenerate the committed protobuf code from proto/
-#   make proto-check  fail when the committed generated code is out of date with proto/
-#   make clean    remove build products
+#   make run          install what is missing, build release, create the database and a development key on
+#                     first run (printing it), and serve on the defaults (RPC tcp://127.0.0.1:7450,
+#                     events tcp://127.0.0.1:7451, database ./data/chat.sqlite)
+#   make test         install, build, and run every test suite: Swift (core, nanomsg, end to end, CLI),
+#                     generated-code checks, the C client, the Python client, and the interop test
+#   make deps         install missing Debian packages (apt-get update only when something is missing)
+#   make build        debug build of every Swift target and test
+#   make release      release build
+#   make proto        regenerate the committed protobuf code (Swift, C, Python) from proto/
+#   make proto-check  fail when committed generated code is out of date with proto/
+#   make clients      build the C client library and tools
+#   make clean        remove build products
 #
-# Everything installs what it needs itself, so a fresh Debian machine needs only `make test`.
+# Everything installs what it needs itself, so a fresh Debian machine needs only `make test` / `make run`.
 
 SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-APT_PACKAGES := libsqlite3-dev pkg-config libnanomsg-dev protobuf-compiler
+APT_PACKAGES := libsqlite3-dev pkg-config libnanomsg-dev protobuf-compiler libprotobuf-c-dev protobuf-c-compiler \
+                libssl-dev python3-venv
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 PROTOS := $(wildcard proto/smrt/chat/v1/*.proto)
 PROTOC_GEN_SWIFT := .build/protoc-gen-swift/release/protoc-gen-swift
 SWIFT_API_DIR := Sources/ChatAPI/Generated
+DEBUG_SERVER := $(CURDIR)/.build/debug/smrt-chatd
 
-.PHONY: deps build release test clean proto proto-check
+RUN_DB ?= ./data/chat.sqlite
+RUN_RPC ?= tcp://127.0.0.1:7450
+RUN_EVENTS ?= tcp://127.0.0.1:7451
+RUN_KEY_FILE := $(dir $(RUN_DB))dev-key.json
 
-# protoc-gen-swift from the very swift-protobuf version the package resolves (never its build plugin).
-$(PROTOC_GEN_SWIFT):
-	$(SWIFT) package resolve
-	$(SWIFT) build -c release --package-path .build/checkouts/swift-protobuf --product protoc-gen-swift \
-	  --scratch-path .build/protoc-gen-swift
-	touch $@
-
-define gen_swift
-	rm -rf $(1) && mkdir -p $(1)
-	protoc -I proto --plugin=protoc-gen-swift=$(PROTOC_GEN_SWIFT) \
-	  --swift_opt=Visibility=Public --swift_opt=FileNaming=DropPath --swift_out=$(1) $(PROTOS)
-endef
-
-proto: deps $(PROTOC_GEN_SWIFT)
-	$(call gen_swift,$(SWIFT_API_DIR))
-
-proto-check: deps $(PROTOC_GEN_SWIFT)
-	$(call gen_swift,.build/proto-check/swift)
-	diff -r .build/proto-check/swift $(SWIFT_API_DIR) || \
-	  { echo "generated code is out of date with proto/: run 'make proto' and commit"; exit 1; }
+.PHONY: deps build release test test-swift test-c test-python test-interop clean proto proto-check clients run
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -51,14 +42,74 @@ deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
+# protoc-gen-swift from the very swift-protobuf version the package resolves (pinned exactly in
+# Package.swift), never its build plugin (which compiles protoc from source on every fresh clone).
+$(PROTOC_GEN_SWIFT):
+	$(SWIFT) package resolve
+	$(SWIFT) build -c release --package-path .build/checkouts/swift-protobuf --product protoc-gen-swift \
+	  --scratch-path .build/protoc-gen-swift
+
+define gen_swift
+	rm -rf $(1) && mkdir -p $(1)
+	protoc -I proto --plugin=protoc-gen-swift=$(PROTOC_GEN_SWIFT) \
+	  --swift_opt=Visibility=Public --swift_opt=FileNaming=DropPath --swift_out=$(1) $(PROTOS)
+endef
+
+proto: deps $(PROTOC_GEN_SWIFT)
+	$(call gen_swift,$(SWIFT_API_DIR))
+	$(MAKE) -C clients/c proto
+	$(MAKE) -C clients/python proto
+
+proto-check: deps $(PROTOC_GEN_SWIFT)
+	$(call gen_swift,.build/proto-check/swift)
+	diff -r .build/proto-check/swift $(SWIFT_API_DIR) || \
+	  { echo "Swift generated code is out of date with proto/: run 'make proto' and commit"; exit 1; }
+	$(MAKE) -C clients/c proto-check
+	$(MAKE) -C clients/python proto-check
+
 build: deps
 	$(SWIFT) build --build-tests
 
 release: deps
 	$(SWIFT) build -c release
 
+clients: deps
+	$(MAKE) -C clients/c all
+
 test: build proto-check
+	$(MAKE) test-swift test-c test-python test-interop
+
+test-swift:
 	$(SWIFT) test --skip-build
+
+test-c: clients
+	$(MAKE) -C clients/c test SMRTCHAT_SERVER=$(DEBUG_SERVER)
+
+test-python:
+	SMRTCHAT_SERVER=$(DEBUG_SERVER) clients/python/run_tests.sh -q
+
+test-interop: clients
+	SMRTCHAT_SERVER=$(DEBUG_SERVER) tests/interop.sh
+
+run: release
+	@mkdir -p $(dir $(RUN_DB))
+	@if [ ! -f $(RUN_KEY_FILE) ]; then \
+	  .build/release/smrt-chatd migrate --db $(RUN_DB) >/dev/null && \
+	  .build/release/smrt-chatd keys create --db $(RUN_DB) --all-tenants --scope chat --scope agent \
+	    --scope events --scope admin --json > $(RUN_KEY_FILE) && \
+	  echo "created a development key (all tenants, every scope), kept in $(RUN_KEY_FILE):" && \
+	  cat $(RUN_KEY_FILE); fi
+	@echo ""
+	@echo "SmrtChat: RPC $(RUN_RPC)  events $(RUN_EVENTS)  database $(RUN_DB)"
+	@echo "Talk to it, e.g. with the CLI (in another shell):"
+	@echo "  export SMRTCHAT_KEY_ID=$$(python3 -c 'import json;print(json.load(open("$(RUN_KEY_FILE)"))["key_id"])')"
+	@echo "  export SMRTCHAT_SECRET=$$(python3 -c 'import json;print(json.load(open("$(RUN_KEY_FILE)"))["secret"])')"
+	@echo "  export SMRTCHAT_TENANT=tenant-1 SMRTCHAT_ACTOR=alice"
+	@echo "  .build/release/smrt-chat create-room General && .build/release/smrt-chat rooms"
+	@echo "Stop with Ctrl-C (SIGINT drains in-flight calls and checkpoints the WAL)."
+	@echo ""
+	exec .build/release/smrt-chatd serve --rpc $(RUN_RPC) --events $(RUN_EVENTS) --db $(RUN_DB)
 
 clean:
 	rm -rf .build
+	$(MAKE) -C clients/c clean
