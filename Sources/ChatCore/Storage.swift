@@ -30,6 +30,10 @@ public protocol ChatStorage: Sendable {
 
     /// `write` for callers that own a dedicated thread: blocks it until the commit.
     func writeBlocking<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) throws -> Committed<T>
+
+    /// Queues a write nobody waits for (bookkeeping such as recording a read's request id); failures are
+    /// logged by the engine.
+    func writeDetached(_ body: @escaping @Sendable (any ChatTransaction) throws -> Void)
 }
 
 /// Filters of a room message page, in the room's sequence order.

@@ -61,17 +61,43 @@ final class RequestHandler: Sendable {
         guard !context.requestID.isEmpty, context.requestID.utf8.count <= 64 else {
             throw ChatError.validation("request_id", "must be 1-64 bytes")
         }
-        let actor = CallActor(tenantId: context.tenantID, profileId: context.actorProfileID, scopes: [])
-        try domain.checkActor(actor)
+        try domain.checkActor(CallActor(tenantId: context.tenantID, profileId: context.actorProfileID, scopes: []))
         let call = try method.prepare(request.payload)
 
-        // (2) Authentication.
+        // (2)–(5) in one snapshot for reads (key, replay check, the read itself); mutations look the key up
+        // on a snapshot and then run in the write path with their replay row.
+        let hash = Array(SHA256.hash(data: frame))
+        if method.mutates {
+            let key = try storage.readBlocking { tx in try tx.apiKey(id: request.auth.keyID) }
+            let actor = try authorize(request, key: key, method: method, now: now)
+            return try mutate(call, actor: actor, keyId: request.auth.keyID, requestId: context.requestID, hash: hash,
+                              now: now)
+        }
+        let domain = self.domain
+        let payload = try storage.readBlocking { tx -> Data in
+            let actor = try authorize(request, key: try tx.apiKey(id: request.auth.keyID), method: method, now: now)
+            if let seen = try tx.replayEntry(keyId: request.auth.keyID, requestId: context.requestID),
+               seen.frameHash != hash {
+                throw Self.reused
+            }
+            return try call.run(domain, tx, actor)
+        }
+        // Remember the read's request id without waiting for the commit: a concurrent changed reuse of a
+        // read id can only get a read answered, never a write executed.
+        let entry = ReplayEntry(keyId: request.auth.keyID, requestId: context.requestID, frameHash: hash, response: nil,
+                                createdAt: now)
+        storage.writeDetached { tx in _ = try tx.insertReplayEntry(entry) }
+        return encode(requestId: context.requestID, payload: payload)
+    }
+
+    /// Steps (2)–(5) of SPEC §12.1: credentials, signature, timestamp, tenant and scope, deadline, rate.
+    private func authorize(_ request: Smrt_Chat_V1_RpcRequest, key: ApiKey?, method: MethodSpec, now: Int64) throws
+        -> CallActor {
+        let context = request.context
         guard request.hasAuth, !request.auth.keyID.isEmpty, !request.auth.signature.isEmpty else {
             throw ChatError(.unauthenticated, .missingCredentials, "the call carries no credentials")
         }
-        let keyId = request.auth.keyID
-        guard keyId.utf8.count <= 128, let key = try storage.readBlocking({ try $0.apiKey(id: keyId) }),
-              key.revokedAt == nil else {
+        guard request.auth.keyID.utf8.count <= 128, let key, key.revokedAt == nil else {
             throw ChatError(.unauthenticated, .invalidKey, "unknown or revoked key")
         }
         guard RequestSigning.verify(request, secret: key.secret) else {
@@ -80,24 +106,17 @@ final class RequestHandler: Sendable {
         guard abs(now - request.auth.timestampUnixMs) <= configuration.signatureWindowMs else {
             throw ChatError(.unauthenticated, .staleTimestamp, "the request timestamp is outside the accepted window")
         }
-        // (3) Tenant and scope grants.
         guard key.grants(tenant: context.tenantID) else {
             throw ChatError(.permissionDenied, .tenantNotGranted, "the key may not act in this tenant")
         }
         guard method.scopes.contains(where: key.scopes.contains) else { throw ChatError.scopeMissing(method.scopes[0]) }
-        let scoped = CallActor(tenantId: context.tenantID, profileId: context.actorProfileID, scopes: key.scopes)
-        // (4) Deadline.
         if context.deadlineUnixMs > 0 && now >= context.deadlineUnixMs {
             throw ChatError(.deadlineExceeded, .deadlineExceeded, "the call's deadline has passed")
         }
-        // (5) Rate.
-        if let wait = keyLimiter.take(keyId) ?? tenantLimiter.take(context.tenantID) {
+        if let wait = keyLimiter.take(key.keyId) ?? tenantLimiter.take(context.tenantID) {
             throw ChatError(.resourceExhausted, .rateLimited, "too many requests", metadata: ["retry_after_ms": String(wait)])
         }
-        let hash = Array(SHA256.hash(data: frame))
-        return method.mutates
-            ? try mutate(call, actor: scoped, keyId: keyId, requestId: context.requestID, hash: hash, now: now)
-            : try read(call, actor: scoped, keyId: keyId, requestId: context.requestID, hash: hash, now: now)
+        return CallActor(tenantId: context.tenantID, profileId: context.actorProfileID, scopes: key.scopes)
     }
 
     /// A mutation: replay check, the operation, and its stored response, all in one transaction.
@@ -122,22 +141,6 @@ final class RequestHandler: Sendable {
                                                      response: response, createdAt: now))
             return response
         }.value
-    }
-
-    /// A read: the request id is recorded (so a changed reuse is refused), then the read runs on a snapshot.
-    private func read(_ call: PreparedCall, actor: CallActor, keyId: String, requestId: String, hash: [UInt8],
-                      now: Int64) throws -> [UInt8] {
-        _ = try storage.writeBlocking { tx in
-            if let seen = try tx.replayEntry(keyId: keyId, requestId: requestId) {
-                guard seen.frameHash == hash else { throw Self.reused }
-                return
-            }
-            _ = try tx.insertReplayEntry(ReplayEntry(keyId: keyId, requestId: requestId, frameHash: hash,
-                                                     response: nil, createdAt: now))
-        }
-        let domain = self.domain
-        let payload = try storage.readBlocking { tx in try call.run(domain, tx, actor) }
-        return Self.encode(requestId: requestId, payload: payload)
     }
 
     private static let reused = ChatError(.unauthenticated, .requestIdReused,

@@ -45,6 +45,14 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
     }
 
+    /// Queues `body` without waiting; a failure is logged.
+    func submitDetached(_ body: @escaping @Sendable (any ChatTransaction) throws -> Void) {
+        let logger = self.logger
+        enqueue(body) { result in
+            if case .failure(let error) = result { logger.debug("detached write failed", metadata: ["error": "\(error)"]) }
+        }
+    }
+
     /// Blocks the calling thread (a dedicated worker, never the cooperative pool) until the commit.
     func submitBlocking<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) throws -> Committed<T> {
         let done = DispatchSemaphore(value: 0)

@@ -71,6 +71,10 @@ public final class SQLiteStorage: ChatStorage {
         try pool.read { db in try body(SQLiteTransaction(db)) }
     }
 
+    public func writeDetached(_ body: @escaping @Sendable (any ChatTransaction) throws -> Void) {
+        writer.submitDetached(body)
+    }
+
     public func writeBlocking<T: Sendable>(
         _ body: @escaping @Sendable (any ChatTransaction) throws -> T
     ) throws -> Committed<T> {

@@ -6,7 +6,7 @@ import Testing
 /// The vectors in `testdata/vectors.json`, which the C and Python suites check too.
 @Suite("Shared test vectors (testdata/vectors.json)")
 struct SharedVectorsTests {
-    static let file: [String: Any] = {
+    nonisolated(unsafe) static let file: [String: Any] = {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("testdata/vectors.json")
         let data = (try? Data(contentsOf: url)) ?? Data("{}".utf8)
