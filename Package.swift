@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "ChatServer", targets: ["ChatServer"]),
         .library(name: "ChatClient", targets: ["ChatClient"]),
         .executable(name: "smrt-chatd", targets: ["smrt-chatd"]),
+        .executable(name: "smrt-chat", targets: ["smrt-chat"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -31,7 +32,10 @@ let package = Package(
         .testTarget(name: "NanomsgTests", dependencies: ["Nanomsg"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["ChatClient", "ChatAPI", "ChatServer", "ChatCore", "Nanomsg"],
+            dependencies: [
+                "ChatClient", "ChatAPI", "ChatServer", "ChatCore", "ChatStore", "Nanomsg",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -79,6 +83,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "smrt-chat",
+            dependencies: [
+                "ChatClient", "ChatAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "CLITests", dependencies: ["ChatClient", "ChatAPI"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ChatCoreTests",
             dependencies: ["ChatCore", "ChatStore"],
