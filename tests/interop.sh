@@ -28,7 +28,7 @@ SMRTCHAT_SECRET="$(python3 -c 'import json,sys;print(json.loads(sys.argv[1])["se
 export SMRTCHAT_KEY_ID SMRTCHAT_SECRET
 
 # The Swift CLI tails the tenant from its first event: room created, owner joined, message created.
-"$cli" tail --json --count 3 > "$work/tail.jsonl" 2> "$work/tail.err" &
+"$cli" tail --json --count 3 --after-event-id 0 > "$work/tail.jsonl" 2> "$work/tail.err" &
 tail_pid=$!
 
 # C sends.

@@ -11,7 +11,7 @@ struct SmrtChatd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "smrt-chatd",
         abstract: "The SmrtChat server: chat rooms, messages and agent sessions over nanomsg RPC.",
-        subcommands: [Serve.self, Migrate.self, Keys.self],
+        subcommands: [Serve.self, Migrate.self, Keys.self, Check.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -76,6 +76,20 @@ struct Migrate: ParsableCommand {
         if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         let applied = try SQLiteStorage.migrate(path: db)
         print("migrated \(db): \(applied.joined(separator: ", "))")
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the database: SQLite integrity, gap-free event seqs matching their rows, exact counters.")
+    @Option(help: "SQLite database path.") var db: String = "./data/chat.sqlite"
+
+    func run() throws {
+        let storage = try openStorage(db)
+        defer { storage.close() }
+        let report = try storage.checkConsistency()
+        print(report)
+        if !report.isConsistent { throw ExitCode(1) }
     }
 }
 

@@ -1,0 +1,169 @@
+import ChatAPI
+import ChatClient
+import ChatStore
+import GRDB
+import Foundation
+import Synchronization
+import Testing
+
+/// One request a client sent, its exact frame, and whether its reply came back.
+private struct Sent: Sendable {
+    enum Kind: Sendable { case send, react, edit, agentReply }
+    var kind: Kind
+    var frame: [UInt8]
+    /// The message id it creates or touches (deterministic for sends with a client_request_id).
+    var messageId: String
+    var acknowledged: Bool
+}
+
+private final class Ledger: Sendable {
+    let entries = Mutex<[Sent]>([])
+    func record(_ s: Sent) -> Int { entries.withLock { $0.append(s); return $0.count - 1 } }
+    func acknowledge(_ i: Int) { entries.withLock { $0[i].acknowledged = true } }
+    var all: [Sent] { entries.withLock { $0 } }
+}
+
+/// Rounds per durability mode: 2 in `make test`, 20 in `make soak` (SMRTCHAT_SOAK_ROUNDS).
+private let rounds = Int(ProcessInfo.processInfo.environment["SMRTCHAT_SOAK_ROUNDS"] ?? "") ?? 2
+
+@Suite("Crash-kill durability: kill -9 under load loses no acknowledged write", .serialized)
+struct CrashKillTests {
+    @Test("16 clients, kill -9 at a random moment, restart, verify", arguments: ["normal", "full"])
+    func crashKill(durability: String) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("smrtchat-crash-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = directory.appendingPathComponent("chat.sqlite").path
+        let arguments = ["--no-rate-limits", "--no-jobs", "--durability", durability]
+        var server = try ServerProcess(.ipc, arguments: arguments, database: database, directory: directory.appendingPathComponent("r0"))
+        let key = try server.createKey(scopes: ["chat", "agent"])
+        let setup = try server.client(actor: "owner", key: key)
+        let room = try await setup.createRoom(.with { $0.name = "load"; $0.roomType = .public }).room
+        let session = try await setup.createAgentSession(.with { $0.agentID = "bot" }).session
+        setup.close()
+
+        for round in 0..<rounds {
+            let ledger = Ledger()
+            let rpc = server.rpc
+            let pid = server.pid
+            let killAfter = Double.random(in: 0.3...1.2)
+            await withTaskGroup(of: Void.self) { group in
+                for i in 0..<16 {
+                    group.addTask {
+                        guard let c = try? ChatClient(.init(rpcEndpoints: [rpc], tenantId: "tenant-1",
+                                                            actorProfileId: "owner", keyId: key.keyId, secret: key.secret)
+                            .with { $0.connections = 1; $0.timeoutMs = 1000; $0.retries = 0 }) else { return }
+                        defer { c.close() }
+                        let me = c.acting(as: "w\(i)")
+                        _ = try? await me.joinRoom(.with { $0.roomID = room.id })
+                        var last: String?
+                        for j in 0..<100_000 {
+                            let crid = "r\(round)-c\(i)-\(j)"
+                            let (kind, payload, messageId): (Sent.Kind, Data, String)
+                            switch (j % 4, last) {
+                            case (1, let id?):
+                                kind = .react
+                                payload = try! Smrt_Chat_V1_AddReactionRequest.with { $0.messageID = id; $0.emoji = "e\(j)" }
+                                    .serializedData()
+                                messageId = id
+                            case (2, let id?):
+                                kind = .edit
+                                payload = try! Smrt_Chat_V1_EditMessageRequest.with { $0.messageID = id; $0.content = "edit \(j)" }
+                                    .serializedData()
+                                messageId = id
+                            case (3, _):
+                                kind = .agentReply
+                                payload = try! Smrt_Chat_V1_SendAgentReplyRequest.with {
+                                    $0.sessionID = session.id; $0.content = "reply \(crid)"; $0.clientRequestID = crid
+                                }.serializedData()
+                                messageId = ""
+                            default:
+                                kind = .send
+                                payload = try! Smrt_Chat_V1_SendMessageRequest.with {
+                                    $0.roomID = room.id; $0.content = "m \(crid)"; $0.clientRequestID = crid
+                                }.serializedData()
+                                messageId = ""
+                            }
+                            let op = ["SendMessage", "AddReaction", "EditMessage", "SendAgentReply"][[Sent.Kind.send, .react, .edit, .agentReply].firstIndex(of: kind)!]
+                            let actor = kind == .agentReply ? c : me
+                            let frame = actor.frame(op, payload: payload)
+                            let index = ledger.record(Sent(kind: kind, frame: frame, messageId: messageId, acknowledged: false))
+                            do {
+                                switch kind {
+                                case .send:
+                                    let r: Smrt_Chat_V1_SendMessageResponse = try await me.send(frame: frame)
+                                    last = r.message.id
+                                    ledger.entries.withLock { $0[index].messageId = r.message.id }
+                                case .agentReply:
+                                    let r: Smrt_Chat_V1_SendAgentReplyResponse = try await c.send(frame: frame)
+                                    ledger.entries.withLock { $0[index].messageId = r.message.id }
+                                case .react:
+                                    let _: Smrt_Chat_V1_AddReactionResponse = try await me.send(frame: frame)
+                                case .edit:
+                                    let _: Smrt_Chat_V1_EditMessageResponse = try await me.send(frame: frame)
+                                }
+                                ledger.acknowledge(index)
+                            } catch {
+                                return
+                            }
+                        }
+                    }
+                }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(killAfter))
+                    kill(pid, SIGKILL)
+                }
+            }
+            let sent = ledger.all
+            let acked = sent.filter(\.acknowledged)
+            #expect(!acked.isEmpty, "round \(round): some writes were acknowledged before the kill")
+
+            server = try ServerProcess(.ipc, arguments: arguments, database: database,
+                                       directory: directory.appendingPathComponent("r\(round + 1)"))
+            let checker = try server.client(actor: "owner", key: key)
+            defer { checker.close() }
+            // Every acknowledged message is there.
+            for s in acked where s.kind == .send || s.kind == .agentReply {
+                let m = try await checker.getMessage(.with { $0.messageID = s.messageId })
+                #expect(m.message.id == s.messageId)
+            }
+            // Resending every unacknowledged request (the identical frame) succeeds exactly once.
+            for s in sent where !s.acknowledged {
+                do {
+                    switch s.kind {
+                    case .send: let _: Smrt_Chat_V1_SendMessageResponse = try await checker.send(frame: s.frame)
+                    case .agentReply: let _: Smrt_Chat_V1_SendAgentReplyResponse = try await checker.send(frame: s.frame)
+                    case .react: let _: Smrt_Chat_V1_AddReactionResponse = try await checker.send(frame: s.frame)
+                    case .edit: let _: Smrt_Chat_V1_EditMessageResponse = try await checker.send(frame: s.frame)
+                    }
+                } catch let error as RPCError {
+                    Issue.record("round \(round): resending an unacknowledged \(s.kind) failed: \(error)")
+                }
+            }
+            let sends = sent.filter { $0.kind == .send || $0.kind == .agentReply }.count
+            let stored = try await checker.listRoomEvents(.with { $0.roomID = room.id; $0.afterSeq = 0; $0.limit = 1 })
+            #expect(stored.headSeq > 0)
+            server.stop()
+            let storage = try SQLiteStorage(SQLiteConfiguration(path: database))
+            let report = try storage.checkConsistency()
+            let rows = try storage.withSnapshot { db in
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM messages WHERE client_request_id LIKE ?",
+                                 arguments: ["r\(round)-%"]) ?? 0
+            }
+            storage.close()
+            #expect(report.isConsistent, "round \(round): \(report)")
+            #expect(rows == sends, "round \(round): every send exactly once (\(rows) rows for \(sends) requests)")
+            server = try ServerProcess(.ipc, arguments: arguments, database: database,
+                                       directory: directory.appendingPathComponent("s\(round + 1)"))
+        }
+        server.stop()
+    }
+}
+
+extension ClientConfiguration {
+    func with(_ change: (inout ClientConfiguration) -> Void) -> ClientConfiguration {
+        var copy = self
+        change(&copy)
+        return copy
+    }
+}
