@@ -11,7 +11,7 @@ final class RequestHandler: Sendable {
     private let configuration: ServerConfiguration
     private let storage: any ChatStorage
     private let domain: ChatDomain
-    private let methods: [String: MethodSpec]
+    private let gate: FrameGate
     private let keyLimiter: RateLimiter
     private let tenantLimiter: RateLimiter
     private let logger: Logger
@@ -23,7 +23,8 @@ final class RequestHandler: Sendable {
         self.storage = storage
         self.domain = domain
         self.logger = logger
-        methods = MethodTable.build(includeEntities: configuration.payloadMode == .full)
+        gate = FrameGate(methods: MethodTable.build(includeEntities: configuration.payloadMode == .full), domain: domain,
+                         signatureWindowMs: configuration.signatureWindowMs)
         keyLimiter = RateLimiter(rate: configuration.keyRatePerSecond, burst: configuration.keyBurst)
         tenantLimiter = RateLimiter(rate: configuration.tenantRatePerSecond, burst: configuration.tenantBurst)
     }
@@ -53,16 +54,8 @@ final class RequestHandler: Sendable {
         if request.method == Self.health || request.method == Self.serverInfo {
             return encode(requestId: String(request.context.requestID.prefix(64)), payload: try info(request.method, now: now))
         }
-        // (1) Envelope and request shape.
-        guard let method = methods[request.method] else {
-            throw ChatError(.unimplemented, .unimplemented, "unknown method '\(request.method.prefix(200))'")
-        }
+        let (method, call) = try gate.admit(request)
         let context = request.context
-        guard !context.requestID.isEmpty, context.requestID.utf8.count <= 64 else {
-            throw ChatError.validation("request_id", "must be 1-64 bytes")
-        }
-        try domain.checkActor(CallActor(tenantId: context.tenantID, profileId: context.actorProfileID, scopes: []))
-        let call = try method.prepare(request.payload)
 
         // (2)–(5) in one snapshot for reads (key, replay check, the read itself); mutations look the key up
         // on a snapshot and then run in the write path with their replay row.
@@ -93,30 +86,11 @@ final class RequestHandler: Sendable {
     /// Steps (2)–(5) of SPEC §12.1: credentials, signature, timestamp, tenant and scope, deadline, rate.
     private func authorize(_ request: Smrt_Chat_V1_RpcRequest, key: ApiKey?, method: MethodSpec, now: Int64) throws
         -> CallActor {
-        let context = request.context
-        guard request.hasAuth, !request.auth.keyID.isEmpty, !request.auth.signature.isEmpty else {
-            throw ChatError(.unauthenticated, .missingCredentials, "the call carries no credentials")
-        }
-        guard request.auth.keyID.utf8.count <= 128, let key, key.revokedAt == nil else {
-            throw ChatError(.unauthenticated, .invalidKey, "unknown or revoked key")
-        }
-        guard RequestSigning.verify(request, secret: key.secret) else {
-            throw ChatError(.unauthenticated, .badSignature, "the signature does not match the request")
-        }
-        guard abs(now - request.auth.timestampUnixMs) <= configuration.signatureWindowMs else {
-            throw ChatError(.unauthenticated, .staleTimestamp, "the request timestamp is outside the accepted window")
-        }
-        guard key.grants(tenant: context.tenantID) else {
-            throw ChatError(.permissionDenied, .tenantNotGranted, "the key may not act in this tenant")
-        }
-        guard method.scopes.contains(where: key.scopes.contains) else { throw ChatError.scopeMissing(method.scopes[0]) }
-        if context.deadlineUnixMs > 0 && now >= context.deadlineUnixMs {
-            throw ChatError(.deadlineExceeded, .deadlineExceeded, "the call's deadline has passed")
-        }
-        if let wait = keyLimiter.take(key.keyId) ?? tenantLimiter.take(context.tenantID) {
+        let actor = try gate.authenticate(request, key: key, method: method, now: now)
+        if let wait = keyLimiter.take(request.auth.keyID) ?? tenantLimiter.take(actor.tenantId) {
             throw ChatError(.resourceExhausted, .rateLimited, "too many requests", metadata: ["retry_after_ms": String(wait)])
         }
-        return CallActor(tenantId: context.tenantID, profileId: context.actorProfileID, scopes: key.scopes)
+        return actor
     }
 
     /// A mutation: replay check, the operation, and its stored response, all in one transaction.

@@ -1,0 +1,110 @@
+import ChatAPI
+import ChatCore
+import Foundation
+
+/// What a request frame passes before any database access (SPEC §12.1): the envelope and request shape,
+/// then, given the key, credentials, signature, timestamp, tenant and scope grants and the deadline.
+/// Pure and deterministic for a given clock, so it is what the frame fuzzer drives.
+struct FrameGate: Sendable {
+    let methods: [String: MethodSpec]
+    let domain: ChatDomain
+    let signatureWindowMs: Int64
+
+    /// Step (1): method lookup, context validation and payload decoding.
+    func admit(_ request: Smrt_Chat_V1_RpcRequest) throws -> (MethodSpec, PreparedCall) {
+        guard let method = methods[request.method] else {
+            throw ChatError(.unimplemented, .unimplemented, "unknown method '\(request.method.prefix(200))'")
+        }
+        let context = request.context
+        guard !context.requestID.isEmpty, context.requestID.utf8.count <= 64 else {
+            throw ChatError.validation("request_id", "must be 1-64 bytes")
+        }
+        try domain.checkActor(CallActor(tenantId: context.tenantID, profileId: context.actorProfileID, scopes: []))
+        return (method, try method.prepare(request.payload))
+    }
+
+    /// Steps (2)–(4) for the key the request names (nil when there is no such key).
+    func authenticate(_ request: Smrt_Chat_V1_RpcRequest, key: ApiKey?, method: MethodSpec, now: Int64) throws
+        -> CallActor {
+        let context = request.context
+        guard request.hasAuth, !request.auth.keyID.isEmpty, !request.auth.signature.isEmpty else {
+            throw ChatError(.unauthenticated, .missingCredentials, "the call carries no credentials")
+        }
+        guard request.auth.keyID.utf8.count <= 128, let key, key.revokedAt == nil else {
+            throw ChatError(.unauthenticated, .invalidKey, "unknown or revoked key")
+        }
+        guard RequestSigning.verify(request, secret: key.secret) else {
+            throw ChatError(.unauthenticated, .badSignature, "the signature does not match the request")
+        }
+        guard abs(now - request.auth.timestampUnixMs) <= signatureWindowMs else {
+            throw ChatError(.unauthenticated, .staleTimestamp, "the request timestamp is outside the accepted window")
+        }
+        guard key.grants(tenant: context.tenantID) else {
+            throw ChatError(.permissionDenied, .tenantNotGranted, "the key may not act in this tenant")
+        }
+        guard method.scopes.contains(where: key.scopes.contains) else { throw ChatError.scopeMissing(method.scopes[0]) }
+        if context.deadlineUnixMs > 0 && now >= context.deadlineUnixMs {
+            throw ChatError(.deadlineExceeded, .deadlineExceeded, "the call's deadline has passed")
+        }
+        return CallActor(tenantId: context.tenantID, profileId: context.actorProfileID, scopes: key.scopes)
+    }
+}
+
+/// Entry points for fuzzers and their regression replays: each takes arbitrary bytes and must return
+/// without trapping, whatever they hold.
+public enum FuzzEntryPoints {
+    private static let key = ApiKey(keyId: "sk_fuzz", secret: Array(repeating: 7, count: 32), tenants: ["tenant-1"],
+                                    allTenants: false, scopes: [.chat, .agent, .events, .admin], createdAt: 0)
+    private static let gate = FrameGate(methods: MethodTable.build(includeEntities: true),
+                                        domain: ChatDomain(clock: { 1_764_000_000_000 }), signatureWindowMs: 300_000)
+
+    /// Everything a request frame goes through before the database; returns the outcome's reason.
+    @discardableResult
+    public static func frame(_ bytes: [UInt8]) -> String {
+        do {
+            let request = try Smrt_Chat_V1_RpcRequest(serializedBytes: bytes)
+            let (method, _) = try gate.admit(request)
+            _ = try gate.authenticate(request, key: request.auth.keyID == key.keyId ? key : nil, method: method,
+                                      now: 1_764_000_000_000)
+            return "OK"
+        } catch let error as ChatError {
+            return error.reason.rawValue
+        } catch {
+            return "NOT_AN_ENVELOPE"
+        }
+    }
+
+    /// Pagination cursors: decoding arbitrary text against a scope.
+    public static func cursor(_ bytes: [UInt8]) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        _ = try? PageCursor.decode(text, scope: "messages:room-1")
+        if let cursor = try? PageCursor.decode(text, scope: "messages:room-1") {
+            precondition(try! PageCursor.decode(cursor.text, scope: "messages:room-1") == cursor, "cursor round trip")
+        }
+    }
+
+    /// JSON validation of metadata and context, and merge patches (first byte splits target and patch).
+    public static func json(_ bytes: [UInt8]) {
+        let split = bytes.isEmpty ? 0 : Int(bytes[0]) % bytes.count
+        let target = String(decoding: bytes.dropFirst().prefix(split), as: UTF8.self)
+        let patch = String(decoding: bytes.dropFirst(1 + split), as: UTF8.self)
+        if let t = try? JSONValue.parse(target, field: "t"), let p = try? JSONValue.parse(patch, field: "p") {
+            let merged = t.merging(patch: p)
+            // Applying the same patch twice changes nothing more (RFC 7396 patches are idempotent).
+            precondition(merged.merging(patch: p) == merged, "merge patch is idempotent")
+        }
+    }
+
+    /// The tool allow-list: validation of entries and matching of names (lines: entries, last line a name).
+    public static func allowList(_ bytes: [UInt8]) {
+        var lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            .map(String.init)
+        let name = lines.popLast() ?? ""
+        guard let list = try? ToolAllowList(validating: lines) else { return }
+        if let entry = list.match(name) {
+            precondition(!name.isEmpty && !entry.isEmpty, "a match needs a name and an entry")
+            precondition(entry == name || (entry.hasSuffix(".*") && name.hasPrefix(String(entry.dropLast()))),
+                         "a match is exact or by namespace")
+        }
+    }
+}
