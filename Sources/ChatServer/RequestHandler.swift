@@ -12,6 +12,7 @@ final class RequestHandler: Sendable {
     private let storage: any ChatStorage
     private let domain: ChatDomain
     private let gate: FrameGate
+    private let recentReads: RecentRequests
     private let keyLimiter: RateLimiter
     private let tenantLimiter: RateLimiter
     private let logger: Logger
@@ -25,6 +26,7 @@ final class RequestHandler: Sendable {
         self.logger = logger
         gate = FrameGate(methods: MethodTable.build(includeEntities: configuration.payloadMode == .full), domain: domain,
                          signatureWindowMs: configuration.signatureWindowMs)
+        recentReads = RecentRequests(windowMs: 2 * configuration.signatureWindowMs)
         keyLimiter = RateLimiter(rate: configuration.keyRatePerSecond, burst: configuration.keyBurst)
         tenantLimiter = RateLimiter(rate: configuration.tenantRatePerSecond, burst: configuration.tenantBurst)
     }
@@ -66,6 +68,12 @@ final class RequestHandler: Sendable {
             return try mutate(call, actor: actor, keyId: request.auth.keyID, requestId: context.requestID, hash: hash,
                               now: now)
         }
+        if let seen = recentReads.hash(keyId: request.auth.keyID, requestId: context.requestID), seen != hash {
+            // Refused only once the credentials check out, as the database path below does.
+            _ = try storage.readBlocking { tx in try authorize(request, key: try tx.apiKey(id: request.auth.keyID),
+                                                                method: method, now: now) }
+            throw Self.reused
+        }
         let domain = self.domain
         let payload = try storage.readBlocking { tx -> Data in
             let actor = try authorize(request, key: try tx.apiKey(id: request.auth.keyID), method: method, now: now)
@@ -77,6 +85,7 @@ final class RequestHandler: Sendable {
         }
         // Remember the read's request id without waiting for the commit: a concurrent changed reuse of a
         // read id can only get a read answered, never a write executed.
+        recentReads.record(keyId: request.auth.keyID, requestId: context.requestID, hash: hash, now: now)
         let entry = ReplayEntry(keyId: request.auth.keyID, requestId: context.requestID, frameHash: hash, response: nil,
                                 createdAt: now)
         storage.writeDetached { tx in _ = try tx.insertReplayEntry(entry) }
