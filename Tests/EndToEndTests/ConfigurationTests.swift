@@ -1,0 +1,63 @@
+import ChatAPI
+import ChatClient
+import Foundation
+import Testing
+
+@Suite("Server configuration: file, environment, payload mode", .serialized)
+struct ConfigurationTests {
+    @Test("a configuration file sets endpoints and the ids payload mode; events then carry no entity")
+    func fileAndIdsMode() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smrtchat-conf-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("smrt-chatd.conf")
+        try """
+        # test configuration
+        rpc = ipc://\(dir.path)/conf-rpc.sock
+        events = ipc://\(dir.path)/conf-ev.sock
+        payload_mode = ids
+        key_rate = 0
+        tenant_rate = 0
+        """.write(to: file, atomically: true, encoding: .utf8)
+        // Flags given by ServerProcess (--rpc/--events) override the file, so pass only the file and db.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ServerProcess.binary)
+        let db = dir.appendingPathComponent("chat.sqlite").path
+        process.arguments = ["serve", "--config", file.path, "--db", db, "--log-level", "warning"]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        defer { process.terminate(); process.waitUntilExit() }
+        var banner = Data()
+        while !String(decoding: banner, as: UTF8.self).contains("serving") && process.isRunning {
+            banner += out.fileHandleForReading.availableData
+        }
+        #expect(String(decoding: banner, as: UTF8.self).contains("conf-rpc.sock"))
+        let keyJSON = try ServerProcess.run(["keys", "create", "--db", db, "--tenant", "tenant-1", "--scope", "chat",
+                                             "--scope", "events", "--json"])
+        let key = try JSONSerialization.jsonObject(with: Data(keyJSON.utf8)) as! [String: String]
+        let client = try ChatClient(ClientConfiguration(
+            rpcEndpoints: ["ipc://\(dir.path)/conf-rpc.sock"], eventsEndpoints: ["ipc://\(dir.path)/conf-ev.sock"],
+            tenantId: "tenant-1", actorProfileId: "alice", keyId: key["key_id"], secret: RequestSigning.bytes(hex: key["secret"]!)!))
+        defer { client.close() }
+        #expect(try await client.serverInfo().eventPayloadMode == "ids")
+        let room = try await client.createRoom(.with { $0.name = "r"; $0.roomType = .public }).room
+        _ = try await client.sendMessage(.with { $0.roomID = room.id; $0.content = "hi" })
+        let log = try await client.listRoomEvents(.with { $0.roomID = room.id })
+        #expect(log.events.count == 3 && log.events.allSatisfy { $0.entity == nil && !$0.subjectID.isEmpty })
+        var live: [Smrt_Chat_V1_RoomEvent] = []
+        for try await event in client.events(.room(room.id, afterSeq: 0)) {
+            live.append(event)
+            if live.count == 3 { break }
+        }
+        #expect(live.allSatisfy { $0.entity == nil })
+    }
+
+    @Test("an unknown configuration key is refused at start")
+    func unknownKey() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString.prefix(6)).conf")
+        try "colour = blue\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        #expect(throws: ServerError.self) { try ServerProcess.run(["serve", "--config", file.path]) }
+    }
+}
