@@ -37,8 +37,16 @@ public enum RequestSigning {
 
     /// Lowercase hex of bytes.
     public static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
-        bytes.map { String(format: "%02x", $0) }.joined()
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for b in bytes {
+            out.append(hexDigits[Int(b >> 4)])
+            out.append(hexDigits[Int(b & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// Bytes of a hex string, or nil when it is not hex.
     public static func bytes(hex text: String) -> [UInt8]? {

@@ -31,6 +31,12 @@ public protocol ChatStorage: Sendable {
     /// `write` for callers that own a dedicated thread: blocks it until the commit.
     func writeBlocking<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) throws -> Committed<T>
 
+    /// Queues a write and calls `completion` after its commit (or failure), on a thread of the engine's
+    /// choosing: the RPC server answers from there, so its receiving threads never wait on a commit.
+    func submitWrite<T: Sendable>(
+        _ body: @escaping @Sendable (any ChatTransaction) throws -> T,
+        completion: @escaping @Sendable (Result<Committed<T>, Error>) -> Void)
+
     /// Queues a write nobody waits for (bookkeeping such as recording a read's request id); failures are
     /// logged by the engine.
     func writeDetached(_ body: @escaping @Sendable (any ChatTransaction) throws -> Void)
@@ -231,4 +237,20 @@ public protocol ChatTransaction: AnyObject {
     func insertReplayEntry(_ entry: ReplayEntry) throws -> Bool
     /// Forgets calls recorded before `cutoff`; returns how many.
     func purgeReplayEntries(createdBefore cutoff: Int64) throws -> Int
+}
+
+extension ChatStorage {
+    /// Default for engines without their own completion path: the async `write`, completed from a task.
+    public func submitWrite<T: Sendable>(
+        _ body: @escaping @Sendable (any ChatTransaction) throws -> T,
+        completion: @escaping @Sendable (Result<Committed<T>, Error>) -> Void
+    ) {
+        Task {
+            do {
+                completion(.success(try await write(body)))
+            } catch {
+                completion(.failure(error))
+            }
+        }
+    }
 }

@@ -31,27 +31,51 @@ final class RequestHandler: Sendable {
         tenantLimiter = RateLimiter(rate: configuration.tenantRatePerSecond, burst: configuration.tenantBurst)
     }
 
-    /// The response frame for a request frame.
-    func handle(_ frame: [UInt8]) -> [UInt8] {
+    /// Answers a request frame through `reply`: at once for failures and reads, after the commit for
+    /// mutations (from the write path's thread, so the receiving thread is free for the next frame).
+    func handle(_ frame: [UInt8], reply: @escaping @Sendable ([UInt8]) -> Void) {
         let request: Smrt_Chat_V1_RpcRequest
         do {
             request = try Smrt_Chat_V1_RpcRequest(serializedBytes: frame)
         } catch {
-            return encode(requestId: "", error: ChatError.validation("request", "is not an RpcRequest"))
+            return reply(encode(requestId: "", error: ChatError.validation("request", "is not an RpcRequest")))
         }
         let requestId = request.context.requestID
+        let logger = self.logger
+        let answer: @Sendable (Result<[UInt8], Error>) -> Void = { result in
+            switch result {
+            case .success(let bytes):
+                reply(bytes)
+            case .failure(let error as ChatError):
+                reply(Self.encode(requestId: requestId, error: error))
+            case .failure(let error):
+                logger.error("call failed", metadata: ["chat.method": "\(request.method)",
+                                                        "chat.request_id": "\(requestId)", "error": "\(error)"])
+                reply(Self.encode(requestId: requestId, error: .internal))
+            }
+        }
         do {
-            return try handle(request, frame: frame)
-        } catch let error as ChatError {
-            return encode(requestId: requestId, error: error)
+            if let bytes = try handle(request, frame: frame, later: answer) { answer(.success(bytes)) }
         } catch {
-            logger.error("call failed", metadata: ["chat.method": "\(request.method)", "chat.request_id": "\(requestId)",
-                                                    "error": "\(error)"])
-            return encode(requestId: requestId, error: .internal)
+            answer(.failure(error))
         }
     }
 
-    private func handle(_ request: Smrt_Chat_V1_RpcRequest, frame: [UInt8]) throws -> [UInt8] {
+    /// The response frame for a request frame, waiting for the commit of a mutation (tests, tools).
+    func handle(_ frame: [UInt8]) -> [UInt8] {
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var response: [UInt8] = []
+        handle(frame) { bytes in
+            response = bytes
+            done.signal()
+        }
+        done.wait()
+        return response
+    }
+
+    /// The response of a read or an early failure, or nil when a mutation will answer through `later`.
+    private func handle(_ request: Smrt_Chat_V1_RpcRequest, frame: [UInt8],
+                        later: @escaping @Sendable (Result<[UInt8], Error>) -> Void) throws -> [UInt8]? {
         let now = domain.clock()
         if request.method == Self.health || request.method == Self.serverInfo {
             return encode(requestId: String(request.context.requestID.prefix(64)), payload: try info(request.method, now: now))
@@ -65,8 +89,9 @@ final class RequestHandler: Sendable {
         if method.mutates {
             let key = try storage.readBlocking { tx in try tx.apiKey(id: request.auth.keyID) }
             let actor = try authorize(request, key: key, method: method, now: now)
-            return try mutate(call, actor: actor, keyId: request.auth.keyID, requestId: context.requestID, hash: hash,
-                              now: now)
+            mutate(call, actor: actor, keyId: request.auth.keyID, requestId: context.requestID, hash: hash, now: now,
+                   completion: later)
+            return nil
         }
         if let seen = recentReads.hash(keyId: request.auth.keyID, requestId: context.requestID), seen != hash {
             // Refused only once the credentials check out, as the database path below does.
@@ -104,9 +129,9 @@ final class RequestHandler: Sendable {
 
     /// A mutation: replay check, the operation, and its stored response, all in one transaction.
     private func mutate(_ call: PreparedCall, actor: CallActor, keyId: String, requestId: String, hash: [UInt8],
-                        now: Int64) throws -> [UInt8] {
+                        now: Int64, completion: @escaping @Sendable (Result<[UInt8], Error>) -> Void) {
         let domain = self.domain
-        return try storage.writeBlocking { tx -> [UInt8] in
+        storage.submitWrite({ tx -> [UInt8] in
             if let seen = try tx.replayEntry(keyId: keyId, requestId: requestId) {
                 guard seen.frameHash == hash else { throw Self.reused }
                 if let response = seen.response { return response }
@@ -123,7 +148,7 @@ final class RequestHandler: Sendable {
             _ = try tx.insertReplayEntry(ReplayEntry(keyId: keyId, requestId: requestId, frameHash: hash,
                                                      response: response, createdAt: now))
             return response
-        }.value
+        }, completion: { result in completion(result.map(\.value)) })
     }
 
     private static let reused = ChatError(.unauthenticated, .requestIdReused,

@@ -17,6 +17,8 @@ final class GroupCommitWriter: @unchecked Sendable {
         let run: (SQLiteTransaction) -> (Error?) -> Void
         /// Fails the operation without running it.
         let abort: (Error) -> Void
+        /// Somebody waits for it (bookkeeping jobs do not).
+        let isUrgent: Bool
     }
 
     private let pool: DatabasePool
@@ -24,6 +26,9 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let logger: Logger
     private let condition = NSCondition()
     private var pending: [Job] = []
+    /// Queued jobs somebody waits for; bookkeeping jobs alone wait up to `lazyDelay` to share a commit.
+    private var urgent = 0
+    private let lazyDelay: TimeInterval = 0.005
     private var stopped = false
     private var finished = false
 
@@ -45,10 +50,18 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
     }
 
+    /// Queues `body`; `completion` runs on the writer thread after the commit.
+    func submit<T: Sendable>(
+        _ body: @escaping @Sendable (any ChatTransaction) throws -> T,
+        completion: @escaping @Sendable (Result<Committed<T>, Error>) -> Void
+    ) {
+        enqueue(body, completion: completion)
+    }
+
     /// Queues `body` without waiting; a failure is logged.
     func submitDetached(_ body: @escaping @Sendable (any ChatTransaction) throws -> Void) {
         let logger = self.logger
-        enqueue(body) { result in
+        enqueue(body, urgent: false) { result in
             if case .failure(let error) = result { logger.debug("detached write failed", metadata: ["error": "\(error)"]) }
         }
     }
@@ -67,6 +80,13 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     private func enqueue<T: Sendable>(
         _ body: @escaping @Sendable (any ChatTransaction) throws -> T,
+        completion: @escaping (Result<Committed<T>, Error>) -> Void
+    ) {
+        enqueue(body, urgent: true, completion: completion)
+    }
+
+    private func enqueue<T: Sendable>(
+        _ body: @escaping @Sendable (any ChatTransaction) throws -> T, urgent isUrgent: Bool,
         completion: @escaping (Result<Committed<T>, Error>) -> Void
     ) {
         let job = Job(run: { tx in
@@ -91,7 +111,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                     completion(.failure(error))
                 }
             }
-        }, abort: { completion(.failure($0)) })
+        }, abort: { completion(.failure($0)) }, isUrgent: isUrgent)
         condition.lock()
         if stopped {
             condition.unlock()
@@ -99,7 +119,12 @@ final class GroupCommitWriter: @unchecked Sendable {
             return
         }
         pending.append(job)
-        condition.signal()
+        if isUrgent {
+            urgent += 1
+            condition.signal()
+        } else if pending.count == 1 {
+            condition.signal()
+        }
         condition.unlock()
     }
 
@@ -116,14 +141,23 @@ final class GroupCommitWriter: @unchecked Sendable {
         while true {
             condition.lock()
             while pending.isEmpty && !stopped { condition.wait() }
+            // Only bookkeeping queued: give it a moment to share a commit with real work.
+            if urgent == 0 && !stopped && !pending.isEmpty {
+                _ = condition.wait(until: Date().addingTimeInterval(lazyDelay))
+            }
             if pending.isEmpty && stopped {
                 finished = true
                 condition.broadcast()
                 condition.unlock()
                 return
             }
+            if pending.isEmpty {
+                condition.unlock()
+                continue
+            }
             let batch = Array(pending.prefix(maxBatch))
             pending.removeFirst(batch.count)
+            urgent -= batch.reduce(0) { $0 + ($1.isUrgent ? 1 : 0) }
             condition.unlock()
             commit(batch)
         }

@@ -71,6 +71,13 @@ public final class SQLiteStorage: ChatStorage {
         try pool.read { db in try body(SQLiteTransaction(db)) }
     }
 
+    public func submitWrite<T: Sendable>(
+        _ body: @escaping @Sendable (any ChatTransaction) throws -> T,
+        completion: @escaping @Sendable (Result<Committed<T>, Error>) -> Void
+    ) {
+        writer.submit(body, completion: completion)
+    }
+
     public func writeDetached(_ body: @escaping @Sendable (any ChatTransaction) throws -> Void) {
         writer.submitDetached(body)
     }
