@@ -1,0 +1,729 @@
+/* smrtbench: raw baselines (bare nanomsg REQ/REP echo with a raw AF_SP_RAW REP, bare PUB/SUB fan-out,
+ * bare SQLite inserts into the service's schema) and the service-side measurements that
+ * smrtchat-bench does not cover (event fan-out, ListRoomMessages, sends with concurrent readers,
+ * history seeding). Every mode prints one JSON line. Built by bench/run.py with gcc against Debian's
+ * libnanomsg, libsqlite3 and clients/c's libsmrtchat.
+ *
+ *   echo-server  --url U [--threads T]                        raw REP, T workers (runs until killed)
+ *   echo-client  --url U --clients N --calls M --size S [--reply-size R]
+ *   fanout-bare  --url U --subs K --rate R --count C [--size S]   publisher in a forked child
+ *   fanout-svc   --events U --subs K --rate R --count C --room ID  (+ service flags) sender thread
+ *   sqlite       --db PATH --sync normal|full --mode single|batch100 --rows N --room ID --tenant T
+ *   seed         --db PATH --tenant T --room ID --sender A --rows N     bare inserts, bumps last_event_seq
+ *   list         --room ID --calls M [--limit 50]                   (+ service flags) newest page, 1 client
+ *   mixed        --send-room ID --read-room ID --senders S --readers K --seconds D (+ service flags)
+ *   sizes        --room ID (+ service flags)    frame sizes of a GetRoom / SendMessage call
+ *   rooms        --count N --clients T (+ service flags)   CreateRoom N times; prints the first id
+ *   idle-subs    --events U --subs K --seconds D            K idle SUB sockets (RSS per subscriber)
+ * Service flags: --rpc U --key-id K --secret S --tenant T --actor A */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nanomsg/nn.h>
+#include <nanomsg/pubsub.h>
+#include <nanomsg/reqrep.h>
+#include <sqlite3.h>
+
+#include "smrtchat.h"
+
+/* ---------- helpers ---------- */
+
+static int64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+static int64_t real_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+static void sleep_until_mono(int64_t t) {
+  struct timespec ts = {t / 1000000000, t % 1000000000};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+  }
+}
+static void die(const char *what) {
+  fprintf(stderr, "smrtbench: %s\n", what);
+  exit(1);
+}
+static int cmp64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+static double pct_us(const int64_t *v, size_t n, double p) {
+  if (!n) return 0;
+  size_t idx = (size_t)(p * (double)n + 0.999999);
+  if (idx < 1) idx = 1;
+  if (idx > n) idx = n;
+  return (double)v[idx - 1] / 1000.0;
+}
+
+typedef struct {
+  const char *url, *events, *rpc, *key_id, *secret, *tenant, *actor, *db, *sync, *mode, *room, *sender,
+      *send_room, *read_room;
+  int threads, clients, calls, size, reply_size, subs, count, rows, limit, senders, readers;
+  double rate, seconds;
+} args_t;
+
+static void parse(int argc, char **argv, args_t *a) {
+  memset(a, 0, sizeof *a);
+  a->threads = 4; a->clients = 1; a->calls = 1000; a->size = 256; a->reply_size = -1; a->subs = 1;
+  a->count = 200; a->rate = 200; a->rows = 1000; a->limit = 50; a->senders = 8; a->readers = 4;
+  a->seconds = 3; a->sync = "normal"; a->mode = "single"; a->tenant = "bench"; a->sender = "alice";
+  for (int i = 2; i < argc; i++) {
+    const char *k = argv[i];
+    if (i + 1 >= argc) die("flag without value");
+    const char *v = argv[++i];
+#define S(name, field) if (!strcmp(k, name)) { a->field = v; continue; }
+#define I(name, field) if (!strcmp(k, name)) { a->field = atoi(v); continue; }
+#define D(name, field) if (!strcmp(k, name)) { a->field = atof(v); continue; }
+    S("--url", url) S("--events", events) S("--rpc", rpc) S("--key-id", key_id) S("--secret", secret)
+    S("--tenant", tenant) S("--actor", actor) S("--db", db) S("--sync", sync) S("--mode", mode)
+    S("--room", room) S("--sender", sender) S("--send-room", send_room) S("--read-room", read_room)
+    I("--threads", threads) I("--clients", clients) I("--calls", calls) I("--size", size)
+    I("--reply-size", reply_size) I("--subs", subs) I("--count", count) I("--rows", rows)
+    I("--limit", limit) I("--senders", senders) I("--readers", readers)
+    D("--rate", rate) D("--seconds", seconds)
+    fprintf(stderr, "smrtbench: unknown flag %s\n", k);
+    exit(2);
+  }
+  if (a->reply_size < 0) a->reply_size = a->size;
+}
+
+static smrtchat_client *svc_client(const args_t *a) {
+  smrtchat_options o = {0};
+  o.rpc_endpoints = a->rpc;
+  o.key_id = a->key_id;
+  o.secret_hex = a->secret;
+  o.tenant_id = a->tenant;
+  o.actor_profile_id = a->actor;
+  o.recv_timeout_ms = 30000;
+  smrtchat_status st = SMRTCHAT_STATUS_INIT;
+  smrtchat_client *c = smrtchat_client_new(&o, &st);
+  if (!c) die(st.message ? st.message : "connect");
+  return c;
+}
+
+/* ---------- (a) bare echo: raw REP server with worker threads ---------- */
+
+static int echo_sock;
+static void *echo_worker(void *arg) {
+  (void)arg;
+  for (;;) {
+    void *body = NULL, *control = NULL;
+    struct nn_iovec iov = {&body, NN_MSG};
+    struct nn_msghdr hdr;
+    memset(&hdr, 0, sizeof hdr);
+    hdr.msg_iov = &iov;
+    hdr.msg_iovlen = 1;
+    hdr.msg_control = &control;
+    hdr.msg_controllen = NN_MSG;
+    int n = nn_recvmsg(echo_sock, &hdr, 0);
+    if (n < 0) {
+      if (nn_errno() == EINTR) continue;
+      return NULL;
+    }
+    /* The first 4 bytes of a request are the reply size the client wants (the "same bytes" as the
+     * service's response); the body is echoed and padded or cut to that size. */
+    uint32_t want = (uint32_t)n;
+    if (n >= 4) memcpy(&want, body, 4);
+    void *reply = nn_allocmsg(want ? want : 1, 0);
+    size_t keep = (size_t)n < want ? (size_t)n : want;
+    memcpy(reply, body, keep);
+    if (want > keep) memset((char *)reply + keep, 'x', want - keep);
+    nn_freemsg(body);
+    /* Send the reply back with the received control header (the raw REP backtrace). */
+    struct nn_iovec oiov = {&reply, NN_MSG};
+    struct nn_msghdr ohdr;
+    memset(&ohdr, 0, sizeof ohdr);
+    ohdr.msg_iov = &oiov;
+    ohdr.msg_iovlen = 1;
+    ohdr.msg_control = &control;
+    ohdr.msg_controllen = NN_MSG;
+    (void)want;
+    if (nn_sendmsg(echo_sock, &ohdr, 0) < 0) {
+      nn_freemsg(reply);
+      nn_freemsg(control);
+    }
+  }
+}
+static int mode_echo_server(const args_t *a) {
+  echo_sock = nn_socket(AF_SP_RAW, NN_REP);
+  if (echo_sock < 0 || nn_bind(echo_sock, a->url) < 0) die(nn_strerror(nn_errno()));
+  printf("echo serving %s\n", a->url);
+  fflush(stdout);
+  pthread_t th[256];
+  int n = a->threads > 256 ? 256 : a->threads;
+  for (int i = 0; i < n; i++) pthread_create(&th[i], NULL, echo_worker, NULL);
+  for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
+  return 0;
+}
+
+typedef struct {
+  const args_t *a;
+  pthread_barrier_t *barrier;
+  int64_t *lat;
+  long ok;
+} echo_w;
+static void *echo_client_run(void *arg) {
+  echo_w *w = arg;
+  const args_t *a = w->a;
+  int s = nn_socket(AF_SP, NN_REQ);
+  int to = 10000;
+  nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVTIMEO, &to, sizeof to);
+  if (s < 0 || nn_connect(s, a->url) < 0) die("echo connect");
+  char *buf = malloc((size_t)a->size + 4);
+  memset(buf, 'r', (size_t)a->size + 4);
+  uint32_t want = (uint32_t)a->reply_size;
+  memcpy(buf, &want, 4);
+  usleep(100000); /* let the connection come up before the clock starts */
+  pthread_barrier_wait(w->barrier);
+  for (int i = 0; i < a->calls; i++) {
+    int64_t t0 = mono_ns();
+    if (nn_send(s, buf, (size_t)a->size, 0) < 0) die("echo send");
+    void *rep = NULL;
+    int n = nn_recv(s, &rep, NN_MSG, 0);
+    if (n < 0) die("echo recv");
+    nn_freemsg(rep);
+    w->lat[i] = mono_ns() - t0;
+    w->ok++;
+  }
+  free(buf);
+  nn_close(s);
+  return NULL;
+}
+static int mode_echo_client(const args_t *a) {
+  int n = a->clients;
+  echo_w *ws = calloc((size_t)n, sizeof *ws);
+  pthread_t *th = calloc((size_t)n, sizeof *th);
+  int64_t *lat = calloc((size_t)n * (size_t)a->calls, sizeof *lat);
+  pthread_barrier_t b;
+  pthread_barrier_init(&b, NULL, (unsigned)n + 1);
+  for (int i = 0; i < n; i++) {
+    ws[i].a = a;
+    ws[i].barrier = &b;
+    ws[i].lat = lat + (size_t)i * (size_t)a->calls;
+    pthread_create(&th[i], NULL, echo_client_run, &ws[i]);
+  }
+  pthread_barrier_wait(&b);
+  int64_t t0 = mono_ns();
+  for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
+  double el = (double)(mono_ns() - t0) / 1e9;
+  size_t total = (size_t)n * (size_t)a->calls;
+  qsort(lat, total, sizeof *lat, cmp64);
+  printf("{\"op\":\"echo\",\"clients\":%d,\"calls\":%zu,\"size\":%d,\"reply_size\":%d,\"throughput_per_s\":%.1f,"
+         "\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f}\n",
+         n, total, a->size, a->reply_size, (double)total / el, pct_us(lat, total, .5), pct_us(lat, total, .99),
+         (double)lat[total - 1] / 1000.0);
+  return 0;
+}
+
+/* ---------- (b) fan-out: K SUB sockets, latency from a T@<realtime ns> marker in the payload ---------- */
+
+typedef struct {
+  int *socks;
+  int k;
+  const char *prefix;
+} subs_t;
+
+static void subs_open(subs_t *s, const char *url, int k, const char *prefix) {
+  s->k = k;
+  s->prefix = prefix;
+  s->socks = calloc((size_t)k, sizeof(int));
+  for (int i = 0; i < k; i++) {
+    int fd = nn_socket(AF_SP, NN_SUB);
+    int buf = 4 << 20;
+    nn_setsockopt(fd, NN_SOL_SOCKET, NN_RCVBUF, &buf, sizeof buf);
+    nn_setsockopt(fd, NN_SUB, NN_SUB_SUBSCRIBE, prefix, strlen(prefix));
+    if (fd < 0 || nn_connect(fd, url) < 0) die("sub connect");
+    s->socks[i] = fd;
+  }
+}
+
+/* Receives until `expected` markers per subscriber arrived or deadline (monotonic ns) passes, or
+ * `*stop_at` (set by the sender when done; 0 = still sending) + grace has passed. */
+static void subs_collect(subs_t *s, long expected, volatile int64_t *done_at, int64_t grace_ns, int64_t *lat,
+                         long *got) {
+  struct nn_pollfd *pfd = calloc((size_t)s->k, sizeof *pfd);
+  for (int i = 0; i < s->k; i++) {
+    pfd[i].fd = s->socks[i];
+    pfd[i].events = NN_POLLIN;
+  }
+  long want = expected * s->k;
+  *got = 0;
+  for (;;) {
+    if (*got >= want) break;
+    int64_t d = *done_at;
+    if (d && mono_ns() > d + grace_ns) break;
+    int r = nn_poll(pfd, s->k, 50);
+    if (r <= 0) continue;
+    for (int i = 0; i < s->k; i++) {
+      if (!(pfd[i].revents & NN_POLLIN)) continue;
+      for (;;) {
+        void *m = NULL;
+        int n = nn_recv(s->socks[i], &m, NN_MSG, NN_DONTWAIT);
+        if (n < 0) break;
+        int64_t now = real_ns();
+        char *p = memmem(m, (size_t)n, "T@", 2);
+        if (p && (p + 21) <= (char *)m + n) {
+          char digits[20];
+          memcpy(digits, p + 2, 19);
+          digits[19] = 0;
+          int64_t t = atoll(digits);
+          if (*got < want) lat[(*got)++] = now - t;
+        }
+        nn_freemsg(m);
+      }
+    }
+  }
+  free(pfd);
+}
+
+static void fanout_report(const char *op, const args_t *a, int64_t *lat, long got, double send_p50, double send_p99) {
+  long expected = (long)a->count * a->subs;
+  qsort(lat, (size_t)got, sizeof *lat, cmp64);
+  printf("{\"op\":\"%s\",\"subs\":%d,\"rate\":%.0f,\"count\":%d,\"delivered\":%ld,\"lost\":%ld,\"p50_us\":%.1f,"
+         "\"p99_us\":%.1f,\"max_us\":%.1f,\"send_p50_us\":%.1f,\"send_p99_us\":%.1f}\n",
+         op, a->subs, a->rate, a->count, got, expected - got, pct_us(lat, (size_t)got, .5),
+         pct_us(lat, (size_t)got, .99), got ? (double)lat[got - 1] / 1000.0 : 0.0, send_p50, send_p99);
+}
+
+static int mode_fanout_bare(const args_t *a) {
+  const char *topic = "smrt.chat.v1/bench/room-0000/";
+  pid_t pid = fork();
+  if (pid == 0) {
+    int p = nn_socket(AF_SP, NN_PUB);
+    int buf = 4 << 20;
+    nn_setsockopt(p, NN_SOL_SOCKET, NN_SNDBUF, &buf, sizeof buf);
+    if (p < 0 || nn_bind(p, a->url) < 0) _exit(3);
+    usleep(700000); /* subscribers connect */
+    size_t tl = strlen(topic);
+    size_t len = (size_t)a->size > tl + 24 ? (size_t)a->size : tl + 24;
+    char *msg = malloc(len);
+    memset(msg, 'x', len);
+    memcpy(msg, topic, tl);
+    msg[tl] = 0;
+    int64_t t0 = mono_ns();
+    for (int i = 0; i < a->count; i++) {
+      sleep_until_mono(t0 + (int64_t)((double)i * 1e9 / a->rate));
+      char mark[24];
+      snprintf(mark, sizeof mark, "T@%019lld", (long long)real_ns());
+      memcpy(msg + tl + 1, mark, 21);
+      nn_send(p, msg, len, 0);
+    }
+    usleep(300000);
+    nn_close(p);
+    _exit(0);
+  }
+  subs_t s;
+  subs_open(&s, a->url, a->subs, "smrt.chat.v1/bench/");
+  int64_t *lat = calloc((size_t)a->count * (size_t)a->subs + 1, sizeof *lat);
+  long got = 0;
+  /* the publisher ends by ~0.7 s + count/rate; allow 2 s more */
+  volatile int64_t done_at = mono_ns() + 700000000LL + (int64_t)((double)a->count * 1e9 / a->rate);
+  subs_collect(&s, a->count, &done_at, 2000000000LL, lat, &got);
+  waitpid(pid, NULL, 0);
+  fanout_report("fanout-bare", a, lat, got, 0, 0);
+  return 0;
+}
+
+typedef struct {
+  const args_t *a;
+  volatile int64_t done_at;
+  int64_t *send_lat;
+  int sent;
+} fan_sender;
+static void *fanout_sender(void *arg) {
+  fan_sender *f = arg;
+  const args_t *a = f->a;
+  smrtchat_client *c = svc_client(a);
+  smrtchat_status st = SMRTCHAT_STATUS_INIT;
+  int64_t t0 = mono_ns();
+  char content[64];
+  for (int i = 0; i < a->count; i++) {
+    sleep_until_mono(t0 + (int64_t)((double)i * 1e9 / a->rate));
+    snprintf(content, sizeof content, "T@%019lld fanout %d", (long long)real_ns(), i);
+    Smrt__Chat__V1__SendMessageRequest req = SMRT__CHAT__V1__SEND_MESSAGE_REQUEST__INIT;
+    req.room_id = (char *)a->room;
+    req.content = content;
+    ProtobufCMessage *out = NULL;
+    int64_t s0 = mono_ns();
+    int code = smrtchat_call(c, "SendMessage", &req.base, NULL, &out, &st);
+    f->send_lat[i] = mono_ns() - s0;
+    if (code != SMRTCHAT_OK) fprintf(stderr, "fanout send: %s\n", st.message ? st.message : "?");
+    else f->sent++;
+    if (out) protobuf_c_message_free_unpacked(out, NULL);
+  }
+  smrtchat_status_clear(&st);
+  smrtchat_client_free(c);
+  f->done_at = mono_ns();
+  return NULL;
+}
+static int mode_fanout_svc(const args_t *a) {
+  char prefix[256];
+  snprintf(prefix, sizeof prefix, "smrt.chat.v1/%s/", a->tenant);
+  subs_t s;
+  subs_open(&s, a->events, a->subs, prefix);
+  usleep(700000);
+  fan_sender f = {a, 0, calloc((size_t)a->count, sizeof(int64_t)), 0};
+  pthread_t th;
+  pthread_create(&th, NULL, fanout_sender, &f);
+  int64_t *lat = calloc((size_t)a->count * (size_t)a->subs + 1, sizeof *lat);
+  long got = 0;
+  subs_collect(&s, a->count, &f.done_at, 2000000000LL, lat, &got);
+  pthread_join(th, NULL);
+  qsort(f.send_lat, (size_t)a->count, sizeof(int64_t), cmp64);
+  fanout_report("fanout-svc", a, lat, got, pct_us(f.send_lat, (size_t)a->count, .5),
+                pct_us(f.send_lat, (size_t)a->count, .99));
+  return 0;
+}
+
+/* ---------- (c) bare SQLite into the service's schema ---------- */
+
+static void uuid4(char out[37]) {
+  static __thread uint64_t x = 0;
+  if (!x) x = (uint64_t)real_ns() ^ ((uint64_t)pthread_self() << 17) ^ 0x9E3779B97F4A7C15ULL;
+  unsigned char b[16];
+  for (int i = 0; i < 16; i++) {
+    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+    b[i] = (unsigned char)x;
+  }
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+           b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static void exec_or_die(sqlite3 *db, const char *sql) {
+  char *err = NULL;
+  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+    fprintf(stderr, "smrtbench: %s: %s\n", sql, err);
+    exit(1);
+  }
+}
+
+static const char *INSERT_SQL =
+    "INSERT INTO messages (id, tenant_id, room_id, thread_id, reply_to_message_id, agent_session_id,"
+    " sender_profile_id, role, message_type, content, attachments, metadata, tool_call, client_request_id,"
+    " created_at, edited_at, deleted_at, version, room_seq)"
+    " VALUES (?, ?, ?, NULL, NULL, NULL, ?, 'user', 'text', ?, '[]', '{}', NULL, NULL, ?, NULL, NULL, 1, ?)";
+
+static void insert_row(sqlite3_stmt *st, const char *tenant, const char *room, const char *sender,
+                       const char *content, int64_t created, int64_t seq) {
+  char id[37];
+  uuid4(id);
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, room, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, sender, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, content, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 6, created);
+  sqlite3_bind_int64(st, 7, seq);
+  if (sqlite3_step(st) != SQLITE_DONE) die(sqlite3_errmsg(sqlite3_db_handle(st)));
+  sqlite3_reset(st);
+}
+
+/* The database is a copy of one made by `smrt-chatd migrate` (the very schema, indexes, FTS triggers
+ * and WAL mode of the service); the connection gets the service's pragmas. */
+static sqlite3 *open_service_db(const char *path, const char *sync) {
+  sqlite3 *db;
+  if (sqlite3_open(path, &db) != SQLITE_OK) die("sqlite open");
+  exec_or_die(db, "PRAGMA journal_mode = WAL");
+  exec_or_die(db, "PRAGMA foreign_keys = ON");
+  char p[64];
+  snprintf(p, sizeof p, "PRAGMA synchronous = %s", !strcmp(sync, "full") ? "FULL" : "NORMAL");
+  exec_or_die(db, p);
+  sqlite3_busy_timeout(db, 5000);
+  return db;
+}
+
+static int mode_sqlite(const args_t *a) {
+  sqlite3 *db = open_service_db(a->db, a->sync);
+  const char *room = a->room ? a->room : "room-bench";
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "INSERT OR IGNORE INTO rooms (id, tenant_id, name, room_type, status, created_by_profile_id, created_at,"
+           " updated_at) VALUES ('%s', '%s', 'bench', 'private', 'active', 'alice', 0, 0)",
+           room, a->tenant);
+  exec_or_die(db, sql);
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(db, INSERT_SQL, -1, &st, NULL) != SQLITE_OK) die(sqlite3_errmsg(db));
+  int batch = !strcmp(a->mode, "batch100") ? 100 : 1;
+  char content[64];
+  int64_t base = real_ns() / 1000000;
+  int64_t t0 = mono_ns();
+  for (int i = 0; i < a->rows; i += batch) {
+    exec_or_die(db, "BEGIN IMMEDIATE");
+    for (int j = i; j < i + batch && j < a->rows; j++) {
+      snprintf(content, sizeof content, "bench %d/%d", j % 64, j);
+      insert_row(st, a->tenant, room, "alice", content, base + j, j + 1);
+    }
+    exec_or_die(db, "COMMIT");
+  }
+  double el = (double)(mono_ns() - t0) / 1e9;
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  printf("{\"op\":\"sqlite\",\"sync\":\"%s\",\"mode\":\"%s\",\"rows\":%d,\"rows_per_s\":%.1f,"
+         "\"commit_us\":%.1f}\n", a->sync, a->mode, a->rows, (double)a->rows / el, el * 1e6 / ((double)a->rows / batch));
+  return 0;
+}
+
+static int mode_seed(const args_t *a) {
+  sqlite3 *db = open_service_db(a->db, "normal");
+  exec_or_die(db, "PRAGMA synchronous = OFF"); /* seeding only; the benchmark runs later on the server */
+  exec_or_die(db, "PRAGMA foreign_keys = OFF");
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(db, "SELECT last_event_seq, created_at FROM rooms WHERE tenant_id = ? AND id = ?", -1, &q,
+                         NULL) != SQLITE_OK) die(sqlite3_errmsg(db));
+  sqlite3_bind_text(q, 1, a->tenant, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 2, a->room, -1, SQLITE_STATIC);
+  if (sqlite3_step(q) != SQLITE_ROW) die("seed: no such room");
+  int64_t seq0 = sqlite3_column_int64(q, 0);
+  sqlite3_finalize(q);
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(db, INSERT_SQL, -1, &st, NULL) != SQLITE_OK) die(sqlite3_errmsg(db));
+  static const char *words[] = {"deploy", "the", "build", "is", "green", "again", "lunch", "review", "ticket",
+                                "merge", "on", "friday", "please", "check", "logs", "agent", "answer", "coffee"};
+  int64_t base = real_ns() / 1000000 - (int64_t)a->rows * 1000;
+  int64_t t0 = mono_ns();
+  char content[256];
+  uint64_t x = 88172645463325252ULL;
+  for (int i = 0; i < a->rows; i += 10000) {
+    exec_or_die(db, "BEGIN IMMEDIATE");
+    for (int j = i; j < i + 10000 && j < a->rows; j++) {
+      int len = snprintf(content, sizeof content, "message %d:", j);
+      int nw = 4 + (int)(x % 12);
+      for (int w = 0; w < nw; w++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        len += snprintf(content + len, sizeof content - (size_t)len, " %s", words[x % 18]);
+      }
+      insert_row(st, a->tenant, a->room, a->sender, content, base + (int64_t)j, seq0 + j + 1);
+    }
+    exec_or_die(db, "COMMIT");
+  }
+  sqlite3_finalize(st);
+  char sql[512];
+  snprintf(sql, sizeof sql, "UPDATE rooms SET last_event_seq = %lld, last_message_at = %lld WHERE tenant_id = '%s' AND id = '%s'",
+           (long long)(seq0 + a->rows), (long long)(base + a->rows), a->tenant, a->room);
+  exec_or_die(db, sql);
+  exec_or_die(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+  sqlite3_close(db);
+  printf("{\"op\":\"seed\",\"rows\":%d,\"seconds\":%.2f}\n", a->rows, (double)(mono_ns() - t0) / 1e9);
+  return 0;
+}
+
+/* ---------- service: ListRoomMessages, sends with readers, frame sizes ---------- */
+
+static int mode_list(const args_t *a) {
+  smrtchat_client *c = svc_client(a);
+  smrtchat_status st = SMRTCHAT_STATUS_INIT;
+  int64_t *lat = calloc((size_t)a->calls, sizeof *lat);
+  int n = 0;
+  for (int i = 0; i < a->calls + 20; i++) {
+    Smrt__Chat__V1__ListRoomMessagesRequest req = SMRT__CHAT__V1__LIST_ROOM_MESSAGES_REQUEST__INIT;
+    req.room_id = (char *)a->room;
+    req.limit = a->limit;
+    ProtobufCMessage *out = NULL;
+    int64_t t0 = mono_ns();
+    int code = smrtchat_call(c, "ListRoomMessages", &req.base, NULL, &out, &st);
+    int64_t d = mono_ns() - t0;
+    if (code != SMRTCHAT_OK) die(st.message ? st.message : "list");
+    if (((Smrt__Chat__V1__ListRoomMessagesResponse *)out)->n_messages != (size_t)a->limit) die("short page");
+    protobuf_c_message_free_unpacked(out, NULL);
+    if (i >= 20) lat[n++] = d; /* 20 warm-up calls */
+  }
+  qsort(lat, (size_t)n, sizeof *lat, cmp64);
+  printf("{\"op\":\"list\",\"calls\":%d,\"limit\":%d,\"p50_us\":%.1f,\"p99_us\":%.1f}\n", n, a->limit,
+         pct_us(lat, (size_t)n, .5), pct_us(lat, (size_t)n, .99));
+  smrtchat_client_free(c);
+  return 0;
+}
+
+typedef struct {
+  const args_t *a;
+  int reader;
+  volatile int *stop;
+  pthread_barrier_t *barrier;
+  long ops, errors;
+} mixed_w;
+static void *mixed_run(void *arg) {
+  mixed_w *w = arg;
+  const args_t *a = w->a;
+  smrtchat_client *c = svc_client(a);
+  smrtchat_status st = SMRTCHAT_STATUS_INIT;
+  char cursor[512] = "";
+  char content[64];
+  pthread_barrier_wait(w->barrier);
+  while (!*w->stop) {
+    ProtobufCMessage *out = NULL;
+    int code;
+    if (w->reader) {
+      Smrt__Chat__V1__ListRoomMessagesRequest req = SMRT__CHAT__V1__LIST_ROOM_MESSAGES_REQUEST__INIT;
+      req.room_id = (char *)a->read_room;
+      req.limit = 50;
+      req.cursor = cursor;
+      code = smrtchat_call(c, "ListRoomMessages", &req.base, NULL, &out, &st);
+      if (code == SMRTCHAT_OK) {
+        Smrt__Chat__V1__ListRoomMessagesResponse *r = (void *)out;
+        snprintf(cursor, sizeof cursor, "%s", r->has_more && r->next_cursor ? r->next_cursor : "");
+      }
+    } else {
+      Smrt__Chat__V1__SendMessageRequest req = SMRT__CHAT__V1__SEND_MESSAGE_REQUEST__INIT;
+      snprintf(content, sizeof content, "mixed %ld", w->ops);
+      req.room_id = (char *)a->send_room;
+      req.content = content;
+      code = smrtchat_call(c, "SendMessage", &req.base, NULL, &out, &st);
+    }
+    if (code == SMRTCHAT_OK) w->ops++;
+    else w->errors++;
+    if (out) protobuf_c_message_free_unpacked(out, NULL);
+  }
+  smrtchat_status_clear(&st);
+  smrtchat_client_free(c);
+  return NULL;
+}
+static int mode_mixed(const args_t *a) {
+  int n = a->senders + a->readers;
+  mixed_w *ws = calloc((size_t)n, sizeof *ws);
+  pthread_t *th = calloc((size_t)n, sizeof *th);
+  volatile int stop = 0;
+  pthread_barrier_t b;
+  pthread_barrier_init(&b, NULL, (unsigned)n + 1);
+  for (int i = 0; i < n; i++) {
+    ws[i] = (mixed_w){a, i >= a->senders, &stop, &b, 0, 0};
+    pthread_create(&th[i], NULL, mixed_run, &ws[i]);
+  }
+  pthread_barrier_wait(&b);
+  usleep(300000); /* warm up */
+  long s0 = 0, r0 = 0;
+  for (int i = 0; i < n; i++) *(ws[i].reader ? &r0 : &s0) += ws[i].ops;
+  int64_t t0 = mono_ns();
+  usleep((useconds_t)(a->seconds * 1e6));
+  long s1 = 0, r1 = 0, errs = 0;
+  for (int i = 0; i < n; i++) *(ws[i].reader ? &r1 : &s1) += ws[i].ops;
+  double el = (double)(mono_ns() - t0) / 1e9;
+  stop = 1;
+  for (int i = 0; i < n; i++) {
+    pthread_join(th[i], NULL);
+    errs += ws[i].errors;
+  }
+  printf("{\"op\":\"mixed\",\"senders\":%d,\"readers\":%d,\"seconds\":%.2f,\"send_per_s\":%.1f,\"list_per_s\":%.1f,"
+         "\"errors\":%ld}\n", a->senders, a->readers, el, (double)(s1 - s0) / el, (double)(r1 - r0) / el, errs);
+  return 0;
+}
+
+/* Frame sizes of the calls the echo baseline mirrors: the envelope is RpcRequest{method, payload,
+ * CallContext{tenant, actor, 32-hex request id}, Auth{key id, ms timestamp, 32-byte signature}} and
+ * RpcResponse{32-hex request id, Status{}, payload}. */
+static int mode_sizes(const args_t *a) {
+  smrtchat_client *c = svc_client(a);
+  smrtchat_status st = SMRTCHAT_STATUS_INIT;
+  Smrt__Chat__V1__GetRoomRequest g = SMRT__CHAT__V1__GET_ROOM_REQUEST__INIT;
+  g.room_id = (char *)a->room;
+  Smrt__Chat__V1__SendMessageRequest sm = SMRT__CHAT__V1__SEND_MESSAGE_REQUEST__INIT;
+  sm.room_id = (char *)a->room;
+  sm.content = "bench 0/100";
+  const ProtobufCMessage *reqs[2] = {&g.base, &sm.base};
+  const char *names[2] = {"GetRoom", "SendMessage"};
+  size_t rq[2], rp[2];
+  for (int k = 0; k < 2; k++) {
+    size_t plen = protobuf_c_message_get_packed_size(reqs[k]);
+    uint8_t *pb = malloc(plen + 1);
+    protobuf_c_message_pack(reqs[k], pb);
+    uint8_t *out = NULL;
+    size_t outlen = 0;
+    if (smrtchat_call_raw(c, NULL, names[k], pb, plen, &out, &outlen, &st) != SMRTCHAT_OK) die("sizes call");
+    size_t method = strlen("/smrt.chat.v1.ChatService/") + strlen(names[k]);
+    size_t ctx = 2 + strlen(a->tenant) + 2 + strlen(a->actor) + 2 + 32 + 2 + 6;
+    size_t auth = 2 + strlen(a->key_id) + 1 + 6 + 2 + 32;
+    rq[k] = 2 + method + 2 + plen + 2 + ctx + 2 + auth + (plen > 127 ? 1 : 0);
+    rp[k] = 2 + 32 + 2 + 2 + outlen + (outlen > 127 ? 1 : 0);
+    free(pb);
+    free(out);
+  }
+  printf("{\"op\":\"sizes\",\"ping_request\":%zu,\"ping_reply\":%zu,\"send_request\":%zu,\"send_reply\":%zu}\n", rq[0],
+         rp[0], rq[1], rp[1]);
+  smrtchat_client_free(c);
+  return 0;
+}
+
+/* Creates --count private rooms with --clients threads; prints the first id and the rate. */
+typedef struct { const args_t *a; int n; char first[128]; } rooms_w;
+static void *rooms_run(void *arg) {
+  rooms_w *w = arg;
+  smrtchat_client *c = svc_client(w->a);
+  smrtchat_status st = SMRTCHAT_STATUS_INIT;
+  for (int i = 0; i < w->n; i++) {
+    Smrt__Chat__V1__CreateRoomRequest req = SMRT__CHAT__V1__CREATE_ROOM_REQUEST__INIT;
+    char name[64], rid[33];
+    smrtchat_request_id(rid);
+    snprintf(name, sizeof name, "idle-%.12s", rid);
+    req.name = name;
+    req.room_type = SMRT__CHAT__V1__ROOM_TYPE__ROOM_TYPE_PRIVATE;
+    ProtobufCMessage *out = NULL;
+    if (smrtchat_call(c, "CreateRoom", &req.base, NULL, &out, &st) != SMRTCHAT_OK) die(st.message ? st.message : "CreateRoom");
+    if (i == 0) snprintf(w->first, sizeof w->first, "%s", ((Smrt__Chat__V1__CreateRoomResponse *)out)->room->id);
+    protobuf_c_message_free_unpacked(out, NULL);
+  }
+  smrtchat_status_clear(&st);
+  smrtchat_client_free(c);
+  return NULL;
+}
+static int mode_rooms(const args_t *a) {
+  int n = a->clients;
+  rooms_w *ws = calloc((size_t)n, sizeof *ws);
+  pthread_t *th = calloc((size_t)n, sizeof *th);
+  int64_t t0 = mono_ns();
+  for (int i = 0; i < n; i++) {
+    ws[i].a = a;
+    ws[i].n = a->count / n + (i < a->count % n);
+    pthread_create(&th[i], NULL, rooms_run, &ws[i]);
+  }
+  for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
+  printf("{\"op\":\"rooms\",\"created\":%d,\"per_s\":%.1f,\"first\":\"%s\"}\n", a->count,
+         a->count / ((double)(mono_ns() - t0) / 1e9), ws[0].first);
+  return 0;
+}
+
+/* Opens --subs idle SUB sockets on --events, prints "ready", and sleeps --seconds. */
+static int mode_idle_subs(const args_t *a) {
+  char prefix[256];
+  snprintf(prefix, sizeof prefix, "smrt.chat.v1/%s/", a->tenant);
+  subs_t s;
+  subs_open(&s, a->events, a->subs, prefix);
+  printf("ready\n");
+  fflush(stdout);
+  usleep((useconds_t)(a->seconds * 1e6));
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) die("usage: smrtbench MODE [flags] (see the top of smrtbench.c)");
+  signal(SIGPIPE, SIG_IGN);
+  args_t a;
+  parse(argc, argv, &a);
+  const char *m = argv[1];
+  if (!strcmp(m, "echo-server")) return mode_echo_server(&a);
+  if (!strcmp(m, "echo-client")) return mode_echo_client(&a);
+  if (!strcmp(m, "fanout-bare")) return mode_fanout_bare(&a);
+  if (!strcmp(m, "fanout-svc")) return mode_fanout_svc(&a);
+  if (!strcmp(m, "sqlite")) return mode_sqlite(&a);
+  if (!strcmp(m, "seed")) return mode_seed(&a);
+  if (!strcmp(m, "list")) return mode_list(&a);
+  if (!strcmp(m, "mixed")) return mode_mixed(&a);
+  if (!strcmp(m, "sizes")) return mode_sizes(&a);
+  if (!strcmp(m, "rooms")) return mode_rooms(&a);
+  if (!strcmp(m, "idle-subs")) return mode_idle_subs(&a);
+  die("unknown mode");
+  return 2;
+}
