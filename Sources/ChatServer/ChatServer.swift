@@ -1,5 +1,6 @@
 import ChatAPI
 import ChatCore
+import ChatPostgres
 import ChatStore
 import Foundation
 import Logging
@@ -14,7 +15,8 @@ import Synchronization
 /// request's header. Workers use the storage's blocking entry points: no executor hop per call.
 public final class ChatServer: Sendable {
     public let configuration: ServerConfiguration
-    private let storage: SQLiteStorage
+    private let storage: any ChatStorage
+    private let closeStorage: @Sendable () -> Void
     private let handler: RequestHandler
     private let publisher: EventPublisher
     private let socket: NanoSocket
@@ -23,7 +25,8 @@ public final class ChatServer: Sendable {
     private let stopping = Atomic<Bool>(false)
     /// Threads started (workers and jobs); `stop()` waits for each to signal `done`.
     private let running = Atomic<Int>(0)
-    private let active = Atomic<Int>(0)
+    /// Calls received and not yet answered (mutations are answered after their commit).
+    private let inFlight = InFlightCounter()
     private let done = DispatchSemaphore(value: 0)
 
     /// Opens the database (creating and migrating it), binds the sockets and starts the workers.
@@ -33,19 +36,33 @@ public final class ChatServer: Sendable {
                 logger: Logger = Logger(label: "smrt.chat.server")) throws {
         self.configuration = configuration
         self.logger = logger
-        let directory = (configuration.databasePath as NSString).deletingLastPathComponent
-        if !directory.isEmpty {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if configuration.postgresURL == nil {
+            let directory = (configuration.databasePath as NSString).deletingLastPathComponent
+            if !directory.isEmpty {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
         }
         let publisher = try EventPublisher(endpoint: configuration.eventsEndpoint,
                                            bufferBytes: configuration.publishBufferBytes,
                                            includeEntities: configuration.payloadMode == .full, logger: logger)
         self.publisher = publisher
-        var storeConfig = SQLiteConfiguration(path: configuration.databasePath)
-        storeConfig.durability = configuration.durability
-        storeConfig.onCommit = { publisher.publish($0) }
         do {
-            storage = try SQLiteStorage(storeConfig, logger: logger)
+            if let url = configuration.postgresURL {
+                // Several instances share the database; each publishes the events it committed.
+                var storeConfig = PostgresConfiguration(url: url)
+                storeConfig.poolSize = configuration.postgresPoolSize
+                storeConfig.onCommit = { publisher.publish($0) }
+                let postgres = try PostgresStorage(storeConfig, logger: logger)
+                storage = postgres
+                closeStorage = { postgres.close() }
+            } else {
+                var storeConfig = SQLiteConfiguration(path: configuration.databasePath)
+                storeConfig.durability = configuration.durability
+                storeConfig.onCommit = { publisher.publish($0) }
+                let sqlite = try SQLiteStorage(storeConfig, logger: logger)
+                storage = sqlite
+                closeStorage = { sqlite.close() }
+            }
         } catch {
             publisher.stop()
             throw error
@@ -60,14 +77,14 @@ public final class ChatServer: Sendable {
             for endpoint in configuration.rpcEndpoints { _ = try socket.bind(endpoint) }
         } catch {
             publisher.stop()
-            storage.close()
+            closeStorage()
             throw error
         }
         startWorkers()
         startJobs()
         logger.info("serving", metadata: ["chat.rpc": "\(configuration.rpcEndpoints.joined(separator: ","))",
                                           "chat.events": "\(configuration.eventsEndpoint)",
-                                          "chat.db": "\(configuration.databasePath)"])
+                                          "chat.db": "\(configuration.storageDescription)"])
     }
 
     private func startWorkers() {
@@ -82,6 +99,8 @@ public final class ChatServer: Sendable {
 
     private func serve() {
         defer { done.signal() }
+        let socket = self.socket
+        let inFlight = self.inFlight
         while !stopping.load(ordering: .acquiring) {
             let message: NanoMessage
             do {
@@ -92,14 +111,17 @@ public final class ChatServer: Sendable {
                 logger.warning("receive failed", metadata: ["error": "\(error)"])
                 continue
             }
-            active.add(1, ordering: .relaxed)
-            let reply = handler.handle(message.body)
-            do {
-                try socket.sendMessage(body: reply, header: message.header)
-            } catch {
-                logger.debug("reply not sent (peer gone)", metadata: ["error": "\(error)"])
+            inFlight.increment()
+            let header = message.header
+            let logger = self.logger
+            handler.handle(message.body) { reply in
+                do {
+                    try socket.sendMessage(body: reply, header: header)
+                } catch {
+                    logger.debug("reply not sent (peer gone)", metadata: ["error": "\(error)"])
+                }
+                inFlight.decrement()
             }
-            active.subtract(1, ordering: .relaxed)
         }
     }
 
@@ -155,12 +177,23 @@ public final class ChatServer: Sendable {
     public func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         for _ in 0..<running.load(ordering: .acquiring) { done.wait() }
+        // Mutations received before the stop are answered after their commit; wait for those replies.
+        let deadline = Date().addingTimeInterval(10)
+        while inFlight.current > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
         socket.close()
-        storage.close()
+        closeStorage()
         publisher.stop()
         logger.info("stopped")
     }
 
     /// Blocks until `stop()` has finished (for the executable's main thread).
     public var isStopped: Bool { stopping.load(ordering: .acquiring) }
+}
+
+/// A shared counter of calls in flight (an `Atomic` cannot be captured by escaping closures).
+final class InFlightCounter: Sendable {
+    private let value = Atomic<Int>(0)
+    func increment() { value.add(1, ordering: .relaxed) }
+    func decrement() { value.subtract(1, ordering: .releasing) }
+    var current: Int { value.load(ordering: .acquiring) }
 }

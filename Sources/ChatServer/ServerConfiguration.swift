@@ -1,4 +1,5 @@
 import ChatCore
+import ChatPostgres
 import ChatStore
 
 /// Everything `smrt-chatd serve` can be told, with the defaults of SPEC §1. Reading it from flags,
@@ -11,11 +12,17 @@ public struct ServerConfiguration: Sendable {
     public var rpcEndpoints = ["tcp://127.0.0.1:7450"]
     /// PUB endpoint events are published on (unauthenticated: keep it on loopback or ipc).
     public var eventsEndpoint = "tcp://127.0.0.1:7451"
-    /// SQLite database file.
+    /// SQLite database file (used when `postgresURL` is nil).
     public var databasePath = "./data/chat.sqlite"
+    /// A PostgreSQL database (`postgres://user@host:port/db`) shared by several instances; nil: SQLite.
+    public var postgresURL: String?
+    /// Connections each instance keeps to PostgreSQL at most.
+    public var postgresPoolSize = 12
     public var durability: SQLiteConfiguration.Durability = .normal
-    /// Threads blocking on the raw REP socket; each serves one call at a time.
-    public var workerThreads = 32
+    /// Threads receiving on the raw REP socket. Each runs reads and the checks of every call itself and
+    /// hands mutations to the write path, which answers them after the commit, so a few threads suffice
+    /// (more threads blocked on one nanomsg socket wake each other for nothing).
+    public var workerThreads = 4
     /// Largest request frame; bigger frames are dropped by the transport.
     public var maxFrameBytes = 1 << 20
     /// Accepted signature timestamp skew, and how long request ids are remembered.
@@ -40,4 +47,12 @@ public struct ServerConfiguration: Sendable {
     public var limits = ChatLimits()
 
     public init() {}
+
+    /// The storage in use, for logs and banners (never a password).
+    public var storageDescription: String {
+        guard let url = postgresURL else { return databasePath }
+        var configuration = PostgresConfiguration(url: url)
+        configuration.poolSize = postgresPoolSize
+        return configuration.redactedURL
+    }
 }

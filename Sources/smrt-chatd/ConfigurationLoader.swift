@@ -1,3 +1,4 @@
+import ChatPostgres
 import ChatServer
 import ChatStore
 import Foundation
@@ -6,12 +7,14 @@ import Foundation
 /// source overrides the earlier ones).
 ///
 /// Keys (file lines `key = value`, `#` comments; environment `SMRTCHAT_` + the key in upper case):
-/// `rpc` (comma-separated endpoints), `events`, `db`, `durability` (normal|full), `workers`,
+/// `rpc` (comma-separated endpoints), `events`, `db`, `storage` (`sqlite:PATH` or a PostgreSQL URL
+/// `postgres://user@host:port/db`; a PostgreSQL URL given as `db` works too), `pg_pool` (connections per
+/// instance), `durability` (normal|full), `workers`,
 /// `max_frame_bytes`, `signature_window_ms`, `key_rate`, `key_burst`, `tenant_rate`, `tenant_burst`
 /// (0 turns a rate limit off), `payload_mode` (full|ids), `retention_seconds`, `retention_interval`,
 /// `session_expiry_interval`, `session_idle_seconds` (0 turns a job off), `read_events` (true|false).
 enum ConfigurationLoader {
-    static let keys = ["rpc", "events", "db", "durability", "workers", "max_frame_bytes", "signature_window_ms",
+    static let keys = ["rpc", "events", "db", "storage", "pg_pool", "durability", "workers", "max_frame_bytes", "signature_window_ms",
                        "key_rate", "key_burst", "tenant_rate", "tenant_burst", "payload_mode", "retention_seconds",
                        "retention_interval", "session_expiry_interval", "session_idle_seconds", "read_events"]
 
@@ -48,7 +51,9 @@ enum ConfigurationLoader {
         }
         if let v = values["rpc"] { c.rpcEndpoints = v.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
         if let v = values["events"] { c.eventsEndpoint = v }
-        if let v = values["db"] { c.databasePath = v }
+        if let v = values["db"] { try setStorage(&c, v, key: "db") }
+        if let v = values["storage"] { try setStorage(&c, v, key: "storage") }
+        if let v = try int("pg_pool") { c.postgresPoolSize = max(1, Int(v)) }
         if let v = values["durability"] {
             guard let d = SQLiteConfiguration.Durability(rawValue: v) else { throw ConfigError("durability: normal or full") }
             c.durability = d
@@ -70,6 +75,21 @@ enum ConfigurationLoader {
         if let v = try int("session_idle_seconds") { c.sessionIdleSeconds = v }
         if let v = values["read_events"] { c.limits.emitReadEvents = v == "true" || v == "1" }
         return c
+    }
+
+    /// `sqlite:PATH`, a PostgreSQL URL, or (for `db`) a plain SQLite path.
+    static func setStorage(_ c: inout ServerConfiguration, _ value: String, key: String) throws {
+        if PostgresConfiguration.isURL(value) {
+            c.postgresURL = value
+        } else if value.hasPrefix("sqlite:") {
+            c.postgresURL = nil
+            c.databasePath = String(value.dropFirst("sqlite:".count))
+        } else if key == "db" {
+            c.postgresURL = nil
+            c.databasePath = value
+        } else {
+            throw ConfigError("storage: sqlite:PATH or postgres://user@host:port/database")
+        }
     }
 }
 

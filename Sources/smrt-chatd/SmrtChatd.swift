@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChatAPI
 import ChatCore
+import ChatPostgres
 import ChatServer
 import ChatStore
 import Foundation
@@ -22,6 +23,8 @@ struct Serve: ParsableCommand {
     @Option(help: "RPC endpoint(s), comma-separated (default tcp://127.0.0.1:7450).") var rpc: String?
     @Option(help: "Events PUB endpoint (default tcp://127.0.0.1:7451).") var events: String?
     @Option(help: "SQLite database path (default ./data/chat.sqlite).") var db: String?
+    @Option(help: "Storage: sqlite:PATH or postgres://user@host:port/database (several instances may share one).")
+    var storage: String?
     @Option(help: "normal or full.") var durability: String?
     @Option(help: "Worker threads.") var workers: Int?
     @Option(help: "Event payload mode: full or ids.") var payloadMode: String?
@@ -34,6 +37,7 @@ struct Serve: ParsableCommand {
         if let rpc { overrides["rpc"] = rpc }
         if let events { overrides["events"] = events }
         if let db { overrides["db"] = db }
+        if let storage { overrides["storage"] = storage }
         if let durability { overrides["durability"] = durability }
         if let workers { overrides["workers"] = String(workers) }
         if let payloadMode { overrides["payload_mode"] = payloadMode }
@@ -60,7 +64,7 @@ struct Serve: ParsableCommand {
             sources.append(source)
         }
         let banner = "smrt-chatd serving rpc=\(configuration.rpcEndpoints.joined(separator: ",")) "
-            + "events=\(configuration.eventsEndpoint) db=\(configuration.databasePath)\n"
+            + "events=\(configuration.eventsEndpoint) db=\(configuration.storageDescription)\n"
         FileHandle.standardOutput.write(Data(banner.utf8))
         stopped.wait()
         _ = sources
@@ -69,27 +73,33 @@ struct Serve: ParsableCommand {
 
 struct Migrate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Create or migrate the database and exit.")
-    @Option(help: "SQLite database path.") var db: String = "./data/chat.sqlite"
+    @OptionGroup var location: StorageLocation
 
     func run() throws {
-        let directory = (db as NSString).deletingLastPathComponent
-        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-        let applied = try SQLiteStorage.migrate(path: db)
-        print("migrated \(db): \(applied.joined(separator: ", "))")
+        let applied: [String]
+        switch location.resolved {
+        case .postgres(let url):
+            applied = try PostgresStorage.migrate(url: url)
+        case .sqlite(let db):
+            let directory = (db as NSString).deletingLastPathComponent
+            if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+            applied = try SQLiteStorage.migrate(path: db)
+        }
+        print("migrated \(location.description): \(applied.joined(separator: ", "))")
     }
 }
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check the database: SQLite integrity, gap-free event seqs matching their rows, exact counters.")
-    @Option(help: "SQLite database path.") var db: String = "./data/chat.sqlite"
+    @OptionGroup var location: StorageLocation
 
     func run() throws {
-        let storage = try openStorage(db)
+        let storage = try openStorage(location)
         defer { storage.close() }
-        let report = try storage.checkConsistency()
+        let (report, consistent) = try storage.checkConsistency()
         print(report)
-        if !report.isConsistent { throw ExitCode(1) }
+        if !consistent { throw ExitCode(1) }
     }
 }
 
@@ -100,7 +110,7 @@ struct Keys: ParsableCommand {
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a key; the secret is printed once.")
-        @Option(help: "SQLite database path.") var db: String = "./data/chat.sqlite"
+        @OptionGroup var location: StorageLocation
         @Option(name: .customLong("tenant"), help: "A tenant the key may act in (repeatable).") var tenants: [String] = []
         @Flag(help: "The key may act in every tenant.") var allTenants = false
         @Option(name: .customLong("scope"), help: "chat, agent, events or admin (repeatable; default chat).")
@@ -113,12 +123,12 @@ struct Keys: ParsableCommand {
         }
 
         func run() throws {
-            let storage = try openStorage(db)
+            let storage = try openStorage(location)
             defer { storage.close() }
             let key = ApiKey(keyId: "sk_" + RequestSigning.hex(randomBytes(8)), secret: randomBytes(32), tenants: tenants,
                              allTenants: allTenants, scopes: Set((scopes.isEmpty ? ["chat"] : scopes).compactMap(Scope.init)),
                              createdAt: ChatDomain.systemClock())
-            _ = try storage.writeBlocking { try $0.insertApiKey(key) }
+            _ = try storage.chat.writeBlocking { try $0.insertApiKey(key) }
             let secret = RequestSigning.hex(key.secret)
             if json {
                 print("{\"key_id\": \"\(key.keyId)\", \"secret\": \"\(secret)\"}")
@@ -130,12 +140,12 @@ struct Keys: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List keys (never their secrets).")
-        @Option(help: "SQLite database path.") var db: String = "./data/chat.sqlite"
+        @OptionGroup var location: StorageLocation
 
         func run() throws {
-            let storage = try openStorage(db)
+            let storage = try openStorage(location)
             defer { storage.close() }
-            for key in try storage.readBlocking({ try $0.apiKeys() }) {
+            for key in try storage.chat.readBlocking({ try $0.apiKeys() }) {
                 let tenants = key.allTenants ? "*" : key.tenants.joined(separator: ",")
                 let status = key.revokedAt == nil ? "active" : "revoked"
                 print("\(key.keyId)\t\(status)\ttenants=\(tenants)\tscopes=\(key.scopes.map(\.rawValue).sorted().joined(separator: ","))")
@@ -145,15 +155,15 @@ struct Keys: ParsableCommand {
 
     struct Revoke: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a key.")
-        @Option(help: "SQLite database path.") var db: String = "./data/chat.sqlite"
+        @OptionGroup var location: StorageLocation
         @Argument(help: "The key id.") var keyId: String
 
         func run() throws {
-            let storage = try openStorage(db)
+            let storage = try openStorage(location)
             defer { storage.close() }
             let now = ChatDomain.systemClock()
             let keyId = self.keyId
-            guard try storage.writeBlocking({ try $0.revokeApiKey(id: keyId, at: now) }).value else {
+            guard try storage.chat.writeBlocking({ try $0.revokeApiKey(id: keyId, at: now) }).value else {
                 throw ValidationError("no key '\(keyId)'")
             }
             print("revoked \(keyId)")
@@ -161,10 +171,70 @@ struct Keys: ParsableCommand {
     }
 }
 
-func openStorage(_ path: String) throws -> SQLiteStorage {
-    let directory = (path as NSString).deletingLastPathComponent
-    if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-    return try SQLiteStorage(SQLiteConfiguration(path: path))
+/// Where the maintenance commands find the database: `--storage` (sqlite:PATH or a PostgreSQL URL), else
+/// `--db` (a SQLite path or a PostgreSQL URL), else `SMRTCHAT_STORAGE`, else `SMRTCHAT_DB`, else ./data/chat.sqlite.
+struct StorageLocation: ParsableArguments {
+    enum Resolved { case sqlite(String), postgres(String) }
+
+    @Option(help: "SQLite database path, or a PostgreSQL URL.") var db: String?
+    @Option(help: "sqlite:PATH or postgres://user@host:port/database.") var storage: String?
+
+    var resolved: Resolved {
+        let env = ProcessInfo.processInfo.environment
+        let value = storage ?? db ?? env["SMRTCHAT_STORAGE"] ?? env["SMRTCHAT_DB"] ?? "./data/chat.sqlite"
+        if PostgresConfiguration.isURL(value) { return .postgres(value) }
+        if value.hasPrefix("sqlite:") { return .sqlite(String(value.dropFirst("sqlite:".count))) }
+        return .sqlite(value)
+    }
+
+    var description: String {
+        switch resolved {
+        case .sqlite(let path): return path
+        case .postgres(let url): return PostgresConfiguration(url: url).redactedURL
+        }
+    }
+}
+
+/// An open engine of either kind, for the maintenance commands.
+enum OpenStorage {
+    case sqlite(SQLiteStorage)
+    case postgres(PostgresStorage)
+
+    var chat: any ChatStorage {
+        switch self {
+        case .sqlite(let s): return s
+        case .postgres(let s): return s
+        }
+    }
+
+    func close() {
+        switch self {
+        case .sqlite(let s): s.close()
+        case .postgres(let s): s.close()
+        }
+    }
+
+    func checkConsistency() throws -> (String, Bool) {
+        switch self {
+        case .sqlite(let s):
+            let report = try s.checkConsistency()
+            return (report.description, report.isConsistent)
+        case .postgres(let s):
+            let report = try s.checkConsistency()
+            return (report.description, report.isConsistent)
+        }
+    }
+}
+
+func openStorage(_ location: StorageLocation) throws -> OpenStorage {
+    switch location.resolved {
+    case .postgres(let url):
+        return .postgres(try PostgresStorage(PostgresConfiguration(url: url)))
+    case .sqlite(let path):
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        return .sqlite(try SQLiteStorage(SQLiteConfiguration(path: path)))
+    }
 }
 
 func randomBytes(_ count: Int) -> [UInt8] {

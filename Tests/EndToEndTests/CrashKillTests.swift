@@ -42,6 +42,9 @@ struct CrashKillTests {
         let session = try await setup.createAgentSession(.with { $0.agentID = "bot" }).session
         setup.close()
 
+        // Figures for RELIABILITY.md (crashkill-<durability>.json when SMRTCHAT_RELIABILITY_OUT is set).
+        var ackedTotal = 0, sentTotal = 0, lostAcked = 0, duplicates = 0, missing = 0, resendFailures = 0
+        var integrityFailures = 0
         for round in 0..<rounds {
             let ledger = Ledger()
             let rpc = server.rpc
@@ -117,6 +120,8 @@ struct CrashKillTests {
             let sent = ledger.all
             let acked = sent.filter(\.acknowledged)
             #expect(!acked.isEmpty, "round \(round): some writes were acknowledged before the kill")
+            ackedTotal += acked.count
+            sentTotal += sent.count
 
             server = try ServerProcess(.ipc, arguments: arguments, database: database,
                                        directory: directory.appendingPathComponent("r\(round + 1)"))
@@ -124,8 +129,9 @@ struct CrashKillTests {
             defer { checker.close() }
             // Every acknowledged message is there.
             for s in acked where s.kind == .send || s.kind == .agentReply {
-                let m = try await checker.getMessage(.with { $0.messageID = s.messageId })
-                #expect(m.message.id == s.messageId)
+                let found = try? await checker.getMessage(.with { $0.messageID = s.messageId })
+                if found?.message.id != s.messageId { lostAcked += 1 }
+                #expect(found?.message.id == s.messageId, "round \(round): acknowledged \(s.messageId) is present")
             }
             // Resending every unacknowledged request (the identical frame) succeeds exactly once.
             for s in sent where !s.acknowledged {
@@ -137,6 +143,7 @@ struct CrashKillTests {
                     case .edit: let _: Smrt_Chat_V1_EditMessageResponse = try await checker.send(frame: s.frame)
                     }
                 } catch let error as RPCError {
+                    resendFailures += 1
                     Issue.record("round \(round): resending an unacknowledged \(s.kind) failed: \(error)")
                 }
             }
@@ -151,12 +158,20 @@ struct CrashKillTests {
                                  arguments: ["r\(round)-%"]) ?? 0
             }
             storage.close()
+            if !report.isConsistent { integrityFailures += 1 }
+            duplicates += max(0, rows - sends)
+            missing += max(0, sends - rows)
             #expect(report.isConsistent, "round \(round): \(report)")
             #expect(rows == sends, "round \(round): every send exactly once (\(rows) rows for \(sends) requests)")
             server = try ServerProcess(.ipc, arguments: arguments, database: database,
                                        directory: directory.appendingPathComponent("s\(round + 1)"))
         }
         server.stop()
+        recordFigures("crashkill-\(durability)", [
+            "rounds": Double(rounds), "requests_sent": Double(sentTotal), "acknowledged": Double(ackedTotal),
+            "lost_acked": Double(lostAcked), "duplicates": Double(duplicates), "missing_after_resend": Double(missing),
+            "resend_failures": Double(resendFailures), "integrity_failures": Double(integrityFailures),
+        ])
     }
 }
 

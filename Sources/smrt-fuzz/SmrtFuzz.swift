@@ -1,0 +1,82 @@
+import ChatServer
+import Foundation
+
+/// The four fuzz targets of RELIABILITY.md, by name.
+enum FuzzTarget: String, CaseIterable {
+    case frame, cursor, json, allowlist
+
+    func run(_ bytes: [UInt8]) {
+        switch self {
+        case .frame: FuzzEntryPoints.frame(bytes)
+        case .cursor: FuzzEntryPoints.cursor(bytes)
+        case .json: FuzzEntryPoints.json(bytes)
+        case .allowlist: FuzzEntryPoints.allowList(bytes)
+        }
+    }
+}
+
+#if FUZZING
+/// libFuzzer's driver (libclang_rt.fuzzer, linked by `-sanitize=fuzzer`). SwiftPM makes the executable's `main`
+/// this module's entry point, so the fuzzing build keeps its own `main` and hands over to the driver.
+@_silgen_name("LLVMFuzzerRunDriver")
+private func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+/// The target of this fuzzing process, from SMRTCHAT_FUZZ_TARGET.
+private let selected: FuzzTarget = {
+    let name = ProcessInfo.processInfo.environment["SMRTCHAT_FUZZ_TARGET"] ?? ""
+    guard let target = FuzzTarget(rawValue: name) else {
+        FileHandle.standardError.write(Data("SMRTCHAT_FUZZ_TARGET must be one of frame, cursor, json, allowlist\n".utf8))
+        exit(2)
+    }
+    return target
+}()
+
+@main
+struct SmrtFuzz {
+    /// libFuzzer build (`make fuzz`): all arguments are libFuzzer's (corpus folders, -max_total_time=...).
+    static func main() {
+        _ = selected
+        var argc = CommandLine.argc
+        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?> = CommandLine.unsafeArgv
+        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+            selected.run(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+            return 0
+        })
+    }
+}
+#else
+/// Normal build: replays inputs (files, or folders of files) through a target, e.g.
+/// `smrt-fuzz frame fuzz/corpus/frame fuzz/regressions/frame`. With `frame`, prints each outcome.
+@main
+struct SmrtFuzz {
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        guard let first = arguments.first, let target = FuzzTarget(rawValue: first) else {
+            print("usage: smrt-fuzz frame|cursor|json|allowlist FILE_OR_DIR...")
+            exit(2)
+        }
+        var count = 0
+        for path in arguments.dropFirst() {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
+            let files = isDirectory.boolValue
+                ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().map { "\(path)/\($0)" }
+                : [path]
+            for file in files {
+                guard let data = FileManager.default.contents(atPath: file) else { continue }
+                if target == .frame {
+                    print("\(file): \(FuzzEntryPoints.frame(Array(data)))")
+                } else {
+                    target.run(Array(data))
+                }
+                count += 1
+            }
+        }
+        print("replayed \(count) inputs through \(target.rawValue)")
+    }
+}
+#endif

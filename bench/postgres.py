@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""SendMessage throughput and latency: SQLite (1 instance) vs PostgreSQL (1 and 3 instances).
+
+    python3 bench/postgres.py [--server PATH] [--clients 1,8,32,64] [--calls N] [--out bench/postgres.json]
+
+Starts a throwaway PostgreSQL server with tests/postgres.sh (durable settings: fsync and synchronous_commit
+on, like SQLite's `full`; the test settings are not used here), runs `clients/c/build/bin/smrtchat-bench
+--op send` against each configuration (several --rpc endpoints comma-separated for the cluster), prints a
+Markdown table and writes the raw JSON. Everything runs on this machine: server instances, PostgreSQL and
+the load generator share its cores.
+"""
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CBENCH = os.path.join(ROOT, "clients/c/build/bin/smrtchat-bench")
+TENANT, ACTOR = "tenant-1", "alice"
+
+
+def out(cmd, env=None):
+    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env).stdout
+
+
+class Cluster:
+    def __init__(self, server, tmp, name, storage, instances):
+        self.server, self.storage = server, storage
+        self.dir = os.path.join(tmp, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.rpcs = [f"ipc://{self.dir}/rpc{i}.sock" for i in range(instances)]
+        self.events = [f"ipc://{self.dir}/ev{i}.sock" for i in range(instances)]
+        self.procs = []
+        k = json.loads(out([server, "keys", "create", "--storage", storage, "--tenant", TENANT, "--scope", "chat",
+                            "--scope", "events", "--json"]))
+        self.key_id, self.secret = k["key_id"], k["secret"]
+
+    def start(self, extra):
+        for rpc, ev in zip(self.rpcs, self.events):
+            cmd = [self.server, "serve", "--rpc", rpc, "--events", ev, "--storage", self.storage, "--no-rate-limits",
+                   "--no-jobs", "--log-level", "warning"] + extra
+            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(os.path.join(self.dir, "server.log"), "a"),
+                                 text=True)
+            if "serving" not in p.stdout.readline():
+                raise RuntimeError("server did not start")
+            self.procs.append(p)
+        time.sleep(0.3)
+
+    def stop(self):
+        for p in self.procs:
+            p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.procs = []
+
+    def bench(self, clients, calls):
+        cmd = [CBENCH, "--clients", str(clients), "--calls", str(calls), "--op", "send", "--rpc", ",".join(self.rpcs),
+               "--key-id", self.key_id, "--secret", self.secret, "--tenant", TENANT, "--actor", ACTOR]
+        r = json.loads(out(cmd))
+        if r.get("errors"):
+            raise RuntimeError(f"smrtchat-bench: {r.get('first_error')}")
+        return r
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server", default=os.path.join(ROOT, ".build/release/smrt-chatd"))
+    ap.add_argument("--clients", default="1,8,32,64")
+    ap.add_argument("--calls", type=int, default=3000, help="calls per run (split over the clients, 30 each at least)")
+    ap.add_argument("--pg-options", default="", help="extra server settings, e.g. '-c synchronous_commit=off'")
+    ap.add_argument("--skip-sqlite", action="store_true")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench/postgres.json"))
+    a = ap.parse_args()
+    env = dict(os.environ, SMRTCHAT_PG_OPTIONS=a.pg_options, SMRTCHAT_PG_STATE="/tmp/smrtchat-pg-bench.state")
+    admin = out([os.path.join(ROOT, "tests/postgres.sh"), "start"], env=env).strip()
+    results = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="smrtchat-pgbench-") as tmp:
+            configs = [("SQLite, 1 instance (durability normal)", "sqlite:" + os.path.join(tmp, "chat.sqlite"), 1, []),
+                       ("SQLite, 1 instance (durability full)", "sqlite:" + os.path.join(tmp, "full.sqlite"), 1,
+                        ["--durability", "full"])]
+            if a.skip_sqlite:
+                configs = []
+            for n in (1, 3):
+                db = "b_" + uuid.uuid4().hex[:12]
+                out(["psql", admin, "-qAtc", f"CREATE DATABASE {db}"])
+                configs.append((f"PostgreSQL, {n} instance{'s' if n > 1 else ''}", admin.rsplit("/", 1)[0] + "/" + db,
+                                n, []))
+            for label, storage, n, extra in configs:
+                c = Cluster(a.server, tmp, f"c{len(results)}", storage, n)
+                c.start(extra)
+                try:
+                    for clients in [int(x) for x in a.clients.split(",")]:
+                        r = c.bench(clients, max(30, a.calls // clients))
+                        results.append({"config": label, "instances": n, "clients": clients, **r})
+                        print(f"{label:40s} clients={clients:3d} {r.get('throughput_per_s', 0):9.1f}/s "
+                              f"p50={r.get('p50_us', 0):9.1f}us p99={r.get('p99_us', 0):9.1f}us", flush=True)
+                finally:
+                    c.stop()
+    finally:
+        out([os.path.join(ROOT, "tests/postgres.sh"), "stop"], env=env)
+    with open(a.out, "w") as f:
+        json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
