@@ -118,7 +118,7 @@ run: release
 	exec .build/release/smrt-chatd serve --rpc $(RUN_RPC) --events $(RUN_EVENTS) --db $(RUN_DB)
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz .build-asan .build-tsan
 	$(MAKE) -C clients/c clean
 
 bench: deps
