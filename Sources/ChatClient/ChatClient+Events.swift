@@ -40,7 +40,12 @@ final class EventFollower: @unchecked Sendable {
     private let finish: (Error?) -> Void
     private let cancelled = Atomic<Bool>(false)
     private var lastSeq: [String: Int64] = [:]
-    private var lastEventId: Int64 = 0
+    /// Tenant scope: the log position up to which every event has been delivered (only catch-up moves it,
+    /// because instances publish independently and live events of different rooms may arrive out of
+    /// event_id order).
+    private var confirmedEventId: Int64 = 0
+    /// Tenant scope: events at or below this position precede the subscription.
+    private var startEventId: Int64 = 0
 
     init(client: ChatClient, scope: EventScope, idleCatchUpMs: Int,
          deliver: @escaping (Smrt_Chat_V1_RoomEvent) -> Void, finish: @escaping (Error?) -> Void) {
@@ -51,7 +56,9 @@ final class EventFollower: @unchecked Sendable {
         self.finish = finish
         switch scope {
         case .room(let room, let after): lastSeq[room] = after
-        case .tenant(let after): lastEventId = after
+        case .tenant(let after):
+            confirmedEventId = after
+            startEventId = after
         }
     }
 
@@ -109,10 +116,11 @@ final class EventFollower: @unchecked Sendable {
         }
     }
 
-    /// Delivers a live event in order, or catches up when it reveals a gap.
+    /// Delivers a live event in its room's order (duplicates dropped by per-room seq), or catches up when it
+    /// reveals a gap.
     private func offer(_ event: Smrt_Chat_V1_RoomEvent) throws {
+        if case .tenant = scope, event.eventID <= startEventId { return }
         let known = lastSeq[event.roomID]
-        if case .tenant = scope, event.eventID <= lastEventId { return }
         if let known, event.seq <= known { return }
         if let known, event.seq == known + 1 {
             emit(event)
@@ -125,7 +133,6 @@ final class EventFollower: @unchecked Sendable {
 
     private func emit(_ event: Smrt_Chat_V1_RoomEvent) {
         lastSeq[event.roomID] = event.seq
-        lastEventId = max(lastEventId, event.eventID)
         deliver(event)
     }
 
@@ -147,10 +154,13 @@ final class EventFollower: @unchecked Sendable {
             while !cancelled.load(ordering: .relaxed) {
                 let page: Smrt_Chat_V1_ListTenantEventsResponse = try client.callBlocking(
                     "ListTenantEvents", Smrt_Chat_V1_ListTenantEventsRequest.with {
-                        $0.afterEventID = lastEventId
+                        $0.afterEventID = confirmedEventId
                         $0.limit = 200
                     })
-                for event in page.events where event.eventID > lastEventId { emit(event) }
+                for event in page.events {
+                    confirmedEventId = max(confirmedEventId, event.eventID)
+                    if event.seq > (lastSeq[event.roomID] ?? 0) { emit(event) }
+                }
                 if !page.hasMore_p { return }
             }
         }
