@@ -185,9 +185,6 @@ public final class ChatServer: Sendable {
         publisher.stop()
         logger.info("stopped")
     }
-
-    /// Blocks until `stop()` has finished (for the executable's main thread).
-    public var isStopped: Bool { stopping.load(ordering: .acquiring) }
 }
 
 /// A shared counter of calls in flight (an `Atomic` cannot be captured by escaping closures).

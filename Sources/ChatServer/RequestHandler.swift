@@ -61,18 +61,6 @@ final class RequestHandler: Sendable {
         }
     }
 
-    /// The response frame for a request frame, waiting for the commit of a mutation (tests, tools).
-    func handle(_ frame: [UInt8]) -> [UInt8] {
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var response: [UInt8] = []
-        handle(frame) { bytes in
-            response = bytes
-            done.signal()
-        }
-        done.wait()
-        return response
-    }
-
     /// The response of a read or an early failure, or nil when a mutation will answer through `later`.
     private func handle(_ request: Smrt_Chat_V1_RpcRequest, frame: [UInt8],
                         later: @escaping @Sendable (Result<[UInt8], Error>) -> Void) throws -> [UInt8]? {

@@ -3,8 +3,6 @@ import ChatClient
 import Foundation
 import Testing
 
-typealias V1 = Smrt_Chat_V1_CreateRoomRequest
-
 @Suite("Every operation through ChatClient against a running smrt-chatd", .serialized)
 struct OperationsTests {
     @Test("Health and ServerInfo answer without credentials", arguments: Transport.allCases)
