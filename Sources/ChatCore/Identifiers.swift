@@ -36,8 +36,38 @@ public enum Identifiers {
         return "agent:" + hex(SHA256.hash(data: Data(agentId.utf8)))
     }
 
-    /// A random (version 4) UUID, lowercase.
-    public static func newUUID() -> String { UUID().uuidString.lowercased() }
+    /// A new time-ordered (version 7, RFC 9562) UUID, lowercase: 48 bits of Unix milliseconds, then 74
+    /// random bits. Ids made later sort later, so primary-key inserts append to the index's last page
+    /// instead of touching a random one (random keys halve batched insert speed on a large table).
+    /// Randomness comes from `getrandom` (Foundation's `UUID()` opens /dev/urandom on every call).
+    public static func newUUID(nowMs: Int64 = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))) -> String {
+        var random = SystemRandomNumberGenerator()
+        let high = random.next() as UInt64, low = random.next() as UInt64
+        let ms = UInt64(max(0, nowMs)) & 0xffff_ffff_ffff
+        // time_hi.. | version 7 | 12 random bits
+        let first = ms << 16 | 0x7000 | (high & 0x0fff)
+        // variant 10 | 62 random bits
+        let second = (low & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for i in 0..<8 {
+            bytes[i] = UInt8(truncatingIfNeeded: first >> (56 - 8 * UInt64(i)))
+            bytes[8 + i] = UInt8(truncatingIfNeeded: second >> (56 - 8 * UInt64(i)))
+        }
+        return formatted(bytes)
+    }
+
+    /// The 8-4-4-4-12 lowercase text of 16 bytes.
+    static func formatted(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(36)
+        for (i, b) in bytes.enumerated() {
+            if i == 4 || i == 6 || i == 8 || i == 10 { out.append(UInt8(ascii: "-")) }
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 
     /// Lowercase hex of a digest or any byte sequence.
     public static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
@@ -56,9 +86,7 @@ public enum Identifiers {
         var bytes = Array(Insecure.SHA1.hash(data: namespace + name).prefix(16))
         bytes[6] = (bytes[6] & 0x0f) | 0x50
         bytes[8] = (bytes[8] & 0x3f) | 0x80
-        let h = Array(hex(bytes))
-        func s(_ from: Int, _ to: Int) -> String { String(h[from..<to]) }
-        return "\(s(0, 8))-\(s(8, 12))-\(s(12, 16))-\(s(16, 20))-\(s(20, 32))"
+        return formatted(bytes)
     }
 
     /// The 16 bytes of a textual UUID.

@@ -45,11 +45,9 @@ public enum JSONValue: Sendable, Equatable, Codable {
 
     /// Compact JSON text with sorted keys.
     public var text: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Encoding a JSONValue cannot fail: every case maps to a JSON value (non-finite doubles cannot be parsed).
-        let data = (try? encoder.encode(self)) ?? Data("null".utf8)
-        return String(decoding: data, as: UTF8.self)
+        var out = JSONText()
+        write(to: &out)
+        return out.text
     }
 
     /// Applies an RFC 7396 merge patch: objects merge recursively, `null` deletes a key, anything else replaces.

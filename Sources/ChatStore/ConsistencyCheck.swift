@@ -40,6 +40,7 @@ extension SQLiteStorage {
                   AND NOT EXISTS (SELECT 1 FROM room_events e WHERE e.tenant_id = m.tenant_id AND e.room_id = m.room_id
                                   AND e.seq = m.room_seq AND e.kind = 'MESSAGE_CREATED' AND e.subject_id = m.id)
                 """)
+            try collect("message never indexed for search", "SELECT pk FROM messages_fts_pending")
             try collect("thread counters", """
                 SELECT t.id, t.message_count, t.participant_count,
                        (SELECT count(*) FROM messages m WHERE m.tenant_id = t.tenant_id AND m.thread_id = t.id) AS messages,

@@ -5,16 +5,39 @@ import GRDB
 /// Mapping between rows and domain values. Domain types are never GRDB records: the schema and the
 /// domain change independently, and the same domain values come out of every engine.
 enum Rows {
-    static func json<T: Encodable>(_ value: T) -> String {
+    /// One encoder and decoder for every call: they are immutable once configured and safe to share.
+    private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+    private static let decoder = JSONDecoder()
+
+    static func json<T: Encodable>(_ value: T) -> String {
         // Domain values are plain structs of strings and numbers: encoding them cannot fail.
-        return String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
+        String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
+    }
+
+    /// An event's entity snapshot; a plain message (most events) is written without the encoder.
+    static func payload(_ entity: EventEntity) -> String {
+        if case .message(let message) = entity, let text = message.eventPayloadJSON { return text }
+        return json(entity)
+    }
+
+    /// A list (attachments, allowed tools): most are empty, which needs no encoder.
+    static func json<E: Encodable>(_ list: [E]) -> String {
+        list.isEmpty ? "[]" : String(decoding: (try? encoder.encode(list)) ?? Data("[]".utf8), as: UTF8.self)
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ text: String?) throws -> T? {
         guard let text else { return nil }
-        return try JSONDecoder().decode(T.self, from: Data(text.utf8))
+        return try decoder.decode(T.self, from: Data(text.utf8))
+    }
+
+    /// A stored list; "[]" (most rows) skips the decoder.
+    static func list<E: Decodable>(_ type: E.Type, _ text: String?) throws -> [E] {
+        guard let text, text != "[]" else { return [] }
+        return try decoder.decode([E].self, from: Data(text.utf8))
     }
 
     static func enumValue<E: RawRepresentable>(_ row: Row, _ column: String) throws -> E where E.RawValue == String {
@@ -48,7 +71,7 @@ enum Rows {
                 replyToMessageId: row["reply_to_message_id"], agentSessionId: row["agent_session_id"],
                 senderProfileId: row["sender_profile_id"], role: try enumValue(row, "role"),
                 messageType: try enumValue(row, "message_type"), content: row["content"],
-                attachments: try decode([Attachment].self, row["attachments"]) ?? [], metadata: row["metadata"],
+                attachments: try list(Attachment.self, row["attachments"]), metadata: row["metadata"],
                 toolCall: try decode(ToolCallData.self, row["tool_call"]), createdAt: row["created_at"],
                 editedAt: row["edited_at"], deletedAt: row["deleted_at"], version: row["version"],
                 roomSeq: row["room_seq"], clientRequestId: row["client_request_id"])
@@ -69,7 +92,7 @@ enum Rows {
             id: row["id"], tenantId: row["tenant_id"], agentId: row["agent_id"],
             agentProfileId: row["agent_profile_id"], participantProfileId: row["participant_profile_id"],
             roomId: row["room_id"], status: try enumValue(row, "status"),
-            allowedTools: try decode([String].self, row["allowed_tools"]) ?? [], systemPrompt: row["system_prompt"],
+            allowedTools: try list(String.self, row["allowed_tools"]), systemPrompt: row["system_prompt"],
             sessionContext: row["session_context"], contextVersion: row["context_version"],
             sessionKey: row["session_key"], messageCount: row["message_count"],
             totalTokensUsed: row["total_tokens_used"], maxTokens: row["max_tokens"], maxMessages: row["max_messages"],

@@ -24,22 +24,36 @@ final class SQLiteTransaction: ChatTransaction {
         try db.cachedStatement(sql: sql).execute(arguments: arguments)
     }
 
+    /// Indexes the messages queued by this transaction for full-text search (see `Schema.v3`). The write
+    /// path calls it once per batch, outside every savepoint, right before the commit.
+    func indexPendingMessages() throws {
+        guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM messages_fts_pending)")) == true
+        else { return }
+        try db.cachedStatement(sql: """
+            INSERT INTO messages_fts(rowid, content)
+            SELECT m.pk, m.content FROM messages_fts_pending p JOIN messages m ON m.pk = p.pk
+            """).execute()
+        try db.cachedStatement(sql: "DELETE FROM messages_fts_pending").execute()
+    }
+
     func savepoint<T>(_ body: () throws -> T) throws -> T {
         savepointDepth += 1
         let name = "sp\(savepointDepth)"
         defer { savepointDepth -= 1 }
         let mark = events.count
-        try db.execute(sql: "SAVEPOINT \(name)")
+        // Cached statements: every operation of a group commit opens and releases one.
+        func run(_ sql: String) throws { try db.cachedStatement(sql: sql).execute() }
+        try run("SAVEPOINT \(name)")
         do {
             let value = try body()
-            try db.execute(sql: "RELEASE \(name)")
+            try run("RELEASE \(name)")
             return value
         } catch let error as CommitThenFail {
-            try db.execute(sql: "RELEASE \(name)")
+            try run("RELEASE \(name)")
             throw error
         } catch {
-            try db.execute(sql: "ROLLBACK TO \(name)")
-            try db.execute(sql: "RELEASE \(name)")
+            try run("ROLLBACK TO \(name)")
+            try run("RELEASE \(name)")
             events.removeSubrange(mark...)
             throw error
         }
@@ -470,7 +484,7 @@ final class SQLiteTransaction: ChatTransaction {
             INSERT INTO room_events (tenant_id, room_id, seq, kind, actor_profile_id, subject_id, created_at, payload)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """, [event.tenantId, event.roomId, event.seq, event.kind.rawValue, event.actorProfileId, event.subjectId,
-                  event.createdAt, event.entity.map(Rows.json)])
+                  event.createdAt, event.entity.map(Rows.payload)])
         var stored = event
         stored.eventId = db.lastInsertedRowID
         events.append(stored)

@@ -11,8 +11,46 @@ enum Schema {
         migrator.registerMigration("v2-rpc-service") { db in
             for statement in v2 { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v3-deferred-fts") { db in
+            for statement in v3 { try db.execute(sql: statement) }
+        }
         return migrator
     }
+
+    /// Full-text indexing once per commit instead of once per operation.
+    ///
+    /// Every operation of a group commit runs in a savepoint, and FTS5 writes its pending terms to a new
+    /// index segment at every savepoint it takes part in: a segment per message, then merges, which cost
+    /// more than everything else a send does. New and edited messages are now queued in
+    /// `messages_fts_pending` (an ordinary table, so a rolled-back savepoint drops its entry) and the write
+    /// path indexes the queue once, after the batch's operations and before its commit
+    /// (`SQLiteTransaction.indexPendingMessages`), in the same transaction. A row still queued has nothing
+    /// in the index to remove when it is edited or deleted.
+    static let v3: [String] = [
+        "CREATE TABLE messages_fts_pending (pk INTEGER PRIMARY KEY NOT NULL)",
+        "DROP TRIGGER messages_fts_insert",
+        "DROP TRIGGER messages_fts_delete",
+        "DROP TRIGGER messages_fts_update",
+        """
+        CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+            INSERT INTO messages_fts_pending(pk) VALUES (new.pk);
+        END
+        """,
+        """
+        CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, content) SELECT 'delete', old.pk, old.content
+                WHERE NOT EXISTS (SELECT 1 FROM messages_fts_pending WHERE pk = old.pk);
+            DELETE FROM messages_fts_pending WHERE pk = old.pk;
+        END
+        """,
+        """
+        CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, content) SELECT 'delete', old.pk, old.content
+                WHERE NOT EXISTS (SELECT 1 FROM messages_fts_pending WHERE pk = old.pk);
+            INSERT OR IGNORE INTO messages_fts_pending(pk) VALUES (new.pk);
+        END
+        """,
+    ]
 
     static let v2: [String] = [
         """

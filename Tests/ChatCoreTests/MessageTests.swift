@@ -281,4 +281,33 @@ struct MessageTests {
         await expectFailure(.notFound) { _ = try await chat.r(alice) { try $0.searchMessages($1, $2, query: "fox", roomId: hidden.id) } }
         await expectFailure(.validation) { _ = try await chat.r(alice) { try $0.searchMessages($1, $2, query: " ") } }
     }
+
+    @Test("search index: sends, edits and deletes inside one commit are indexed once, as committed")
+    func searchIndexInsideOneCommit() async throws {
+        let chat = try TestChat()
+        let room = try await chat.room()
+        let old = try await chat.send(alice, room, "walrus before the batch")
+        // One transaction: messages still queued for indexing are edited and deleted; an indexed one is edited.
+        try await chat.w(alice) { d, tx, a in
+            let fresh = try d.sendMessage(tx, a, roomId: room.id, content: "penguin draft").message
+            _ = try d.editMessage(tx, a, messageId: fresh.id, content: "penguin final")
+            let gone = try d.sendMessage(tx, a, roomId: room.id, content: "penguin doomed").message
+            _ = try d.deleteMessage(tx, a, messageId: gone.id)
+            _ = try d.editMessage(tx, a, messageId: old.id, content: "walrus edited")
+        }
+        func contents(_ query: String) async throws -> [String] {
+            try await chat.r(alice) { try $0.searchMessages($1, $2, query: query) }.items.map(\.content)
+        }
+        #expect(try await contents("penguin") == ["penguin final"])
+        #expect(try await contents("draft").isEmpty)
+        #expect(try await contents("doomed").isEmpty)
+        #expect(try await contents("walrus") == ["walrus edited"])
+        #expect(try await contents("before").isEmpty)
+        let report = try chat.storage.checkConsistency()
+        #expect(report.isConsistent, "\(report)")
+        // FTS5 compares its index with the messages table, term by term.
+        try chat.storage.writeForTesting { db in
+            try db.execute(sql: "INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
+        }
+    }
 }

@@ -1,4 +1,5 @@
 @testable import ChatCore
+import Foundation
 import Testing
 
 @Suite("Compatibility vectors (SPEC §9) and pure rules")
@@ -68,5 +69,31 @@ struct VectorTests {
         #expect(throws: ChatError.self) { try PageCursor.decode(text, scope: "messages:r2") }
         #expect(throws: ChatError.self) { try PageCursor.decode("not-a-cursor!!", scope: "messages:r1") }
         #expect(try PageCursor.decode("", scope: "messages:r1") == nil)
+    }
+
+    @Test("event payloads written without JSONEncoder decode to the same entity", arguments: [
+        Message(id: "m1", tenantId: "t", roomId: "r", senderProfileId: "alice", role: .user, messageType: .text,
+                content: "plain", createdAt: 1, roomSeq: 7),
+        Message(id: "m2", tenantId: "t", roomId: "r", threadId: "th", replyToMessageId: "m1", agentSessionId: "s",
+                senderProfileId: "agent:x", role: .assistant, messageType: .text,
+                content: "quote \" backslash \\ newline \n tab \t bell \u{07} é 🦭 </script>",
+                metadata: #"{"clientRequestId":"k","nested":{"a":[1,2.5,null,true]}}"#, createdAt: 2, editedAt: 3,
+                deletedAt: 4, version: 3, roomSeq: 9, clientRequestId: "k"),
+    ])
+    func eventPayloadJSON(message: Message) throws {
+        let text = try #require(message.eventPayloadJSON)
+        let decoded = try JSONDecoder().decode(EventEntity.self, from: Data(text.utf8))
+        #expect(decoded == .message(message))
+        var withFile = message
+        withFile.attachments = [Attachment(id: "a", filename: "f", contentType: "text/plain", size: 1)]
+        #expect(withFile.eventPayloadJSON == nil, "attachments go through the encoder")
+    }
+
+    @Test("JSONValue text: compact, sorted keys, escapes, round trip")
+    func jsonValueText() throws {
+        let text = #"{"b":[1,-2,0.5,true,false,null],"a":"x\"y\\z\n\u0001é","c":{}}"#
+        let value = try JSONValue.parse(text, field: "f")
+        #expect(value.text == #"{"a":"x\"y\\z\n\u0001é","b":[1,-2,0.5,true,false,null],"c":{}}"#)
+        #expect(try JSONValue.parse(value.text, field: "f") == value)
     }
 }

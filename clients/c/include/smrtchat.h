@@ -149,7 +149,8 @@ int smrtchat_sign(const uint8_t *secret, size_t secret_len, const char *method,
 /* Hex helpers. hex_decode returns the byte count or -1; hex_encode writes 2n+1 chars. */
 long smrtchat_hex_decode(const char *hex, uint8_t *out, size_t out_cap);
 void smrtchat_hex_encode(const uint8_t *in, size_t n, char *out);
-/* A fresh request id: 32 random lowercase hex characters (out must hold 33 bytes). */
+/* A fresh request id: 32 lowercase hex characters, 12 of Unix milliseconds then 20 random, so ids sort
+ * by time (out must hold 33 bytes). */
 int smrtchat_request_id(char out[33]);
 /* DM room id of §9.1 (out must hold 37 bytes). */
 int smrtchat_dm_room_id(const char *tenant_id, const char *profile_a, const char *profile_b,

@@ -83,8 +83,14 @@ int smrtchat_sign(const uint8_t *secret, size_t secret_len, const char *method,
 }
 
 int smrtchat_request_id(char out[33]) {
+  /* 48 bits of Unix milliseconds, then 80 random bits: later ids sort later, so the server's replay
+   * cache (keyed by key id and request id) appends instead of touching a random index page. */
   uint8_t raw[16];
-  if (RAND_bytes(raw, sizeof raw) != 1) return -1;
+  if (RAND_bytes(raw + 6, 10) != 1) return -1;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+  for (int i = 0; i < 6; i++) raw[i] = (uint8_t)(ms >> (40 - 8 * i));
   smrtchat_hex_encode(raw, sizeof raw, out);
   return 0;
 }
