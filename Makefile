@@ -87,7 +87,7 @@ test: build proto-check
 	$(MAKE) test-swift test-c test-python test-interop
 
 test-swift:
-	$(SWIFT) test --skip-build --no-parallel
+	SWIFT=$(SWIFT) tests/swift-test.sh
 
 test-c: clients
 	$(MAKE) -C clients/c test SMRTCHAT_SERVER=$(DEBUG_SERVER)

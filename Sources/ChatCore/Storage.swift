@@ -213,6 +213,8 @@ public protocol ChatTransaction: AnyObject {
     // MARK: Event log
     /// Reserves the room's next event seq (increments the room's `last_event_seq`, serialising writers of the room).
     func nextRoomSeq(tenantId: String, roomId: String) throws -> Int64
+    /// `nextRoomSeq` for a new message: also sets the room's `last_message_at` to `at`, in one statement.
+    func nextMessageSeq(tenantId: String, roomId: String, at: Int64) throws -> Int64
     /// Appends an event whose seq came from `nextRoomSeq`; assigns and returns its global `eventId`.
     func appendEvent(_ event: RoomEvent) throws -> RoomEvent
     func roomEvents(tenantId: String, roomId: String, afterSeq: Int64, limit: Int) throws -> [RoomEvent]

@@ -693,6 +693,17 @@ final class PostgresTransaction: ChatTransaction {
         return seq
     }
 
+    func nextMessageSeq(tenantId: String, roomId: String, at: Int64) throws -> Int64 {
+        try tenant(tenantId)
+        guard let seq = try scalar("""
+            UPDATE rooms SET last_event_seq = last_event_seq + 1, last_message_at = $3 WHERE tenant_id = $1 AND id = $2
+            RETURNING last_event_seq
+            """, [tenantId, roomId, at], Int64.self) else {
+            throw PostgresStorageError("event for a missing room \(roomId)")
+        }
+        return seq
+    }
+
     func appendEvent(_ event: RoomEvent) throws -> RoomEvent {
         try tenant(event.tenantId)
         guard let id = try scalar("""

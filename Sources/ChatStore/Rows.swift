@@ -41,40 +41,65 @@ enum Rows {
     }
 
     static func enumValue<E: RawRepresentable>(_ row: Row, _ column: String) throws -> E where E.RawValue == String {
-        let raw: String = row[column]
+        try enumValue(row[column], column)
+    }
+
+    static func enumValue<E: RawRepresentable>(_ raw: String, _ column: String) throws -> E where E.RawValue == String {
         guard let value = E(rawValue: raw) else {
             throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "unexpected \(column) '\(raw)'")
         }
         return value
     }
 
-    static func room(_ row: Row) throws -> Room {
-        Room(id: row["id"], tenantId: row["tenant_id"], name: row["name"], description: row["description"],
-             topic: row["topic"], avatarUrl: row["avatar_url"], roomType: try enumValue(row, "room_type"),
-             status: try enumValue(row, "status"), maxParticipants: row["max_participants"],
-             metadata: row["metadata"], createdByProfileId: row["created_by_profile_id"],
-             createdAt: row["created_at"], updatedAt: row["updated_at"], lastMessageAt: row["last_message_at"],
-             lastEventSeq: row["last_event_seq"])
+    // The hot rows (rooms, participants, messages) are selected with explicit column lists and read by
+    // position: GRDB's lookup by name lower-cases the name on every access.
+
+    /// `columns` with each name prefixed by `alias.`.
+    static func qualified(_ columns: String, _ alias: String) -> String {
+        columns.split(separator: ",").map { "\(alias).\($0.trimmingCharacters(in: .whitespaces))" }
+            .joined(separator: ", ")
     }
+
+    static let roomColumns = """
+        id, tenant_id, name, description, topic, avatar_url, room_type, status, max_participants, metadata, \
+        created_by_profile_id, created_at, updated_at, last_message_at, last_event_seq
+        """
+    static let roomColumnsR = qualified(roomColumns, "r")
+
+    static func room(_ row: Row) throws -> Room {
+        Room(id: row[0], tenantId: row[1], name: row[2], description: row[3], topic: row[4], avatarUrl: row[5],
+             roomType: try enumValue(row[6], "room_type"), status: try enumValue(row[7], "status"),
+             maxParticipants: row[8], metadata: row[9], createdByProfileId: row[10], createdAt: row[11],
+             updatedAt: row[12], lastMessageAt: row[13], lastEventSeq: row[14])
+    }
+
+    static let participantColumns = """
+        tenant_id, room_id, profile_id, role, status, online_status, last_read_seq, last_read_message_id, \
+        last_seen_at, joined_at, nickname, is_muted, is_pinned
+        """
+    static let participantColumnsP = qualified(participantColumns, "p")
 
     static func participant(_ row: Row) throws -> Participant {
-        Participant(tenantId: row["tenant_id"], roomId: row["room_id"], profileId: row["profile_id"],
-                    role: try enumValue(row, "role"), status: try enumValue(row, "status"),
-                    onlineStatus: try enumValue(row, "online_status"), lastReadSeq: row["last_read_seq"],
-                    lastReadMessageId: row["last_read_message_id"], lastSeenAt: row["last_seen_at"],
-                    joinedAt: row["joined_at"], nickname: row["nickname"], isMuted: row["is_muted"],
-                    isPinned: row["is_pinned"])
+        Participant(tenantId: row[0], roomId: row[1], profileId: row[2], role: try enumValue(row[3], "role"),
+                    status: try enumValue(row[4], "status"), onlineStatus: try enumValue(row[5], "online_status"),
+                    lastReadSeq: row[6], lastReadMessageId: row[7], lastSeenAt: row[8], joinedAt: row[9],
+                    nickname: row[10], isMuted: row[11], isPinned: row[12])
     }
 
+    static let messageColumns = """
+        id, tenant_id, room_id, thread_id, reply_to_message_id, agent_session_id, sender_profile_id, role, \
+        message_type, content, attachments, metadata, tool_call, created_at, edited_at, deleted_at, version, \
+        room_seq, client_request_id
+        """
+    static let messageColumnsM = qualified(messageColumns, "m")
+
     static func message(_ row: Row) throws -> Message {
-        Message(id: row["id"], tenantId: row["tenant_id"], roomId: row["room_id"], threadId: row["thread_id"],
-                replyToMessageId: row["reply_to_message_id"], agentSessionId: row["agent_session_id"],
-                senderProfileId: row["sender_profile_id"], role: try enumValue(row, "role"),
-                messageType: try enumValue(row, "message_type"), content: row["content"],
-                attachments: try list(Attachment.self, row["attachments"]), metadata: row["metadata"],
-                toolCall: try decode(ToolCallData.self, row["tool_call"]), createdAt: row["created_at"],
-                editedAt: row["edited_at"], deletedAt: row["deleted_at"], version: row["version"],
-                roomSeq: row["room_seq"], clientRequestId: row["client_request_id"])
+        Message(id: row[0], tenantId: row[1], roomId: row[2], threadId: row[3], replyToMessageId: row[4],
+                agentSessionId: row[5], senderProfileId: row[6], role: try enumValue(row[7], "role"),
+                messageType: try enumValue(row[8], "message_type"), content: row[9],
+                attachments: try list(Attachment.self, row[10]), metadata: row[11],
+                toolCall: try decode(ToolCallData.self, row[12]), createdAt: row[13], editedAt: row[14],
+                deletedAt: row[15], version: row[16], roomSeq: row[17], clientRequestId: row[18])
     }
 
     static func thread(_ row: Row) throws -> ChatThread {

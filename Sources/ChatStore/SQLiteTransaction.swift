@@ -62,7 +62,7 @@ final class SQLiteTransaction: ChatTransaction {
     // MARK: Rooms
 
     func room(tenantId: String, id: String) throws -> Room? {
-        try one("SELECT * FROM rooms WHERE tenant_id = ? AND id = ?", [tenantId, id]).map(Rows.room)
+        try one("SELECT \(Rows.roomColumns) FROM rooms WHERE tenant_id = ? AND id = ?", [tenantId, id]).map(Rows.room)
     }
 
     func insertRoomIfAbsent(_ r: Room) throws -> Bool {
@@ -91,7 +91,7 @@ final class SQLiteTransaction: ChatTransaction {
         tenantId: String, profileId: String, type: RoomType?, status: RoomStatus?, after: ActivityPosition?, limit: Int
     ) throws -> [Room] {
         try all("""
-            SELECT r.* FROM participants p JOIN rooms r ON r.tenant_id = p.tenant_id AND r.id = p.room_id
+            SELECT \(Rows.roomColumnsR) FROM participants p JOIN rooms r ON r.tenant_id = p.tenant_id AND r.id = p.room_id
             WHERE p.tenant_id = ? AND p.profile_id = ? AND p.status = 'active' AND r.status != 'deleted'
               AND (?3 IS NULL OR r.room_type = ?3) AND (?4 IS NULL OR r.status = ?4)
               AND (?5 IS NULL OR coalesce(r.last_message_at, r.created_at) < ?5
@@ -107,7 +107,7 @@ final class SQLiteTransaction: ChatTransaction {
         let pattern = "%" + query.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
             .replacingOccurrences(of: "_", with: "\\_") + "%"
         return try all("""
-            SELECT r.* FROM rooms r
+            SELECT \(Rows.roomColumnsR) FROM rooms r
             WHERE r.tenant_id = ?1 AND r.status != 'deleted'
               AND (r.room_type = 'public' OR EXISTS (SELECT 1 FROM participants p WHERE p.tenant_id = r.tenant_id
                    AND p.room_id = r.id AND p.profile_id = ?2 AND p.status = 'active'))
@@ -122,7 +122,7 @@ final class SQLiteTransaction: ChatTransaction {
     // MARK: Participants
 
     func participant(tenantId: String, roomId: String, profileId: String) throws -> Participant? {
-        try one("SELECT * FROM participants WHERE tenant_id = ? AND room_id = ? AND profile_id = ?",
+        try one("SELECT \(Rows.participantColumns) FROM participants WHERE tenant_id = ? AND room_id = ? AND profile_id = ?",
                 [tenantId, roomId, profileId]).map(Rows.participant)
     }
 
@@ -145,7 +145,7 @@ final class SQLiteTransaction: ChatTransaction {
     func participants(tenantId: String, roomId: String, status: ParticipantStatus?, afterProfileId: String?,
                       limit: Int) throws -> [Participant] {
         try all("""
-            SELECT * FROM participants WHERE tenant_id = ? AND room_id = ? AND (?3 IS NULL OR status = ?3)
+            SELECT \(Rows.participantColumns) FROM participants WHERE tenant_id = ? AND room_id = ? AND (?3 IS NULL OR status = ?3)
               AND (?4 IS NULL OR profile_id > ?4)
             ORDER BY profile_id LIMIT ?5
             """, [tenantId, roomId, status?.rawValue, afterProfileId, limit]).map(Rows.participant)
@@ -153,7 +153,7 @@ final class SQLiteTransaction: ChatTransaction {
 
     func activeMemberships(tenantId: String, profileId: String) throws -> [Participant] {
         try all("""
-            SELECT p.* FROM participants p JOIN rooms r ON r.tenant_id = p.tenant_id AND r.id = p.room_id
+            SELECT \(Rows.participantColumnsP) FROM participants p JOIN rooms r ON r.tenant_id = p.tenant_id AND r.id = p.room_id
             WHERE p.tenant_id = ? AND p.profile_id = ? AND p.status = 'active' AND r.status != 'deleted'
             ORDER BY p.room_id
             """, [tenantId, profileId]).map(Rows.participant)
@@ -168,7 +168,7 @@ final class SQLiteTransaction: ChatTransaction {
     // MARK: Messages
 
     func message(tenantId: String, id: String) throws -> Message? {
-        try one("SELECT * FROM messages WHERE tenant_id = ? AND id = ?", [tenantId, id]).map(Rows.message)
+        try one("SELECT \(Rows.messageColumns) FROM messages WHERE tenant_id = ? AND id = ?", [tenantId, id]).map(Rows.message)
     }
 
     func insertMessage(_ m: Message) throws {
@@ -215,7 +215,7 @@ final class SQLiteTransaction: ChatTransaction {
             threadFilter = "AND thread_id IS NULL AND (?3 IS NULL)"
         }
         return try all("""
-            SELECT * FROM messages WHERE tenant_id = ?1 AND room_id = ?2 \(threadFilter)
+            SELECT \(Rows.messageColumns) FROM messages WHERE tenant_id = ?1 AND room_id = ?2 \(threadFilter)
               AND (?4 OR deleted_at IS NULL)
               AND (?5 IS NULL OR room_seq > ?5) AND (?6 IS NULL OR room_seq < ?6)
               AND (?7 IS NULL OR reply_to_message_id = ?7)
@@ -227,7 +227,7 @@ final class SQLiteTransaction: ChatTransaction {
     func searchMessages(_ s: MessageSearch) throws -> [Message] {
         let match = s.terms.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " ")
         return try all("""
-            SELECT m.* FROM messages_fts f
+            SELECT \(Rows.messageColumnsM) FROM messages_fts f
             JOIN messages m ON m.pk = f.rowid
             JOIN participants p ON p.tenant_id = m.tenant_id AND p.room_id = m.room_id AND p.profile_id = ?2
                 AND p.status = 'active'
@@ -474,6 +474,16 @@ final class SQLiteTransaction: ChatTransaction {
         guard let seq = try Int64.fetchOne(db.cachedStatement(sql: """
             UPDATE rooms SET last_event_seq = last_event_seq + 1 WHERE tenant_id = ? AND id = ? RETURNING last_event_seq
             """), arguments: [tenantId, roomId]) else {
+            throw DatabaseError(resultCode: .SQLITE_CONSTRAINT, message: "event for a missing room \(roomId)")
+        }
+        return seq
+    }
+
+    func nextMessageSeq(tenantId: String, roomId: String, at: Int64) throws -> Int64 {
+        guard let seq = try Int64.fetchOne(db.cachedStatement(sql: """
+            UPDATE rooms SET last_event_seq = last_event_seq + 1, last_message_at = ? WHERE tenant_id = ? AND id = ?
+            RETURNING last_event_seq
+            """), arguments: [at, tenantId, roomId]) else {
             throw DatabaseError(resultCode: .SQLITE_CONSTRAINT, message: "event for a missing room \(roomId)")
         }
         return seq

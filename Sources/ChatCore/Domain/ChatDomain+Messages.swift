@@ -133,7 +133,7 @@ extension ChatDomain {
         }
         try afterIdempotency?()
 
-        let seq = try tx.nextRoomSeq(tenantId: tenant, roomId: room.id)
+        let seq = try tx.nextMessageSeq(tenantId: tenant, roomId: room.id, at: now)
         let message = Message(
             id: id, tenantId: tenant, roomId: room.id, threadId: draft.threadId,
             replyToMessageId: draft.replyToMessageId, agentSessionId: session?.id, senderProfileId: sender,
@@ -142,9 +142,6 @@ extension ChatDomain {
         try tx.insertMessage(message)
         try afterInsert?(id)
 
-        var updatedRoom = room
-        updatedRoom.lastMessageAt = now
-        try tx.updateRoom(updatedRoom)
         if var thread {
             thread.messageCount += 1
             thread.lastMessageAt = now
