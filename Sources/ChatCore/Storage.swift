@@ -230,6 +230,8 @@ public protocol ChatTransaction: AnyObject {
 
     // MARK: Service credentials and the replay window (shared by every server instance)
     func apiKey(id: String) throws -> ApiKey?
+    /// Whether the key exists and is not revoked (one indexed lookup; the write path's revocation check).
+    func apiKeyIsActive(id: String) throws -> Bool
     func insertApiKey(_ key: ApiKey) throws
     func apiKeys() throws -> [ApiKey]
     /// Marks a key revoked; false when no such key.

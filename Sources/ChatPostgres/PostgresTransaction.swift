@@ -774,6 +774,10 @@ final class PostgresTransaction: ChatTransaction {
         try one("SELECT * FROM api_keys WHERE key_id = $1", [id]).map(apiKey)
     }
 
+    func apiKeyIsActive(id: String) throws -> Bool {
+        try scalar("SELECT revoked_at IS NULL FROM api_keys WHERE key_id = $1", [id], Bool.self) ?? false
+    }
+
     func insertApiKey(_ k: ApiKey) throws {
         try execute("""
             INSERT INTO api_keys (key_id, secret, tenants, all_tenants, scopes, created_at, revoked_at)

@@ -13,6 +13,7 @@ final class RequestHandler: Sendable {
     private let domain: ChatDomain
     private let gate: FrameGate
     private let recentReads: RecentRequests
+    private let keys = ApiKeyCache()
     private let keyLimiter: RateLimiter
     private let tenantLimiter: RateLimiter
     private let logger: Logger
@@ -75,10 +76,23 @@ final class RequestHandler: Sendable {
         // on a snapshot and then run in the write path with their replay row.
         let hash = Array(SHA256.hash(data: frame))
         if method.mutates {
-            let key = try storage.readBlocking { tx in try tx.apiKey(id: request.auth.keyID) }
-            let actor = try authorize(request, key: key, method: method, now: now)
-            mutate(call, actor: actor, keyId: request.auth.keyID, requestId: context.requestID, hash: hash, now: now,
-                   completion: later)
+            let keyId = request.auth.keyID
+            // The key's immutable part from the cache; its revocation is checked in the write transaction.
+            // Any refusal is decided on the database's current row instead.
+            let actor: CallActor
+            if let cached = keys.key(keyId), let checked = try? gate.authenticate(request, key: cached, method: method, now: now) {
+                actor = checked
+            } else {
+                let key = try storage.readBlocking { tx in try tx.apiKey(id: keyId) }
+                keys.update(keyId, key)
+                actor = try gate.authenticate(request, key: key, method: method, now: now)
+            }
+            try limit(request, actor)
+            let keys = self.keys
+            mutate(call, actor: actor, keyId: keyId, requestId: context.requestID, hash: hash, now: now) { result in
+                if case .failure(let error as ChatError) = result, error.reason == .invalidKey { keys.forget(keyId) }
+                later(result)
+            }
             return nil
         }
         if let seen = recentReads.hash(keyId: request.auth.keyID, requestId: context.requestID), seen != hash {
@@ -109,10 +123,15 @@ final class RequestHandler: Sendable {
     private func authorize(_ request: Smrt_Chat_V1_RpcRequest, key: ApiKey?, method: MethodSpec, now: Int64) throws
         -> CallActor {
         let actor = try gate.authenticate(request, key: key, method: method, now: now)
+        try limit(request, actor)
+        return actor
+    }
+
+    /// Step (5): the key's and the tenant's token buckets.
+    private func limit(_ request: Smrt_Chat_V1_RpcRequest, _ actor: CallActor) throws {
         if let wait = keyLimiter.take(request.auth.keyID) ?? tenantLimiter.take(actor.tenantId) {
             throw ChatError(.resourceExhausted, .rateLimited, "too many requests", metadata: ["retry_after_ms": String(wait)])
         }
-        return actor
     }
 
     /// A mutation: replay check, the operation, and its stored response, all in one transaction.
@@ -120,6 +139,7 @@ final class RequestHandler: Sendable {
                         now: Int64, completion: @escaping @Sendable (Result<[UInt8], Error>) -> Void) {
         let domain = self.domain
         storage.submitWrite({ tx -> [UInt8] in
+            guard try tx.apiKeyIsActive(id: keyId) else { throw Self.revoked }
             if let seen = try tx.replayEntry(keyId: keyId, requestId: requestId) {
                 guard seen.frameHash == hash else { throw Self.reused }
                 if let response = seen.response { return response }
@@ -136,8 +156,10 @@ final class RequestHandler: Sendable {
             _ = try tx.insertReplayEntry(ReplayEntry(keyId: keyId, requestId: requestId, frameHash: hash,
                                                      response: response, createdAt: now))
             return response
-        }, completion: { result in completion(result.map(\.value)) })
+        }, completion: { result in completion(result.map { $0.value }) })
     }
+
+    private static let revoked = ChatError(.unauthenticated, .invalidKey, "unknown or revoked key")
 
     private static let reused = ChatError(.unauthenticated, .requestIdReused,
                                           "this request id was already used for a different request")

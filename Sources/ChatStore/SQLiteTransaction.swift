@@ -551,6 +551,11 @@ final class SQLiteTransaction: ChatTransaction {
         try one("SELECT * FROM api_keys WHERE key_id = ?", [id]).map(apiKey)
     }
 
+    func apiKeyIsActive(id: String) throws -> Bool {
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT revoked_at IS NULL FROM api_keys WHERE key_id = ?"),
+                          arguments: [id]) ?? false
+    }
+
     func insertApiKey(_ k: ApiKey) throws {
         try run("""
             INSERT INTO api_keys (key_id, secret, tenants, all_tenants, scopes, created_at, revoked_at)
