@@ -27,6 +27,26 @@ enum Validate {
     static func reference(_ value: String, _ field: String) throws {
         guard !value.isEmpty else { throw ChatError.validation(field, "is required") }
         guard value.utf8.count <= 128 else { throw ChatError.validation(field, "is longer than 128 bytes") }
+        try noNUL(value, field)
+    }
+
+    /// Text may not carry U+0000: PostgreSQL cannot store it in text or jsonb, and every engine answers alike.
+    static func noNUL(_ value: String, _ field: String) throws {
+        if value.utf8.contains(0) { throw ChatError.validation(field, "must not contain NUL (U+0000) characters") }
+    }
+
+    /// `noNUL` for every string and key of a parsed JSON value.
+    static func noNUL(_ value: JSONValue, _ field: String) throws {
+        switch value {
+        case .string(let s): try noNUL(s, field)
+        case .array(let a): for v in a { try noNUL(v, field) }
+        case .object(let o):
+            for (k, v) in o {
+                try noNUL(k, field)
+                try noNUL(v, field)
+            }
+        case .null, .bool, .int, .double: break
+        }
     }
 
     /// An optional reference: `""` counts as not given (SPEC §12.8).
@@ -40,15 +60,16 @@ enum Validate {
     static func text(_ value: String, _ field: String, max: Int, required: Bool = false) throws {
         if required && value.trimmingWhitespace.isEmpty { throw ChatError.validation(field, "is required") }
         guard value.utf8.count <= max else { throw ChatError.validation(field, "is longer than \(max) bytes") }
+        try noNUL(value, field)
     }
 
     /// A JSON object no larger than `max` bytes; returns its normalised text (`""` or nil → `{}`).
     static func jsonObject(_ value: String?, _ field: String, max: Int) throws -> String {
         guard let value, !value.isEmpty else { return "{}" }
         guard value.utf8.count <= max else { throw ChatError.validation(field, "is larger than \(max) bytes") }
-        guard case .object = try JSONValue.parse(value, field: field) else {
-            throw ChatError.validation(field, "must be a JSON object")
-        }
+        let parsed = try JSONValue.parse(value, field: field)
+        guard case .object = parsed else { throw ChatError.validation(field, "must be a JSON object") }
+        try noNUL(parsed, field)
         return value
     }
 
@@ -56,7 +77,7 @@ enum Validate {
     static func json(_ value: String?, _ field: String, max: Int) throws {
         guard let value else { return }
         guard value.utf8.count <= max else { throw ChatError.validation(field, "is larger than \(max) bytes") }
-        _ = try JSONValue.parse(value, field: field)
+        try noNUL(try JSONValue.parse(value, field: field), field)
     }
 
     /// A page size: 0 → default, above the maximum → the maximum is an error.

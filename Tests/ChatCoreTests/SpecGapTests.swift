@@ -42,4 +42,26 @@ struct SpecGapTests {
         let view = try await chat.r(mallory) { try $0.getAgentSession($1, $2, sessionId: theirs.session.session.id) }
         #expect(view.session.status == .expired)
     }
+
+    @Test("text and JSON carrying U+0000 are VALIDATION on every engine, and nothing is written")
+    func nulCharacters() async throws {
+        let chat = try TestChat()
+        let room = try await chat.room()
+        for content in ["a\u{0}b", "\u{0}"] {
+            let error = await expectFailure(.validation) { try await chat.send(alice, room, content) }
+            #expect(error?.metadata["field"] == "content")
+        }
+        await expectFailure(.validation) {
+            _ = try await chat.w(alice) { try $0.sendMessage($1, $2, roomId: room.id, content: "x", metadata: #"{"k":"a\u0000b"}"#) }
+        }
+        await expectFailure(.validation) {
+            _ = try await chat.w(alice) { try $0.sendMessage($1, $2, roomId: room.id, content: "x", metadata: #"{"\u0000":1}"#) }
+        }
+        await expectFailure(.validation) { _ = try await chat.room(name: "bad\u{0}name") }
+        await expectFailure(.validation) {
+            _ = try await chat.w(alice) { try $0.getRoom($1, $2, roomId: "r\u{0}") }
+        }
+        let page = try await chat.r(alice) { try $0.listRoomMessages($1, $2, roomId: room.id) }
+        #expect(page.items.isEmpty)
+    }
 }
