@@ -180,6 +180,7 @@ public final class ChatServer: Sendable {
         // Mutations received before the stop are answered after their commit; wait for those replies.
         let deadline = Date().addingTimeInterval(10)
         while inFlight.current > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+        handler.stop()
         socket.close()
         closeStorage()
         publisher.stop()

@@ -18,6 +18,12 @@ struct MethodSpec: Sendable {
     let scopes: [Scope]
     /// Decodes the payload; INVALID_ARGUMENT when it is not this method's request.
     let prepare: @Sendable (Data) throws -> PreparedCall
+
+    /// A page of a list or a search (not the event log, which event followers wait on): run at a lower
+    /// priority than everything else (`BackgroundReads`).
+    var isBulkRead: Bool {
+        !mutates && (name.hasPrefix("List") || name.hasPrefix("Search")) && !name.hasSuffix("Events")
+    }
 }
 
 private typealias Tx = any ChatTransaction

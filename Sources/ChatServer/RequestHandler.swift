@@ -14,6 +14,7 @@ final class RequestHandler: Sendable {
     private let gate: FrameGate
     private let recentReads: RecentRequests
     private let keys = ApiKeyCache()
+    private let bulkReads: BackgroundReads
     private let keyLimiter: RateLimiter
     private let tenantLimiter: RateLimiter
     private let logger: Logger
@@ -30,7 +31,11 @@ final class RequestHandler: Sendable {
         recentReads = RecentRequests(windowMs: 2 * configuration.signatureWindowMs)
         keyLimiter = RateLimiter(rate: configuration.keyRatePerSecond, burst: configuration.keyBurst)
         tenantLimiter = RateLimiter(rate: configuration.tenantRatePerSecond, burst: configuration.tenantBurst)
+        bulkReads = BackgroundReads(threads: max(1, ProcessInfo.processInfo.activeProcessorCount / 2))
     }
+
+    /// Finishes the queued list and search calls and ends their threads.
+    func stop() { bulkReads.stop() }
 
     /// Answers a request frame through `reply`: at once for failures and reads, after the commit for
     /// mutations (from the write path's thread, so the receiving thread is free for the next frame).
@@ -55,11 +60,14 @@ final class RequestHandler: Sendable {
                 reply(Self.encode(requestId: requestId, error: .internal))
             }
         }
-        do {
-            if let bytes = try handle(request, frame: frame, later: answer) { answer(.success(bytes)) }
-        } catch {
-            answer(.failure(error))
+        let run = { [self] in
+            do {
+                if let bytes = try handle(request, frame: frame, later: answer) { answer(.success(bytes)) }
+            } catch {
+                answer(.failure(error))
+            }
         }
+        if gate.methods[request.method]?.isBulkRead == true { bulkReads.submit(run) } else { run() }
     }
 
     /// The response of a read or an early failure, or nil when a mutation will answer through `later`.
