@@ -110,10 +110,28 @@ final class RequestHandler: Sendable {
             throw Self.reused
         }
         let domain = self.domain
-        let payload = try storage.readBlocking { tx -> Data in
-            let actor = try authorize(request, key: try tx.apiKey(id: request.auth.keyID), method: method, now: now)
-            if let seen = try tx.replayEntry(keyId: request.auth.keyID, requestId: context.requestID),
-               seen.frameHash != hash {
+        let keyId = request.auth.keyID
+        // As for mutations, the key's immutable part may come from the cache; whether it is still active
+        // is then read in the call's own snapshot.
+        var checked: CallActor?
+        if let cached = keys.key(keyId), let actor = try? gate.authenticate(request, key: cached, method: method, now: now) {
+            try limit(request, actor)
+            checked = actor
+        }
+        let payload = try storage.readBlocking { [keys] tx -> Data in
+            let actor: CallActor
+            if let checked {
+                guard try tx.apiKeyIsActive(id: keyId) else {
+                    keys.forget(keyId)
+                    throw Self.revoked
+                }
+                actor = checked
+            } else {
+                let key = try tx.apiKey(id: keyId)
+                keys.update(keyId, key)
+                actor = try authorize(request, key: key, method: method, now: now)
+            }
+            if let seen = try tx.replayEntry(keyId: keyId, requestId: context.requestID), seen.frameHash != hash {
                 throw Self.reused
             }
             return try call.run(domain, tx, actor)

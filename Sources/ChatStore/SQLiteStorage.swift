@@ -74,8 +74,16 @@ public final class SQLiteStorage: ChatStorage {
         try await writer.submit(body)
     }
 
+    /// One snapshot on a reader connection: a deferred transaction opened and closed with cached
+    /// statements. (GRDB's `read` also toggles `query_only` and wraps a savepoint: three more statements per
+    /// call on the server's hottest path; reader connections are opened read-only already.)
     public func readBlocking<T>(_ body: (any ChatTransaction) throws -> T) throws -> T {
-        try pool.read { db in try body(SQLiteTransaction(db)) }
+        try pool.unsafeRead { db in
+            try db.cachedStatement(sql: "BEGIN DEFERRED TRANSACTION").execute()
+            let result: Result<T, Error> = Result { try body(SQLiteTransaction(db)) }
+            try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+            return try result.get()
+        }
     }
 
     public func submitWrite<T: Sendable>(
