@@ -554,9 +554,10 @@ def write_markdown(R):
              "`smrtbench echo-client` (N threads, one REQ socket each), request/reply sizes equal to the service's "
              "envelopes. Bare PUB/SUB: `smrtbench fanout-bare` (publisher in a forked process, K SUB sockets polled by "
              "one thread). Bare SQLite: `smrtbench sqlite` on a copy of a database made by `smrt-chatd migrate` (the "
-             "service's own schema, indexes and FTS triggers), WAL, foreign_keys on, synchronous NORMAL / FULL, "
-             "one prepared INSERT of a realistic messages row (UUIDv4 id, room_seq), `BEGIN IMMEDIATE … COMMIT` per "
-             "row or per 100 rows.")
+             "service's own schema, indexes and FTS triggers), WAL, foreign_keys on, temp_store MEMORY, synchronous "
+             "NORMAL / FULL, one prepared INSERT of a realistic messages row (time-ordered UUIDv7 id as the service "
+             "makes, room_seq), `BEGIN IMMEDIATE …` per row or per 100 rows, then the full-text queue indexed and "
+             "`COMMIT`, as the service's write path does.")
     L.append("- Service: `smrt-chatd serve --durability normal|full --no-rate-limits --no-jobs`, calls by "
              "`clients/c/build/bin/smrtchat-bench --op ping|send` (ping = authenticated GetRoom) and by "
              "`smrtbench fanout-svc | list | mixed | rooms | idle-subs` (libsmrtchat).")
