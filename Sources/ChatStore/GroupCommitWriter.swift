@@ -5,16 +5,17 @@ import Logging
 
 /// The single write path: a dedicated thread that commits queued operations in batches.
 ///
-/// Each operation runs in its own savepoint; the batch commits once; then every operation's caller
-/// is resumed with its own outcome. A commit failure fails every operation of the batch (none of
+/// Each operation runs as if in its own savepoint (a failing one leaves no trace; see `commit` for how
+/// that is done without SQL savepoints in the common case); the batch commits once; then every
+/// operation's caller is resumed with its own outcome. A commit failure fails every operation of the batch (none of
 /// them was acknowledged). The thread blocks on the database, never on Swift's cooperative pool.
 final class GroupCommitWriter: @unchecked Sendable {
     // @unchecked Sendable: `pending` and `stopped` are only touched with `condition` locked; the
     // pool is thread-safe; the thread is started once in init.
     private struct Job {
         /// Runs the operation inside its savepoint on the writer thread; returns how to finish it
-        /// once the batch's commit succeeded (nil) or failed.
-        let run: (SQLiteTransaction) -> (Error?) -> Void
+        /// once the batch's commit succeeded (nil) or failed. Throws only `SavepointRequired`.
+        let run: (SQLiteTransaction) throws -> (Error?) -> Void
         /// Fails the operation without running it.
         let abort: (Error) -> Void
         /// Somebody waits for it (bookkeeping jobs do not).
@@ -34,6 +35,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// Commits and operations so far (writer thread only), logged at stop: their ratio is the mean batch.
     private var commits = 0
     private var operations = 0
+    /// Batches run again with savepoints because an operation failed after writing.
+    private var safeRetries = 0
 
     private let onCommit: (@Sendable ([RoomEvent]) -> Void)?
 
@@ -97,6 +100,8 @@ final class GroupCommitWriter: @unchecked Sendable {
             let outcome: Result<T, Error>
             do {
                 outcome = .success(try tx.savepoint { try body(tx) })
+            } catch let error as SavepointRequired {
+                throw error
             } catch {
                 outcome = .failure(error)
             }
@@ -138,7 +143,8 @@ final class GroupCommitWriter: @unchecked Sendable {
         condition.broadcast()
         while !finished { condition.wait() }
         condition.unlock()
-        logger.debug("writer stopped", metadata: ["chat.commits": "\(commits)", "chat.operations": "\(operations)"])
+        logger.debug("writer stopped", metadata: ["chat.commits": "\(commits)", "chat.operations": "\(operations)",
+                                                  "chat.safe_retries": "\(safeRetries)"])
     }
 
     private func loop() {
@@ -167,28 +173,41 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
     }
 
+    /// Commits a batch. The first attempt opens no savepoints (see `SQLiteTransaction.optimistic`): a
+    /// savepoint and its release are two statements per operation, and an operation that is refused is
+    /// nearly always refused before its first write. When one fails after writing, the whole attempt is
+    /// rolled back and the batch runs again with a savepoint per operation.
     private func commit(_ batch: [Job]) {
         var finishers: [(Error?) -> Void] = []
         finishers.reserveCapacity(batch.count)
-        do {
-            var events: [RoomEvent] = []
-            try pool.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
-                    let tx = SQLiteTransaction(db)
-                    for job in batch { finishers.append(job.run(tx)) }
-                    try tx.indexPendingMessages()
-                    events = tx.events
-                    return .commit
+        var optimistic = true
+        while true {
+            finishers.removeAll(keepingCapacity: true)
+            do {
+                var events: [RoomEvent] = []
+                try pool.writeWithoutTransaction { db in
+                    try db.inTransaction(.immediate) {
+                        let tx = SQLiteTransaction(db, optimistic: optimistic)
+                        for job in batch { finishers.append(try job.run(tx)) }
+                        try tx.indexPendingMessages()
+                        events = tx.events
+                        return .commit
+                    }
                 }
+                commits += 1
+                operations += batch.count
+                if let onCommit, !events.isEmpty { onCommit(events) }
+                for finish in finishers { finish(nil) }
+                return
+            } catch is SavepointRequired where optimistic {
+                optimistic = false
+                safeRetries += 1
+            } catch {
+                logger.error("group commit failed", metadata: ["error": "\(error)", "chat.batch": "\(batch.count)"])
+                for finish in finishers { finish(error) }
+                for job in batch.dropFirst(finishers.count) { job.abort(error) }
+                return
             }
-            commits += 1
-            operations += batch.count
-            if let onCommit, !events.isEmpty { onCommit(events) }
-            for finish in finishers { finish(nil) }
-        } catch {
-            logger.error("group commit failed", metadata: ["error": "\(error)", "chat.batch": "\(batch.count)"])
-            for finish in finishers { finish(error) }
-            for job in batch.dropFirst(finishers.count) { job.abort(error) }
         }
     }
 }

@@ -9,8 +9,15 @@ final class SQLiteTransaction: ChatTransaction {
     /// Events appended so far, in log order (rolled back with their savepoint).
     private(set) var events: [RoomEvent] = []
     private var savepointDepth = 0
+    /// Optimistic mode (the write path's first attempt at a batch): `savepoint` opens no SQL savepoint.
+    /// A body that fails without having changed a row needs no rollback; one that fails after changing
+    /// rows throws `SavepointRequired`, and the write path runs the batch again in the normal mode.
+    let optimistic: Bool
 
-    init(_ db: Database) { self.db = db }
+    init(_ db: Database, optimistic: Bool = false) {
+        self.db = db
+        self.optimistic = optimistic
+    }
 
     private func one(_ sql: String, _ arguments: StatementArguments) throws -> Row? {
         try Row.fetchOne(db.cachedStatement(sql: sql), arguments: arguments)
@@ -37,6 +44,21 @@ final class SQLiteTransaction: ChatTransaction {
     }
 
     func savepoint<T>(_ body: () throws -> T) throws -> T {
+        if optimistic {
+            let changes = db.totalChangesCount
+            do {
+                return try body()
+            } catch let error as CommitThenFail {
+                throw error
+            } catch let error as SavepointRequired {
+                throw error
+            } catch {
+                // Nothing to undo when the body failed before its first write (validation, permissions:
+                // nearly every refusal); otherwise only a real savepoint can undo part of a batch.
+                guard db.totalChangesCount == changes else { throw SavepointRequired() }
+                throw error
+            }
+        }
         savepointDepth += 1
         let name = "sp\(savepointDepth)"
         defer { savepointDepth -= 1 }
@@ -594,3 +616,7 @@ final class SQLiteTransaction: ChatTransaction {
         return db.changesCount
     }
 }
+
+/// Thrown in optimistic mode by an operation that failed after changing rows: the batch must be run again
+/// with a savepoint per operation.
+struct SavepointRequired: Error {}
