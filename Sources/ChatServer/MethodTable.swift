@@ -20,7 +20,7 @@ struct MethodSpec: Sendable {
     let prepare: @Sendable (Data) throws -> PreparedCall
 
     /// A page of a list or a search (not the event log, which event followers wait on): run at a lower
-    /// priority than everything else (`BackgroundReads`).
+    /// priority than everything else (`RequestHandler.bulkReads`).
     var isBulkRead: Bool {
         !mutates && (name.hasPrefix("List") || name.hasPrefix("Search")) && !name.hasSuffix("Events")
     }

@@ -14,7 +14,8 @@ final class RequestHandler: Sendable {
     private let gate: FrameGate
     private let recentReads: RecentRequests
     private let keys = ApiKeyCache()
-    private let bulkReads: BackgroundReads
+    /// List and search calls, at nice 19 (README: how the server is built).
+    private let bulkReads: WorkerThreads
     private let keyLimiter: RateLimiter
     private let tenantLimiter: RateLimiter
     private let logger: Logger
@@ -31,7 +32,8 @@ final class RequestHandler: Sendable {
         recentReads = RecentRequests(windowMs: 2 * configuration.signatureWindowMs)
         keyLimiter = RateLimiter(rate: configuration.keyRatePerSecond, burst: configuration.keyBurst)
         tenantLimiter = RateLimiter(rate: configuration.tenantRatePerSecond, burst: configuration.tenantBurst)
-        bulkReads = BackgroundReads(threads: max(1, ProcessInfo.processInfo.activeProcessorCount / 2))
+        bulkReads = WorkerThreads("smrt.chat.reads", threads: max(1, ProcessInfo.processInfo.activeProcessorCount / 2),
+                                  nice: 19)
     }
 
     /// Finishes the queued list and search calls and ends their threads.

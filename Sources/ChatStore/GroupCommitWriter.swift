@@ -39,6 +39,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     private var safeRetries = 0
 
     private let onCommit: (@Sendable ([RoomEvent]) -> Void)?
+    /// Runs each committed batch's completions (replies, continuations) while the next batch commits.
+    private let completions = WorkerThreads("smrt.chat.completions")
 
     init(pool: DatabasePool, maxBatch: Int, logger: Logger, onCommit: (@Sendable ([RoomEvent]) -> Void)?) {
         self.pool = pool
@@ -143,6 +145,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         condition.broadcast()
         while !finished { condition.wait() }
         condition.unlock()
+        completions.stop()
         logger.debug("writer stopped", metadata: ["chat.commits": "\(commits)", "chat.operations": "\(operations)",
                                                   "chat.safe_retries": "\(safeRetries)"])
     }
@@ -197,7 +200,8 @@ final class GroupCommitWriter: @unchecked Sendable {
                 commits += 1
                 operations += batch.count
                 if let onCommit, !events.isEmpty { onCommit(events) }
-                for finish in finishers { finish(nil) }
+                let committed = finishers
+                completions.submit { for finish in committed { finish(nil) } }
                 return
             } catch is SavepointRequired where optimistic {
                 optimistic = false

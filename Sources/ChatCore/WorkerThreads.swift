@@ -3,44 +3,48 @@ import Foundation
 import Glibc
 #endif
 
-/// Threads that run list and search calls at a lower scheduling priority (nice 10).
+/// A few dedicated threads running submitted jobs in arrival order (one thread: strictly one after the
+/// other), optionally at a lower scheduling priority.
 ///
-/// Paging history is the heaviest work a client can ask for, and on a small machine a few clients doing
-/// it flat out took the CPU the single writer needs (sends fell to a quarter). These threads get the
-/// CPU when the receiving threads and the writer leave it idle; the calls still run concurrently and
-/// answer in order of arrival. Raising niceness needs no privilege.
-final class BackgroundReads: @unchecked Sendable {
-    // @unchecked Sendable: `jobs`, `head` and `stopped` are only touched with `condition` locked.
+/// Used where work must leave a thread that others wait on: the write path hands each batch's replies
+/// and continuations to one, so that sending them overlaps the next commit; the server runs list and
+/// search calls on threads at nice 19, so that clients paging history flat out use the CPU the writer
+/// leaves instead of taking it (raising niceness needs no privilege).
+public final class WorkerThreads: @unchecked Sendable {
+    // @unchecked Sendable: `jobs`, `head`, `stopped` and `running` are only touched with `condition` locked.
     private let condition = NSCondition()
     private var jobs: [() -> Void] = []
     private var head = 0
     private var stopped = false
     private var running = 0
 
-    init(threads: Int, nice: Int32 = 19) {
+    /// - Parameters:
+    ///   - threads: how many threads (at least 1).
+    ///   - nice: the threads' niceness (0 leaves it; Linux only: niceness belongs to the thread).
+    public init(_ name: String, threads: Int = 1, nice: Int32 = 0) {
         for i in 0..<max(1, threads) {
             let thread = Thread { [self] in
                 #if canImport(Glibc)
-                // On Linux niceness belongs to the thread: `who` 0 is the calling thread, not the process.
-                _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
+                // `who` 0 is the calling thread, not the process.
+                if nice != 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice) }
                 #endif
                 loop()
             }
-            thread.name = "smrt.chat.reads.\(i)"
+            thread.name = "\(name).\(i)"
             running += 1
             thread.start()
         }
     }
 
-    func submit(_ job: @escaping () -> Void) {
+    public func submit(_ job: @escaping () -> Void) {
         condition.lock()
         jobs.append(job)
         condition.signal()
         condition.unlock()
     }
 
-    /// Runs what is queued, then ends the threads.
-    func stop() {
+    /// Runs what is queued, then ends the threads. Idempotent.
+    public func stop() {
         condition.lock()
         stopped = true
         condition.broadcast()
