@@ -8,8 +8,8 @@ import Glibc
 ///
 /// Used where work must leave a thread that others wait on: the write path hands each batch's replies
 /// and continuations to one, so that sending them overlaps the next commit; the server runs list and
-/// search calls on threads at nice 19, so that clients paging history flat out use the CPU the writer
-/// leaves instead of taking it (raising niceness needs no privilege).
+/// search calls on background threads, so that clients paging history flat out use the CPU the writer
+/// leaves instead of taking it.
 public final class WorkerThreads: @unchecked Sendable {
     // @unchecked Sendable: `jobs`, `head`, `stopped` and `running` are only touched with `condition` locked.
     private let condition = NSCondition()
@@ -20,13 +20,19 @@ public final class WorkerThreads: @unchecked Sendable {
 
     /// - Parameters:
     ///   - threads: how many threads (at least 1).
-    ///   - nice: the threads' niceness (0 leaves it; Linux only: niceness belongs to the thread).
-    public init(_ name: String, threads: Int = 1, nice: Int32 = 0) {
+    ///   - background: run at the lowest priority (Linux `SCHED_IDLE`, else nice 19): any other runnable
+    ///     thread preempts these at once, on any core.
+    public init(_ name: String, threads: Int = 1, background: Bool = false) {
         for i in 0..<max(1, threads) {
             let thread = Thread { [self] in
                 #if canImport(Glibc)
-                // `who` 0 is the calling thread, not the process.
-                if nice != 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice) }
+                if background {
+                    // Lowering one's own policy needs no privilege; niceness is the fallback.
+                    var param = sched_param()
+                    if pthread_setschedparam(pthread_self(), 5 /* SCHED_IDLE */, &param) != 0 {
+                        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)  // `who` 0: this thread
+                    }
+                }
                 #endif
                 loop()
             }

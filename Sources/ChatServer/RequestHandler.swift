@@ -14,7 +14,7 @@ final class RequestHandler: Sendable {
     private let gate: FrameGate
     private let recentReads: RecentRequests
     private let keys = ApiKeyCache()
-    /// List and search calls, at nice 19 (README: how the server is built).
+    /// List and search calls, at the lowest priority (README: how the server is built).
     private let bulkReads: WorkerThreads
     private let keyLimiter: RateLimiter
     private let tenantLimiter: RateLimiter
@@ -33,7 +33,7 @@ final class RequestHandler: Sendable {
         keyLimiter = RateLimiter(rate: configuration.keyRatePerSecond, burst: configuration.keyBurst)
         tenantLimiter = RateLimiter(rate: configuration.tenantRatePerSecond, burst: configuration.tenantBurst)
         bulkReads = WorkerThreads("smrt.chat.reads", threads: max(1, ProcessInfo.processInfo.activeProcessorCount / 2),
-                                  nice: 19)
+                                  background: true)
     }
 
     /// Finishes the queued list and search calls and ends their threads.

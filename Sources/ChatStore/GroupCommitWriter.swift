@@ -37,6 +37,9 @@ final class GroupCommitWriter: @unchecked Sendable {
     private var operations = 0
     /// Batches run again with savepoints because an operation failed after writing.
     private var safeRetries = 0
+    /// When the writer last copied the WAL into the database file.
+    private var lastCheckpoint = Date.distantPast
+    private let checkpointInterval: TimeInterval = 0.1
 
     private let onCommit: (@Sendable ([RoomEvent]) -> Void)?
     /// Runs each committed batch's completions (replies, continuations) while the next batch commits.
@@ -176,6 +179,25 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
     }
 
+    /// Copies the WAL into the database file at most every `checkpointInterval`, after a commit.
+    ///
+    /// SQLite's own rule (the committing connection checkpoints once the WAL passes 1,000 pages) misfires
+    /// while readers hold snapshots: the WAL cannot restart, stays past the threshold, and every commit
+    /// checkpoints again with an fsync of the database file. With 4 clients paging history the writer
+    /// made 90 fdatasync calls a second instead of 6 and sends fell by a third. The writer's connection has
+    /// `wal_autocheckpoint = 0`; this keeps SQLite's behaviour otherwise (a PASSIVE checkpoint between two
+    /// commits, so the next commit restarts the WAL when nothing holds it).
+    private func checkpointIfDue(_ db: Database) {
+        let now = Date()
+        guard now.timeIntervalSince(lastCheckpoint) >= checkpointInterval else { return }
+        lastCheckpoint = now
+        do {
+            _ = try db.checkpoint(.passive)
+        } catch {
+            logger.debug("checkpoint failed", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Commits a batch. The first attempt opens no savepoints (see `SQLiteTransaction.optimistic`): a
     /// savepoint and its release are two statements per operation, and an operation that is refused is
     /// nearly always refused before its first write. When one fails after writing, the whole attempt is
@@ -196,6 +218,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                         events = tx.events
                         return .commit
                     }
+                    checkpointIfDue(db)
                 }
                 commits += 1
                 operations += batch.count

@@ -49,6 +49,8 @@ public final class SQLiteStorage: ChatStorage {
             // SQLite's default page cache is 2 MiB; the writer's working set (index tails, FTS segments,
             // the replay cache) is larger, and a miss is a pread. The cache grows only as it is used.
             try db.execute(sql: "PRAGMA cache_size = \(db.configuration.readonly ? -8192 : -32768)")
+            // The write path checkpoints on its own schedule (GroupCommitWriter.checkpointIfDue).
+            if !db.configuration.readonly { try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
         }
         pool = try DatabasePool(path: configuration.path, configuration: config)
         try Schema.migrator.migrate(pool)
