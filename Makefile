@@ -181,8 +181,12 @@ PG_FILTER ?= EndToEndTests
 PG_SKIP ?=
 
 # tests/postgres.sh starts a server as the postgres user in a temporary directory and stops and removes it after.
-test-postgres: build
+# tests/cluster_clients.py then runs the Python and C clients against 3 instances (one killed mid-load).
+test-postgres: build clients
+	@SMRTCHAT_SERVER=$(DEBUG_SERVER) clients/python/run_tests.sh --collect-only -q >/dev/null  # the venv
 	@url="$$(tests/postgres.sh start)" || exit 1; \
 	status=0; SMRTCHAT_TEST_STORAGE="$$url" SMRTCHAT_TEST_INSTANCES=$(PG_INSTANCES) \
 	  $(SWIFT) test --skip-build --no-parallel --filter '$(PG_FILTER)' $(if $(PG_SKIP),--skip '$(PG_SKIP)') || status=$$?; \
+	clients/python/.venv/bin/python tests/cluster_clients.py "$$url" $(DEBUG_SERVER) \
+	  clients/c/build/bin/smrtchat-bench || status=$$?; \
 	tests/postgres.sh stop; exit $$status
