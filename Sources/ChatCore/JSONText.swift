@@ -67,11 +67,6 @@ public struct JSONText: Sendable {
         int(value)
     }
 
-    public mutating func field(_ name: String, _ value: Bool) {
-        key(name)
-        bool(value)
-    }
-
     private mutating func open(_ byte: UInt8) {
         separate()
         bytes.append(byte)

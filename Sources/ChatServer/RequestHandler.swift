@@ -82,15 +82,14 @@ final class RequestHandler: Sendable {
         let (method, call) = try gate.admit(request)
         let context = request.context
 
-        // (2)–(5) in one snapshot for reads (key, replay check, the read itself); mutations look the key up
-        // on a snapshot and then run in the write path with their replay row.
+        // (2)–(5): credentials against the cached key when there is one (ApiKeyCache), else the database's
+        // row. A mutation then checks the key is still active and its replay row inside the write
+        // transaction; a read does both in the snapshot it reads from.
         let hash = Array(SHA256.hash(data: frame))
         if method.mutates {
             let keyId = request.auth.keyID
-            // The key's immutable part from the cache; its revocation is checked in the write transaction.
-            // Any refusal is decided on the database's current row instead.
             let actor: CallActor
-            if let cached = keys.key(keyId), let checked = try? gate.authenticate(request, key: cached, method: method, now: now) {
+            if let checked = cachedActor(request, method: method, now: now) {
                 actor = checked
             } else {
                 let key = try storage.readBlocking { tx in try tx.apiKey(id: keyId) }
@@ -113,13 +112,8 @@ final class RequestHandler: Sendable {
         }
         let domain = self.domain
         let keyId = request.auth.keyID
-        // As for mutations, the key's immutable part may come from the cache; whether it is still active
-        // is then read in the call's own snapshot.
-        var checked: CallActor?
-        if let cached = keys.key(keyId), let actor = try? gate.authenticate(request, key: cached, method: method, now: now) {
-            try limit(request, actor)
-            checked = actor
-        }
+        let checked = cachedActor(request, method: method, now: now)
+        if let checked { try limit(request, checked) }
         let payload = try storage.readBlocking { [keys] tx -> Data in
             let actor: CallActor
             if let checked {
@@ -145,6 +139,13 @@ final class RequestHandler: Sendable {
                                 createdAt: now)
         storage.writeDetached { tx in _ = try tx.insertReplayEntry(entry) }
         return encode(requestId: context.requestID, payload: payload)
+    }
+
+    /// The caller authenticated against the cached copy of its key; nil when the key is not cached or any
+    /// check fails (the caller then decides on the database's row, so refusals keep their precedence).
+    private func cachedActor(_ request: Smrt_Chat_V1_RpcRequest, method: MethodSpec, now: Int64) -> CallActor? {
+        guard let cached = keys.key(request.auth.keyID) else { return nil }
+        return try? gate.authenticate(request, key: cached, method: method, now: now)
     }
 
     /// Steps (2)–(5) of SPEC §12.1: credentials, signature, timestamp, tenant and scope, deadline, rate.

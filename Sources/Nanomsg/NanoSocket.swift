@@ -22,10 +22,14 @@ import Synchronization
 /// Calls on a closed socket fail with ``NanomsgError/isClosed`` without reaching nanomsg:
 /// nanomsg reuses socket numbers immediately, so passing a stale descriptor could act on
 /// someone else's socket. Threads already blocked inside a call when another thread closes
-/// the socket are woken by nanomsg with `EBADF` (also ``NanomsgError/isClosed``).
-/// A call that has passed the closed check but not yet entered nanomsg when `close()` runs
-/// still reaches nanomsg with the old number; close a socket only once its users are
-/// finished or blocked, as servers naturally do.
+/// the socket are meant to be woken by nanomsg with `EBADF` (also ``NanomsgError/isClosed``),
+/// but nanomsg's send and receive drop the socket's lock while they wait, and a concurrent
+/// `nn_close` can free the socket under them (nanomsg/nanomsg#449); a call that has passed the
+/// closed check but not yet entered nanomsg still reaches it with the old number. Close a socket
+/// only once its users are finished: give them a receive timeout and a flag to stop on, as
+/// `ChatServer` does. (Separately, the inproc transport of nanomsg 1.1.5 has known races when
+/// sockets close with messages in flight, nanomsg/nanomsg#894 and #1040: use ipc or tcp for
+/// anything concurrent.)
 public final class NanoSocket: Sendable {
     /// The nanomsg socket number returned by `nn_socket`.
     let fd: Int32
@@ -118,7 +122,8 @@ public final class NanoSocket: Sendable {
 
     /// Closes the socket; later calls throw a closed error. Calling it again does nothing.
     ///
-    /// Threads blocked in a send or receive on this socket return with a closed error.
+    /// Threads blocked in a send or receive on this socket are woken with a closed error (but see the
+    /// type's note on closing: stop them first).
     /// Queued outbound messages may be dropped: nanomsg 1.x does not implement linger.
     /// Never throws: `nn_close` can only fail with `EBADF` (prevented by the closed flag)
     /// or `EINTR` (retried).

@@ -86,26 +86,6 @@ struct ErrorAndOptionTests {
         #expect(throws: NanomsgError.self) { try socket.setReceiveTimeout(milliseconds: 10) }
     }
 
-    @Test("closing from another thread wakes a blocked receive with a closed error")
-    func closeWakesBlockedReceive() async throws {
-        let socket = try NanoSocket(.rep, raw: true)
-        try socket.setReceiveTimeout(milliseconds: testTimeoutMilliseconds)
-        _ = try bindFresh(socket, on: .inproc)
-        let clock = ContinuousClock()
-        let start = clock.now
-        async let outcome = onThread("blocked") {
-            Result { () throws(NanomsgError) in try socket.receiveMessage() }
-        }
-        try await Task.sleep(for: .milliseconds(100))
-        socket.close()
-        let result = try await outcome
-        #expect(clock.now - start < .milliseconds(testTimeoutMilliseconds), "woken by close, not by the timeout")
-        #expect(throws: NanomsgError.self) { try result.get() }
-        if case .failure(let error) = result {
-            #expect(error.isClosed)
-        }
-    }
-
     @Test("options round-trip through nn_setsockopt / nn_getsockopt")
     func optionsRoundTrip() throws {
         let socket = try NanoSocket(.req)

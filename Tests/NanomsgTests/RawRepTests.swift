@@ -7,26 +7,33 @@ import Testing
 struct RawRepTests {
     /// 4 worker threads share one raw REP socket; 8 REQ clients ask at once. Each worker takes
     /// 100 ms per request, so serial service would need 800 ms; concurrent service ~200 ms.
-    @Test("4 workers answer 8 concurrent clients, each with its own reply", arguments: Transport.allCases)
+    /// Not over inproc: nanomsg 1.1.5's inproc transport has known races when sockets close while
+    /// messages are in flight (nanomsg/nanomsg#894, #1040); here it crashed 3 runs in 30 with a call
+    /// through freed memory. smrt-chatd serves ipc and tcp only.
+    @Test("4 workers answer 8 concurrent clients, each with its own reply", arguments: [Transport.ipc, .tcp])
     func concurrentWorkers(transport: Transport) async throws {
         let server = try NanoSocket(.rep, raw: true)
         defer { server.close() }
-        try server.setReceiveTimeout(milliseconds: testTimeoutMilliseconds)
+        // Workers wake every 100 ms to see whether to stop, as smrt-chatd's do: closing a socket while
+        // other threads are blocked in it can crash nanomsg 1.1.5 (seen with inproc under load).
+        try server.setReceiveTimeout(milliseconds: 100)
         let url = try bindFresh(server, on: transport)
         let gauge = ConcurrencyGauge()
+        let stop = StopFlag()
 
-        try await withThrowingTaskGroup(of: (served: Int, endedClosed: Bool).self) { workers in
+        try await withThrowingTaskGroup(of: (served: Int, stopped: Bool).self) { workers in
             for index in 0..<4 {
                 workers.addTask {
                     try await onThread("worker-\(index)") {
                         var served = 0
                         while true {
+                            if stop.isSet { return (served, true) }
                             let request: NanoMessage
                             do throws(NanomsgError) {
                                 request = try server.receiveMessage()
                             } catch {
-                                // The test closes the socket to stop the workers.
-                                return (served, error.isClosed)
+                                if error.isTimeout { continue }
+                                return (served, false)
                             }
                             gauge.enter()
                             Thread.sleep(forTimeInterval: 0.1)
@@ -63,11 +70,10 @@ struct RawRepTests {
             _ = elapsed  // Speed belongs to `make bench`; here only the overlap of requests is checked.
             #expect(gauge.peak >= 2, "requests were never handled in parallel")
 
-            // Closing wakes the workers blocked in receiveMessage with a closed error.
-            server.close()
+            stop.set()
             var total = 0
             for try await outcome in workers {
-                #expect(outcome.endedClosed)
+                #expect(outcome.stopped, "a worker ended on an error instead of the stop flag")
                 total += outcome.served
             }
             #expect(total == 8)
@@ -115,4 +121,11 @@ private final class ConcurrencyGauge: Sendable {
     func leave() {
         current.subtract(1, ordering: .sequentiallyConsistent)
     }
+}
+
+/// A flag threads poll to stop (an `Atomic` cannot be captured by escaping closures).
+final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
 }
