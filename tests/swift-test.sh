@@ -1,7 +1,7 @@
 #!/bin/bash
-# Runs the Swift test suites (make test-swift). When the test process dies on a signal, prints what it
-# was running and the crashed thread's backtrace at the end (CI shows the tail of the output), then runs
-# the suites once more: a real failure fails twice. Set SMRTCHAT_TEST_NO_RETRY=1 to stop at the first.
+# Runs the Swift test suites (make test-swift). On failure it repeats, at the end of the output (CI shows
+# the tail), the failed expectations and, when the test process died on a signal, the crashed thread's
+# backtrace: the one crash seen in CI (nanomsg's inproc races, RawRepTests) printed only registers there.
 set -u
 cd "$(dirname "$0")/.."
 SWIFT=${SWIFT:-swift}
@@ -11,30 +11,15 @@ trap 'rm -f "$log"' EXIT
 summarize() {
   echo "---- swift test summary ----"
   grep -E "^✘ Test|recorded an issue" "$log" | head -20
-  # Tests that started and never finished: the one running when the process died.
-  grep -oE '^◇ Test "?[^"]*"? started' "$log" | sed -E 's/^◇ Test "?([^"]*)"? started/\1/' | sort >"$log.started"
-  grep -oE '^[✔✘] Test "?[^"]*"? (passed|failed)' "$log" | sed -E 's/^[✔✘] Test "?([^"]*)"? (passed|failed)/\1/' | sort >"$log.ended"
-  comm -23 "$log.started" "$log.ended" | sed 's/^/unfinished test: /'
-  rm -f "$log.started" "$log.ended"
-  # The Swift runtime's backtrace: the crashed thread's frames.
-  awk '/crashed:$/ {on=1} on {print; if (++n > 40) exit} /^$/ && on && n > 2 {exit}' "$log"
-  grep -E "^(💣|Fatal error|.*Crash: )" "$log" | head -5
-}
-
-run() {
-  $SWIFT test --skip-build --no-parallel 2>&1 | tee "$log"
-  return "${PIPESTATUS[0]}"
-}
-
-run
-rc=$?
-if [ "$rc" -ne 0 ]; then
-  summarize
-  if grep -qE "crashed:$|💣|Program crashed" "$log" && [ "${SMRTCHAT_TEST_NO_RETRY:-0}" != 1 ]; then
-    echo "the test process crashed (above); running the Swift suites once more"
-    run
-    rc=$?
-    [ "$rc" -ne 0 ] && summarize
+  # On a crash: the test running when the process died, the cause, and the crashed thread's frames.
+  if grep -q "Program crashed" "$log"; then
+    grep -E "^◇ Test .* started" "$log" | tail -1 | sed 's/^/last test started: /'
+    grep -E "Program crashed" "$log" | head -1
+    awk '/crashed:$/ {on=1} on {print; if (++n > 40) exit} /^$/ && on && n > 2 {exit}' "$log"
   fi
-fi
+}
+
+$SWIFT test --skip-build --no-parallel 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+[ "$rc" -ne 0 ] && summarize
 exit "$rc"

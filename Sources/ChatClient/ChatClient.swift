@@ -62,11 +62,8 @@ public final class ChatClient: Sendable {
     /// the server's replay cache (keyed by key id and request id) appends instead of touching a random page.
     public static func newRequestId() -> String {
         var random = SystemRandomNumberGenerator()
-        let ms = UInt64(max(0, Date().timeIntervalSince1970 * 1000))
-        let time = String(ms & 0xffff_ffff_ffff, radix: 16)
-        let bits = String(random.next() as UInt64, radix: 16)
-        let more = String(random.next() as UInt16, radix: 16)
-        return time.leftPadded(16 - 4) + bits.leftPadded(16) + more.leftPadded(4)
+        let ms = UInt64(max(0, Date().timeIntervalSince1970 * 1000)) & 0xffff_ffff_ffff
+        return String(format: "%012llx%016llx%04x", ms, random.next() as UInt64, UInt32(random.next() as UInt16))
     }
 
     /// Sends a prepared frame (retrying the identical bytes after a timeout) and decodes the reply.
@@ -128,8 +125,4 @@ public final class ChatClient: Sendable {
             throw RPCError.local(13, "INTERNAL", "the reply payload is not a \(Response.protoMessageName)")
         }
     }
-}
-
-private extension String {
-    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

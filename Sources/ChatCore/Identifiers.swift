@@ -58,13 +58,11 @@ public enum Identifiers {
 
     /// The 8-4-4-4-12 lowercase text of 16 bytes.
     static func formatted(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(36)
-        for (i, b) in bytes.enumerated() {
-            if i == 4 || i == 6 || i == 8 || i == 10 { out.append(UInt8(ascii: "-")) }
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0x0f)])
+        for (i, digit) in hex(bytes).utf8.enumerated() {
+            if i == 8 || i == 12 || i == 16 || i == 20 { out.append(UInt8(ascii: "-")) }
+            out.append(digit)
         }
         return String(decoding: out, as: UTF8.self)
     }
@@ -101,27 +99,12 @@ public enum Identifiers {
         return out
     }
 
-    /// A JSON string literal: quotes, backslashes and control characters escaped; non-ASCII kept as itself.
+    /// A JSON string literal as JavaScript's `JSON.stringify` writes it (SPEC §9.2): quotes, backslashes and
+    /// control characters escaped; non-ASCII kept as itself.
     static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 {
-                    out += "\\u" + String(scalar.value, radix: 16).leftPadded(to: 4)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
+        var out = JSONText(capacity: s.utf8.count + 2)
+        out.string(s)
+        return out.text
     }
 }
 

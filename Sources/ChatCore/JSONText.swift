@@ -84,6 +84,7 @@ public struct JSONText: Sendable {
         hasValue[hasValue.count - 1] = true
     }
 
+    /// Escapes as `JSON.stringify` does (the client-request id vectors of SPEC §9.2 depend on it).
     private mutating func appendString(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
         for byte in s.utf8 {
@@ -93,6 +94,8 @@ public struct JSONText: Sendable {
             case 0x0a: bytes.append(contentsOf: [0x5c, UInt8(ascii: "n")])
             case 0x0d: bytes.append(contentsOf: [0x5c, UInt8(ascii: "r")])
             case 0x09: bytes.append(contentsOf: [0x5c, UInt8(ascii: "t")])
+            case 0x08: bytes.append(contentsOf: [0x5c, UInt8(ascii: "b")])
+            case 0x0c: bytes.append(contentsOf: [0x5c, UInt8(ascii: "f")])
             case 0..<0x20:
                 let hex = Array("0123456789abcdef".utf8)
                 bytes.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])

@@ -96,4 +96,17 @@ struct VectorTests {
         #expect(value.text == #"{"a":"x\"y\\z\n\u0001é","b":[1,-2,0.5,true,false,null],"c":{}}"#)
         #expect(try JSONValue.parse(value.text, field: "f") == value)
     }
+
+    @Test("server-made ids are RFC 9562 version 7 UUIDs, ordered by their millisecond")
+    func uuidV7() throws {
+        let early = Identifiers.newUUID(nowMs: 1_764_000_000_000)
+        let late = Identifiers.newUUID(nowMs: 1_764_000_000_001)
+        for id in [early, late, Identifiers.newUUID()] {
+            #expect(id.range(of: #"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"#,
+                              options: .regularExpression) != nil, "\(id)")
+        }
+        #expect(early < late, "a later millisecond sorts later")
+        #expect(early.prefix(13) == "019ab697-e800", "the first 48 bits are the Unix milliseconds")
+        #expect(Identifiers.newUUID(nowMs: 5) != Identifiers.newUUID(nowMs: 5), "random bits differ")
+    }
 }
