@@ -374,7 +374,7 @@ public final class PostgresStorage: ChatStorage, @unchecked Sendable {
 
     /// The invariants of the write path (gap-free seqs matching their rows, exact counters) on one
     /// snapshot. PostgreSQL enforces its own constraints and page checksums: `integrity` is "ok".
-    public func checkConsistency() throws -> PostgresConsistencyReport {
+    public func checkConsistency() throws -> ConsistencyReport {
         try withConnection { connection in
             let tx = PostgresTransaction(connection, writable: false, logger: logger)
             try tx.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -414,20 +414,7 @@ public final class PostgresStorage: ChatStorage, @unchecked Sendable {
                        (SELECT max(created_at) FROM messages m WHERE m.tenant_id = r.tenant_id AND m.room_id = r.id) AS newest
                 FROM rooms r) c WHERE c.last_message_at IS DISTINCT FROM c.newest
                 """)
-            return PostgresConsistencyReport(integrity: "ok", problems: problems)
+            return ConsistencyReport(integrity: "ok", problems: problems)
         }
-    }
-}
-
-/// What `PostgresStorage.checkConsistency()` found (the same shape as the SQLite engine's report).
-public struct PostgresConsistencyReport: Sendable, Equatable, CustomStringConvertible {
-    public var integrity: String
-    /// Violations, one line each.
-    public var problems: [String]
-
-    public var isConsistent: Bool { integrity == "ok" && problems.isEmpty }
-
-    public var description: String {
-        isConsistent ? "consistent" : "integrity: \(integrity); problems:\n" + problems.joined(separator: "\n")
     }
 }

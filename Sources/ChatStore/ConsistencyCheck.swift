@@ -1,21 +1,6 @@
 import ChatCore
 import GRDB
 
-/// What `SQLiteStorage.checkConsistency()` found: SQLite's own integrity check plus the invariants the
-/// write path maintains (gap-free seq matching the rows, exact counters).
-public struct ConsistencyReport: Sendable, Equatable, CustomStringConvertible {
-    /// `PRAGMA integrity_check` output ("ok" when sound).
-    public var integrity: String
-    /// Violations, one line each.
-    public var problems: [String]
-
-    public var isConsistent: Bool { integrity == "ok" && problems.isEmpty }
-
-    public var description: String {
-        isConsistent ? "consistent" : "integrity: \(integrity); problems:\n" + problems.joined(separator: "\n")
-    }
-}
-
 extension SQLiteStorage {
     /// Checks the file and the invariants of the write path on a snapshot.
     public func checkConsistency() throws -> ConsistencyReport {
