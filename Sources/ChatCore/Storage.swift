@@ -186,9 +186,8 @@ public protocol ChatTransaction: AnyObject {
     /// Deletes one reaction; true when it existed.
     func deleteReaction(tenantId: String, messageId: String, profileId: String, emoji: String) throws -> Bool
     func deleteReactions(tenantId: String, messageId: String) throws
-    /// Reactions aggregated per emoji (first reacted first), at most `profileCap` profile ids each.
-    func reactionGroups(tenantId: String, messageId: String, actorProfileId: String, profileCap: Int) throws
-        -> [ReactionGroup]
+    /// A message's reactions as (emoji, profile) pairs, oldest first.
+    func reactionPairs(tenantId: String, messageId: String) throws -> [(emoji: String, profileId: String)]
 
     // MARK: Agent sessions
     func session(tenantId: String, id: String) throws -> AgentSession?

@@ -542,26 +542,10 @@ final class PostgresTransaction: ChatTransaction {
         try execute("DELETE FROM reactions WHERE tenant_id = $1 AND message_id = $2", [tenantId, messageId])
     }
 
-    func reactionGroups(tenantId: String, messageId: String, actorProfileId: String, profileCap: Int) throws
-        -> [ReactionGroup] {
+    func reactionPairs(tenantId: String, messageId: String) throws -> [(emoji: String, profileId: String)] {
         try tenant(tenantId)
-        var groups: [ReactionGroup] = []
-        var index: [String: Int] = [:]
-        let rows = try all("SELECT emoji, profile_id FROM reactions WHERE tenant_id = $1 AND message_id = $2 ORDER BY pk",
-                           [tenantId, messageId])
-        for row in rows {
-            let emoji = try row.str("emoji")
-            let profile = try row.str("profile_id")
-            let i = index[emoji] ?? {
-                groups.append(ReactionGroup(emoji: emoji, count: 0, reactedByActor: false, profileIds: []))
-                index[emoji] = groups.count - 1
-                return groups.count - 1
-            }()
-            groups[i].count += 1
-            if profile == actorProfileId { groups[i].reactedByActor = true }
-            if groups[i].profileIds.count < profileCap { groups[i].profileIds.append(profile) }
-        }
-        return groups
+        return try all("SELECT emoji, profile_id FROM reactions WHERE tenant_id = $1 AND message_id = $2 ORDER BY pk",
+                       [tenantId, messageId]).map { (try $0.str("emoji"), try $0.str("profile_id")) }
     }
 
     // MARK: Agent sessions

@@ -373,25 +373,9 @@ final class SQLiteTransaction: ChatTransaction {
         try run("DELETE FROM reactions WHERE tenant_id = ? AND message_id = ?", [tenantId, messageId])
     }
 
-    func reactionGroups(tenantId: String, messageId: String, actorProfileId: String, profileCap: Int) throws
-        -> [ReactionGroup] {
-        var groups: [ReactionGroup] = []
-        var index: [String: Int] = [:]
-        let rows = try all("SELECT emoji, profile_id FROM reactions WHERE tenant_id = ? AND message_id = ? ORDER BY pk",
-                           [tenantId, messageId])
-        for row in rows {
-            let emoji: String = row["emoji"]
-            let profile: String = row["profile_id"]
-            let i = index[emoji] ?? {
-                groups.append(ReactionGroup(emoji: emoji, count: 0, reactedByActor: false, profileIds: []))
-                index[emoji] = groups.count - 1
-                return groups.count - 1
-            }()
-            groups[i].count += 1
-            if profile == actorProfileId { groups[i].reactedByActor = true }
-            if groups[i].profileIds.count < profileCap { groups[i].profileIds.append(profile) }
-        }
-        return groups
+    func reactionPairs(tenantId: String, messageId: String) throws -> [(emoji: String, profileId: String)] {
+        try all("SELECT emoji, profile_id FROM reactions WHERE tenant_id = ? AND message_id = ? ORDER BY pk",
+                [tenantId, messageId]).map { ($0["emoji"], $0["profile_id"]) }
     }
 
     // MARK: Agent sessions

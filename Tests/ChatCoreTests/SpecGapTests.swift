@@ -64,4 +64,19 @@ struct SpecGapTests {
         let page = try await chat.r(alice) { try $0.listRoomMessages($1, $2, roomId: room.id) }
         #expect(page.items.isEmpty)
     }
+
+    @Test("ListReactions caps the profile ids per emoji but counts every reaction (SPEC §4.5)")
+    func reactionProfileCap() async throws {
+        var limits = ChatLimits()
+        limits.reactionProfileCap = 2
+        let chat = try TestChat(limits: limits)
+        let room = try await chat.room()
+        for p in ["bob", "carol", "dave"] { try await chat.add(alice, room, p) }
+        let m = try await chat.send(alice, room, "react")
+        for actor in [alice, bob, carol, dave] {
+            _ = try await chat.w(actor) { try $0.addReaction($1, $2, messageId: m.id, emoji: "👍") }
+        }
+        let groups = try await chat.r(dave) { try $0.listReactions($1, $2, messageId: m.id) }
+        #expect(groups == [ReactionGroup(emoji: "👍", count: 4, reactedByActor: true, profileIds: ["alice", "bob"])])
+    }
 }

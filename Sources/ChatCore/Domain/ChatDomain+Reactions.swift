@@ -49,7 +49,19 @@ extension ChatDomain {
     ) throws -> [ReactionGroup] {
         try Validate.reference(messageId, "message_id")
         _ = try memberMessage(tx, actor, messageId)
-        return try tx.reactionGroups(tenantId: actor.tenantId, messageId: messageId, actorProfileId: actor.profileId,
-                                     profileCap: limits.reactionProfileCap)
+        // Per emoji, first reacted first; at most `reactionProfileCap` profile ids each, counts exact.
+        var groups: [ReactionGroup] = []
+        var index: [String: Int] = [:]
+        for (emoji, profile) in try tx.reactionPairs(tenantId: actor.tenantId, messageId: messageId) {
+            let i = index[emoji] ?? {
+                groups.append(ReactionGroup(emoji: emoji, count: 0, reactedByActor: false, profileIds: []))
+                index[emoji] = groups.count - 1
+                return groups.count - 1
+            }()
+            groups[i].count += 1
+            if profile == actor.profileId { groups[i].reactedByActor = true }
+            if groups[i].profileIds.count < limits.reactionProfileCap { groups[i].profileIds.append(profile) }
+        }
+        return groups
     }
 }
