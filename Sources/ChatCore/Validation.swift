@@ -65,12 +65,19 @@ enum Validate {
 
     /// A JSON object no larger than `max` bytes; returns its normalised text (`""` or nil → `{}`).
     static func jsonObject(_ value: String?, _ field: String, max: Int) throws -> String {
+        _ = try jsonObjectMembers(value, field, max: max)
         guard let value, !value.isEmpty else { return "{}" }
+        return value
+    }
+
+    /// `jsonObject`'s check, returning the object's members (none for `""` or nil).
+    static func jsonObjectMembers(_ value: String?, _ field: String, max: Int) throws -> [String: JSONValue] {
+        guard let value, !value.isEmpty else { return [:] }
         guard value.utf8.count <= max else { throw ChatError.validation(field, "is larger than \(max) bytes") }
         let parsed = try JSONValue.parse(value, field: field)
-        guard case .object = parsed else { throw ChatError.validation(field, "must be a JSON object") }
+        guard case .object(let members) = parsed else { throw ChatError.validation(field, "must be a JSON object") }
         try noNUL(parsed, field)
-        return value
+        return members
     }
 
     /// Any JSON value (tool arguments and results).

@@ -48,6 +48,7 @@ extension ChatDomain {
     struct Draft {
         var content: String
         var attachments: [Attachment]
+        /// As stored: with `clientRequestId` added when the send has one.
         var metadata: String
         var threadId: String?
         var replyToMessageId: String?
@@ -72,10 +73,17 @@ extension ChatDomain {
             try Validate.text(a.url ?? "", "attachments.url", max: limits.maxUrlBytes)
             guard a.size >= 0 else { throw ChatError.validation("attachments.size", "must not be negative") }
         }
-        let metadata = try Validate.jsonObject(metadata, "metadata", max: limits.maxMetadataBytes)
+        let members = try Validate.jsonObjectMembers(metadata, "metadata", max: limits.maxMetadataBytes)
         let key = (clientRequestId?.isEmpty ?? true) ? nil : clientRequestId
         if let key { try Validate.text(key, "client_request_id", max: 128) }
-        return Draft(content: content, attachments: attachments, metadata: metadata,
+        // The stored metadata records the client request id (parsed once, here).
+        var stored = (metadata?.isEmpty ?? true) ? "{}" : metadata!
+        if let key {
+            var withKey = members
+            withKey["clientRequestId"] = .string(key)
+            stored = JSONValue.object(withKey).text
+        }
+        return Draft(content: content, attachments: attachments, metadata: stored,
                      threadId: try Validate.optionalReference(threadId, "thread_id"),
                      replyToMessageId: try Validate.optionalReference(replyToMessageId, "reply_to_message_id"),
                      clientRequestId: key)
@@ -114,7 +122,6 @@ extension ChatDomain {
         try beforeIdempotency?()
 
         var id = Identifiers.newUUID()
-        var metadata = draft.metadata
         if let key = draft.clientRequestId {
             id = Identifiers.clientRequestMessageId(tenantId: tenant, roomId: room.id, threadId: draft.threadId,
                                                     actorProfileId: sender, clientRequestId: key)
@@ -126,10 +133,6 @@ extension ChatDomain {
                 }
                 return SendResult(message: existing, replayed: true)
             }
-            if case .object(var members) = try JSONValue.parse(metadata, field: "metadata") {
-                members["clientRequestId"] = .string(key)
-                metadata = JSONValue.object(members).text
-            }
         }
         try afterIdempotency?()
 
@@ -137,7 +140,7 @@ extension ChatDomain {
         let message = Message(
             id: id, tenantId: tenant, roomId: room.id, threadId: draft.threadId,
             replyToMessageId: draft.replyToMessageId, agentSessionId: session?.id, senderProfileId: sender,
-            role: role, messageType: type, content: draft.content, attachments: draft.attachments, metadata: metadata,
+            role: role, messageType: type, content: draft.content, attachments: draft.attachments, metadata: draft.metadata,
             toolCall: toolCall, createdAt: now, roomSeq: seq, clientRequestId: draft.clientRequestId)
         try tx.insertMessage(message)
         try afterInsert?(id)
