@@ -82,6 +82,7 @@ final class EventFollower: @unchecked Sendable {
             let socket = try NanoSocket(.sub)
             defer { socket.close() }
             try socket.setReceiveBufferSize(4 << 20)
+            try socket.setReceiveMaxSize(client.configuration.maxReceiveBytes)
             try socket.setReceiveTimeout(milliseconds: 100)
             try socket.subscribe(Array(topic.utf8))
             for endpoint in client.configuration.eventsEndpoints { _ = try socket.connect(endpoint) }

@@ -16,7 +16,8 @@ public final class ChatClient: Sendable {
         self.configuration = configuration
         pool = ConnectionPool(try (0..<max(1, configuration.connections)).map { _ in
             try Connection(endpoints: configuration.rpcEndpoints, timeoutMs: configuration.timeoutMs,
-                           resendIntervalMs: configuration.resendIntervalMs)
+                           resendIntervalMs: configuration.resendIntervalMs,
+                           maxReceiveBytes: configuration.maxReceiveBytes)
         })
     }
 

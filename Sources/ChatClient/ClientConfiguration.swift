@@ -19,6 +19,9 @@ public struct ClientConfiguration: Sendable {
     public var retries: Int = 1
     /// Sockets kept for concurrent calls (each carries one call at a time).
     public var connections: Int = 4
+    /// The largest reply or event accepted, in bytes (nanomsg's default is 1 MiB). The server ends a page
+    /// before its reply passes 4 MiB (`maxReplyBytes` in the README's limits), so this leaves room.
+    public var maxReceiveBytes: Int = 16 << 20
 
     public init(
         rpcEndpoints: [String], eventsEndpoints: [String] = [], tenantId: String, actorProfileId: String,

@@ -10,8 +10,9 @@ final class Connection: @unchecked Sendable {
     private var jobs: [() -> Void] = []
     private var closed = false
 
-    init(endpoints: [String], timeoutMs: Int, resendIntervalMs: Int) throws {
+    init(endpoints: [String], timeoutMs: Int, resendIntervalMs: Int, maxReceiveBytes: Int) throws {
         socket = try NanoSocket(.req)
+        try socket.setReceiveMaxSize(maxReceiveBytes)
         try socket.setReceiveTimeout(milliseconds: timeoutMs)
         try socket.setSendTimeout(milliseconds: timeoutMs)
         try socket.setRequestResendInterval(milliseconds: max(100, resendIntervalMs))

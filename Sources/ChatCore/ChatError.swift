@@ -47,6 +47,8 @@ public enum ErrorReason: String, Sendable, Codable, CaseIterable {
     case versionMismatch = "VERSION_MISMATCH"
     case agentProfileInvalid = "AGENT_PROFILE_INVALID"
     case messageDeleted = "MESSAGE_DELETED"
+    case reactionLimit = "REACTION_LIMIT"
+    case overloaded = "OVERLOADED"
     case resyncRequired = "RESYNC_REQUIRED"
     case scopeMissing = "SCOPE_MISSING"
     case tenantNotGranted = "TENANT_NOT_GRANTED"

@@ -34,12 +34,13 @@ public enum JSONValue: Sendable, Equatable, Codable {
         }
     }
 
-    /// Parses `text`, throwing VALIDATION naming `field` when it is not JSON.
+    /// Parses `text` strictly (`JSONParser`: RFC 8259, bounded depth), throwing VALIDATION naming `field`
+    /// with the reason when it is refused.
     public static func parse(_ text: String, field: String) throws -> JSONValue {
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+            return try JSONParser.parse(text)
         } catch {
-            throw ChatError.validation(field, "is not valid JSON")
+            throw ChatError.validation(field, "is not valid JSON: it \(error.reason)")
         }
     }
 

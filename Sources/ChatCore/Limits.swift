@@ -13,6 +13,17 @@ public struct ChatLimits: Sendable, Equatable {
     public var maxToolPayloadBytes = 64 * 1024
     public var defaultPageSize = 50
     public var maxPageSize = 200
+    /// The longest duration a call may give (ttl_seconds, older_than_seconds): 100 years, so that
+    /// `now + seconds × 1000` can never overflow.
+    public var maxDurationSeconds: Int64 = 3_153_600_000
+    /// The most tokens one agent reply may report; a session's total can then not overflow for ~9e9 replies,
+    /// and a reply that would make it overflow is refused.
+    public var maxTokensPerReply: Int64 = 1_000_000_000
+    /// Distinct emoji one message may carry (a new emoji beyond it: FAILED_PRECONDITION REACTION_LIMIT).
+    public var maxReactionEmojiPerMessage = 64
+    /// The largest reply a page may grow to: a page ends early (`has_more`) rather than pass it. Clients
+    /// accept replies of at least twice this.
+    public var maxReplyBytes = 4 << 20
     /// Profile ids listed per emoji in ListReactions.
     public var reactionProfileCap = 50
     /// Whether MarkRead appends PARTICIPANT_READ events.

@@ -188,6 +188,8 @@ public protocol ChatTransaction: AnyObject {
     func deleteReactions(tenantId: String, messageId: String) throws
     /// A message's reactions as (emoji, profile) pairs, oldest first.
     func reactionPairs(tenantId: String, messageId: String) throws -> [(emoji: String, profileId: String)]
+    /// How many distinct emoji other than `emoji` a message carries (the per-message emoji cap).
+    func otherReactionEmojiCount(tenantId: String, messageId: String, emoji: String) throws -> Int
 
     // MARK: Agent sessions
     func session(tenantId: String, id: String) throws -> AgentSession?

@@ -63,11 +63,10 @@ enum Validate {
         try noNUL(value, field)
     }
 
-    /// A JSON object no larger than `max` bytes; returns its normalised text (`""` or nil → `{}`).
+    /// A JSON object no larger than `max` bytes; returns the text to store: the parser's compact output
+    /// with sorted keys (`""` or nil → `{}`), so what is stored is exactly what was validated.
     static func jsonObject(_ value: String?, _ field: String, max: Int) throws -> String {
-        _ = try jsonObjectMembers(value, field, max: max)
-        guard let value, !value.isEmpty else { return "{}" }
-        return value
+        JSONValue.object(try jsonObjectMembers(value, field, max: max)).text
     }
 
     /// `jsonObject`'s check, returning the object's members (none for `""` or nil).
@@ -80,11 +79,21 @@ enum Validate {
         return members
     }
 
-    /// Any JSON value (tool arguments and results).
-    static func json(_ value: String?, _ field: String, max: Int) throws {
-        guard let value else { return }
+    /// Any JSON value (tool arguments and results); returns the text to store (the parser's output).
+    static func json(_ value: String?, _ field: String, max: Int) throws -> String? {
+        guard let value else { return nil }
         guard value.utf8.count <= max else { throw ChatError.validation(field, "is larger than \(max) bytes") }
-        try noNUL(try JSONValue.parse(value, field: field), field)
+        let parsed = try JSONValue.parse(value, field: field)
+        try noNUL(parsed, field)
+        return parsed.text
+    }
+
+    /// A duration in seconds: 0 to `limits.maxDurationSeconds` (so millisecond arithmetic cannot overflow).
+    static func duration(_ value: Int64, _ field: String, limits: ChatLimits) throws {
+        guard value >= 0 else { throw ChatError.validation(field, "must not be negative") }
+        guard value <= limits.maxDurationSeconds else {
+            throw ChatError.validation(field, "must be at most \(limits.maxDurationSeconds) seconds (100 years)")
+        }
     }
 
     /// A page size: 0 → default, above the maximum → the maximum is an error.

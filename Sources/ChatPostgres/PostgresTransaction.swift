@@ -548,6 +548,15 @@ final class PostgresTransaction: ChatTransaction {
                        [tenantId, messageId]).map { (try $0.str("emoji"), try $0.str("profile_id")) }
     }
 
+    func otherReactionEmojiCount(tenantId: String, messageId: String, emoji: String) throws -> Int {
+        try tenant(tenantId)
+        let row = try one("""
+            SELECT COUNT(DISTINCT emoji)::bigint AS n FROM reactions
+            WHERE tenant_id = $1 AND message_id = $2 AND emoji <> $3
+            """, [tenantId, messageId, emoji])
+        return Int(try row?.int("n") ?? 0)
+    }
+
     // MARK: Agent sessions
 
     func session(tenantId: String, id: String) throws -> AgentSession? {

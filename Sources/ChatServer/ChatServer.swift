@@ -25,8 +25,8 @@ public final class ChatServer: Sendable {
     private let stopping = Atomic<Bool>(false)
     /// Threads started (workers and jobs); `stop()` waits for each to signal `done`.
     private let running = Atomic<Int>(0)
-    /// Calls received and not yet answered (mutations are answered after their commit).
-    private let inFlight = InFlightCounter()
+    /// Calls received and not yet answered (mutations are answered after their commit), bounded.
+    private let inFlight: AdmissionLimit
     private let done = DispatchSemaphore(value: 0)
 
     /// Opens the database (creating and migrating it), binds the sockets and starts the workers.
@@ -36,12 +36,7 @@ public final class ChatServer: Sendable {
                 logger: Logger = Logger(label: "smrt.chat.server")) throws {
         self.configuration = configuration
         self.logger = logger
-        if configuration.postgresURL == nil {
-            let directory = (configuration.databasePath as NSString).deletingLastPathComponent
-            if !directory.isEmpty {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            }
-        }
+        inFlight = AdmissionLimit(calls: configuration.maxCallsInFlight, bytes: configuration.maxBytesInFlight)
         let publisher = try EventPublisher(endpoint: configuration.eventsEndpoint,
                                            bufferBytes: configuration.publishBufferBytes,
                                            includeEntities: configuration.payloadMode == .full, logger: logger)
@@ -111,16 +106,23 @@ public final class ChatServer: Sendable {
                 logger.warning("receive failed", metadata: ["error": "\(error)"])
                 continue
             }
-            inFlight.increment()
             let header = message.header
             let logger = self.logger
-            handler.handle(message.body) { reply in
+            let body = message.body
+            let send: @Sendable ([UInt8]) -> Void = { reply in
                 do {
                     try socket.sendMessage(body: reply, header: header)
                 } catch {
                     logger.debug("reply not sent (peer gone)", metadata: ["error": "\(error)"])
                 }
-                inFlight.decrement()
+            }
+            guard inFlight.admit(bytes: body.count) else {
+                send(RequestHandler.overloaded(body))
+                continue
+            }
+            handler.handle(body) { reply in
+                send(reply)
+                inFlight.release(bytes: body.count)
             }
         }
     }
@@ -155,7 +157,7 @@ public final class ChatServer: Sendable {
             var count = 0
             for tenant in try tx.tenantsWithActiveSessions() {
                 let actor = CallActor(tenantId: tenant, profileId: "smrt-chatd", scopes: [.admin])
-                count += try domain.expireStaleSessions(tx, actor, olderThanSeconds: idle)
+                count += try domain.expireStaleSessions(tx, actor, olderThanSeconds: idle, serverJob: true)
             }
             return count
         }
@@ -172,26 +174,20 @@ public final class ChatServer: Sendable {
         }
     }
 
-    /// Stops taking calls, lets in-flight calls finish and reply, publishes what was committed, closes the
-    /// sockets and checkpoints the WAL. Idempotent.
+    /// Stops taking calls, then answers every call it took: queued list and search calls get UNAVAILABLE,
+    /// queued mutations commit and get their result (the in-flight bound keeps that short). Then it
+    /// publishes what was committed, closes the sockets and checkpoints the WAL. Idempotent.
     public func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         for _ in 0..<running.load(ordering: .acquiring) { done.wait() }
-        // Mutations received before the stop are answered after their commit; wait for those replies.
-        let deadline = Date().addingTimeInterval(10)
-        while inFlight.current > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
         handler.stop()
-        socket.close()
+        // Closing the storage drains its write queue; each mutation is answered from its completion.
         closeStorage()
+        let deadline = Date().addingTimeInterval(5)
+        while inFlight.calls > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+        if inFlight.calls > 0 { logger.warning("calls left unanswered at stop", metadata: ["chat.calls": "\(inFlight.calls)"]) }
+        socket.close()
         publisher.stop()
         logger.info("stopped")
     }
-}
-
-/// A shared counter of calls in flight (an `Atomic` cannot be captured by escaping closures).
-final class InFlightCounter: Sendable {
-    private let value = Atomic<Int>(0)
-    func increment() { value.add(1, ordering: .relaxed) }
-    func decrement() { value.subtract(1, ordering: .releasing) }
-    var current: Int { value.load(ordering: .acquiring) }
 }

@@ -23,31 +23,42 @@ struct FrameGate: Sendable {
         return (method, try method.prepare(request.payload))
     }
 
-    /// Steps (2)–(4) for the key the request names (nil when there is no such key).
-    func authenticate(_ request: Smrt_Chat_V1_RpcRequest, key: ApiKey?, method: MethodSpec, now: Int64) throws
-        -> CallActor {
-        let context = request.context
+    /// Whether the request carries credentials at all (step 2's first check, needing no key).
+    func requireCredentials(_ request: Smrt_Chat_V1_RpcRequest) throws {
         guard request.hasAuth, !request.auth.keyID.isEmpty, !request.auth.signature.isEmpty else {
             throw ChatError(.unauthenticated, .missingCredentials, "the call carries no credentials")
         }
+    }
+
+    /// Steps (2)–(3) for the key the request names (nil when there is no such key).
+    func authenticate(_ request: Smrt_Chat_V1_RpcRequest, key: ApiKey?, method: MethodSpec, now: Int64) throws
+        -> CallActor {
+        let context = request.context
+        try requireCredentials(request)
         guard request.auth.keyID.utf8.count <= 128, let key, key.revokedAt == nil else {
             throw ChatError(.unauthenticated, .invalidKey, "unknown or revoked key")
         }
         guard RequestSigning.verify(request, secret: key.secret) else {
             throw ChatError(.unauthenticated, .badSignature, "the signature does not match the request")
         }
-        guard abs(now - request.auth.timestampUnixMs) <= signatureWindowMs else {
+        // Any Int64 may arrive: the difference is taken without overflow.
+        let (skew, overflow) = now.subtractingReportingOverflow(request.auth.timestampUnixMs)
+        guard !overflow, skew.magnitude <= signatureWindowMs.magnitude else {
             throw ChatError(.unauthenticated, .staleTimestamp, "the request timestamp is outside the accepted window")
         }
         guard key.grants(tenant: context.tenantID) else {
             throw ChatError(.permissionDenied, .tenantNotGranted, "the key may not act in this tenant")
         }
         guard method.scopes.contains(where: key.scopes.contains) else { throw ChatError.scopeMissing(method.scopes[0]) }
-        if context.deadlineUnixMs > 0 && now >= context.deadlineUnixMs {
-            throw ChatError(.deadlineExceeded, .deadlineExceeded, "the call's deadline has passed")
-        }
         return CallActor(tenantId: context.tenantID, profileId: context.actorProfileID, scopes: key.scopes)
     }
+
+    /// Step (4): whether the call's deadline (0: none) has passed at `now`.
+    static func deadlinePassed(_ request: Smrt_Chat_V1_RpcRequest, now: Int64) -> Bool {
+        request.context.deadlineUnixMs > 0 && now >= request.context.deadlineUnixMs
+    }
+
+    static let deadlineExceeded = ChatError(.deadlineExceeded, .deadlineExceeded, "the call's deadline has passed")
 }
 
 /// Entry points for fuzzers and their regression replays: each takes arbitrary bytes and must return
@@ -66,6 +77,7 @@ public enum FuzzEntryPoints {
             let (method, _) = try gate.admit(request)
             _ = try gate.authenticate(request, key: request.auth.keyID == key.keyId ? key : nil, method: method,
                                       now: 1_764_000_000_000)
+            if FrameGate.deadlinePassed(request, now: 1_764_000_000_000) { throw FrameGate.deadlineExceeded }
             return "OK"
         } catch let error as ChatError {
             return error.reason.rawValue

@@ -4,9 +4,15 @@ import Crypto
 import Foundation
 import Logging
 import SwiftProtobuf
+import Synchronization
 
 /// Turns one request frame into one response frame: envelope, authentication, grants, deadline, rate,
 /// then the operation, in the order of SPEC §12.1. Never throws and never traps on bad input.
+///
+/// Everything before the operation runs on the receiving thread, so nothing is queued for a caller that
+/// has not authenticated: list and search calls wait for a reader thread only once their signature
+/// checked out, in a queue bounded by count and bytes. Failed authentication is rate limited too, per
+/// claimed key (all unknown keys share one bucket), so forged traffic cannot buy database lookups.
 final class RequestHandler: Sendable {
     private let configuration: ServerConfiguration
     private let storage: any ChatStorage
@@ -16,8 +22,12 @@ final class RequestHandler: Sendable {
     private let keys = ApiKeyCache()
     /// List and search calls, at the lowest priority (README: how the server is built).
     private let bulkReads: WorkerThreads
+    private let bulkQueue: AdmissionLimit
+    private let stopping = Atomic<Bool>(false)
     private let keyLimiter: RateLimiter
     private let tenantLimiter: RateLimiter
+    /// Failed authentications per claimed key id ("?" for every key id this process does not know).
+    private let failureLimiter: RateLimiter
     private let logger: Logger
     static let health = RequestSigning.methodName("Health")
     static let serverInfo = RequestSigning.methodName("ServerInfo")
@@ -32,15 +42,20 @@ final class RequestHandler: Sendable {
         recentReads = RecentRequests(windowMs: 2 * configuration.signatureWindowMs)
         keyLimiter = RateLimiter(rate: configuration.keyRatePerSecond, burst: configuration.keyBurst)
         tenantLimiter = RateLimiter(rate: configuration.tenantRatePerSecond, burst: configuration.tenantBurst)
+        failureLimiter = RateLimiter(rate: configuration.keyRatePerSecond, burst: configuration.keyBurst)
         bulkReads = WorkerThreads("smrt.chat.reads", threads: max(1, ProcessInfo.processInfo.activeProcessorCount / 2),
                                   background: true)
+        bulkQueue = AdmissionLimit(calls: configuration.maxQueuedReads, bytes: configuration.maxQueuedReadBytes)
     }
 
-    /// Finishes the queued list and search calls and ends their threads.
-    func stop() { bulkReads.stop() }
+    /// Answers the queued list and search calls UNAVAILABLE without running them, and ends their threads.
+    func stop() {
+        stopping.store(true, ordering: .releasing)
+        bulkReads.stop()
+    }
 
-    /// Answers a request frame through `reply`: at once for failures and reads, after the commit for
-    /// mutations (from the write path's thread, so the receiving thread is free for the next frame).
+    /// Answers a request frame through `reply`: at once for failures and most reads, from a reader thread
+    /// for lists and searches, after the commit for mutations (from the write path's completion thread).
     func handle(_ frame: [UInt8], reply: @escaping @Sendable ([UInt8]) -> Void) {
         let request: Smrt_Chat_V1_RpcRequest
         do {
@@ -62,17 +77,23 @@ final class RequestHandler: Sendable {
                 reply(Self.encode(requestId: requestId, error: .internal))
             }
         }
-        let run = { [self] in
-            do {
-                if let bytes = try handle(request, frame: frame, later: answer) { answer(.success(bytes)) }
-            } catch {
-                answer(.failure(error))
-            }
+        do {
+            if let bytes = try handle(request, frame: frame, later: answer) { answer(.success(bytes)) }
+        } catch {
+            answer(.failure(error))
         }
-        if gate.methods[request.method]?.isBulkRead == true { bulkReads.submit(run) } else { run() }
     }
 
-    /// The response of a read or an early failure, or nil when a mutation will answer through `later`.
+    /// The reply to a frame refused before it is read at all (the server's in-flight bound).
+    static func overloaded(_ frame: [UInt8]) -> [UInt8] {
+        let requestId = (try? Smrt_Chat_V1_RpcRequest(serializedBytes: frame))?.context.requestID ?? ""
+        return encode(requestId: requestId, error: overloadedError)
+    }
+
+    private static let overloadedError = ChatError(.resourceExhausted, .overloaded, "the server is busy: retry later",
+                                                   metadata: ["retry_after_ms": "100"])
+
+    /// The response of a read or an early failure, or nil when the answer comes later through `later`.
     private func handle(_ request: Smrt_Chat_V1_RpcRequest, frame: [UInt8],
                         later: @escaping @Sendable (Result<[UInt8], Error>) -> Void) throws -> [UInt8]? {
         let now = domain.clock()
@@ -81,91 +102,98 @@ final class RequestHandler: Sendable {
         }
         let (method, call) = try gate.admit(request)
         let context = request.context
-
-        // (2)–(5): credentials against the cached key when there is one (ApiKeyCache), else the database's
-        // row. A mutation then checks the key is still active and its replay row inside the write
-        // transaction; a read does both in the snapshot it reads from.
+        let keyId = request.auth.keyID
         let hash = Array(SHA256.hash(data: frame))
+        let (actor, cached) = try authenticate(request, method: method, now: now)
+
         if method.mutates {
-            let keyId = request.auth.keyID
-            let actor: CallActor
-            if let checked = cachedActor(request, method: method, now: now) {
-                actor = checked
-            } else {
-                let key = try storage.readBlocking { tx in try tx.apiKey(id: keyId) }
-                keys.update(keyId, key)
-                actor = try gate.authenticate(request, key: key, method: method, now: now)
-            }
-            try limit(request, actor)
+            // A mutation whose deadline passed still goes to the writer: if it (or an identical frame) is
+            // queued or committed, the caller gets that original answer, else DEADLINE_EXCEEDED (SPEC §7.4).
+            if !FrameGate.deadlinePassed(request, now: now) { try limit(request, actor) }
             let keys = self.keys
-            mutate(call, actor: actor, keyId: keyId, requestId: context.requestID, hash: hash, now: now) { result in
+            mutate(call, actor: actor, keyId: keyId, requestId: context.requestID, hash: hash,
+                   deadline: context.deadlineUnixMs, now: now) { result in
                 if case .failure(let error as ChatError) = result, error.reason == .invalidKey { keys.forget(keyId) }
                 later(result)
             }
             return nil
         }
-        if let seen = recentReads.hash(keyId: request.auth.keyID, requestId: context.requestID), seen != hash {
-            // Refused only once the credentials check out, as the database path below does.
-            _ = try storage.readBlocking { tx in try authorize(request, key: try tx.apiKey(id: request.auth.keyID),
-                                                                method: method, now: now) }
-            throw Self.reused
-        }
+
+        // A read's request id is remembered once its caller authenticated, whatever the read's outcome: it
+        // can never be reused with another frame.
+        if let seen = recentReads.hash(keyId: keyId, requestId: context.requestID), seen != hash { throw Self.reused }
+        recentReads.record(keyId: keyId, requestId: context.requestID, hash: hash, now: now)
+        let entry = ReplayEntry(keyId: keyId, requestId: context.requestID, frameHash: hash, response: nil, createdAt: now)
+        storage.writeDetached { tx in _ = try tx.insertReplayEntry(entry) }
+        if FrameGate.deadlinePassed(request, now: now) { throw FrameGate.deadlineExceeded }
+        try limit(request, actor)
+
         let domain = self.domain
-        let keyId = request.auth.keyID
-        let checked = cachedActor(request, method: method, now: now)
-        if let checked { try limit(request, checked) }
-        let payload = try storage.readBlocking { [keys] tx -> Data in
-            let actor: CallActor
-            if let checked {
-                guard try tx.apiKeyIsActive(id: keyId) else {
+        let read: @Sendable () throws -> [UInt8] = { [storage, keys] in
+            let payload = try storage.readBlocking { tx -> Data in
+                // A key taken from the cache is checked for revocation in the read's own snapshot.
+                if cached, try !tx.apiKeyIsActive(id: keyId) {
                     keys.forget(keyId)
                     throw Self.revoked
                 }
-                actor = checked
-            } else {
-                let key = try tx.apiKey(id: keyId)
-                keys.update(keyId, key)
-                actor = try authorize(request, key: key, method: method, now: now)
+                if let seen = try tx.replayEntry(keyId: keyId, requestId: context.requestID), seen.frameHash != hash {
+                    throw Self.reused
+                }
+                return try call.run(domain, tx, actor)
             }
-            if let seen = try tx.replayEntry(keyId: keyId, requestId: context.requestID), seen.frameHash != hash {
-                throw Self.reused
-            }
-            return try call.run(domain, tx, actor)
+            return Self.encode(requestId: context.requestID, payload: payload)
         }
-        // Remember the read's request id without waiting for the commit: a concurrent changed reuse of a
-        // read id can only get a read answered, never a write executed.
-        recentReads.record(keyId: request.auth.keyID, requestId: context.requestID, hash: hash, now: now)
-        let entry = ReplayEntry(keyId: request.auth.keyID, requestId: context.requestID, frameHash: hash, response: nil,
-                                createdAt: now)
-        storage.writeDetached { tx in _ = try tx.insertReplayEntry(entry) }
-        return encode(requestId: context.requestID, payload: payload)
+        guard method.isBulkRead else { return try read() }
+        guard bulkQueue.admit(bytes: frame.count) else { throw Self.overloadedError }
+        bulkReads.submit { [self, frameBytes = frame.count] in
+            defer { bulkQueue.release(bytes: frameBytes) }
+            if stopping.load(ordering: .acquiring) {
+                return later(.failure(ChatError(.unavailable, .overloaded, "the server is shutting down")))
+            }
+            later(Result { try read() })
+        }
+        return nil
     }
 
-    /// The caller authenticated against the cached copy of its key; nil when the key is not cached or any
-    /// check fails (the caller then decides on the database's row, so refusals keep their precedence).
-    private func cachedActor(_ request: Smrt_Chat_V1_RpcRequest, method: MethodSpec, now: Int64) -> CallActor? {
-        guard let cached = keys.key(request.auth.keyID) else { return nil }
-        return try? gate.authenticate(request, key: cached, method: method, now: now)
-    }
-
-    /// Steps (2)–(5) of SPEC §12.1: credentials, signature, timestamp, tenant and scope, deadline, rate.
-    private func authorize(_ request: Smrt_Chat_V1_RpcRequest, key: ApiKey?, method: MethodSpec, now: Int64) throws
-        -> CallActor {
-        let actor = try gate.authenticate(request, key: key, method: method, now: now)
-        try limit(request, actor)
-        return actor
+    /// Steps (2)–(3): the caller's key, from the cache when it checks out there, else from the database.
+    /// Returns the actor and whether the key came from the cache (its revocation is then checked in the
+    /// call's own transaction or snapshot). A failure takes a token of the failure bucket; with none left
+    /// the caller gets RATE_LIMITED instead, and an unknown key no database lookup.
+    private func authenticate(_ request: Smrt_Chat_V1_RpcRequest, method: MethodSpec, now: Int64) throws
+        -> (CallActor, cached: Bool) {
+        try gate.requireCredentials(request)
+        let keyId = request.auth.keyID
+        let cachedKey = keys.key(keyId)
+        if let cachedKey, let actor = try? gate.authenticate(request, key: cachedKey, method: method, now: now) {
+            return (actor, true)
+        }
+        let bucket = cachedKey == nil ? "?" : keyId
+        if let wait = failureLimiter.exhausted(bucket) { throw Self.rateLimited(wait) }
+        do {
+            let key = try storage.readBlocking { tx in try tx.apiKey(id: keyId) }
+            keys.update(keyId, key)
+            return (try gate.authenticate(request, key: key, method: method, now: now), false)
+        } catch let error as ChatError where error.code == .unauthenticated || error.code == .permissionDenied {
+            _ = failureLimiter.take(bucket)
+            throw error
+        }
     }
 
     /// Step (5): the key's and the tenant's token buckets.
     private func limit(_ request: Smrt_Chat_V1_RpcRequest, _ actor: CallActor) throws {
         if let wait = keyLimiter.take(request.auth.keyID) ?? tenantLimiter.take(actor.tenantId) {
-            throw ChatError(.resourceExhausted, .rateLimited, "too many requests", metadata: ["retry_after_ms": String(wait)])
+            throw Self.rateLimited(wait)
         }
     }
 
-    /// A mutation: replay check, the operation, and its stored response, all in one transaction.
+    private static func rateLimited(_ waitMs: Int64) -> ChatError {
+        ChatError(.resourceExhausted, .rateLimited, "too many requests", metadata: ["retry_after_ms": String(waitMs)])
+    }
+
+    /// A mutation: replay check, deadline, the operation, and its stored response, all in one transaction.
     private func mutate(_ call: PreparedCall, actor: CallActor, keyId: String, requestId: String, hash: [UInt8],
-                        now: Int64, completion: @escaping @Sendable (Result<[UInt8], Error>) -> Void) {
+                        deadline: Int64, now: Int64,
+                        completion: @escaping @Sendable (Result<[UInt8], Error>) -> Void) {
         let domain = self.domain
         storage.submitWrite({ tx -> [UInt8] in
             guard try tx.apiKeyIsActive(id: keyId) else { throw Self.revoked }
@@ -174,13 +202,18 @@ final class RequestHandler: Sendable {
                 if let response = seen.response { return response }
             }
             let response: [UInt8]
-            do {
-                let payload = try tx.savepoint { try call.run(domain, tx, actor) }
-                response = Self.encode(requestId: requestId, payload: payload)
-            } catch let refusal as CommitThenFail {
-                response = Self.encode(requestId: requestId, error: refusal.error)
-            } catch let error as ChatError {
-                response = Self.encode(requestId: requestId, error: error)
+            if deadline > 0 && domain.clock() >= deadline {
+                // Checked again when the writer takes the call: a call that waited past its deadline is not run.
+                response = Self.encode(requestId: requestId, error: FrameGate.deadlineExceeded)
+            } else {
+                do {
+                    let payload = try tx.savepoint { try call.run(domain, tx, actor) }
+                    response = Self.encode(requestId: requestId, payload: payload)
+                } catch let refusal as CommitThenFail {
+                    response = Self.encode(requestId: requestId, error: refusal.error)
+                } catch let error as ChatError {
+                    response = Self.encode(requestId: requestId, error: error)
+                }
             }
             _ = try tx.insertReplayEntry(ReplayEntry(keyId: keyId, requestId: requestId, frameHash: hash,
                                                      response: response, createdAt: now))

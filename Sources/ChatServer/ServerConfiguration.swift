@@ -33,6 +33,13 @@ public struct ServerConfiguration: Sendable {
     /// Requests per second and burst per tenant; 0 turns the limit off.
     public var tenantRatePerSecond: Double = 1000
     public var tenantBurst: Double = 2000
+    /// Calls received and not yet answered, by count and by frame bytes; past either, new calls are answered
+    /// RESOURCE_EXHAUSTED OVERLOADED at once (never queued).
+    public var maxCallsInFlight = 4096
+    public var maxBytesInFlight = 128 << 20
+    /// List and search calls waiting for a reader thread, by count and bytes (they are authenticated first).
+    public var maxQueuedReads = 256
+    public var maxQueuedReadBytes = 32 << 20
     public var payloadMode: PayloadMode = .full
     /// Event log retention.
     public var eventRetentionSeconds: Int64 = 7 * 24 * 3600

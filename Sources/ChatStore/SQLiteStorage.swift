@@ -52,11 +52,44 @@ public final class SQLiteStorage: ChatStorage {
             // The write path checkpoints on its own schedule (GroupCommitWriter.checkpointIfDue).
             if !db.configuration.readonly { try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
         }
+        try Self.preparePrivateFile(configuration.path)
         pool = try DatabasePool(path: configuration.path, configuration: config)
         try Schema.migrator.migrate(pool)
         self.logger = logger
         writer = GroupCommitWriter(pool: pool, maxBatch: configuration.maxBatch, logger: logger,
                                    onCommit: configuration.onCommit)
+    }
+
+    /// The database holds the key secrets: a new one is created 0600 in a folder created 0700, and an
+    /// existing one that its group or others may read or write is refused (SQLite gives its -wal and -shm
+    /// files the database file's permissions).
+    ///
+    /// - Throws: `SQLiteStorage.UnsafePermissions` naming the file and the fix.
+    static func preparePrivateFile(_ path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        }
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            Glibc.close(fd)
+            return
+        }
+        var info = stat()
+        guard stat(path, &info) == 0 else { return }  // SQLite reports what is wrong with the path
+        let mode = info.st_mode & 0o777
+        if mode & 0o077 != 0 { throw UnsafePermissions(path: path, mode: mode) }
+    }
+
+    /// An existing database file that others than its owner may read or write.
+    public struct UnsafePermissions: Error, CustomStringConvertible {
+        public let path: String
+        public let mode: mode_t
+        public var description: String {
+            "the database \(path) holds key secrets but has mode \(String(mode, radix: 8)): "
+                + "run 'chmod 600 \(path)' (and its -wal and -shm files) before starting"
+        }
     }
 
     /// Applies pending migrations to the database at `path` and returns the applied migration names.

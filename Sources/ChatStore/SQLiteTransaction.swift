@@ -378,6 +378,12 @@ final class SQLiteTransaction: ChatTransaction {
                 [tenantId, messageId]).map { ($0["emoji"], $0["profile_id"]) }
     }
 
+    func otherReactionEmojiCount(tenantId: String, messageId: String, emoji: String) throws -> Int {
+        try Int.fetchOne(db.cachedStatement(sql: """
+            SELECT COUNT(DISTINCT emoji) FROM reactions WHERE tenant_id = ? AND message_id = ? AND emoji <> ?
+            """), arguments: [tenantId, messageId, emoji]) ?? 0
+    }
+
     // MARK: Agent sessions
 
     func session(tenantId: String, id: String) throws -> AgentSession? {

@@ -93,7 +93,7 @@ struct MessageTests {
         }
         #expect(withOwn.message.metadata == #"{"clientRequestId":"req-m","topic":"x"}"#, "the caller's keys are kept")
         let plain = try await chat.w(alice) { try $0.sendMessage($1, $2, roomId: room.id, content: "p", metadata: #"{"b": 1}"#) }
-        #expect(plain.message.metadata == #"{"b": 1}"#, "without a key the metadata is stored as sent")
+        #expect(plain.message.metadata == #"{"b":1}"#, "without a key the metadata is stored as the validator wrote it")
         let before = try chat.footprint()
         let again = try await chat.wc(alice) { try $0.sendMessage($1, $2, roomId: room.id, content: "hi", clientRequestId: "req-1") }
         #expect(again.value.replayed && again.value.message == first.value.message && again.events.isEmpty)

@@ -338,13 +338,16 @@ struct SessionTests {
         }
         let count = try await chat.wc(adminKey) { try $0.expireStaleSessions($1, $2, olderThanSeconds: 50) }
         #expect(count.value == 2 && count.events.map(\.kind) == [.sessionExpired, .sessionExpired])
-        #expect(count.events.allSatisfy { $0.actorProfileId.isEmpty })
+        #expect(count.events.allSatisfy { $0.actorProfileId == adminKey.profileId }, "a caller's run names the caller")
         let l = try await chat.r(alice) { try $0.getAgentSession($1, $2, sessionId: limited.id) }
         #expect(l.session.status == .expired && l.inactiveReason == .messageLimit)
         #expect(try await chat.r(alice) { try $0.getAgentSession($1, $2, sessionId: idle.id) }.session.status == .expired)
         #expect(try await chat.r(alice) { try $0.getAgentSession($1, $2, sessionId: fresh.id) }.isActive)
         let none = try await chat.wc(adminKey) { try $0.expireStaleSessions($1, $2, olderThanSeconds: 50) }
         #expect(none.value == 0 && none.events.isEmpty)
+        chat.clock.advance(seconds: 5)
+        let job = try await chat.wc(adminKey) { try $0.expireStaleSessions($1, $2, olderThanSeconds: 1, serverJob: true) }
+        #expect(job.value == 1 && job.events.allSatisfy { $0.actorProfileId.isEmpty }, "the server's own run names nobody")
     }
 
     @Test("CheckToolCall answers allowed, TOOL_NAME_MISSING and TOOL_NOT_ALLOWED without failing")

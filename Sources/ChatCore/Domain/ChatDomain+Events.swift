@@ -34,7 +34,8 @@ extension ChatDomain {
             }
         }
         let rows = try tx.roomEvents(tenantId: actor.tenantId, roomId: roomId, afterSeq: afterSeq, limit: limit + 1)
-        return EventPage(events: Array(rows.prefix(limit)), head: room.lastEventSeq, hasMore: rows.count > limit)
+        let fit = limits.fitting(rows, limit: limit)
+        return EventPage(events: Array(rows.prefix(fit)), head: room.lastEventSeq, hasMore: rows.count > fit)
     }
 
     /// The tenant's events after `afterEventId`, in order (`events` keys).
@@ -51,8 +52,9 @@ extension ChatDomain {
                             metadata: ["purged_through_event_id": String(purged)])
         }
         let rows = try tx.tenantEvents(tenantId: actor.tenantId, afterEventId: afterEventId, limit: limit + 1)
-        return EventPage(events: Array(rows.prefix(limit)), head: try tx.headEventId(tenantId: actor.tenantId),
-                         hasMore: rows.count > limit)
+        let fit = limits.fitting(rows, limit: limit)
+        return EventPage(events: Array(rows.prefix(fit)), head: try tx.headEventId(tenantId: actor.tenantId),
+                         hasMore: rows.count > fit)
     }
 
     /// Deletes events older than `retentionSeconds` from every tenant's log; returns how many.

@@ -76,14 +76,10 @@ extension ChatDomain {
         let members = try Validate.jsonObjectMembers(metadata, "metadata", max: limits.maxMetadataBytes)
         let key = (clientRequestId?.isEmpty ?? true) ? nil : clientRequestId
         if let key { try Validate.text(key, "client_request_id", max: 128) }
-        // The stored metadata records the client request id (parsed once, here).
-        var stored = (metadata?.isEmpty ?? true) ? "{}" : metadata!
-        if let key {
-            var withKey = members
-            withKey["clientRequestId"] = .string(key)
-            stored = JSONValue.object(withKey).text
-        }
-        return Draft(content: content, attachments: attachments, metadata: stored,
+        // The stored metadata is the parser's output (parsed once, here) and records the client request id.
+        var stored = members
+        if let key { stored["clientRequestId"] = .string(key) }
+        return Draft(content: content, attachments: attachments, metadata: JSONValue.object(stored).text,
                      threadId: try Validate.optionalReference(threadId, "thread_id"),
                      replyToMessageId: try Validate.optionalReference(replyToMessageId, "reply_to_message_id"),
                      clientRequestId: key)
@@ -106,6 +102,9 @@ extension ChatDomain {
         if let session, let reason = session.inactiveReason(at: now) {
             throw ChatError.precondition(.sessionInactive, "the agent session is not active (\(reason.rawValue))",
                                          metadata: ["inactive_reason": reason.rawValue])
+        }
+        if let session, session.totalTokensUsed.addingReportingOverflow(tokensUsed).overflow {
+            throw ChatError.validation("tokens_used", "would overflow the session's total")
         }
         var thread: ChatThread?
         if let threadId = draft.threadId {
@@ -204,9 +203,9 @@ extension ChatDomain {
         if cursor?.isEmpty == false && anchor != nil {
             throw ChatError.validation("cursor", "give either a cursor or an anchor message, not both")
         }
-        let scope = "messages:\(roomId)"
-        let decoded = try PageCursor.decode(cursor, scope: scope)
+        let scope = "\(actor.tenantId)/messages:\(roomId)"
         _ = try memberRoom(tx, actor, roomId)
+        let decoded = try PageCursor.decode(cursor, scope: scope)
         var query = MessageQuery(tenantId: actor.tenantId, roomId: roomId, includeThreadReplies: includeThreadReplies,
                                  includeDeleted: includeDeleted, limit: limit + 1)
 
@@ -247,8 +246,13 @@ extension ChatDomain {
             newer.afterSeq = seq
             newer.order = .oldestFirst
             newer.limit = limit / 2
-            let newerRows = try tx.messages(newer)
-            let olderItems = Array(olderRows.prefix(limit - limit / 2))
+            // Each side gets half the reply budget: the newer side nearest the anchor, the older side with a
+            // cursor that continues where it ended.
+            var half = limits
+            half.maxReplyBytes /= 2
+            let newerAll = try tx.messages(newer)
+            let newerRows = Array(newerAll.prefix(half.fitting(newerAll, limit: limit)))
+            let olderItems = Array(olderRows.prefix(half.fitting(olderRows, limit: limit - limit / 2)))
             let items = newerRows.reversed() + olderItems
             let hasMore = olderRows.count > olderItems.count
             let next = hasMore ? PageCursor(scope: scope, position: olderItems.last!.roomSeq, tiebreak: "b").text : ""
@@ -262,6 +266,7 @@ extension ChatDomain {
         var q = query
         q.order = .oldestFirst
         let rows = try tx.messages(q)
+        let limit = limits.fitting(rows, limit: limit)
         let items = Array(rows.prefix(limit))
         let hasMore = rows.count > limit
         let next = hasMore ? PageCursor(scope: scope, position: items.last!.roomSeq, tiebreak: "a").text : ""
@@ -304,7 +309,9 @@ extension ChatDomain {
         var versions = try tx.messageVersions(tenantId: actor.tenantId, messageId: messageId)
         versions.append(MessageVersion(messageId: message.id, version: message.version, content: message.content,
                                        editedAt: message.editedAt ?? message.createdAt))
-        return versions
+        // The newest versions that fit one reply (the current text always does), still oldest first.
+        let kept = limits.fitting(versions.reversed(), limit: versions.count)
+        return Array(versions.suffix(kept))
     }
 
     /// Soft-deletes a message (its sender or a room admin): content and attachments cleared, reactions
@@ -372,15 +379,16 @@ extension ChatDomain {
         try Validate.text(query, "query", max: 1024, required: true)
         let limit = try Validate.pageSize(limit, limits: limits)
         let roomId = try Validate.optionalReference(roomId, "room_id")
-        let scope = "search:\(actor.profileId)"
-        let after = try PageCursor.decode(cursor, scope: scope)
+        let scope = "\(actor.tenantId)/search:\(actor.profileId)"
         if let roomId { _ = try memberRoom(tx, actor, roomId) }
+        let after = try PageCursor.decode(cursor, scope: scope)
         let terms = Self.searchTerms(query)
         guard !terms.isEmpty else { throw ChatError.validation("query", "has no searchable words") }
         var search = MessageSearch(tenantId: actor.tenantId, memberProfileId: actor.profileId, terms: terms,
                                    limit: limit + 1)
         search.roomId = roomId
         search.senderProfileId = (senderProfileId?.isEmpty ?? true) ? nil : senderProfileId
+        if let sender = search.senderProfileId { try Validate.identifier(sender, "sender_profile_id") }
         search.messageType = messageType
         search.role = role
         search.since = since

@@ -161,9 +161,9 @@ extension ChatDomain {
     ) throws -> Page<Participant> {
         try Validate.reference(roomId, "room_id")
         let limit = try Validate.pageSize(limit, limits: limits)
-        let scope = "participants:\(roomId)"
-        let after = try PageCursor.decode(cursor, scope: scope)
+        let scope = "\(actor.tenantId)/participants:\(roomId)"
         _ = try memberRoom(tx, actor, roomId)
+        let after = try PageCursor.decode(cursor, scope: scope)
         let rows = try tx.participants(tenantId: actor.tenantId, roomId: roomId, status: status,
                                        afterProfileId: after?.tiebreak, limit: limit + 1)
         return page(rows, limit: limit, scope: scope) { (0, $0.profileId) }

@@ -16,6 +16,12 @@ extension ChatDomain {
                                           emoji: emoji) {
             return (existing, false)
         }
+        if try tx.otherReactionEmojiCount(tenantId: actor.tenantId, messageId: messageId, emoji: emoji)
+            >= limits.maxReactionEmojiPerMessage {
+            throw ChatError.precondition(.reactionLimit,
+                                         "a message carries at most \(limits.maxReactionEmojiPerMessage) distinct emoji",
+                                         metadata: ["limit": String(limits.maxReactionEmojiPerMessage)])
+        }
         let now = clock()
         let reaction = Reaction(tenantId: actor.tenantId, roomId: room.id, messageId: messageId,
                                 profileId: actor.profileId, emoji: emoji, createdAt: now)

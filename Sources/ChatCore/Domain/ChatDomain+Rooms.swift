@@ -56,7 +56,7 @@ extension ChatDomain {
     ) throws -> Page<RoomView> {
         let limit = try Validate.pageSize(limit, limits: limits)
         if status == .deleted { return Page(items: [], nextCursor: "", hasMore: false) }
-        let scope = "rooms:\(actor.profileId)"
+        let scope = "\(actor.tenantId)/rooms:\(actor.profileId)"
         let after = try activityCursor(cursor, scope: scope)
         let rooms = try tx.roomsOfMember(tenantId: actor.tenantId, profileId: actor.profileId, type: type,
                                          status: status, after: after, limit: limit + 1)
@@ -68,7 +68,12 @@ extension ChatDomain {
             let last = try tx.messages(MessageQuery(tenantId: room.tenantId, roomId: room.id, limit: 1)).first
             return RoomView(room: room, participant: participant, unreadCount: unread, lastMessage: last)
         }
-        return Page(items: views, nextCursor: page.nextCursor, hasMore: page.hasMore)
+        // Each view carries its room's last message too: end the page early when those pass the reply budget.
+        let fit = limits.fitting(views, limit: views.count)
+        guard fit < views.count else { return Page(items: views, nextCursor: page.nextCursor, hasMore: page.hasMore) }
+        let last = views[fit - 1].room
+        return Page(items: Array(views.prefix(fit)),
+                    nextCursor: PageCursor(scope: scope, position: last.activityAt, tiebreak: last.id).text, hasMore: true)
     }
 
     /// Changes the supplied fields of a room (admins only). No event when nothing changes.
@@ -126,6 +131,13 @@ extension ChatDomain {
         let now = clock()
         room.status = status
         room.updatedAt = now
+        if status == .deleted && room.roomType == .agent {
+            // A deleted agent room takes its session with it, in the same commit (closed before the room's
+            // last event, so the log reads session closed, then room deleted).
+            for session in try tx.statusActiveSessions(tenantId: room.tenantId, agentId: nil) where session.roomId == room.id {
+                _ = try close(tx, session, now: now, actor: actor.profileId)
+            }
+        }
         try tx.updateRoom(room)
         try emit(tx, kind, tenantId: room.tenantId, roomId: room.id, actor: actor.profileId, subject: room.id,
                  at: now, entity: .room(room))
@@ -139,7 +151,7 @@ extension ChatDomain {
     ) throws -> Page<Room> {
         try Validate.text(query, "query", max: limits.maxNameBytes, required: true)
         let limit = try Validate.pageSize(limit, limits: limits)
-        let scope = "roomsearch:\(actor.profileId)"
+        let scope = "\(actor.tenantId)/roomsearch:\(actor.profileId)"
         let after = try activityCursor(cursor, scope: scope)
         let rooms = try tx.searchRooms(tenantId: actor.tenantId, profileId: actor.profileId,
                                        query: String(query.trimmingWhitespace), after: after, limit: limit + 1)

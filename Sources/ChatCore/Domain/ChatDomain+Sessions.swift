@@ -46,7 +46,7 @@ extension ChatDomain {
         try Validate.text(systemPrompt ?? "", "system_prompt", max: limits.maxSystemPromptBytes)
         guard maxTokens >= 0 else { throw ChatError.validation("max_tokens", "must not be negative") }
         guard maxMessages >= 0 else { throw ChatError.validation("max_messages", "must not be negative") }
-        guard ttlSeconds >= 0 else { throw ChatError.validation("ttl_seconds", "must not be negative") }
+        try Validate.duration(ttlSeconds, "ttl_seconds", limits: limits)
         let key = (sessionKey?.isEmpty ?? true) ? nil : sessionKey
         if let key { try Validate.text(key, "session_key", max: 128) }
         let agentProfile = givenProfile ?? Identifiers.derivedAgentProfileId(agentId: agentId)
@@ -62,7 +62,7 @@ extension ChatDomain {
             if existing.isActive(at: now), let room = try tx.room(tenantId: tenant, id: existing.roomId) {
                 return SessionCreation(session: SessionView(existing, now: now), room: room, reused: true)
             }
-            try expire(tx, existing, now: now, actor: "")
+            try expire(tx, existing, now: now, actor: actor.profileId)
         }
 
         let room = Room(id: Identifiers.newUUID(), tenantId: tenant, name: agentId, roomType: .agent,
@@ -85,7 +85,7 @@ extension ChatDomain {
         try emit(tx, .participantJoined, tenantId: tenant, roomId: room.id, actor: actor.profileId,
                  subject: agent.profileId, at: now, entity: .participant(agent))
         try emit(tx, .sessionCreated, tenantId: tenant, roomId: room.id, actor: actor.profileId, subject: session.id,
-                 at: now, entity: .session(session))
+                 at: now, entity: .session(session.eventCopy))
         let stored = try tx.room(tenantId: tenant, id: room.id) ?? room
         return SessionCreation(session: SessionView(session, now: now), room: stored, reused: false)
     }
@@ -97,7 +97,7 @@ extension ChatDomain {
         s.storedInactiveReason = session.inactiveReason(at: now) ?? .expired
         try tx.updateSession(s)
         try emit(tx, .sessionExpired, tenantId: s.tenantId, roomId: s.roomId, actor: actor, subject: s.id, at: now,
-                 entity: .session(s))
+                 entity: .session(s.eventCopy))
     }
 
     /// A session visible to the actor: its participant, or any `agent` key of the tenant.
@@ -136,7 +136,7 @@ extension ChatDomain {
         let agentId = (agentId?.isEmpty ?? true) ? nil : agentId
         if let agentId { try Validate.identifier(agentId, "agent_id") }
         let limit = try Validate.pageSize(limit, limits: limits)
-        let scope = "sessions:\(actor.profileId)"
+        let scope = "\(actor.tenantId)/sessions:\(actor.profileId)"
         let after = try activityCursor(cursor, scope: scope)
         let now = clock()
         var rows: [AgentSession] = []
@@ -186,6 +186,9 @@ extension ChatDomain {
         guard type != .system else { throw ChatError.validation("message_type", "agents may not send system messages") }
         let gated = kind == .tool || type == .toolCall || type == .toolResult
         guard tokensUsed >= 0 else { throw ChatError.validation("tokens_used", "must not be negative") }
+        guard tokensUsed <= limits.maxTokensPerReply else {
+            throw ChatError.validation("tokens_used", "must be at most \(limits.maxTokensPerReply)")
+        }
         let draft = try validateDraft(content: content, attachments: [], metadata: metadata, threadId: threadId,
                                       replyToMessageId: replyToMessageId, clientRequestId: clientRequestId,
                                       contentRequired: !gated)
@@ -198,11 +201,11 @@ extension ChatDomain {
             guard !toolCall.callId.isEmpty else { throw ChatError.validation("tool_call.call_id", "is required") }
             try Validate.text(toolCall.callId, "tool_call.call_id", max: 128)
             try Validate.text(toolCall.name, "tool_call.name", max: limits.maxToolNameBytes)
-            try Validate.json(toolCall.arguments, "tool_call.arguments", max: limits.maxToolPayloadBytes)
-            try Validate.json(toolCall.result, "tool_call.result", max: limits.maxToolPayloadBytes)
+            let arguments = try Validate.json(toolCall.arguments, "tool_call.arguments", max: limits.maxToolPayloadBytes)
+            let result = try Validate.json(toolCall.result, "tool_call.result", max: limits.maxToolPayloadBytes)
             data = ToolCallData(callId: toolCall.callId, name: toolCall.name,
-                                arguments: type == .toolCall ? toolCall.arguments : nil,
-                                result: type == .toolResult ? toolCall.result : nil,
+                                arguments: type == .toolCall ? arguments : nil,
+                                result: type == .toolResult ? result : nil,
                                 isError: type == .toolResult && toolCall.isError)
         }
 
@@ -281,7 +284,7 @@ extension ChatDomain {
         if let systemPrompt { try Validate.text(systemPrompt, "system_prompt", max: limits.maxSystemPromptBytes) }
         if let maxTokens, maxTokens < 0 { throw ChatError.validation("max_tokens", "must not be negative") }
         if let maxMessages, maxMessages < 0 { throw ChatError.validation("max_messages", "must not be negative") }
-        if let ttlSeconds, ttlSeconds < 0 { throw ChatError.validation("ttl_seconds", "must not be negative") }
+        if let ttlSeconds { try Validate.duration(ttlSeconds, "ttl_seconds", limits: limits) }
         var session = try participantSession(tx, actor, sessionId, reason: .notSessionOwner)
         try requireStatusActive(session)
         let before = session
@@ -294,7 +297,7 @@ extension ChatDomain {
         guard session != before else { return SessionView(session, now: now) }
         try tx.updateSession(session)
         try emit(tx, .sessionUpdated, tenantId: session.tenantId, roomId: session.roomId, actor: actor.profileId,
-                 subject: session.id, at: now, entity: .session(session))
+                 subject: session.id, at: now, entity: .session(session.eventCopy))
         return SessionView(session, now: now)
     }
 
@@ -351,39 +354,49 @@ extension ChatDomain {
         session.contextVersion += 1
         try tx.updateSession(session)
         try emit(tx, .sessionUpdated, tenantId: session.tenantId, roomId: session.roomId, actor: actor.profileId,
-                 subject: session.id, at: now, entity: .session(session))
+                 subject: session.id, at: now, entity: .session(session.eventCopy))
         return (merged, session.contextVersion)
     }
 
     /// Closes a session (participant or `agent` key). Closing a closed or expired session changes nothing.
     public func closeAgentSession(_ tx: any ChatTransaction, _ actor: CallActor, sessionId: String) throws -> SessionView {
         try actor.require(.chat, .agent)
-        var session = try visibleSession(tx, actor, sessionId)
+        let session = try visibleSession(tx, actor, sessionId)
         let now = clock()
         guard session.status == .active else { return SessionView(session, now: now) }
+        return SessionView(try close(tx, session, now: now, actor: actor.profileId), now: now)
+    }
+
+    /// Sets a status-`active` session `closed` and appends SESSION_CLOSED.
+    func close(_ tx: any ChatTransaction, _ session: AgentSession, now: Int64, actor: String) throws -> AgentSession {
+        var session = session
         session.status = .closed
         session.closedAt = now
         session.storedInactiveReason = .closed
         try tx.updateSession(session)
-        try emit(tx, .sessionClosed, tenantId: session.tenantId, roomId: session.roomId, actor: actor.profileId,
-                 subject: session.id, at: now, entity: .session(session))
-        return SessionView(session, now: now)
+        try emit(tx, .sessionClosed, tenantId: session.tenantId, roomId: session.roomId, actor: actor,
+                 subject: session.id, at: now, entity: .session(session.eventCopy))
+        return session
     }
 
     /// Expires every status-`active` session of the tenant that is no longer active, or whose last
     /// activity is older than `olderThanSeconds` (0: no age criterion); returns the count.
+    ///
+    /// - Parameter serverJob: the server's own periodic run: its SESSION_EXPIRED events name no actor (SPEC
+    ///   §12.8); a caller's run names the caller.
     public func expireStaleSessions(
-        _ tx: any ChatTransaction, _ actor: CallActor, olderThanSeconds: Int64, agentId: String? = nil
+        _ tx: any ChatTransaction, _ actor: CallActor, olderThanSeconds: Int64, agentId: String? = nil,
+        serverJob: Bool = false
     ) throws -> Int {
         try actor.require(.admin)
-        guard olderThanSeconds >= 0 else { throw ChatError.validation("older_than_seconds", "must not be negative") }
+        try Validate.duration(olderThanSeconds, "older_than_seconds", limits: limits)
         let agentId = (agentId?.isEmpty ?? true) ? nil : agentId
         let now = clock()
         var count = 0
         for session in try tx.statusActiveSessions(tenantId: actor.tenantId, agentId: agentId) {
             let idle = olderThanSeconds > 0 && (session.lastMessageAt ?? session.createdAt) < now - olderThanSeconds * 1000
             if !session.isActive(at: now) || idle {
-                try expire(tx, session, now: now, actor: "")
+                try expire(tx, session, now: now, actor: serverJob ? "" : actor.profileId)
                 count += 1
             }
         }

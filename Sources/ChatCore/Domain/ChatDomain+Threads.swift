@@ -39,9 +39,9 @@ extension ChatDomain {
     ) throws -> Page<ChatThread> {
         try Validate.reference(roomId, "room_id")
         let limit = try Validate.pageSize(limit, limits: limits)
-        let scope = "threads:\(roomId)"
-        let after = try activityCursor(cursor, scope: scope)
+        let scope = "\(actor.tenantId)/threads:\(roomId)"
         _ = try memberRoom(tx, actor, roomId)
+        let after = try activityCursor(cursor, scope: scope)
         let rows = try tx.threads(tenantId: actor.tenantId, roomId: roomId, onlyUnresolved: onlyUnresolved,
                                   after: after, limit: limit + 1)
         return page(rows, limit: limit, scope: scope) { ($0.activityAt, $0.id) }
@@ -55,9 +55,9 @@ extension ChatDomain {
     ) throws -> Page<Message> {
         try Validate.reference(threadId, "thread_id")
         let limit = try Validate.pageSize(limit, limits: limits)
-        let scope = "thread:\(threadId)"
-        let decoded = try PageCursor.decode(cursor, scope: scope)
+        let scope = "\(actor.tenantId)/thread:\(threadId)"
         let (thread, _, _) = try memberThread(tx, actor, threadId)
+        let decoded = try PageCursor.decode(cursor, scope: scope)
         var query = MessageQuery(tenantId: actor.tenantId, roomId: thread.roomId, threadId: thread.id,
                                  includeThreadReplies: true, includeDeleted: true, limit: limit + 1)
         let backwards = latest || decoded?.tiebreak == "l"
@@ -65,6 +65,7 @@ extension ChatDomain {
             query.order = .newestFirst
             query.beforeSeq = decoded?.position
             let rows = try tx.messages(query)
+            let limit = limits.fitting(rows, limit: limit)
             let items = Array(rows.prefix(limit))
             let hasMore = rows.count > limit
             let next = hasMore ? PageCursor(scope: scope, position: items.last!.roomSeq, tiebreak: "l").text : ""
@@ -83,9 +84,9 @@ extension ChatDomain {
         try Validate.reference(threadId, "thread_id")
         try Validate.reference(messageId, "message_id")
         let limit = try Validate.pageSize(limit, limits: limits)
-        let scope = "replies:\(threadId):\(messageId)"
-        let decoded = try PageCursor.decode(cursor, scope: scope)
+        let scope = "\(actor.tenantId)/replies:\(threadId):\(messageId)"
         let (thread, _, _) = try memberThread(tx, actor, threadId)
+        let decoded = try PageCursor.decode(cursor, scope: scope)
         guard let target = try tx.message(tenantId: actor.tenantId, id: messageId), target.roomId == thread.roomId else {
             throw ChatError.notFound("message")
         }

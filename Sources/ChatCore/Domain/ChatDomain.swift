@@ -132,8 +132,10 @@ extension ChatDomain {
         return (cursor.position, cursor.tiebreak)
     }
 
-    /// Builds a page from `limit + 1` fetched rows.
-    func page<T>(_ rows: [T], limit: Int, scope: String, position: (T) -> (Int64, String)) -> Page<T> {
+    /// Builds a page from `limit + 1` fetched rows, ending it early when the reply would pass
+    /// `limits.maxReplyBytes`.
+    func page<T: ReplySized>(_ rows: [T], limit: Int, scope: String, position: (T) -> (Int64, String)) -> Page<T> {
+        let limit = limits.fitting(rows, limit: limit)
         guard rows.count > limit else { return Page(items: rows, nextCursor: "", hasMore: false) }
         let items = Array(rows.prefix(limit))
         let (p, t) = position(items[items.count - 1])

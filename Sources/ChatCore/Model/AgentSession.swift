@@ -140,3 +140,15 @@ public struct TurnState: Sendable, Codable, Equatable {
         self.settledAt = settledAt
     }
 }
+
+extension AgentSession {
+    /// The session as SESSION_* events carry it: without `system_prompt` and `session_context` (both empty),
+    /// which only the participant and `agent` keys may read (GetAgentSession, GetSessionContext), while the
+    /// event log also reaches `events` keys and every PUB subscriber.
+    public var eventCopy: AgentSession {
+        var copy = self
+        copy.systemPrompt = ""
+        copy.sessionContext = ""
+        return copy
+    }
+}
