@@ -84,10 +84,10 @@ final class TestChat: @unchecked Sendable {
 
     @discardableResult
     func send(_ actor: CallActor, _ room: Room, _ content: String = "hello", thread: String? = nil,
-              reply: String? = nil, key: String? = nil) async throws -> Message {
+              reply: String? = nil, key: String? = nil, metadata: String? = nil) async throws -> Message {
         try await w(actor) {
             try $0.sendMessage($1, $2, roomId: room.id, content: content, threadId: thread, replyToMessageId: reply,
-                               clientRequestId: key).message
+                               metadata: metadata, clientRequestId: key).message
         }
     }
 

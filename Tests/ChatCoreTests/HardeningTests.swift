@@ -1,0 +1,220 @@
+@testable import ChatCore
+import Foundation
+import GRDB
+import Testing
+
+/// The domain half of the hardening issue: extreme integers, hostile JSON, unbounded growth, what events
+/// reveal, and rules found out of order. Each test fails without its fix (a trap, a stall, or a wrong answer).
+@Suite("Hardening: extreme values, hostile JSON, bounded replies (issue: hardening)")
+struct HardeningTests {
+    private func session(_ chat: TestChat, ttl: Int64 = 0) async throws -> AgentSession {
+        try await chat.w(alice) {
+            try $0.createAgentSession($1, $2, agentId: "bot", allowedTools: ["notes.*"], systemPrompt: "secret prompt",
+                                      ttlSeconds: ttl)
+        }.session.session
+    }
+
+    @Test("durations and token counts at Int64's edges are VALIDATION, never an overflow trap", arguments: [
+        Int64.max, Int64(1) << 62, 3_153_600_001,
+    ])
+    func extremeIntegers(value: Int64) async throws {
+        let chat = try TestChat()
+        try await expectRefusedWithoutWrites(chat, .validation) {
+            _ = try await chat.w(alice) { try $0.createAgentSession($1, $2, agentId: "bot", ttlSeconds: value) }
+        }
+        let s = try await session(chat)
+        try await expectRefusedWithoutWrites(chat, .validation) {
+            _ = try await chat.w(alice) { try $0.updateAgentSessionConfig($1, $2, sessionId: s.id, ttlSeconds: value) }
+        }
+        try await expectRefusedWithoutWrites(chat, .validation) {
+            _ = try await chat.w(adminKey) { try $0.expireStaleSessions($1, $2, olderThanSeconds: value) }
+        }
+        try await expectRefusedWithoutWrites(chat, .validation) {
+            _ = try await chat.w(agentKey) { try $0.sendAgentReply($1, $2, sessionId: s.id, content: "x", tokensUsed: value) }
+        }
+    }
+
+    @Test("the longest duration (100 years) is accepted and computes its expiry")
+    func longestDuration() async throws {
+        let chat = try TestChat()
+        let s = try await session(chat, ttl: 3_153_600_000)
+        #expect(s.expiresAt == chat.clock.now + 3_153_600_000_000)
+        #expect(try await chat.w(adminKey) { try $0.expireStaleSessions($1, $2, olderThanSeconds: 3_153_600_000) } == 0)
+    }
+
+    @Test("a reply whose tokens would overflow the session's total is refused and leaves the session usable")
+    func tokenTotalOverflow() async throws {
+        let chat = try TestChat()
+        let s = try await session(chat)
+        try chat.storage.writeForTesting {
+            try $0.execute(sql: "UPDATE agent_sessions SET total_tokens_used = ? WHERE id = ?",
+                           arguments: [Int64.max - 10, s.id])
+        }
+        try await expectRefusedWithoutWrites(chat, .validation) {
+            _ = try await chat.w(agentKey) { try $0.sendAgentReply($1, $2, sessionId: s.id, content: "x", tokensUsed: 11) }
+        }
+        _ = try await chat.w(agentKey) { try $0.sendAgentReply($1, $2, sessionId: s.id, content: "x", tokensUsed: 10) }
+        #expect(try chat.scalar("SELECT total_tokens_used FROM agent_sessions WHERE id = ?", [s.id]) == Int64.max)
+    }
+
+    @Test("hostile JSON is refused as VALIDATION, fast, on every JSON field", arguments: [
+        String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000),
+        String(repeating: "{\"a\":", count: 50_000) + "1" + String(repeating: "}", count: 50_000),
+        "\u{FEFF}{\"a\":1}", "{\"a\":1,}", "{\"a\":1,\"a\":2}", "{\"a\":\"\\ud800\"}", "{\"a\":1e400}",
+        "{\"a\":01}", "{\"a\":\"tab\there\"}", "{\"a\":1} x", "{'a':1}", "{\"a\":NaN}",
+    ])
+    func hostileJSON(text: String) async throws {
+        let chat = try TestChat()
+        let room = try await chat.room()
+        try await expectRefusedWithoutWrites(chat, .validation) { try await chat.send(alice, room, "m", metadata: text) }
+        try await expectRefusedWithoutWrites(chat, .validation) {
+            _ = try await chat.w(alice) { try $0.createRoom($1, $2, name: "r", roomType: .public, metadata: text) }
+        }
+        let s = try await session(chat)
+        try await expectRefusedWithoutWrites(chat, .validation) {
+            _ = try await chat.w(alice) { try $0.updateSessionContext($1, $2, sessionId: s.id, replace: text) }
+        }
+        let tool = ToolCallInput(callId: "c1", name: "notes.read", arguments: text, result: nil, isError: false)
+        try await expectRefusedWithoutWrites(chat, .validation) {
+            _ = try await chat.w(agentKey) {
+                try $0.sendAgentReply($1, $2, sessionId: s.id, content: "", kind: .tool, messageType: .toolCall, toolCall: tool)
+            }
+        }
+    }
+
+    @Test("nesting is accepted up to 64 levels and refused past them")
+    func depthLimit() async throws {
+        let chat = try TestChat()
+        let room = try await chat.room()
+        let deep = { (levels: Int) in "{\"a\":" + String(repeating: "[", count: levels - 1)
+            + String(repeating: "]", count: levels - 1) + "}" }
+        _ = try await chat.send(alice, room, "ok", metadata: deep(64))
+        try await expectRefusedWithoutWrites(chat, .validation) { try await chat.send(alice, room, "no", metadata: deep(65)) }
+    }
+
+    @Test("what the validator accepts is stored as it wrote it, and every engine's JSON check agrees")
+    func storedIsValidated() async throws {
+        let chat = try TestChat()
+        let room = try await chat.room()
+        let sent = try await chat.send(alice, room, "m", metadata: " {\"z\": [1, 2.5, \"\\u00e9\\n\"], \"a\": {\"b\": null}} ")
+        #expect(sent.metadata == #"{"a":{"b":null},"z":[1,2.5,"é\n"]}"#)
+        #expect(try chat.scalar("SELECT count(*) FROM messages WHERE json_valid(metadata) = 0") == 0)
+    }
+
+    @Test("SESSION_* events carry neither the system prompt nor the session context")
+    func sessionEventsRedacted() async throws {
+        let chat = try TestChat()
+        let s = try await session(chat)
+        _ = try await chat.w(alice) { try $0.updateSessionContext($1, $2, sessionId: s.id, replace: #"{"ssn":"123"}"#) }
+        _ = try await chat.w(alice) { try $0.updateAgentSessionConfig($1, $2, sessionId: s.id, systemPrompt: "new secret") }
+        _ = try await chat.w(alice) { try $0.closeAgentSession($1, $2, sessionId: s.id) }
+        let log = try await chat.r(eventsKey) { try $0.listRoomEvents($1, $2, roomId: s.roomId, afterSeq: 0) }
+        let events = log.events.filter { [.sessionCreated, .sessionUpdated, .sessionClosed].contains($0.kind) }
+        #expect(events.count == 4)
+        for event in events {
+            guard case .session(let carried)? = event.entity else {
+                Issue.record("\(event.kind) carries no session")
+                continue
+            }
+            #expect(carried.systemPrompt.isEmpty && carried.sessionContext.isEmpty, "\(event.kind) leaks session secrets")
+            #expect(carried.id == s.id)
+        }
+        #expect(try chat.scalar("SELECT count(*) FROM room_events WHERE payload LIKE '%secret%' OR payload LIKE '%ssn%'") == 0)
+    }
+
+    @Test("a message carries at most 64 distinct emoji; existing ones stay addable")
+    func reactionCap() async throws {
+        let chat = try TestChat()
+        let room = try await chat.room()
+        try await chat.add(alice, room, "bob")
+        let m = try await chat.send(alice, room)
+        for i in 0..<64 {
+            _ = try await chat.w(alice) { try $0.addReaction($1, $2, messageId: m.id, emoji: "e\(i)") }
+        }
+        try await expectRefusedWithoutWrites(chat, .reactionLimit, .failedPrecondition) {
+            _ = try await chat.w(bob) { try $0.addReaction($1, $2, messageId: m.id, emoji: "one-more") }
+        }
+        let same = try await chat.w(bob) { try $0.addReaction($1, $2, messageId: m.id, emoji: "e7") }
+        #expect(same.added)
+        #expect(try await chat.r(alice) { try $0.listReactions($1, $2, messageId: m.id) }.count == 64)
+    }
+
+    @Test("a page ends before its reply passes maxReplyBytes, and the cursor continues exactly there")
+    func replyByteCap() async throws {
+        var limits = ChatLimits()
+        limits.maxReplyBytes = 64 * 1024
+        let chat = try TestChat(limits: limits)
+        let room = try await chat.room()
+        var sent: [String] = []
+        for i in 0..<12 { sent.append(try await chat.send(alice, room, String(repeating: "\(i % 10)", count: 20_000)).id) }
+        var seen: [String] = []
+        var cursor: String?
+        repeat {
+            let at = cursor
+            let page = try await chat.r(alice) { try $0.listRoomMessages($1, $2, roomId: room.id, cursor: at, limit: 200) }
+            #expect(page.items.reduce(0) { $0 + $1.replyBytes } <= limits.maxReplyBytes)
+            #expect(!page.items.isEmpty)
+            seen += page.items.map(\.id)
+            cursor = page.hasMore ? page.nextCursor : nil
+        } while cursor != nil
+        #expect(seen == sent.reversed(), "every message once, newest first")
+        let events = try await chat.r(eventsKey) { try $0.listRoomEvents($1, $2, roomId: room.id, afterSeq: 0, limit: 200) }
+        #expect(events.hasMore && events.events.count < 13)
+    }
+
+    @Test("a cursor works only in its own tenant and list, and visibility is checked before it")
+    func cursorsAreBound() async throws {
+        let chat = try TestChat()
+        for i in 0..<3 { _ = try await chat.room(name: "r\(i)") }
+        let mine = try await chat.r(alice) { try $0.listMyRooms($1, $2, limit: 1) }
+        #expect(mine.hasMore)
+        // mallory is "alice" in tenant-2: same profile id, other tenant.
+        try await expectRefusedWithoutWrites(chat, .validation) {
+            _ = try await chat.r(mallory) { try $0.listMyRooms($1, $2, cursor: mine.nextCursor) }
+        }
+        let a = try await chat.room(alice, .private, name: "a")
+        let b = try await chat.room(bob, .private, name: "b")
+        for _ in 0..<3 { _ = try await chat.send(alice, a) }
+        let page = try await chat.r(alice) { try $0.listRoomMessages($1, $2, roomId: a.id, limit: 1) }
+        try await expectRefusedWithoutWrites(chat, .notFound) {
+            _ = try await chat.r(alice) { try $0.listRoomMessages($1, $2, roomId: b.id, cursor: page.nextCursor) }
+        }
+        try await expectRefusedWithoutWrites(chat, .validation) {
+            _ = try await chat.r(bob) { try $0.listRoomMessages($1, $2, roomId: b.id, cursor: page.nextCursor) }
+        }
+    }
+
+    @Test("DeleteRoom of an agent room closes its session in the same commit; a new session is created after")
+    func deleteRoomClosesSession() async throws {
+        let chat = try TestChat()
+        let s = try await session(chat)
+        let deleted = try await chat.wc(alice) { try $0.deleteRoom($1, $2, roomId: s.roomId) }
+        #expect(deleted.events.map(\.kind) == [.sessionClosed, .roomDeleted])
+        let view = try await chat.r(agentKey) { try $0.getAgentSession($1, $2, sessionId: s.id) }
+        #expect(view.session.status == .closed && !view.isActive)
+        let next = try await chat.w(alice) { try $0.createAgentSession($1, $2, agentId: "bot") }
+        #expect(!next.reused && next.session.session.id != s.id && next.room.id != s.roomId)
+    }
+
+    @Test("SearchMessages validates sender_profile_id like every profile id")
+    func searchSender() async throws {
+        let chat = try TestChat()
+        _ = try await chat.room()
+        for sender in ["a\u{0}b", String(repeating: "x", count: 129), "with space"] {
+            try await expectRefusedWithoutWrites(chat, .validation) {
+                _ = try await chat.r(alice) { try $0.searchMessages($1, $2, query: "hello", senderProfileId: sender) }
+            }
+        }
+    }
+
+    @Test("CreateAgentSession's reuse check names its caller on the SESSION_EXPIRED it appends")
+    func reuseExpiryActor() async throws {
+        let chat = try TestChat()
+        let s = try await session(chat, ttl: 1)
+        chat.clock.advance(seconds: 5)
+        let again = try await chat.wc(alice) { try $0.createAgentSession($1, $2, agentId: "bot") }
+        #expect(!again.value.reused)
+        let expired = again.events.filter { $0.kind == .sessionExpired }
+        #expect(expired.count == 1 && expired[0].subjectId == s.id && expired[0].actorProfileId == "alice")
+    }
+}
