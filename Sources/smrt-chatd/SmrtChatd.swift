@@ -81,8 +81,6 @@ struct Migrate: ParsableCommand {
         case .postgres(let url):
             applied = try PostgresStorage.migrate(url: url)
         case .sqlite(let db):
-            let directory = (db as NSString).deletingLastPathComponent
-            if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
             applied = try SQLiteStorage.migrate(path: db)
         }
         print("migrated \(location.description): \(applied.joined(separator: ", "))")
@@ -231,8 +229,6 @@ func openStorage(_ location: StorageLocation) throws -> OpenStorage {
     case .postgres(let url):
         return .postgres(try PostgresStorage(PostgresConfiguration(url: url)))
     case .sqlite(let path):
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         return .sqlite(try SQLiteStorage(SQLiteConfiguration(path: path)))
     }
 }
