@@ -2,7 +2,8 @@
 """Gathers the figures of `make fuzz` and `make soak` into reliability/results.json.
 
 Reads reliability/fuzz-runs.jsonl (one line per fuzz run, appended by fuzz/run.py) and
-reliability/figures/*.json (written by the end-to-end tests when SMRTCHAT_RELIABILITY_OUT is set).
+reliability/figures/*.json (written by the end-to-end tests when SMRTCHAT_RELIABILITY_OUT is set, and by
+tests/hostile: boundary.json and flood.json).
 """
 import json, os, sys
 
@@ -30,6 +31,7 @@ def main():
 
     modes = {m: load(f"crashkill-{m}") for m in ("normal", "full")}
     hostile, stalled = load("hostile"), load("stalled")
+    boundary, flood = load("boundary") or {}, load("flood") or {}
 
     def total(key):
         values = [f[key] for f in modes.values() if f]
@@ -42,6 +44,15 @@ def main():
         "crashkill_lost_acked": total("lost_acked"),
         "crashkill_duplicates": total("duplicates"),
         "crashkill_integrity_failures": total("integrity_failures"),
+        "crashkill_nonidempotent_duplicates": total("nonidempotent_duplicates"),
+        "signed_fuzz_execs": fuzz.get("signed", {}).get("execs", 0),
+        "signed_fuzz_findings": fuzz.get("signed", {}).get("findings", 0),
+        "boundary_cases": boundary.get("boundary_cases"),
+        "boundary_failures": boundary.get("boundary_failures"),
+        "boundary_health_max_ms": boundary.get("health_max_ms"),
+        "preauth_flood_rss_growth_mib": flood.get("preauth_flood_rss_growth_mib"),
+        "preauth_flood_legit_p99_ms": flood.get("preauth_flood_legit_p99_ms"),
+        "preauth_flood_sigterm_s": flood.get("preauth_flood_sigterm_s"),
         "crashkill": {m: ({k: int(v) for k, v in f.items()} if f else None) for m, f in modes.items()},
         "hostile_p99_ratio": round(hostile["hostile_p99_ratio"], 3) if hostile else None,
         "hostile": hostile,

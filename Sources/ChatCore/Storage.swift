@@ -188,6 +188,12 @@ public protocol ChatTransaction: AnyObject {
     func deleteReactions(tenantId: String, messageId: String) throws
     /// A message's reactions as (emoji, profile) pairs, oldest first.
     func reactionPairs(tenantId: String, messageId: String) throws -> [(emoji: String, profileId: String)]
+    /// The profiles that reacted to a message with `emoji`, by profile id, after `afterProfileId`.
+    func reactionProfiles(tenantId: String, messageId: String, emoji: String, afterProfileId: String?, limit: Int) throws
+        -> [String]
+    /// How many profiles reacted to a message with `emoji`, and whether `profileId` is one of them.
+    func reactionCount(tenantId: String, messageId: String, emoji: String, profileId: String) throws
+        -> (count: Int64, includesProfile: Bool)
     /// How many distinct emoji other than `emoji` a message carries (the per-message emoji cap).
     func otherReactionEmojiCount(tenantId: String, messageId: String, emoji: String) throws -> Int
 

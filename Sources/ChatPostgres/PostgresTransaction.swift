@@ -548,6 +548,25 @@ final class PostgresTransaction: ChatTransaction {
                        [tenantId, messageId]).map { (try $0.str("emoji"), try $0.str("profile_id")) }
     }
 
+    func reactionProfiles(tenantId: String, messageId: String, emoji: String, afterProfileId: String?, limit: Int) throws
+        -> [String] {
+        try tenant(tenantId)
+        return try all("""
+            SELECT profile_id FROM reactions WHERE tenant_id = $1 AND message_id = $2 AND emoji = $3
+              AND ($4::text IS NULL OR profile_id > $4) ORDER BY profile_id LIMIT $5
+            """, [tenantId, messageId, emoji, afterProfileId, Int64(limit)]).map { try $0.str("profile_id") }
+    }
+
+    func reactionCount(tenantId: String, messageId: String, emoji: String, profileId: String) throws
+        -> (count: Int64, includesProfile: Bool) {
+        try tenant(tenantId)
+        let row = try one("""
+            SELECT COUNT(*)::bigint AS n, COALESCE(bool_or(profile_id = $4), false) AS mine FROM reactions
+            WHERE tenant_id = $1 AND message_id = $2 AND emoji = $3
+            """, [tenantId, messageId, emoji, profileId])
+        return (try row?.int("n") ?? 0, try row?.bool("mine") ?? false)
+    }
+
     func otherReactionEmojiCount(tenantId: String, messageId: String, emoji: String) throws -> Int {
         try tenant(tenantId)
         let row = try one("""

@@ -186,6 +186,8 @@ public final class ChatServer: Sendable {
         let deadline = Date().addingTimeInterval(5)
         while inFlight.calls > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
         if inFlight.calls > 0 { logger.warning("calls left unanswered at stop", metadata: ["chat.calls": "\(inFlight.calls)"]) }
+        // nanomsg sends from its own worker thread and closing drops what it has not written yet.
+        Thread.sleep(forTimeInterval: 0.1)
         socket.close()
         publisher.stop()
         logger.info("stopped")

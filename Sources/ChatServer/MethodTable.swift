@@ -264,7 +264,7 @@ enum MethodTable {
         },
         read("ListThreadMessages", Smrt_Chat_V1_ListThreadMessagesRequest.self) { d, tx, a, r in
             let page = try d.listThreadMessages(tx, a, threadId: r.threadID, cursor: r.cursor, limit: Int(r.limit),
-                                                latest: r.latest)
+                                                latest: r.latest, includeDeleted: r.includeDeleted)
             return Smrt_Chat_V1_ListThreadMessagesResponse.with {
                 $0.messages = page.items.map(\.wire)
                 ($0.nextCursor, $0.hasMore_p) = pageFields(page)
@@ -272,7 +272,7 @@ enum MethodTable {
         },
         read("ListReplies", Smrt_Chat_V1_ListRepliesRequest.self) { d, tx, a, r in
             let page = try d.listReplies(tx, a, threadId: r.threadID, messageId: r.messageID, cursor: r.cursor,
-                                         limit: Int(r.limit))
+                                         limit: Int(r.limit), includeDeleted: r.includeDeleted)
             return Smrt_Chat_V1_ListRepliesResponse.with {
                 $0.messages = page.items.map(\.wire)
                 ($0.nextCursor, $0.hasMore_p) = pageFields(page)
@@ -298,8 +298,16 @@ enum MethodTable {
             return Smrt_Chat_V1_RemoveReactionResponse.with { $0.removed = removed }
         },
         read("ListReactions", Smrt_Chat_V1_ListReactionsRequest.self) { d, tx, a, r in
-            let groups = try d.listReactions(tx, a, messageId: r.messageID)
-            return Smrt_Chat_V1_ListReactionsResponse.with { $0.reactions = groups.map(\.wire) }
+            guard !r.emoji.isEmpty else {
+                let groups = try d.listReactions(tx, a, messageId: r.messageID)
+                return Smrt_Chat_V1_ListReactionsResponse.with { $0.reactions = groups.map(\.wire) }
+            }
+            let page = try d.listReactionProfiles(tx, a, messageId: r.messageID, emoji: r.emoji, cursor: r.cursor,
+                                                  limit: Int(r.limit))
+            return Smrt_Chat_V1_ListReactionsResponse.with {
+                $0.reactions = page.items.map(\.wire)
+                ($0.nextCursor, $0.hasMore_p) = pageFields(page)
+            }
         },
         write("GetOrCreateDM", Smrt_Chat_V1_GetOrCreateDMRequest.self) { d, tx, a, r in
             let room = try d.getOrCreateDM(tx, a, profileA: r.profileA, profileB: r.profileB)

@@ -378,6 +378,23 @@ final class SQLiteTransaction: ChatTransaction {
                 [tenantId, messageId]).map { ($0["emoji"], $0["profile_id"]) }
     }
 
+    func reactionProfiles(tenantId: String, messageId: String, emoji: String, afterProfileId: String?, limit: Int) throws
+        -> [String] {
+        try String.fetchAll(db.cachedStatement(sql: """
+            SELECT profile_id FROM reactions WHERE tenant_id = ?1 AND message_id = ?2 AND emoji = ?3
+              AND (?4 IS NULL OR profile_id > ?4) ORDER BY profile_id LIMIT ?5
+            """), arguments: [tenantId, messageId, emoji, afterProfileId, limit])
+    }
+
+    func reactionCount(tenantId: String, messageId: String, emoji: String, profileId: String) throws
+        -> (count: Int64, includesProfile: Bool) {
+        let row = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT COUNT(*) AS n, COALESCE(MAX(profile_id = ?4), 0) AS mine FROM reactions
+            WHERE tenant_id = ?1 AND message_id = ?2 AND emoji = ?3
+            """), arguments: [tenantId, messageId, emoji, profileId])
+        return (row?["n"] ?? 0, (row?["mine"] as Int64? ?? 0) != 0)
+    }
+
     func otherReactionEmojiCount(tenantId: String, messageId: String, emoji: String) throws -> Int {
         try Int.fetchOne(db.cachedStatement(sql: """
             SELECT COUNT(DISTINCT emoji) FROM reactions WHERE tenant_id = ? AND message_id = ? AND emoji <> ?

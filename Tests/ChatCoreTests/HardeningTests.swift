@@ -217,4 +217,58 @@ struct HardeningTests {
         let expired = again.events.filter { $0.kind == .sessionExpired }
         #expect(expired.count == 1 && expired[0].subjectId == s.id && expired[0].actorProfileId == "alice")
     }
+
+    @Test("deleted messages are hidden by default in all three message lists and shown as tombstones on request")
+    func tombstonesConsistent() async throws {
+        let chat = try TestChat()
+        let room = try await chat.room()
+        let thread = try await chat.w(alice) { try $0.startThread($1, $2, roomId: room.id) }
+        let target = try await chat.send(alice, room, "question", thread: thread.id)
+        let doomed = try await chat.send(alice, room, "answer", thread: thread.id, reply: target.id)
+        _ = try await chat.w(alice) { try $0.deleteMessage($1, $2, messageId: doomed.id) }
+        let lists: [(Bool) async throws -> [Message]] = [
+            { all in try await chat.r(alice) {
+                try $0.listRoomMessages($1, $2, roomId: room.id, includeThreadReplies: true, includeDeleted: all) }.items },
+            { all in try await chat.r(alice) {
+                try $0.listThreadMessages($1, $2, threadId: thread.id, includeDeleted: all) }.items },
+            { all in try await chat.r(alice) {
+                try $0.listReplies($1, $2, threadId: thread.id, messageId: target.id, includeDeleted: all) }.items },
+        ]
+        for (i, list) in lists.enumerated() {
+            #expect(try await list(false).allSatisfy { $0.deletedAt == nil }, "list \(i) shows a deleted message")
+            #expect(try await list(true).contains { $0.id == doomed.id && $0.deletedAt != nil && $0.content.isEmpty },
+                    "list \(i) hides the tombstone when asked for it")
+        }
+    }
+
+    @Test("ListReactions for one emoji pages through every profile that used it")
+    func reactionProfilesPaged() async throws {
+        let chat = try TestChat()
+        let room = try await chat.room()
+        let m = try await chat.send(alice, room)
+        var expected: [String] = []
+        for i in 0..<7 {
+            let profile = CallActor(tenantId: tenant, profileId: "p\(i)")
+            _ = try await chat.w(profile) { try $0.joinRoom($1, $2, roomId: room.id) }
+            _ = try await chat.w(profile) { try $0.addReaction($1, $2, messageId: m.id, emoji: "+1") }
+            expected.append(profile.profileId)
+        }
+        var seen: [String] = []
+        var cursor: String?
+        repeat {
+            let at = cursor
+            let page = try await chat.r(alice) {
+                try $0.listReactionProfiles($1, $2, messageId: m.id, emoji: "+1", cursor: at, limit: 3)
+            }
+            #expect(page.items.count == 1 && page.items[0].count == 7 && !page.items[0].reactedByActor)
+            seen += page.items[0].profileIds
+            cursor = page.hasMore ? page.nextCursor : nil
+        } while cursor != nil
+        #expect(seen == expected)
+        try await expectRefusedWithoutWrites(chat, .validation) {
+            _ = try await chat.r(alice) {
+                try $0.listReactionProfiles($1, $2, messageId: m.id, emoji: "-1", cursor: "djF8eHw", limit: 3)
+            }
+        }
+    }
 }

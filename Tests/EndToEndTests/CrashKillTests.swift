@@ -8,7 +8,7 @@ import Testing
 
 /// One request a client sent, its exact frame, and whether its reply came back.
 private struct Sent: Sendable {
-    enum Kind: Sendable { case send, react, edit, agentReply }
+    enum Kind: Sendable, CaseIterable { case send, react, unreact, edit, agentReply, context }
     var kind: Kind
     var frame: [UInt8]
     /// The message id it creates or touches (deterministic for sends with a client_request_id).
@@ -44,7 +44,10 @@ struct CrashKillTests {
 
         // Figures for RELIABILITY.md (crashkill-<durability>.json when SMRTCHAT_RELIABILITY_OUT is set).
         var ackedTotal = 0, sentTotal = 0, lostAcked = 0, duplicates = 0, missing = 0, resendFailures = 0
-        var integrityFailures = 0
+        var integrityFailures = 0, nonIdempotentDuplicates = 0, nonIdempotentMissing = 0
+        // What each kind of write leaves when it is applied once: one event of its kind (and for agent replies
+        // one token, for context updates one context version). Counted cumulatively over the rounds.
+        var expected = Effects()
         for round in 0..<rounds {
             let ledger = Ledger()
             let rpc = server.rpc
@@ -63,21 +66,34 @@ struct CrashKillTests {
                         for j in 0..<100_000 {
                             let crid = "r\(round)-c\(i)-\(j)"
                             let (kind, payload, messageId): (Sent.Kind, Data, String)
-                            switch (j % 4, last) {
+                            // Every kind but sends is not idempotent by itself: only the replay cache keeps an
+                            // identical resend from applying twice.
+                            switch (j % 6, last) {
                             case (1, let id?):
                                 kind = .react
                                 payload = try! Smrt_Chat_V1_AddReactionRequest.with { $0.messageID = id; $0.emoji = "e\(j)" }
                                     .serializedData()
                                 messageId = id
                             case (2, let id?):
+                                kind = .unreact
+                                payload = try! Smrt_Chat_V1_RemoveReactionRequest.with { $0.messageID = id; $0.emoji = "e\(j - 1)" }
+                                    .serializedData()
+                                messageId = id
+                            case (3, let id?):
                                 kind = .edit
                                 payload = try! Smrt_Chat_V1_EditMessageRequest.with { $0.messageID = id; $0.content = "edit \(j)" }
                                     .serializedData()
                                 messageId = id
-                            case (3, _):
+                            case (4, _):
                                 kind = .agentReply
                                 payload = try! Smrt_Chat_V1_SendAgentReplyRequest.with {
-                                    $0.sessionID = session.id; $0.content = "reply \(crid)"; $0.clientRequestID = crid
+                                    $0.sessionID = session.id; $0.content = "reply \(crid)"; $0.tokensUsed = 1
+                                }.serializedData()
+                                messageId = ""
+                            case (5, _):
+                                kind = .context
+                                payload = try! Smrt_Chat_V1_UpdateSessionContextRequest.with {
+                                    $0.sessionID = session.id; $0.mergePatch = "{\"c\(i)\":\(j)}"
                                 }.serializedData()
                                 messageId = ""
                             default:
@@ -87,7 +103,7 @@ struct CrashKillTests {
                                 }.serializedData()
                                 messageId = ""
                             }
-                            let op = ["SendMessage", "AddReaction", "EditMessage", "SendAgentReply"][[Sent.Kind.send, .react, .edit, .agentReply].firstIndex(of: kind)!]
+                            let op = Self.operation[kind]!
                             let actor = kind == .agentReply ? c : me
                             let frame = actor.frame(op, payload: payload)
                             let index = ledger.record(Sent(kind: kind, frame: frame, messageId: messageId, acknowledged: false))
@@ -102,8 +118,12 @@ struct CrashKillTests {
                                     ledger.entries.withLock { $0[index].messageId = r.message.id }
                                 case .react:
                                     let _: Smrt_Chat_V1_AddReactionResponse = try await me.send(frame: frame)
+                                case .unreact:
+                                    let _: Smrt_Chat_V1_RemoveReactionResponse = try await me.send(frame: frame)
                                 case .edit:
                                     let _: Smrt_Chat_V1_EditMessageResponse = try await me.send(frame: frame)
+                                case .context:
+                                    let _: Smrt_Chat_V1_UpdateSessionContextResponse = try await me.send(frame: frame)
                                 }
                                 ledger.acknowledge(index)
                             } catch {
@@ -140,14 +160,17 @@ struct CrashKillTests {
                     case .send: let _: Smrt_Chat_V1_SendMessageResponse = try await checker.send(frame: s.frame)
                     case .agentReply: let _: Smrt_Chat_V1_SendAgentReplyResponse = try await checker.send(frame: s.frame)
                     case .react: let _: Smrt_Chat_V1_AddReactionResponse = try await checker.send(frame: s.frame)
+                    case .unreact: let _: Smrt_Chat_V1_RemoveReactionResponse = try await checker.send(frame: s.frame)
                     case .edit: let _: Smrt_Chat_V1_EditMessageResponse = try await checker.send(frame: s.frame)
+                    case .context: let _: Smrt_Chat_V1_UpdateSessionContextResponse = try await checker.send(frame: s.frame)
                     }
                 } catch let error as RPCError {
                     resendFailures += 1
                     Issue.record("round \(round): resending an unacknowledged \(s.kind) failed: \(error)")
                 }
             }
-            let sends = sent.filter { $0.kind == .send || $0.kind == .agentReply }.count
+            let sends = sent.filter { $0.kind == .send }.count
+            for s in sent { expected.count(s.kind) }
             let stored = try await checker.listRoomEvents(.with { $0.roomID = room.id; $0.afterSeq = 0; $0.limit = 1 })
             #expect(stored.headSeq > 0)
             server.stop()
@@ -157,7 +180,13 @@ struct CrashKillTests {
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM messages WHERE client_request_id LIKE ?",
                                  arguments: ["r\(round)-%"]) ?? 0
             }
+            let found = try Effects(storage, sessionId: session.id)
             storage.close()
+            for (name, want, got) in expected.compared(with: found) where want != got {
+                Issue.record("round \(round): \(name) applied \(got) times for \(want) requests")
+                nonIdempotentDuplicates += max(0, got - want)
+                nonIdempotentMissing += max(0, want - got)
+            }
             if !report.isConsistent { integrityFailures += 1 }
             duplicates += max(0, rows - sends)
             missing += max(0, sends - rows)
@@ -171,7 +200,59 @@ struct CrashKillTests {
             "rounds": Double(rounds), "requests_sent": Double(sentTotal), "acknowledged": Double(ackedTotal),
             "lost_acked": Double(lostAcked), "duplicates": Double(duplicates), "missing_after_resend": Double(missing),
             "resend_failures": Double(resendFailures), "integrity_failures": Double(integrityFailures),
+            "nonidempotent_duplicates": Double(nonIdempotentDuplicates),
+            "nonidempotent_missing": Double(nonIdempotentMissing),
         ])
+    }
+
+    private static let operation: [Sent.Kind: String] = [
+        .send: "SendMessage", .react: "AddReaction", .unreact: "RemoveReaction", .edit: "EditMessage",
+        .agentReply: "SendAgentReply", .context: "UpdateSessionContext",
+    ]
+}
+
+/// The traces the non-idempotent writes leave: events by kind, the session's token total and context version.
+private struct Effects {
+    var reactionsAdded = 0, reactionsRemoved = 0, edits = 0, agentReplies = 0, tokens = 0, contextUpdates = 0
+
+    init() {}
+
+    /// What the database holds (the session was created with no tokens and context version 1).
+    init(_ storage: SQLiteStorage, sessionId: String) throws {
+        self = try storage.withSnapshot { db in
+            var e = Effects()
+            let byKind = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: """
+                SELECT kind, count(*) AS n FROM room_events GROUP BY kind
+                """).map { ($0["kind"] as String, $0["n"] as Int) })
+            e.reactionsAdded = byKind["REACTION_ADDED"] ?? 0
+            e.reactionsRemoved = byKind["REACTION_REMOVED"] ?? 0
+            e.edits = byKind["MESSAGE_EDITED"] ?? 0
+            e.agentReplies = try Int.fetchOne(db, sql: "SELECT count(*) FROM messages WHERE agent_session_id = ? AND role = 'assistant'",
+                                              arguments: [sessionId]) ?? 0
+            let session = try Row.fetchOne(db, sql: "SELECT total_tokens_used, context_version FROM agent_sessions WHERE id = ?",
+                                           arguments: [sessionId])
+            e.tokens = session?["total_tokens_used"] ?? 0
+            e.contextUpdates = (session?["context_version"] ?? 1) - 1
+            return e
+        }
+    }
+
+    /// Counts one request of `kind`, applied once.
+    mutating func count(_ kind: Sent.Kind) {
+        switch kind {
+        case .send: break
+        case .react: reactionsAdded += 1
+        case .unreact: reactionsRemoved += 1
+        case .edit: edits += 1
+        case .agentReply: agentReplies += 1; tokens += 1
+        case .context: contextUpdates += 1
+        }
+    }
+
+    func compared(with found: Effects) -> [(String, Int, Int)] {
+        [("AddReaction", reactionsAdded, found.reactionsAdded), ("RemoveReaction", reactionsRemoved, found.reactionsRemoved),
+         ("EditMessage", edits, found.edits), ("SendAgentReply", agentReplies, found.agentReplies),
+         ("SendAgentReply tokens", tokens, found.tokens), ("UpdateSessionContext", contextUpdates, found.contextUpdates)]
     }
 }
 

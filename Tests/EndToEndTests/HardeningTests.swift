@@ -1,6 +1,9 @@
 import ChatAPI
 import ChatClient
+import ChatStore
 import Foundation
+import GRDB
+import Synchronization
 import Testing
 
 /// The server half of the hardening issue, against the real smrt-chatd: signed frames with extreme values,
@@ -160,4 +163,59 @@ struct HardeningE2ETests {
         #expect(try await alice.getAgentSession(.with { $0.sessionID = created.session.id }).session.systemPrompt
                 == "the secret prompt")
     }
+
+    @Test("SIGTERM under load: every write that committed was answered, and the server exits promptly")
+    func shutdownAnswersEveryCall() async throws {
+        let server = try ServerProcess(.ipc)
+        guard !server.database.hasPrefix("postgres") else { return }  // counts rows in the SQLite file
+        let key = try server.createKey()
+        let setup = try server.client(key: key)
+        let room = try await setup.createRoom(.with { $0.name = "load"; $0.roomType = .public }).room
+        setup.close()
+        let acked = AckedRequests()
+        let rpc = server.rpc
+        let started = Date()
+        var stoppedAt = Date()
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<16 {
+                group.addTask {
+                    guard let c = try? ChatClient(.init(rpcEndpoints: [rpc], tenantId: "tenant-1", actorProfileId: "alice",
+                                                        keyId: key.keyId, secret: key.secret)
+                        .with { $0.connections = 1; $0.timeoutMs = 3000; $0.retries = 0 }) else { return }
+                    defer { c.close() }
+                    for j in 0..<100_000 {
+                        let crid = "c\(i)-\(j)"
+                        do {
+                            _ = try await c.sendMessage(.with { $0.roomID = room.id; $0.content = crid; $0.clientRequestID = crid })
+                            acked.insert(crid)
+                        } catch {
+                            return
+                        }
+                    }
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(800))
+            stoppedAt = Date()
+            kill(server.pid, SIGTERM)
+        }
+        _ = server.stop()
+        #expect(Date().timeIntervalSince(stoppedAt) < 10, "SIGTERM took too long")
+        let storage = try SQLiteStorage(SQLiteConfiguration(path: server.database))
+        defer { storage.close() }
+        let committed = try storage.withSnapshot { db in
+            Set(try String.fetchAll(db, sql: "SELECT client_request_id FROM messages WHERE client_request_id IS NOT NULL"))
+        }
+        let answered = acked.all
+        #expect(!answered.isEmpty && started < stoppedAt)
+        #expect(committed.subtracting(answered).isEmpty,
+                "committed but never answered: \(committed.subtracting(answered).sorted().prefix(5))")
+        #expect(answered.subtracting(committed).isEmpty, "answered but not committed")
+    }
+}
+
+/// Client request ids whose call was answered OK, from many tasks.
+private final class AckedRequests: Sendable {
+    private let ids = Mutex<Set<String>>([])
+    func insert(_ id: String) { _ = ids.withLock { $0.insert(id) } }
+    var all: Set<String> { ids.withLock { $0 } }
 }

@@ -1561,6 +1561,9 @@ public nonisolated struct Smrt_Chat_V1_ListThreadMessagesRequest: Sendable {
   /// The newest `limit` messages (still oldest first), with a cursor towards older ones.
   public var latest: Bool = false
 
+  /// Also deleted messages, as tombstones (as in ListRoomMessages; default false).
+  public var includeDeleted: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1603,6 +1606,9 @@ public nonisolated struct Smrt_Chat_V1_ListRepliesRequest: Sendable {
 
   /// Page size.
   public var limit: Int32 = 0
+
+  /// Also deleted messages, as tombstones (as in ListRoomMessages; default false).
+  public var includeDeleted: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1786,6 +1792,16 @@ public nonisolated struct Smrt_Chat_V1_ListReactionsRequest: Sendable {
   /// The message.
   public var messageID: String = String()
 
+  /// One emoji: its group, with every profile that used it, paged (by profile id). Empty: every emoji's
+  /// group (at most 64 per message), each listing its first profiles (capped; see ServerInfo).
+  public var emoji: String = String()
+
+  /// From a previous page (with `emoji` only).
+  public var cursor: String = String()
+
+  /// Profiles per page (with `emoji` only; default 50, at most the maximum page size).
+  public var limit: Int32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1799,6 +1815,12 @@ public nonisolated struct Smrt_Chat_V1_ListReactionsResponse: Sendable {
 
   /// Per emoji, first used first.
   public var reactions: [Smrt_Chat_V1_ReactionGroup] = []
+
+  /// Cursor of the next page of profiles (with `emoji` only).
+  public var nextCursor: String = String()
+
+  /// Whether more profiles follow (with `emoji` only).
+  public var hasMore_p: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -5086,7 +5108,7 @@ nonisolated extension Smrt_Chat_V1_ListRoomThreadsResponse: SwiftProtobuf.Messag
 
 nonisolated extension Smrt_Chat_V1_ListThreadMessagesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListThreadMessagesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}thread_id\0\u{1}cursor\0\u{1}limit\0\u{1}latest\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}thread_id\0\u{1}cursor\0\u{1}limit\0\u{1}latest\0\u{3}include_deleted\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5098,6 +5120,7 @@ nonisolated extension Smrt_Chat_V1_ListThreadMessagesRequest: SwiftProtobuf.Mess
       case 2: try { try decoder.decodeSingularStringField(value: &self.cursor) }()
       case 3: try { try decoder.decodeSingularInt32Field(value: &self.limit) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.latest) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.includeDeleted) }()
       default: break
       }
     }
@@ -5116,6 +5139,9 @@ nonisolated extension Smrt_Chat_V1_ListThreadMessagesRequest: SwiftProtobuf.Mess
     if self.latest != false {
       try visitor.visitSingularBoolField(value: self.latest, fieldNumber: 4)
     }
+    if self.includeDeleted != false {
+      try visitor.visitSingularBoolField(value: self.includeDeleted, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5124,6 +5150,7 @@ nonisolated extension Smrt_Chat_V1_ListThreadMessagesRequest: SwiftProtobuf.Mess
     if lhs.cursor != rhs.cursor {return false}
     if lhs.limit != rhs.limit {return false}
     if lhs.latest != rhs.latest {return false}
+    if lhs.includeDeleted != rhs.includeDeleted {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5171,7 +5198,7 @@ nonisolated extension Smrt_Chat_V1_ListThreadMessagesResponse: SwiftProtobuf.Mes
 
 nonisolated extension Smrt_Chat_V1_ListRepliesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListRepliesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}thread_id\0\u{3}message_id\0\u{1}cursor\0\u{1}limit\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}thread_id\0\u{3}message_id\0\u{1}cursor\0\u{1}limit\0\u{3}include_deleted\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5183,6 +5210,7 @@ nonisolated extension Smrt_Chat_V1_ListRepliesRequest: SwiftProtobuf.Message, Sw
       case 2: try { try decoder.decodeSingularStringField(value: &self.messageID) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.cursor) }()
       case 4: try { try decoder.decodeSingularInt32Field(value: &self.limit) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.includeDeleted) }()
       default: break
       }
     }
@@ -5201,6 +5229,9 @@ nonisolated extension Smrt_Chat_V1_ListRepliesRequest: SwiftProtobuf.Message, Sw
     if self.limit != 0 {
       try visitor.visitSingularInt32Field(value: self.limit, fieldNumber: 4)
     }
+    if self.includeDeleted != false {
+      try visitor.visitSingularBoolField(value: self.includeDeleted, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5209,6 +5240,7 @@ nonisolated extension Smrt_Chat_V1_ListRepliesRequest: SwiftProtobuf.Message, Sw
     if lhs.messageID != rhs.messageID {return false}
     if lhs.cursor != rhs.cursor {return false}
     if lhs.limit != rhs.limit {return false}
+    if lhs.includeDeleted != rhs.includeDeleted {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5523,7 +5555,7 @@ nonisolated extension Smrt_Chat_V1_RemoveReactionResponse: SwiftProtobuf.Message
 
 nonisolated extension Smrt_Chat_V1_ListReactionsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListReactionsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{1}emoji\0\u{1}cursor\0\u{1}limit\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5532,6 +5564,9 @@ nonisolated extension Smrt_Chat_V1_ListReactionsRequest: SwiftProtobuf.Message, 
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.messageID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.emoji) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.cursor) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.limit) }()
       default: break
       }
     }
@@ -5541,11 +5576,23 @@ nonisolated extension Smrt_Chat_V1_ListReactionsRequest: SwiftProtobuf.Message, 
     if !self.messageID.isEmpty {
       try visitor.visitSingularStringField(value: self.messageID, fieldNumber: 1)
     }
+    if !self.emoji.isEmpty {
+      try visitor.visitSingularStringField(value: self.emoji, fieldNumber: 2)
+    }
+    if !self.cursor.isEmpty {
+      try visitor.visitSingularStringField(value: self.cursor, fieldNumber: 3)
+    }
+    if self.limit != 0 {
+      try visitor.visitSingularInt32Field(value: self.limit, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Smrt_Chat_V1_ListReactionsRequest, rhs: Smrt_Chat_V1_ListReactionsRequest) -> Bool {
     if lhs.messageID != rhs.messageID {return false}
+    if lhs.emoji != rhs.emoji {return false}
+    if lhs.cursor != rhs.cursor {return false}
+    if lhs.limit != rhs.limit {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5553,7 +5600,7 @@ nonisolated extension Smrt_Chat_V1_ListReactionsRequest: SwiftProtobuf.Message, 
 
 nonisolated extension Smrt_Chat_V1_ListReactionsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListReactionsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reactions\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reactions\0\u{3}next_cursor\0\u{3}has_more\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5562,6 +5609,8 @@ nonisolated extension Smrt_Chat_V1_ListReactionsResponse: SwiftProtobuf.Message,
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.reactions) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextCursor) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.hasMore_p) }()
       default: break
       }
     }
@@ -5571,11 +5620,19 @@ nonisolated extension Smrt_Chat_V1_ListReactionsResponse: SwiftProtobuf.Message,
     if !self.reactions.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.reactions, fieldNumber: 1)
     }
+    if !self.nextCursor.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextCursor, fieldNumber: 2)
+    }
+    if self.hasMore_p != false {
+      try visitor.visitSingularBoolField(value: self.hasMore_p, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Smrt_Chat_V1_ListReactionsResponse, rhs: Smrt_Chat_V1_ListReactionsResponse) -> Bool {
     if lhs.reactions != rhs.reactions {return false}
+    if lhs.nextCursor != rhs.nextCursor {return false}
+    if lhs.hasMore_p != rhs.hasMore_p {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

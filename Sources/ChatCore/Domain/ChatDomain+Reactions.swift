@@ -70,4 +70,26 @@ extension ChatDomain {
         }
         return groups
     }
+
+    /// One emoji's group on a message with every profile that used it, a page at a time (by profile id).
+    public func listReactionProfiles(
+        _ tx: any ChatTransaction, _ actor: CallActor, messageId: String, emoji: String, cursor: String? = nil,
+        limit: Int = 0
+    ) throws -> Page<ReactionGroup> {
+        try Validate.reference(messageId, "message_id")
+        try Validate.emoji(emoji)
+        let limit = try Validate.pageSize(limit, limits: limits)
+        _ = try memberMessage(tx, actor, messageId)
+        let scope = "\(actor.tenantId)/reactions:\(messageId):\(emoji)"
+        let after = try PageCursor.decode(cursor, scope: scope)
+        let (count, mine) = try tx.reactionCount(tenantId: actor.tenantId, messageId: messageId, emoji: emoji,
+                                                 profileId: actor.profileId)
+        guard count > 0 else { return Page(items: [], nextCursor: "", hasMore: false) }
+        let profiles = try tx.reactionProfiles(tenantId: actor.tenantId, messageId: messageId, emoji: emoji,
+                                               afterProfileId: after?.tiebreak, limit: limit + 1)
+        let items = Array(profiles.prefix(limit))
+        let group = ReactionGroup(emoji: emoji, count: count, reactedByActor: mine, profileIds: items)
+        guard profiles.count > limit, let last = items.last else { return Page(items: [group], nextCursor: "", hasMore: false) }
+        return Page(items: [group], nextCursor: PageCursor(scope: scope, position: 0, tiebreak: last).text, hasMore: true)
+    }
 }

@@ -51,7 +51,7 @@ extension ChatDomain {
     /// messages (still oldest first) and a cursor towards older ones.
     public func listThreadMessages(
         _ tx: any ChatTransaction, _ actor: CallActor, threadId: String, cursor: String? = nil, limit: Int = 0,
-        latest: Bool = false
+        latest: Bool = false, includeDeleted: Bool = false
     ) throws -> Page<Message> {
         try Validate.reference(threadId, "thread_id")
         let limit = try Validate.pageSize(limit, limits: limits)
@@ -59,7 +59,7 @@ extension ChatDomain {
         let (thread, _, _) = try memberThread(tx, actor, threadId)
         let decoded = try PageCursor.decode(cursor, scope: scope)
         var query = MessageQuery(tenantId: actor.tenantId, roomId: thread.roomId, threadId: thread.id,
-                                 includeThreadReplies: true, includeDeleted: true, limit: limit + 1)
+                                 includeThreadReplies: true, includeDeleted: includeDeleted, limit: limit + 1)
         let backwards = latest || decoded?.tiebreak == "l"
         if backwards {
             query.order = .newestFirst
@@ -79,7 +79,7 @@ extension ChatDomain {
     /// Messages of a thread that reply to one message, oldest first.
     public func listReplies(
         _ tx: any ChatTransaction, _ actor: CallActor, threadId: String, messageId: String, cursor: String? = nil,
-        limit: Int = 0
+        limit: Int = 0, includeDeleted: Bool = false
     ) throws -> Page<Message> {
         try Validate.reference(threadId, "thread_id")
         try Validate.reference(messageId, "message_id")
@@ -91,7 +91,7 @@ extension ChatDomain {
             throw ChatError.notFound("message")
         }
         let query = MessageQuery(tenantId: actor.tenantId, roomId: thread.roomId, threadId: thread.id,
-                                 includeThreadReplies: true, includeDeleted: true, afterSeq: decoded?.position,
+                                 includeThreadReplies: true, includeDeleted: includeDeleted, afterSeq: decoded?.position,
                                  replyToMessageId: target.id, order: .oldestFirst, limit: limit + 1)
         return page(try tx.messages(query), limit: limit, scope: scope) { ($0.roomSeq, "f") }
     }

@@ -8371,7 +8371,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__list_room_threads_response__des
   (ProtobufCMessageInit) smrt__chat__v1__list_room_threads_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor smrt__chat__v1__list_thread_messages_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor smrt__chat__v1__list_thread_messages_request__field_descriptors[5] =
 {
   {
     "thread_id",
@@ -8421,9 +8421,22 @@ static const ProtobufCFieldDescriptor smrt__chat__v1__list_thread_messages_reque
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "include_deleted",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ListThreadMessagesRequest, include_deleted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned smrt__chat__v1__list_thread_messages_request__field_indices_by_name[] = {
   1,   /* field[1] = cursor */
+  4,   /* field[4] = include_deleted */
   3,   /* field[3] = latest */
   2,   /* field[2] = limit */
   0,   /* field[0] = thread_id */
@@ -8431,7 +8444,7 @@ static const unsigned smrt__chat__v1__list_thread_messages_request__field_indice
 static const ProtobufCIntRange smrt__chat__v1__list_thread_messages_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor smrt__chat__v1__list_thread_messages_request__descriptor =
 {
@@ -8441,7 +8454,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__list_thread_messages_request__d
   "Smrt__Chat__V1__ListThreadMessagesRequest",
   "smrt.chat.v1",
   sizeof(Smrt__Chat__V1__ListThreadMessagesRequest),
-  4,
+  5,
   smrt__chat__v1__list_thread_messages_request__field_descriptors,
   smrt__chat__v1__list_thread_messages_request__field_indices_by_name,
   1,  smrt__chat__v1__list_thread_messages_request__number_ranges,
@@ -8512,7 +8525,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__list_thread_messages_response__
   (ProtobufCMessageInit) smrt__chat__v1__list_thread_messages_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor smrt__chat__v1__list_replies_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor smrt__chat__v1__list_replies_request__field_descriptors[5] =
 {
   {
     "thread_id",
@@ -8562,9 +8575,22 @@ static const ProtobufCFieldDescriptor smrt__chat__v1__list_replies_request__fiel
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "include_deleted",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ListRepliesRequest, include_deleted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned smrt__chat__v1__list_replies_request__field_indices_by_name[] = {
   2,   /* field[2] = cursor */
+  4,   /* field[4] = include_deleted */
   3,   /* field[3] = limit */
   1,   /* field[1] = message_id */
   0,   /* field[0] = thread_id */
@@ -8572,7 +8598,7 @@ static const unsigned smrt__chat__v1__list_replies_request__field_indices_by_nam
 static const ProtobufCIntRange smrt__chat__v1__list_replies_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor smrt__chat__v1__list_replies_request__descriptor =
 {
@@ -8582,7 +8608,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__list_replies_request__descripto
   "Smrt__Chat__V1__ListRepliesRequest",
   "smrt.chat.v1",
   sizeof(Smrt__Chat__V1__ListRepliesRequest),
-  4,
+  5,
   smrt__chat__v1__list_replies_request__field_descriptors,
   smrt__chat__v1__list_replies_request__field_indices_by_name,
   1,  smrt__chat__v1__list_replies_request__number_ranges,
@@ -8996,7 +9022,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__remove_reaction_response__descr
   (ProtobufCMessageInit) smrt__chat__v1__remove_reaction_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor smrt__chat__v1__list_reactions_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor smrt__chat__v1__list_reactions_request__field_descriptors[4] =
 {
   {
     "message_id",
@@ -9010,14 +9036,53 @@ static const ProtobufCFieldDescriptor smrt__chat__v1__list_reactions_request__fi
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "emoji",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ListReactionsRequest, emoji),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cursor",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ListReactionsRequest, cursor),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ListReactionsRequest, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned smrt__chat__v1__list_reactions_request__field_indices_by_name[] = {
+  2,   /* field[2] = cursor */
+  1,   /* field[1] = emoji */
+  3,   /* field[3] = limit */
   0,   /* field[0] = message_id */
 };
 static const ProtobufCIntRange smrt__chat__v1__list_reactions_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor smrt__chat__v1__list_reactions_request__descriptor =
 {
@@ -9027,14 +9092,14 @@ const ProtobufCMessageDescriptor smrt__chat__v1__list_reactions_request__descrip
   "Smrt__Chat__V1__ListReactionsRequest",
   "smrt.chat.v1",
   sizeof(Smrt__Chat__V1__ListReactionsRequest),
-  1,
+  4,
   smrt__chat__v1__list_reactions_request__field_descriptors,
   smrt__chat__v1__list_reactions_request__field_indices_by_name,
   1,  smrt__chat__v1__list_reactions_request__number_ranges,
   (ProtobufCMessageInit) smrt__chat__v1__list_reactions_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor smrt__chat__v1__list_reactions_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor smrt__chat__v1__list_reactions_response__field_descriptors[3] =
 {
   {
     "reactions",
@@ -9048,14 +9113,40 @@ static const ProtobufCFieldDescriptor smrt__chat__v1__list_reactions_response__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "next_cursor",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ListReactionsResponse, next_cursor),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "has_more",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ListReactionsResponse, has_more),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned smrt__chat__v1__list_reactions_response__field_indices_by_name[] = {
+  2,   /* field[2] = has_more */
+  1,   /* field[1] = next_cursor */
   0,   /* field[0] = reactions */
 };
 static const ProtobufCIntRange smrt__chat__v1__list_reactions_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor smrt__chat__v1__list_reactions_response__descriptor =
 {
@@ -9065,7 +9156,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__list_reactions_response__descri
   "Smrt__Chat__V1__ListReactionsResponse",
   "smrt.chat.v1",
   sizeof(Smrt__Chat__V1__ListReactionsResponse),
-  1,
+  3,
   smrt__chat__v1__list_reactions_response__field_descriptors,
   smrt__chat__v1__list_reactions_response__field_indices_by_name,
   1,  smrt__chat__v1__list_reactions_response__number_ranges,

@@ -1658,10 +1658,14 @@ struct  Smrt__Chat__V1__ListThreadMessagesRequest
    * The newest `limit` messages (still oldest first), with a cursor towards older ones.
    */
   protobuf_c_boolean latest;
+  /*
+   * Also deleted messages, as tombstones (as in ListRoomMessages; default false).
+   */
+  protobuf_c_boolean include_deleted;
 };
 #define SMRT__CHAT__V1__LIST_THREAD_MESSAGES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__list_thread_messages_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
 /*
@@ -1711,10 +1715,14 @@ struct  Smrt__Chat__V1__ListRepliesRequest
    * Page size.
    */
   int32_t limit;
+  /*
+   * Also deleted messages, as tombstones (as in ListRoomMessages; default false).
+   */
+  protobuf_c_boolean include_deleted;
 };
 #define SMRT__CHAT__V1__LIST_REPLIES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__list_replies_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 /*
@@ -1892,10 +1900,23 @@ struct  Smrt__Chat__V1__ListReactionsRequest
    * The message.
    */
   char *message_id;
+  /*
+   * One emoji: its group, with every profile that used it, paged (by profile id). Empty: every emoji's
+   * group (at most 64 per message), each listing its first profiles (capped; see ServerInfo).
+   */
+  char *emoji;
+  /*
+   * From a previous page (with `emoji` only).
+   */
+  char *cursor;
+  /*
+   * Profiles per page (with `emoji` only; default 50, at most the maximum page size).
+   */
+  int32_t limit;
 };
 #define SMRT__CHAT__V1__LIST_REACTIONS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__list_reactions_request__descriptor) \
-    , (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 /*
@@ -1909,10 +1930,18 @@ struct  Smrt__Chat__V1__ListReactionsResponse
    */
   size_t n_reactions;
   Smrt__Chat__V1__ReactionGroup **reactions;
+  /*
+   * Cursor of the next page of profiles (with `emoji` only).
+   */
+  char *next_cursor;
+  /*
+   * Whether more profiles follow (with `emoji` only).
+   */
+  protobuf_c_boolean has_more;
 };
 #define SMRT__CHAT__V1__LIST_REACTIONS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__list_reactions_response__descriptor) \
-    , 0,NULL }
+    , 0,NULL, (char *)protobuf_c_empty_string, 0 }
 
 
 /*
