@@ -115,7 +115,7 @@ def test_agent_session_tool_gate(make_client, chat_key, server, tenant):
     assert call.message_type == E.MESSAGE_TYPE_TOOL_CALL and call.sender_profile_id == "agent:helper"
     res = agent.send_agent_reply(session_id=s.id, kind="tool", message_type="tool_result",
                                  tool_call={"call_id": "c1", "name": "notes.read", "result": '{"n": 1}'}).message
-    assert res.tool_call.result == '{"n": 1}'
+    assert res.tool_call.result == '{"n":1}'  # stored as the server's JSON validator wrote it
     reply = agent.send_agent_reply(session_id=s.id, content="You have one note.", tokens_used=12).message
     assert reply.role == E.MESSAGE_ROLE_ASSISTANT
 
