@@ -18,7 +18,7 @@ final class RateLimiter: Sendable {
     ///   - rate: tokens per second (0 = unlimited).
     ///   - burst: bucket size.
     ///   - capacity: buckets kept; past it, full buckets are forgotten first (losing nothing), then the
-    ///     longest-idle ones.
+    ///     fullest ones (a drained bucket is kept longest).
     init(rate: Double, burst: Double, capacity: Int = 100_000) {
         self.rate = rate
         self.burst = max(burst, 1)
@@ -55,19 +55,21 @@ final class RateLimiter: Sendable {
 
     private func refilled(_ bucket: Bucket?, now: Double) -> Bucket {
         guard let bucket else { return Bucket(tokens: burst, updated: now) }
-        return Bucket(tokens: min(burst, bucket.tokens + max(0, now - bucket.updated) * rate), updated: now)
+        return Bucket(tokens: min(burst, bucket.tokens + max(0, now - bucket.updated) * rate),
+                      updated: max(now, bucket.updated))
     }
 
     private func wait(_ bucket: Bucket) -> Int64 { Int64(((1 - bucket.tokens) / rate * 1000).rounded(.up)) }
 
-    /// Forgets buckets that have refilled (a new one would be identical); if that frees less than a tenth,
-    /// also the longest-idle ones, down to 90% of the capacity.
+    /// Forgets buckets that have refilled (a new one would be identical); if that is not enough, the fullest
+    /// ones, down to 90% of the capacity: a drained bucket is what a flood of new names would like forgotten,
+    /// so it is kept longest.
     private func evict(_ buckets: inout [String: Bucket], now: Double) {
         let refillSeconds = burst / rate
         buckets = buckets.filter { now - $0.value.updated < refillSeconds }
         let target = capacity - capacity / 10
         guard buckets.count > target else { return }
-        let idle = buckets.sorted { $0.value.updated < $1.value.updated }.prefix(buckets.count - target)
-        for (key, _) in idle { buckets.removeValue(forKey: key) }
+        let fullest = buckets.map { ($0.key, refilled($0.value, now: now).tokens) }.sorted { $0.1 > $1.1 }
+        for (key, _) in fullest.prefix(buckets.count - target) { buckets.removeValue(forKey: key) }
     }
 }
