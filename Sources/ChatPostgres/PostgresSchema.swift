@@ -12,7 +12,17 @@ enum PostgresSchema {
     static let migrations: [(name: String, statements: [String])] = [
         ("v1-chat-core", v1),
         ("v2-rpc-service", v2),
+        ("v4-redact-session-events", [redactSessionEvents]),
     ]
+
+    /// SESSION_* events no longer carry the system prompt or the session context (see the SQLite schema's
+    /// migration of the same name); `v3-deferred-fts` has no PostgreSQL counterpart.
+    static let redactSessionEvents = """
+        UPDATE room_events
+        SET payload = jsonb_set(jsonb_set(payload::jsonb, '{session,_0,systemPrompt}', '""'),
+                                '{session,_0,sessionContext}', '""')::text
+        WHERE kind LIKE 'SESSION_%' AND jsonb_typeof(payload::jsonb #> '{session,_0}') = 'object'
+        """
 
     /// `CHECK` that a text column holds JSON (an invalid value fails the cast, which rejects the row).
     static func json(_ column: String) -> String { "CHECK ((\(column))::jsonb IS NOT NULL OR \(column) IS NULL)" }

@@ -14,8 +14,17 @@ enum Schema {
         migrator.registerMigration("v3-deferred-fts") { db in
             for statement in v3 { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v4-redact-session-events") { db in try db.execute(sql: redactSessionEvents) }
         return migrator
     }
+
+    /// SESSION_* events no longer carry the system prompt or the session context (the log reaches `events`
+    /// keys, which may not read them): this empties both in the events written before.
+    static let redactSessionEvents = """
+        UPDATE room_events
+        SET payload = json_set(payload, '$.session._0.systemPrompt', '', '$.session._0.sessionContext', '')
+        WHERE kind LIKE 'SESSION_%' AND json_type(payload, '$.session._0') = 'object'
+        """
 
     /// Full-text indexing once per commit instead of once per operation.
     ///

@@ -1,4 +1,5 @@
 @testable import ChatCore
+@testable import ChatStore
 import Foundation
 import GRDB
 import Testing
@@ -120,6 +121,20 @@ struct HardeningTests {
             #expect(carried.id == s.id)
         }
         #expect(try chat.scalar("SELECT count(*) FROM room_events WHERE payload LIKE '%secret%' OR payload LIKE '%ssn%'") == 0)
+
+        // Events written before this rule: migration v4 empties both fields in place.
+        try chat.storage.writeForTesting {
+            try $0.execute(sql: """
+                UPDATE room_events SET payload = json_set(payload, '$.session._0.systemPrompt', 'old secret',
+                                                          '$.session._0.sessionContext', '{"ssn":"1"}')
+                WHERE kind LIKE 'SESSION_%'
+                """)
+        }
+        #expect(try chat.scalar("SELECT count(*) FROM room_events WHERE payload LIKE '%secret%'") == 4)
+        try chat.storage.writeForTesting { try $0.execute(sql: Schema.redactSessionEvents) }
+        #expect(try chat.scalar("SELECT count(*) FROM room_events WHERE payload LIKE '%secret%' OR payload LIKE '%ssn%'") == 0)
+        let after = try await chat.r(eventsKey) { try $0.listRoomEvents($1, $2, roomId: s.roomId, afterSeq: 0) }
+        #expect(after.events.count == log.events.count, "the redacted payloads still decode")
     }
 
     @Test("a message carries at most 64 distinct emoji; existing ones stay addable")
