@@ -21,7 +21,7 @@ struct JSONParser {
         parser.skipWhitespace()
         let value = try parser.value()
         parser.skipWhitespace()
-        guard parser.index == parser.bytes.count else { throw Failure("unexpected text after the value") }
+        guard parser.index == parser.bytes.count else { throw Failure("text after the value") }
         return value
     }
 
@@ -32,7 +32,7 @@ struct JSONParser {
     }
 
     private mutating func value() throws(Failure) -> JSONValue {
-        guard index < bytes.count else { throw Failure("ends early") }
+        guard index < bytes.count else { throw Failure("it ends early") }
         switch bytes[index] {
         case UInt8(ascii: "{"): return try object()
         case UInt8(ascii: "["): return try array()
@@ -47,7 +47,7 @@ struct JSONParser {
 
     private mutating func enter() throws(Failure) {
         depth += 1
-        if depth > Self.maxDepth { throw Failure("nests deeper than \(Self.maxDepth) levels") }
+        if depth > Self.maxDepth { throw Failure("nested deeper than \(Self.maxDepth) levels") }
         index += 1
     }
 
@@ -59,18 +59,18 @@ struct JSONParser {
         if peek(UInt8(ascii: "}")) { index += 1; return .object(members) }
         while true {
             skipWhitespace()
-            guard peek(UInt8(ascii: "\"")) else { throw Failure("expects a quoted key at byte \(index)") }
+            guard peek(UInt8(ascii: "\"")) else { throw Failure("a quoted key expected at byte \(index)") }
             let key = try string()
             skipWhitespace()
-            guard peek(UInt8(ascii: ":")) else { throw Failure("expects ':' at byte \(index)") }
+            guard peek(UInt8(ascii: ":")) else { throw Failure("':' expected at byte \(index)") }
             index += 1
             skipWhitespace()
             let member = try value()
-            guard members.updateValue(member, forKey: key) == nil else { throw Failure("repeats a key") }
+            guard members.updateValue(member, forKey: key) == nil else { throw Failure("a repeated key") }
             skipWhitespace()
             if peek(UInt8(ascii: ",")) { index += 1; continue }
             if peek(UInt8(ascii: "}")) { index += 1; return .object(members) }
-            throw Failure("expects ',' or '}' at byte \(index)")
+            throw Failure("',' or '}' expected at byte \(index)")
         }
     }
 
@@ -86,7 +86,7 @@ struct JSONParser {
             skipWhitespace()
             if peek(UInt8(ascii: ",")) { index += 1; continue }
             if peek(UInt8(ascii: "]")) { index += 1; return .array(items) }
-            throw Failure("expects ',' or ']' at byte \(index)")
+            throw Failure("',' or ']' expected at byte \(index)")
         }
     }
 
@@ -100,7 +100,7 @@ struct JSONParser {
             case UInt8(ascii: "\""):
                 return String(decoding: out, as: UTF8.self)
             case UInt8(ascii: "\\"):
-                guard index < bytes.count else { throw Failure("ends inside a string") }
+                guard index < bytes.count else { throw Failure("it ends inside a string") }
                 let escape = bytes[index]
                 index += 1
                 switch escape {
@@ -111,15 +111,15 @@ struct JSONParser {
                 case UInt8(ascii: "r"): out.append(0x0d)
                 case UInt8(ascii: "t"): out.append(0x09)
                 case UInt8(ascii: "u"): out.append(contentsOf: try unicodeEscape())
-                default: throw Failure("has an invalid escape at byte \(index - 1)")
+                default: throw Failure("invalid escape at byte \(index - 1)")
                 }
             case 0..<0x20:
-                throw Failure("has a control character inside a string at byte \(index - 1)")
+                throw Failure("control character inside a string at byte \(index - 1)")
             default:
                 out.append(byte)
             }
         }
-        throw Failure("ends inside a string")
+        throw Failure("it ends inside a string")
     }
 
     /// `\uXXXX`, or a surrogate pair of two; a lone surrogate is refused (PostgreSQL refuses it too).
@@ -128,21 +128,21 @@ struct JSONParser {
         var scalarValue = first
         if (0xD800...0xDBFF).contains(first) {
             guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
-                throw Failure("has a lone surrogate escape")
+                throw Failure("lone surrogate escape")
             }
             index += 2
             let second = try hex4()
-            guard (0xDC00...0xDFFF).contains(second) else { throw Failure("has a lone surrogate escape") }
+            guard (0xDC00...0xDFFF).contains(second) else { throw Failure("lone surrogate escape") }
             scalarValue = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
         } else if (0xDC00...0xDFFF).contains(first) {
-            throw Failure("has a lone surrogate escape")
+            throw Failure("lone surrogate escape")
         }
-        guard let scalar = Unicode.Scalar(scalarValue) else { throw Failure("has an invalid escape") }
+        guard let scalar = Unicode.Scalar(scalarValue) else { throw Failure("invalid escape") }
         return String(Character(scalar)).utf8
     }
 
     private mutating func hex4() throws(Failure) -> UInt32 {
-        guard index + 4 <= bytes.count else { throw Failure("ends inside an escape") }
+        guard index + 4 <= bytes.count else { throw Failure("it ends inside an escape") }
         var value: UInt32 = 0
         for _ in 0..<4 {
             let b = bytes[index]
@@ -152,7 +152,7 @@ struct JSONParser {
             case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = b - UInt8(ascii: "0")
             case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = b - UInt8(ascii: "a") + 10
             case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = b - UInt8(ascii: "A") + 10
-            default: throw Failure("has an invalid \\u escape")
+            default: throw Failure("invalid \\u escape")
             }
             value = value << 4 | UInt32(digit)
         }
@@ -166,22 +166,22 @@ struct JSONParser {
         if peek(UInt8(ascii: "0")) {
             index += 1
         } else {
-            guard digits() > 0 else { throw Failure("has a malformed number at byte \(start)") }
+            guard digits() > 0 else { throw Failure("malformed number at byte \(start)") }
         }
         if peek(UInt8(ascii: ".")) {
             integral = false
             index += 1
-            guard digits() > 0 else { throw Failure("has a malformed number at byte \(start)") }
+            guard digits() > 0 else { throw Failure("malformed number at byte \(start)") }
         }
         if peek(UInt8(ascii: "e")) || peek(UInt8(ascii: "E")) {
             integral = false
             index += 1
             if peek(UInt8(ascii: "+")) || peek(UInt8(ascii: "-")) { index += 1 }
-            guard digits() > 0 else { throw Failure("has a malformed number at byte \(start)") }
+            guard digits() > 0 else { throw Failure("malformed number at byte \(start)") }
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         if integral, let int = Int64(text) { return .int(int) }
-        guard let double = Double(text), double.isFinite else { throw Failure("has a number out of range") }
+        guard let double = Double(text), double.isFinite else { throw Failure("number out of range") }
         return .double(double)
     }
 
@@ -194,7 +194,7 @@ struct JSONParser {
     private mutating func literal(_ word: StaticString) throws(Failure) {
         let expected = UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)
         guard index + expected.count <= bytes.count, bytes[index..<index + expected.count].elementsEqual(expected) else {
-            throw Failure("has an unknown literal at byte \(index)")
+            throw Failure("unknown literal at byte \(index)")
         }
         index += expected.count
     }

@@ -40,7 +40,7 @@ public enum JSONValue: Sendable, Equatable, Codable {
         do {
             return try JSONParser.parse(text)
         } catch {
-            throw ChatError.validation(field, "is not valid JSON: it \(error.reason)")
+            throw ChatError.validation(field, "is not valid JSON (\(error.reason))")
         }
     }
 

@@ -13,7 +13,9 @@ final class ApiKeyCache: Sendable {
     private let keys = Mutex<[String: ApiKey]>([:])
     private let capacity: Int
 
-    init(capacity: Int = 4096) { self.capacity = capacity }
+    static let defaultCapacity = 4096
+
+    init(capacity: Int = ApiKeyCache.defaultCapacity) { self.capacity = capacity }
 
     func key(_ id: String) -> ApiKey? { keys.withLock { $0[id] } }
 

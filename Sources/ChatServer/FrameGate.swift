@@ -2,16 +2,17 @@ import ChatAPI
 import ChatCore
 import Foundation
 
-/// What a request frame passes before any database access (SPEC §12.1): the envelope and request shape,
-/// then, given the key, credentials, signature, timestamp, tenant and scope grants and the deadline.
+/// What a request frame passes before any database access (SPEC §12.1): the envelope, then, given the key,
+/// credentials, signature, timestamp, tenant and scope grants and the deadline, and only then the payload's
+/// shape: an unauthenticated caller never makes the server parse its payload (README: decisions).
 /// Pure and deterministic for a given clock, so it is what the frame fuzzer drives.
 struct FrameGate: Sendable {
     let methods: [String: MethodSpec]
     let domain: ChatDomain
     let signatureWindowMs: Int64
 
-    /// Step (1): method lookup, context validation and payload decoding.
-    func admit(_ request: Smrt_Chat_V1_RpcRequest) throws -> (MethodSpec, PreparedCall) {
+    /// Step (1) without the payload: method lookup and context validation.
+    func admit(_ request: Smrt_Chat_V1_RpcRequest) throws -> MethodSpec {
         guard let method = methods[request.method] else {
             throw ChatError(.unimplemented, .unimplemented, "unknown method '\(request.method.prefix(200))'")
         }
@@ -20,7 +21,7 @@ struct FrameGate: Sendable {
             throw ChatError.validation("request_id", "must be 1-64 bytes")
         }
         try domain.checkActor(CallActor(tenantId: context.tenantID, profileId: context.actorProfileID, scopes: []))
-        return (method, try method.prepare(request.payload))
+        return method
     }
 
     /// Whether the request carries credentials at all (step 2's first check, needing no key).
@@ -74,9 +75,10 @@ public enum FuzzEntryPoints {
     public static func frame(_ bytes: [UInt8]) -> String {
         do {
             let request = try Smrt_Chat_V1_RpcRequest(serializedBytes: bytes)
-            let (method, _) = try gate.admit(request)
+            let method = try gate.admit(request)
             _ = try gate.authenticate(request, key: request.auth.keyID == key.keyId ? key : nil, method: method,
                                       now: 1_764_000_000_000)
+            _ = try method.prepare(request.payload)
             if FrameGate.deadlinePassed(request, now: 1_764_000_000_000) { throw FrameGate.deadlineExceeded }
             return "OK"
         } catch let error as ChatError {

@@ -46,6 +46,15 @@ final class RequestHandler: Sendable {
         bulkReads = WorkerThreads("smrt.chat.reads", threads: max(1, ProcessInfo.processInfo.activeProcessorCount / 2),
                                   background: true)
         bulkQueue = AdmissionLimit(calls: configuration.maxQueuedReads, bytes: configuration.maxQueuedReadBytes)
+        // Every existing key is known from the start, so a flood of made-up key ids (which shares one failure
+        // bucket) cannot keep them out after a restart; only keys created since then are looked up.
+        do {
+            for key in try storage.readBlocking({ tx in try tx.apiKeys() }).prefix(ApiKeyCache.defaultCapacity) {
+                keys.update(key.keyId, key)
+            }
+        } catch {
+            logger.warning("could not preload the service keys", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Answers the queued list and search calls UNAVAILABLE without running them, and ends their threads.
@@ -100,11 +109,17 @@ final class RequestHandler: Sendable {
         if request.method == Self.health || request.method == Self.serverInfo {
             return encode(requestId: String(request.context.requestID.prefix(64)), payload: try info(request.method, now: now))
         }
-        let (method, call) = try gate.admit(request)
+        // Under a flood of calls from no known key, shed them before their payload is even decoded (the one
+        // place where the rate step comes before the shape step of SPEC §12.1).
+        if keys.key(request.auth.keyID) == nil, let wait = failureLimiter.exhausted(Self.unknownKeys) {
+            throw Self.rateLimited(wait)
+        }
+        let method = try gate.admit(request)
         let context = request.context
         let keyId = request.auth.keyID
-        let hash = Array(SHA256.hash(data: frame))
         let (actor, cached) = try authenticate(request, method: method, now: now)
+        let call = try method.prepare(request.payload)
+        let hash = Array(SHA256.hash(data: frame))
 
         if method.mutates {
             // A mutation whose deadline passed still goes to the writer: if it (or an identical frame) is
@@ -161,15 +176,15 @@ final class RequestHandler: Sendable {
     /// the caller gets RATE_LIMITED instead, and an unknown key no database lookup.
     private func authenticate(_ request: Smrt_Chat_V1_RpcRequest, method: MethodSpec, now: Int64) throws
         -> (CallActor, cached: Bool) {
-        try gate.requireCredentials(request)
         let keyId = request.auth.keyID
         let cachedKey = keys.key(keyId)
         if let cachedKey, let actor = try? gate.authenticate(request, key: cachedKey, method: method, now: now) {
             return (actor, true)
         }
-        let bucket = cachedKey == nil ? "?" : keyId
+        let bucket = cachedKey == nil ? Self.unknownKeys : keyId
         if let wait = failureLimiter.exhausted(bucket) { throw Self.rateLimited(wait) }
         do {
+            try gate.requireCredentials(request)
             let key = try storage.readBlocking { tx in try tx.apiKey(id: keyId) }
             keys.update(keyId, key)
             return (try gate.authenticate(request, key: key, method: method, now: now), false)
@@ -185,6 +200,9 @@ final class RequestHandler: Sendable {
             throw Self.rateLimited(wait)
         }
     }
+
+    /// The failure bucket shared by every key id this process does not know, and by calls with no key.
+    private static let unknownKeys = "?"
 
     private static func rateLimited(_ waitMs: Int64) -> ChatError {
         ChatError(.resourceExhausted, .rateLimited, "too many requests", metadata: ["retry_after_ms": String(waitMs)])

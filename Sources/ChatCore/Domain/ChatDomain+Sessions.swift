@@ -263,6 +263,7 @@ extension ChatDomain {
         _ tx: any ChatTransaction, _ actor: CallActor, sessionId: String, toolName: String
     ) throws -> ToolCheck {
         try actor.require(.chat, .agent)
+        try Validate.text(toolName, "tool_name", max: limits.maxToolNameBytes)
         let session = try visibleSession(tx, actor, sessionId)
         guard !toolName.isEmpty else { return ToolCheck(allowed: false, matchedEntry: nil, reason: .toolNameMissing) }
         guard let entry = ToolAllowList(trusted: session.allowedTools).match(toolName) else {
@@ -391,6 +392,7 @@ extension ChatDomain {
         try actor.require(.admin)
         try Validate.duration(olderThanSeconds, "older_than_seconds", limits: limits)
         let agentId = (agentId?.isEmpty ?? true) ? nil : agentId
+        if let agentId { try Validate.identifier(agentId, "agent_id") }
         let now = clock()
         var count = 0
         for session in try tx.statusActiveSessions(tenantId: actor.tenantId, agentId: agentId) {
