@@ -11,10 +11,11 @@
 #   make proto-check  fail when committed generated code is out of date with proto/
 #   make clients      build the C client library and tools
 #   make clean        remove build products
-#   make fuzz         libFuzzer (+ASan) runs of the four fuzz targets, FUZZ_SECONDS each (default 60); findings
-#                     land in fuzz/regressions/<target>/ (see RELIABILITY.md)
-#   make soak         crash-kill (20 rounds per durability mode), hostile clients and stalled subscribers;
-#                     writes reliability/figures/ and reliability/results.json
+#   make fuzz         libFuzzer (+ASan) runs of the five fuzz targets, FUZZ_SECONDS each (default 60); findings
+#                     land in fuzz/regressions/<target>/ (see RELIABILITY.md and fuzz/README.md)
+#   make soak         crash-kill (20 rounds per durability mode), hostile clients and stalled subscribers, the
+#                     hostile suites against the release build; writes reliability/figures/ and results.json
+#   make test-hostile boundary cases generated from the proto descriptors, pre-auth flood, rate floods (tests/hostile)
 #   make test-sanitize  the end-to-end suite under AddressSanitizer (and ThreadSanitizer, see RELIABILITY.md)
 #   make test-postgres  a throwaway PostgreSQL server (installed if missing), the end-to-end suite against
 #                     PG_INSTANCES (3) instances sharing it, plus the cluster ordering and failover tests
@@ -39,7 +40,7 @@ RUN_RPC ?= tcp://127.0.0.1:7450
 RUN_EVENTS ?= tcp://127.0.0.1:7451
 RUN_KEY_FILE := $(dir $(RUN_DB))dev-key.json
 
-.PHONY: deps build release test test-swift test-c test-python test-interop clean proto proto-check clients run bench
+.PHONY: deps build release test test-swift test-c test-python test-interop test-hostile clean proto proto-check clients run bench
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -84,7 +85,7 @@ clients: deps
 	$(MAKE) -C clients/c all
 
 test: build proto-check
-	$(MAKE) test-swift test-c test-python test-interop test-postgres
+	$(MAKE) test-swift test-c test-python test-interop test-hostile test-postgres
 
 test-swift:
 	SWIFT=$(SWIFT) tests/swift-test.sh
@@ -97,6 +98,10 @@ test-python:
 
 test-interop: clients
 	SMRTCHAT_SERVER=$(DEBUG_SERVER) tests/interop.sh
+
+# Boundary cases from the proto descriptors, a pre-auth flood and rate floods against the real server.
+test-hostile:
+	SMRTCHAT_SERVER=$(DEBUG_SERVER) tests/hostile/run.sh
 
 run: release
 	@mkdir -p $(dir $(RUN_DB))
@@ -127,7 +132,7 @@ bench: deps
 # ---- reliability (RELIABILITY.md) ----
 .PHONY: fuzz fuzz-build soak test-sanitize test-sanitize-asan test-sanitize-tsan
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= frame cursor json allowlist
+FUZZ_TARGETS ?= frame cursor json allowlist signed
 FUZZ_BIN := .build-fuzz/release/smrt-fuzz
 
 # libFuzzer entry point of Sources/smrt-fuzz, built (release, -sanitize=fuzzer,address) in its own scratch path;
@@ -141,10 +146,12 @@ fuzz: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) python3 fuzz/run.py $(FUZZ_BIN) $(FUZZ_TARGETS)
 	python3 reliability/collect.py >/dev/null
 
-soak: build
+soak: build release
 	rm -rf reliability/figures && mkdir -p reliability/figures
 	status=0; SMRTCHAT_SOAK_ROUNDS=20 SMRTCHAT_RELIABILITY_OUT=$(CURDIR)/reliability/figures \
 	  $(SWIFT) test --skip-build --no-parallel --filter 'CrashKillTests|HostileTests' || status=$$?; \
+	SMRTCHAT_SERVER=$(CURDIR)/.build/release/smrt-chatd BOUNDARY_RESULTS=$(CURDIR)/reliability/figures/boundary.json \
+	  FLOOD_RESULTS=$(CURDIR)/reliability/figures/flood.json tests/hostile/run.sh || status=$$?; \
 	python3 reliability/collect.py $$status; exit $$status
 
 # The end-to-end suite with test runner and smrt-chatd built under AddressSanitizer (+LeakSanitizer), then under

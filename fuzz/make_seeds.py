@@ -4,15 +4,21 @@
 frame: a valid signed RpcRequest of every method of chat.proto (payload fields filled from the descriptors),
 signed with the fuzz harness's key (sk_fuzz, secret 32 x 0x07, tenant-1, clock 1764000000000), plus edge
 cases. cursor, json, allowlist: hand-picked inputs in each harness's format (see FuzzEntryPoints).
+signed: call descriptions (8 header bytes, then the request message; FuzzEntryPoints+Signed.swift) of every
+method that succeed against the harness's fixtures (`valid-<Method>`, ids as `@r0`-style tokens), the same with
+descriptor-filled and with empty payloads, and edge cases of the header (keys, tenants, actors, request ids,
+timestamps, deadlines, signatures).
 
-Run with the Python client's venv (it has protobuf): clients/python/.venv/bin/python fuzz/make_seeds.py
+Run with the Python client's venv (it has protobuf): clients/python/.venv/bin/python fuzz/make_seeds.py [TARGET...]
+(default: every target). A target's folder is emptied first, so name only the targets to regenerate: e.g.
+`fuzz/make_seeds.py signed` keeps the inputs libFuzzer added to corpus/frame.
 """
 import base64, hashlib, hmac, os, shutil, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "clients", "python", "src"))
 from google.protobuf import descriptor as D, message_factory  # noqa: E402
-from smrtchat.v1 import chat_pb2, rpc_pb2  # noqa: E402
+from smrtchat.v1 import chat_pb2, entities_pb2, rpc_pb2  # noqa: E402
 
 SECRET = bytes([7] * 32)
 KEY_ID, TENANT, ACTOR, NOW = "sk_fuzz", "tenant-1", "alice", 1764000000000
@@ -108,15 +114,214 @@ def varint(n):
             return bytes(out)
 
 
+TARGETS = ("frame", "cursor", "json", "allowlist", "signed")
+SELECTED = set(sys.argv[1:]) or set(TARGETS)
+
+
 def write(target, name, data):
+    if target not in SELECTED:
+        return
     d = os.path.join(CORPUS, target)
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, name), "wb") as f:
         f.write(data if isinstance(data, bytes) else data.encode())
 
 
+def enum(name):
+    """An enum value by its full name, e.g. ROOM_TYPE_PUBLIC."""
+    for f in (entities_pb2, chat_pb2):
+        try:
+            return getattr(f, name)
+        except AttributeError:
+            pass
+    raise KeyError(name)
+
+
+# signed: the harness's header (see FuzzEntryPoints+Signed.swift): method, key, tenant, actor, request id,
+# timestamp, deadline, signature. These byte values pick the common case of each.
+ALICE, BOB, AGENT, CAROL, DAVE = 0, 96, 144, 176, 200
+KEY_ALL, KEY_CHAT, KEY_AGENT, KEY_EVENTS, KEY_ADMIN, KEY_REVOKED, KEY_MISSING = 0, 128, 129, 130, 131, 132, 133
+
+
+def signed_methods():
+    """The method order of the signed harness: sorted full names of every ChatService method."""
+    service = chat_pb2.DESCRIPTOR.services_by_name["ChatService"]
+    return sorted(f"/smrt.chat.v1.ChatService/{m.name}" for m in service.methods)
+
+
+def described(method, payload=b"", *, key=KEY_ALL, tenant=0, actor=ALICE, rid=0, ts=100, deadline=0, sig=0):
+    index = signed_methods().index(f"/smrt.chat.v1.ChatService/{method}")
+    return bytes([index, key, tenant, actor, rid, ts, deadline, sig]) + payload
+
+
+def signed_seeds():
+    """(name, bytes) of the signed target's seeds."""
+    m = chat_pb2
+    valid = {
+        "AddParticipant": (m.AddParticipantRequest(room_id="@r0", profile_id="carol",
+                                                   role=enum("PARTICIPANT_ROLE_MEMBER")), {}),
+        "AddReaction": (m.AddReactionRequest(message_id="@m1", emoji="\U0001F389"), {}),
+        "ArchiveRoom": (m.ArchiveRoomRequest(room_id="@r0"), {}),
+        "BanParticipant": (m.BanParticipantRequest(room_id="@r0", profile_id="bob"), {}),
+        "CheckToolCall": (m.CheckToolCallRequest(session_id="@s0", tool_name="notes.search"), {}),
+        "CloseAgentSession": (m.CloseAgentSessionRequest(session_id="@s0"), {}),
+        "CreateAgentSession": (m.CreateAgentSessionRequest(
+            agent_id="bot-3", allowed_tools=["notes.*", "web.fetch"], system_prompt="be brief", max_tokens=1000,
+            max_messages=50, ttl_seconds=600, session_key="k2"), {}),
+        "CreateRoom": (m.CreateRoomRequest(name="Design", room_type=enum("ROOM_TYPE_PUBLIC"), description="d",
+                                           topic="t", avatar_url="https://x/a.png", metadata='{"a":{"b":[1,2]}}',
+                                           max_participants=10), {}),
+        "DeleteMessage": (m.DeleteMessageRequest(message_id="@m0"), {}),
+        "DeleteRoom": (m.DeleteRoomRequest(room_id="@r0"), {}),
+        "EditMessage": (m.EditMessageRequest(message_id="@m0", content="edited"), {}),
+        "ExpireStaleSessions": (m.ExpireStaleSessionsRequest(older_than_seconds=0, agent_id="bot-1"), {}),
+        "GetAgentSession": (m.GetAgentSessionRequest(session_id="@s0"), {}),
+        "GetMessage": (m.GetMessageRequest(message_id="@m0"), {}),
+        "GetMessageHistory": (m.GetMessageHistoryRequest(message_id="@m0"), {}),
+        "GetOrCreateDM": (m.GetOrCreateDMRequest(profile_a="alice", profile_b="carol"), {}),
+        "GetRoom": (m.GetRoomRequest(room_id="@r0"), {}),
+        "GetSessionContext": (m.GetSessionContextRequest(session_id="@s0"), {}),
+        "GetThread": (m.GetThreadRequest(thread_id="@t0"), {}),
+        "GetUnreadCounts": (m.GetUnreadCountsRequest(), {}),
+        "Health": (m.HealthRequest(), {}),
+        "JoinRoom": (m.JoinRoomRequest(room_id="@r0"), {"actor": CAROL}),
+        "ListAgentSessions": (m.ListAgentSessionsRequest(agent_id="bot-1", active_only=True, limit=10), {}),
+        "ListMyRooms": (m.ListMyRoomsRequest(limit=10), {}),
+        "ListParticipants": (m.ListParticipantsRequest(room_id="@r0", limit=10), {}),
+        "ListReactions": (m.ListReactionsRequest(message_id="@m0"), {}),
+        "ListReplies": (m.ListRepliesRequest(thread_id="@t0", message_id="@m0", limit=10), {}),
+        "ListRoomEvents": (m.ListRoomEventsRequest(room_id="@r0", after_seq=0, limit=50), {}),
+        "ListRoomMessages": (m.ListRoomMessagesRequest(room_id="@r0", limit=20, include_thread_replies=True), {}),
+        "ListRoomThreads": (m.ListRoomThreadsRequest(room_id="@r0", limit=10), {}),
+        "ListTenantEvents": (m.ListTenantEventsRequest(after_event_id=0, limit=50), {}),
+        "ListThreadMessages": (m.ListThreadMessagesRequest(thread_id="@t0", limit=10), {}),
+        "MarkRead": (m.MarkReadRequest(room_id="@r0", message_id="@m1"), {}),
+        "RecordTurnOutcome": (m.RecordTurnOutcomeRequest(message_id="@m3", outcome=enum("TURN_OUTCOME_RUNNING")), {}),
+        "RemoveParticipant": (m.RemoveParticipantRequest(room_id="@r0", profile_id="bob"), {}),
+        "RemoveReaction": (m.RemoveReactionRequest(message_id="@m0", emoji="\U0001F44D"), {"actor": BOB}),
+        "ReopenThread": (m.ReopenThreadRequest(thread_id="@t1"), {}),
+        "ResolveThread": (m.ResolveThreadRequest(thread_id="@t0"), {}),
+        "SearchMessages": (m.SearchMessagesRequest(query="hello", limit=10), {}),
+        "SearchRooms": (m.SearchRoomsRequest(query="Gen", limit=10), {}),
+        "SendAgentReply": (m.SendAgentReplyRequest(session_id="@s0", content="a reply", tokens_used=5,
+                                                   client_request_id="c-9", metadata='{"m":1}'), {"actor": AGENT}),
+        "SendAgentUserMessage": (m.SendAgentUserMessageRequest(session_id="@s0", content="more", metadata='{"x":1}'),
+                                 {}),
+        "SendMessage": (m.SendMessageRequest(room_id="@r0", content="hi there", thread_id="@t0",
+                                             reply_to_message_id="@m0", client_request_id="c-2",
+                                             metadata='{"k":"v"}'), {}),
+        "ServerInfo": (m.ServerInfoRequest(), {}),
+        "SetOnlineStatus": (m.SetOnlineStatusRequest(online_status=enum("ONLINE_STATUS_AWAY")), {}),
+        "SetParticipantRole": (m.SetParticipantRoleRequest(room_id="@r0", profile_id="bob",
+                                                           role=enum("PARTICIPANT_ROLE_ADMIN")), {}),
+        "StartThread": (m.StartThreadRequest(room_id="@r0", root_message_id="@m1", title="New topic"), {}),
+        "UnarchiveRoom": (m.UnarchiveRoomRequest(room_id="@r4"), {}),
+        "UnbanParticipant": (m.UnbanParticipantRequest(room_id="@r0", profile_id="dave"), {}),
+        "UpdateAgentSessionConfig": (m.UpdateAgentSessionConfigRequest(
+            session_id="@s0", allowed_tools=m.ToolList(tools=["notes.*"]), system_prompt="p", max_tokens=10,
+            max_messages=20, ttl_seconds=60), {}),
+        "UpdateRoom": (m.UpdateRoomRequest(room_id="@r0", name="General 2", topic="", metadata='{"a":null}'), {}),
+        "UpdateSessionContext": (m.UpdateSessionContextRequest(session_id="@s0", merge_patch='{"step":2,"x":{"y":1}}'),
+                                 {}),
+    }
+    names = [n.rsplit("/", 1)[1] for n in signed_methods()]
+    missing = sorted(set(names) - set(valid))
+    assert not missing, f"signed seeds: no valid request for {missing}"
+    seeds = []
+    service = chat_pb2.DESCRIPTOR.services_by_name["ChatService"]
+    for method in names:
+        request, header = valid[method]
+        seeds.append((f"valid-{method}", described(method, request.SerializeToString(), **header)))
+        seeds.append((f"empty-{method}", described(method)))
+        cls = message_factory.GetMessageClass(service.methods_by_name[method].input_type)
+        filled = fill(cls())
+        for field in filled.DESCRIPTOR.fields:  # ids the fixtures have
+            if field.type == D.FieldDescriptor.TYPE_STRING and field.label != D.FieldDescriptor.LABEL_REPEATED:
+                token = {"room_id": "@r1", "message_id": "@m2", "thread_id": "@t0", "session_id": "@s2",
+                         "root_message_id": "@m0", "reply_to_message_id": "@m1", "agent_session_id": "@s0"}
+                if field.name in token:
+                    setattr(filled, field.name, token[field.name])
+        seeds.append((f"filled-{method}", described(method, filled.SerializeToString(), actor=BOB)))
+
+    send = valid["SendMessage"][0].SerializeToString()
+    get = valid["GetRoom"][0].SerializeToString()
+    for name, (method, payload, header) in {
+        "twice-SendMessage": ("SendMessage", send, {"rid": 176}),
+        "twice-CreateRoom": ("CreateRoom", valid["CreateRoom"][0].SerializeToString(), {"rid": 176}),
+        "twice-GetRoom": ("GetRoom", get, {"rid": 176}),
+        "fixed-request-id": ("SendMessage", send, {"rid": 208}),
+        "empty-request-id": ("SendMessage", send, {"rid": 224}),
+        "long-request-id": ("SendMessage", send, {"rid": 232}),
+        "max-request-id": ("GetRoom", get, {"rid": 240}),
+        "unicode-request-id": ("GetRoom", get, {"rid": 255}),
+        "key-chat": ("SendMessage", send, {"key": KEY_CHAT}),
+        "key-agent": ("SendAgentReply", valid["SendAgentReply"][0].SerializeToString(),
+                      {"key": KEY_AGENT, "actor": AGENT}),
+        "key-events": ("ListTenantEvents", valid["ListTenantEvents"][0].SerializeToString(), {"key": KEY_EVENTS}),
+        "key-admin": ("ExpireStaleSessions", valid["ExpireStaleSessions"][0].SerializeToString(), {"key": KEY_ADMIN}),
+        "key-revoked": ("SendMessage", send, {"key": KEY_REVOKED}),
+        "key-missing": ("GetRoom", get, {"key": KEY_MISSING}),
+        "tenant-2": ("GetRoom", described("GetRoom", b"\x0a\x03@r5")[8:], {"tenant": 192}),
+        "tenant-not-granted": ("GetRoom", get, {"tenant": 224}),
+        "tenant-invalid": ("SendMessage", send, {"tenant": 226}),
+        "actor-not-member": ("SendMessage", send, {"actor": CAROL}),
+        "actor-banned": ("GetRoom", get, {"actor": DAVE}),
+        "actor-invalid": ("SendMessage", send, {"actor": 218}),
+        "ts-window-edge": ("SendMessage", send, {"ts": 200}),
+        "ts-stale": ("SendMessage", send, {"ts": 202}),
+        "ts-zero": ("GetRoom", get, {"ts": 206}),
+        "ts-min": ("GetRoom", get, {"ts": 209}),
+        "ts-max": ("SendMessage", send, {"ts": 210}),
+        "deadline-future": ("SendMessage", send, {"deadline": 140}),
+        "deadline-now": ("SendMessage", send, {"deadline": 192}),
+        "deadline-passed": ("GetRoom", get, {"deadline": 193}),
+        "deadline-min": ("GetRoom", get, {"deadline": 197}),
+        "deadline-max": ("SendMessage", send, {"deadline": 198}),
+        "sig-wrong-secret": ("SendMessage", send, {"sig": 240}),
+        "sig-empty": ("GetRoom", get, {"sig": 248}),
+        "no-auth": ("SendMessage", send, {"sig": 252}),
+        "no-auth-health": ("Health", b"", {"sig": 252}),
+        "payload-garbage": ("SendMessage", b"\xff\xff\xff\xff", {}),
+        "payload-unknown-field": ("SendMessage", send + b"\xf8\x07\x01", {}),
+        "payload-other-message": ("SendMessage", valid["CreateRoom"][0].SerializeToString(), {}),
+        "payload-cross-tenant-ids": ("SendMessage", m.SendMessageRequest(room_id="@r5", content="x").SerializeToString(),
+                                     {}),
+        "payload-deep-json": ("SendMessage", m.SendMessageRequest(room_id="@r0", content="x",
+                                                                  metadata='{"a":' * 60 + "1" + "}" * 60)
+                              .SerializeToString(), {}),
+        "payload-tool-call": ("SendAgentReply", m.SendAgentReplyRequest(
+            session_id="@s0", kind=enum("AGENT_REPLY_KIND_TOOL"),
+            tool_call=entities_pb2.ToolCall(call_id="call-2", name="notes.search", arguments='{"q":"y"}'))
+            .SerializeToString(), {"actor": AGENT}),
+        "payload-tool-denied": ("SendAgentReply", m.SendAgentReplyRequest(
+            session_id="@s0", kind=enum("AGENT_REPLY_KIND_TOOL"),
+            tool_call=entities_pb2.ToolCall(call_id="call-3", name="shell.exec", arguments="{}"))
+            .SerializeToString(), {"actor": AGENT}),
+        "payload-tool-result": ("SendAgentReply", m.SendAgentReplyRequest(
+            session_id="@s0", kind=enum("AGENT_REPLY_KIND_TOOL"), message_type=enum("MESSAGE_TYPE_TOOL_RESULT"),
+            tool_call=entities_pb2.ToolCall(call_id="call-1", name="notes.search", result='{"hits":[]}'))
+            .SerializeToString(), {"actor": AGENT}),
+        "payload-context-replace": ("UpdateSessionContext", m.UpdateSessionContextRequest(
+            session_id="@s0", replace='{"a":[1,{"b":null}]}', expected_version=1).SerializeToString(), {}),
+        "payload-around": ("ListRoomMessages", m.ListRoomMessagesRequest(
+            room_id="@r0", around_message_id="@m1", limit=3, include_deleted=True).SerializeToString(), {}),
+        "payload-suspended": ("RecordTurnOutcome", m.RecordTurnOutcomeRequest(
+            message_id="@m3", outcome=enum("TURN_OUTCOME_SUSPENDED"), continuation_id="cont-1").SerializeToString(),
+            {"actor": AGENT}),
+        "payload-search-filters": ("SearchMessages", m.SearchMessagesRequest(
+            query="hello world", room_id="@r0", sender_profile_id="alice", message_type=enum("MESSAGE_TYPE_TEXT"),
+            role=enum("MESSAGE_ROLE_USER"), since=0, until=9_000_000_000_000, has_attachments=False, limit=5)
+            .SerializeToString(), {}),
+    }.items():
+        seeds.append((f"edge-{name}", described(method, payload, **header)))
+    return seeds
+
+
 def main():
-    for target in ("frame", "cursor", "json", "allowlist"):
+    unknown = SELECTED - set(TARGETS)
+    if unknown:
+        sys.exit(f"make_seeds.py: unknown targets {sorted(unknown)}; targets: {' '.join(TARGETS)}")
+    for target in SELECTED:
         shutil.rmtree(os.path.join(CORPUS, target), ignore_errors=True)
 
     service = chat_pb2.DESCRIPTOR.services_by_name["ChatService"]
@@ -222,6 +427,9 @@ def main():
         "control": "a\x01b\na\x01b",
     }.items():
         write("allowlist", name, text)
+
+    for name, data in signed_seeds():
+        write("signed", name, data)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 import ChatServer
 import Foundation
 
-/// The four fuzz targets of RELIABILITY.md, by name.
+/// The fuzz targets of RELIABILITY.md, by name. `signed` runs signed call descriptions through the whole
+/// server handler over a scratch SQLite database (FuzzEntryPoints+Signed.swift).
 enum FuzzTarget: String, CaseIterable {
-    case frame, cursor, json, allowlist
+    case frame, cursor, json, allowlist, signed
+
+    static let names = allCases.map(\.rawValue).joined(separator: ", ")
 
     func run(_ bytes: [UInt8]) {
         switch self {
@@ -11,6 +14,16 @@ enum FuzzTarget: String, CaseIterable {
         case .cursor: FuzzEntryPoints.cursor(bytes)
         case .json: FuzzEntryPoints.json(bytes)
         case .allowlist: FuzzEntryPoints.allowList(bytes)
+        case .signed: FuzzEntryPoints.signed(bytes)
+        }
+    }
+
+    /// The outcome line printed when replaying (targets that have one).
+    func outcome(_ bytes: [UInt8]) -> String? {
+        switch self {
+        case .frame: FuzzEntryPoints.frame(bytes)
+        case .signed: FuzzEntryPoints.signed(bytes)
+        default: nil
         }
     }
 }
@@ -25,11 +38,13 @@ private func LLVMFuzzerRunDriver(
     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
 ) -> CInt
 
+private let verbose = ProcessInfo.processInfo.environment["SMRTCHAT_FUZZ_VERBOSE"] == "1"
+
 /// The target of this fuzzing process, from SMRTCHAT_FUZZ_TARGET.
 private let selected: FuzzTarget = {
     let name = ProcessInfo.processInfo.environment["SMRTCHAT_FUZZ_TARGET"] ?? ""
     guard let target = FuzzTarget(rawValue: name) else {
-        FileHandle.standardError.write(Data("SMRTCHAT_FUZZ_TARGET must be one of frame, cursor, json, allowlist\n".utf8))
+        FileHandle.standardError.write(Data("SMRTCHAT_FUZZ_TARGET must be one of \(FuzzTarget.names)\n".utf8))
         exit(2)
     }
     return target
@@ -38,25 +53,33 @@ private let selected: FuzzTarget = {
 @main
 struct SmrtFuzz {
     /// libFuzzer build (`make fuzz`): all arguments are libFuzzer's (corpus folders, -max_total_time=...).
+    /// SMRTCHAT_FUZZ_VERBOSE=1 prints each input's outcome (frame, signed), e.g. when replaying files.
     static func main() {
         _ = selected
+        _ = verbose
         var argc = CommandLine.argc
         var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?> = CommandLine.unsafeArgv
         exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-            selected.run(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+            let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
+            if verbose, let outcome = selected.outcome(bytes) {
+                print(outcome)
+                fflush(nil)  // a finding ends the process without flushing stdout
+            } else {
+                selected.run(bytes)
+            }
             return 0
         })
     }
 }
 #else
 /// Normal build: replays inputs (files, or folders of files) through a target, e.g.
-/// `smrt-fuzz frame fuzz/corpus/frame fuzz/regressions/frame`. With `frame`, prints each outcome.
+/// `smrt-fuzz frame fuzz/corpus/frame fuzz/regressions/frame`. With `frame` and `signed`, prints each outcome.
 @main
 struct SmrtFuzz {
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
         guard let first = arguments.first, let target = FuzzTarget(rawValue: first) else {
-            print("usage: smrt-fuzz frame|cursor|json|allowlist FILE_OR_DIR...")
+            print("usage: smrt-fuzz \(FuzzTarget.allCases.map(\.rawValue).joined(separator: "|")) FILE_OR_DIR...")
             exit(2)
         }
         var count = 0
@@ -68,8 +91,8 @@ struct SmrtFuzz {
                 : [path]
             for file in files {
                 guard let data = FileManager.default.contents(atPath: file) else { continue }
-                if target == .frame {
-                    print("\(file): \(FuzzEntryPoints.frame(Array(data)))")
+                if let outcome = target.outcome(Array(data)) {
+                    print("\(file): \(outcome)")
                 } else {
                     target.run(Array(data))
                 }

@@ -20,7 +20,8 @@ private func inputs(_ target: String) -> [(name: String, bytes: [UInt8])] {
 
 @Suite("Fuzz corpus and regressions replay through the fuzz entry points")
 struct FuzzRegressionTests {
-    @Test("every committed input of each target runs without trapping", arguments: ["frame", "cursor", "json", "allowlist"])
+    @Test("every committed input of each target runs without trapping",
+          arguments: ["frame", "cursor", "json", "allowlist", "signed"])
     func replay(target: String) {
         let all = inputs(target)
         #expect(!all.isEmpty, "fuzz/corpus/\(target) holds seeds")
@@ -29,8 +30,33 @@ struct FuzzRegressionTests {
             case "frame": FuzzEntryPoints.frame(input.bytes)
             case "cursor": FuzzEntryPoints.cursor(input.bytes)
             case "json": FuzzEntryPoints.json(input.bytes)
+            // A finding may depend on what the inputs before it changed; each regression input also runs on a
+            // fresh copy of the fixtures.
+            case "signed" where input.name.hasPrefix("regressions/"):
+                FuzzEntryPoints.signed(input.bytes)
+                FuzzEntryPoints.signed(input.bytes, fresh: true)
+            case "signed": FuzzEntryPoints.signed(input.bytes)
             default: FuzzEntryPoints.allowList(input.bytes)
             }
+        }
+    }
+
+    /// The signed seeds named `valid-<Method>` describe a call of every method that the harness's fixtures let
+    /// succeed, so the fuzzer starts from inputs that reach each operation's success path (through the whole
+    /// handler: signature, key, replay cache, the operation, the commit).
+    @Test("the signed seed corpus holds a valid description of every method, each answered OK on fresh fixtures")
+    func validSignedSeeds() {
+        let valid = inputs("signed").filter { $0.name.hasPrefix("corpus/signed/valid-") }
+        let methods = FuzzEntryPoints.signedMethods.map { String($0.split(separator: "/").last ?? "") }
+        #expect(methods.count >= 50)
+        for method in methods {
+            guard let seed = valid.first(where: { $0.name == "corpus/signed/valid-\(method)" }) else {
+                Issue.record("no valid signed seed of \(method)")
+                continue
+            }
+            #expect(FuzzEntryPoints.signedMethod(seed.bytes) == method, "\(seed.name) calls its method")
+            let outcome = FuzzEntryPoints.signed(seed.bytes, fresh: true)
+            #expect(outcome.hasSuffix("-> ok"), "\(seed.name): \(outcome)")
         }
     }
 
