@@ -118,8 +118,15 @@ final class RequestHandler: Sendable {
         let context = request.context
         let keyId = request.auth.keyID
         let (actor, cached) = try authenticate(request, method: method, now: now)
-        let call = try method.prepare(request.payload)
         let hash = Array(SHA256.hash(data: frame))
+        let call: PreparedCall
+        do {
+            call = try method.prepare(request.payload)
+        } catch {
+            // Refused for its payload, yet authenticated: its request id is taken all the same.
+            remember(keyId: keyId, requestId: context.requestID, hash: hash, now: now)
+            throw error
+        }
 
         if method.mutates {
             // A mutation whose deadline passed still goes to the writer: if it (or an identical frame) is
@@ -137,9 +144,7 @@ final class RequestHandler: Sendable {
         // A read's request id is remembered once its caller authenticated, whatever the read's outcome: it
         // can never be reused with another frame.
         if let seen = recentReads.hash(keyId: keyId, requestId: context.requestID), seen != hash { throw Self.reused }
-        recentReads.record(keyId: keyId, requestId: context.requestID, hash: hash, now: now)
-        let entry = ReplayEntry(keyId: keyId, requestId: context.requestID, frameHash: hash, response: nil, createdAt: now)
-        storage.writeDetached { tx in _ = try tx.insertReplayEntry(entry) }
+        remember(keyId: keyId, requestId: context.requestID, hash: hash, now: now)
         if FrameGate.deadlinePassed(request, now: now) { throw FrameGate.deadlineExceeded }
         try limit(request, actor)
 
@@ -168,6 +173,15 @@ final class RequestHandler: Sendable {
             later(Result { try read() })
         }
         return nil
+    }
+
+    /// Records an authenticated call's request id with its frame hash, here and (without waiting for the
+    /// commit) in the database's replay cache, so that another frame can never reuse it.
+    private func remember(keyId: String, requestId: String, hash: [UInt8], now: Int64) {
+        if let seen = recentReads.hash(keyId: keyId, requestId: requestId), seen != hash { return }
+        recentReads.record(keyId: keyId, requestId: requestId, hash: hash, now: now)
+        let entry = ReplayEntry(keyId: keyId, requestId: requestId, frameHash: hash, response: nil, createdAt: now)
+        storage.writeDetached { tx in _ = try tx.insertReplayEntry(entry) }
     }
 
     /// Steps (2)–(3): the caller's key, from the cache when it checks out there, else from the database.

@@ -67,6 +67,12 @@ struct HardeningE2ETests {
         #expect(try raw.call(client.frame("GetRoom", payload: other, requestId: id)).status.reason == "REQUEST_ID_REUSED")
         let write = try Smrt_Chat_V1_CreateRoomRequest.with { $0.name = "x"; $0.roomType = .public }.serializedData()
         #expect(try raw.call(client.frame("CreateRoom", payload: write, requestId: id)).status.reason == "REQUEST_ID_REUSED")
+        // Refused for its payload (not the method's request), yet authenticated: its id is taken too.
+        let malformed = ChatClient.newRequestId()
+        #expect(try raw.call(client.frame("GetRoom", payload: Data([0xff, 0xff]), requestId: malformed)).status.reason
+                == "VALIDATION")
+        #expect(try raw.call(client.frame("CreateRoom", payload: write, requestId: malformed)).status.reason
+                == "REQUEST_ID_REUSED")
     }
 
     @Test("unknown keys and bad signatures are rate limited too, while a good key keeps being served")
