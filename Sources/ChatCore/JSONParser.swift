@@ -2,7 +2,8 @@
 ///
 /// Linear in the input and bounded in depth, so a hostile value costs no more than its size: no
 /// byte-order mark, no trailing commas, no comments, no duplicate object keys, no lone surrogates,
-/// no control characters in strings, finite numbers only, and at most `maxDepth` nested containers.
+/// no control characters in strings and no U+0000 even escaped (PostgreSQL cannot store it), finite numbers
+/// only, and at most `maxDepth` nested containers.
 /// What it accepts every storage engine stores (SQLite's `json_valid`, PostgreSQL's `jsonb`), and the
 /// text stored is its output (`JSONValue.text`), never the caller's spelling.
 struct JSONParser {
@@ -136,6 +137,8 @@ struct JSONParser {
             scalarValue = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
         } else if (0xDC00...0xDFFF).contains(first) {
             throw Failure("lone surrogate escape")
+        } else if first == 0 {
+            throw Failure("U+0000, which no engine stores")
         }
         guard let scalar = Unicode.Scalar(scalarValue) else { throw Failure("invalid escape") }
         return String(Character(scalar)).utf8

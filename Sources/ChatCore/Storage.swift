@@ -157,7 +157,8 @@ public protocol ChatTransaction: AnyObject {
     func updateMessage(_ message: Message) throws
     func insertMessageVersion(tenantId: String, _ version: MessageVersion) throws
     /// Earlier versions of a message, oldest first.
-    func messageVersions(tenantId: String, messageId: String) throws -> [MessageVersion]
+    /// At most `limit` earlier versions of a message, from its first (`oldestFirst`) or from its latest.
+    func messageVersions(tenantId: String, messageId: String, oldestFirst: Bool, limit: Int) throws -> [MessageVersion]
     func messages(_ query: MessageQuery) throws -> [Message]
     func searchMessages(_ search: MessageSearch) throws -> [Message]
     /// Messages after `afterSeq` that are not deleted and not sent by `excludingProfileId`: root

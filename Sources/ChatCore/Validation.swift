@@ -35,20 +35,6 @@ enum Validate {
         if value.utf8.contains(0) { throw ChatError.validation(field, "must not contain NUL (U+0000) characters") }
     }
 
-    /// `noNUL` for every string and key of a parsed JSON value.
-    static func noNUL(_ value: JSONValue, _ field: String) throws {
-        switch value {
-        case .string(let s): try noNUL(s, field)
-        case .array(let a): for v in a { try noNUL(v, field) }
-        case .object(let o):
-            for (k, v) in o {
-                try noNUL(k, field)
-                try noNUL(v, field)
-            }
-        case .null, .bool, .int, .double: break
-        }
-    }
-
     /// An optional reference: `""` counts as not given (SPEC §12.8).
     static func optionalReference(_ value: String?, _ field: String) throws -> String? {
         guard let value, !value.isEmpty else { return nil }
@@ -75,7 +61,6 @@ enum Validate {
         guard value.utf8.count <= max else { throw ChatError.validation(field, "is larger than \(max) bytes") }
         let parsed = try JSONValue.parse(value, field: field)
         guard case .object(let members) = parsed else { throw ChatError.validation(field, "must be a JSON object") }
-        try noNUL(parsed, field)
         return members
     }
 
@@ -83,9 +68,7 @@ enum Validate {
     static func json(_ value: String?, _ field: String, max: Int) throws -> String? {
         guard let value else { return nil }
         guard value.utf8.count <= max else { throw ChatError.validation(field, "is larger than \(max) bytes") }
-        let parsed = try JSONValue.parse(value, field: field)
-        try noNUL(parsed, field)
-        return parsed.text
+        return try JSONValue.parse(value, field: field).text
     }
 
     /// A duration in seconds: 0 to `limits.maxDurationSeconds` (so millisecond arithmetic cannot overflow).

@@ -363,10 +363,12 @@ final class PostgresTransaction: ChatTransaction {
             """, [tenantId, v.messageId, v.version, v.content, v.editedAt])
     }
 
-    func messageVersions(tenantId: String, messageId: String) throws -> [MessageVersion] {
+    func messageVersions(tenantId: String, messageId: String, oldestFirst: Bool, limit: Int) throws -> [MessageVersion] {
         try tenant(tenantId)
-        return try all("SELECT * FROM message_versions WHERE tenant_id = $1 AND message_id = $2 ORDER BY version",
-                       [tenantId, messageId]).map {
+        return try all("""
+            SELECT * FROM message_versions WHERE tenant_id = $1 AND message_id = $2
+            ORDER BY version \(oldestFirst ? "ASC" : "DESC") LIMIT $3
+            """, [tenantId, messageId, Int64(limit)]).map {
             MessageVersion(messageId: try $0.str("message_id"), version: try $0.int("version"),
                            content: try $0.str("content"), editedAt: try $0.int("edited_at"))
         }

@@ -218,9 +218,11 @@ final class SQLiteTransaction: ChatTransaction {
                 [tenantId, v.messageId, v.version, v.content, v.editedAt])
     }
 
-    func messageVersions(tenantId: String, messageId: String) throws -> [MessageVersion] {
-        try all("SELECT * FROM message_versions WHERE tenant_id = ? AND message_id = ? ORDER BY version",
-                [tenantId, messageId]).map {
+    func messageVersions(tenantId: String, messageId: String, oldestFirst: Bool, limit: Int) throws -> [MessageVersion] {
+        try all("""
+            SELECT * FROM message_versions WHERE tenant_id = ? AND message_id = ?
+            ORDER BY version \(oldestFirst ? "ASC" : "DESC") LIMIT ?
+            """, [tenantId, messageId, limit]).map {
             MessageVersion(messageId: $0["message_id"], version: $0["version"], content: $0["content"],
                            editedAt: $0["edited_at"])
         }

@@ -62,7 +62,7 @@ struct HardeningTests {
         String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000),
         String(repeating: "{\"a\":", count: 50_000) + "1" + String(repeating: "}", count: 50_000),
         "\u{FEFF}{\"a\":1}", "{\"a\":1,}", "{\"a\":1,\"a\":2}", "{\"a\":\"\\ud800\"}", "{\"a\":1e400}",
-        "{\"a\":01}", "{\"a\":\"tab\there\"}", "{\"a\":1} x", "{'a':1}", "{\"a\":NaN}",
+        "{\"a\":01}", "{\"a\":\"tab\there\"}", "{\"a\":1} x", "{'a':1}", "{\"a\":NaN}", "{\"a\":\"x\\u0000y\"}",
     ])
     func hostileJSON(text: String) async throws {
         let chat = try TestChat()
@@ -284,6 +284,28 @@ struct HardeningTests {
             _ = try await chat.r(alice) {
                 try $0.listReactionProfiles($1, $2, messageId: m.id, emoji: "-1", cursor: "djF8eHw", limit: 3)
             }
+        }
+    }
+
+    @Test("GetMessageHistory of a much-edited message returns its newest versions that fit, oldest first")
+    func historyOfManyEdits() async throws {
+        var limits = ChatLimits()
+        limits.maxReplyBytes = 8 * 1024
+        let chat = try TestChat(limits: limits)
+        let room = try await chat.room()
+        let m = try await chat.send(alice, room, "v1", key: "k1")
+        for i in 2...30 { _ = try await chat.w(alice) { try $0.editMessage($1, $2, messageId: m.id, content: "v\(i)") } }
+        let history = try await chat.r(alice) { try $0.getMessageHistory($1, $2, messageId: m.id) }
+        #expect(!history.isEmpty && history.count < 30)
+        #expect(history.map(\.content) == (31 - history.count...30).map { "v\($0)" }, "the newest, oldest first")
+        #expect(history.reduce(0) { $0 + $1.replyBytes } <= limits.maxReplyBytes)
+        // A resend of the original send still replays: it is compared with the first version, read alone.
+        let again = try await chat.w(alice) {
+            try $0.sendMessage($1, $2, roomId: room.id, content: "v1", clientRequestId: "k1")
+        }
+        #expect(again.replayed && again.message.id == m.id)
+        await expectFailure(.clientRequestConflict) {
+            _ = try await chat.w(alice) { try $0.sendMessage($1, $2, roomId: room.id, content: "v30", clientRequestId: "k1") }
         }
     }
 }

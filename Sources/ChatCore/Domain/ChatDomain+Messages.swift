@@ -176,7 +176,8 @@ extension ChatDomain {
         }
         if existing.deletedAt != nil { return true }
         if existing.version > 1 {
-            let first = try tx.messageVersions(tenantId: existing.tenantId, messageId: existing.id).first
+            let first = try tx.messageVersions(tenantId: existing.tenantId, messageId: existing.id, oldestFirst: true,
+                                               limit: 1).first
             return first?.content == draft.content
         }
         return existing.content == draft.content
@@ -306,12 +307,13 @@ extension ChatDomain {
     ) throws -> [MessageVersion] {
         try Validate.reference(messageId, "message_id")
         let (message, _, _) = try memberMessage(tx, actor, messageId)
-        var versions = try tx.messageVersions(tenantId: actor.tenantId, messageId: messageId)
-        versions.append(MessageVersion(messageId: message.id, version: message.version, content: message.content,
-                                       editedAt: message.editedAt ?? message.createdAt))
-        // The newest versions that fit one reply (the current text always does), still oldest first.
-        let kept = limits.fitting(versions.reversed(), limit: versions.count)
-        return Array(versions.suffix(kept))
+        // Edits are unbounded: read only the newest versions that can fit one reply (each counts at least
+        // `ReplySized`'s 1 KiB allowance), keep those that do (the current text always does), oldest first.
+        let current = MessageVersion(messageId: message.id, version: message.version, content: message.content,
+                                     editedAt: message.editedAt ?? message.createdAt)
+        let newest = [current] + (try tx.messageVersions(tenantId: actor.tenantId, messageId: messageId,
+                                                          oldestFirst: false, limit: limits.maxReplyBytes / 1024))
+        return Array(newest.prefix(limits.fitting(newest, limit: newest.count)).reversed())
     }
 
     /// Soft-deletes a message (its sender or a room admin): content and attachments cleared, reactions

@@ -336,7 +336,6 @@ extension ChatDomain {
         }
         let value = try JSONValue.parse(text, field: field)
         guard case .object = value else { throw ChatError.validation(field, "must be a JSON object") }
-        try Validate.noNUL(value, field)
         var session = try visibleSession(tx, actor, sessionId)
         try requireStatusActive(session)
         if let expectedVersion, expectedVersion != session.contextVersion {
