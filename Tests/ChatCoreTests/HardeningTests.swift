@@ -308,4 +308,29 @@ struct HardeningTests {
             _ = try await chat.w(alice) { try $0.sendMessage($1, $2, roomId: room.id, content: "v30", clientRequestId: "k1") }
         }
     }
+
+    @Test("ListMyRooms ends its page before the rooms' last messages pass maxReplyBytes, and pages through all")
+    func myRoomsByteCap() async throws {
+        var limits = ChatLimits()
+        limits.maxReplyBytes = 64 * 1024
+        let chat = try TestChat(limits: limits)
+        var rooms: Set<String> = []
+        for i in 0..<6 {
+            let room = try await chat.room(name: "r\(i)")
+            _ = try await chat.send(alice, room, String(repeating: "x", count: 20_000))
+            rooms.insert(room.id)
+        }
+        var seen: [String] = []
+        var cursor: String?
+        var pages = 0
+        repeat {
+            let at = cursor
+            let page = try await chat.r(alice) { try $0.listMyRooms($1, $2, cursor: at, limit: 200) }
+            #expect(page.items.reduce(0) { $0 + $1.replyBytes } <= limits.maxReplyBytes)
+            seen += page.items.map(\.room.id)
+            cursor = page.hasMore ? page.nextCursor : nil
+            pages += 1
+        } while cursor != nil
+        #expect(seen.count == 6 && Set(seen) == rooms && pages >= 2)
+    }
 }

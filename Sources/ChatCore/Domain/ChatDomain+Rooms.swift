@@ -61,19 +61,25 @@ extension ChatDomain {
         let rooms = try tx.roomsOfMember(tenantId: actor.tenantId, profileId: actor.profileId, type: type,
                                          status: status, after: after, limit: limit + 1)
         let page = page(rooms, limit: limit, scope: scope) { ($0.activityAt, $0.id) }
-        let views = try page.items.map { room -> RoomView in
+        // Each view carries its room's last message too: stop building views (three reads each) once they
+        // would pass the reply budget, and end the page there.
+        var views: [RoomView] = []
+        var bytes = 0
+        for room in page.items {
             let participant = try tx.participant(tenantId: room.tenantId, roomId: room.id, profileId: actor.profileId)
             let unread = try tx.unreadCount(tenantId: room.tenantId, roomId: room.id, threadId: nil,
                                             afterSeq: participant?.lastReadSeq ?? 0, excludingProfileId: actor.profileId)
             let last = try tx.messages(MessageQuery(tenantId: room.tenantId, roomId: room.id, limit: 1)).first
-            return RoomView(room: room, participant: participant, unreadCount: unread, lastMessage: last)
+            let view = RoomView(room: room, participant: participant, unreadCount: unread, lastMessage: last)
+            bytes += view.replyBytes
+            if !views.isEmpty && bytes > limits.maxReplyBytes { break }
+            views.append(view)
         }
-        // Each view carries its room's last message too: end the page early when those pass the reply budget.
-        let fit = limits.fitting(views, limit: views.count)
-        guard fit < views.count else { return Page(items: views, nextCursor: page.nextCursor, hasMore: page.hasMore) }
-        let last = views[fit - 1].room
-        return Page(items: Array(views.prefix(fit)),
-                    nextCursor: PageCursor(scope: scope, position: last.activityAt, tiebreak: last.id).text, hasMore: true)
+        guard views.count < page.items.count, let end = views.last?.room else {
+            return Page(items: views, nextCursor: page.nextCursor, hasMore: page.hasMore)
+        }
+        return Page(items: views, nextCursor: PageCursor(scope: scope, position: end.activityAt, tiebreak: end.id).text,
+                    hasMore: true)
     }
 
     /// Changes the supplied fields of a room (admins only). No event when nothing changes.
