@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "ChatServer",
             dependencies: [
-                "ChatCore", "ChatStore", "ChatPostgres", "ChatAPI", "Nanomsg",
+                "ChatCore", "ChatAPI", "Nanomsg",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -101,8 +101,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(name: "smrt-fuzz", dependencies: ["ChatServer"], swiftSettings: swiftSettings),
-        .testTarget(name: "FuzzRegressionTests", dependencies: ["ChatServer"], swiftSettings: swiftSettings),
+        .executableTarget(name: "smrt-fuzz", dependencies: ["ChatServer", "ChatStore"], swiftSettings: swiftSettings),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["ChatServer", "ChatStore"], swiftSettings: swiftSettings),
         .testTarget(name: "CLITests", dependencies: ["ChatClient", "ChatAPI"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ChatCoreTests",

@@ -69,18 +69,12 @@ public struct ChatError: Error, Sendable, Equatable, CustomStringConvertible {
     public var reason: ErrorReason
     public var message: String
     public var metadata: [String: String]
-    /// Events committed by a call that still fails (only a refused tool call: SPEC §12.5).
-    public var committedEvents: [RoomEvent]
 
-    public init(
-        _ code: StatusCode, _ reason: ErrorReason, _ message: String, metadata: [String: String] = [:],
-        committedEvents: [RoomEvent] = []
-    ) {
+    public init(_ code: StatusCode, _ reason: ErrorReason, _ message: String, metadata: [String: String] = [:]) {
         self.code = code
         self.reason = reason
         self.message = message
         self.metadata = metadata
-        self.committedEvents = committedEvents
     }
 
     public var description: String { "\(code) \(reason.rawValue): \(message)" }
@@ -113,11 +107,4 @@ public struct ChatError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// INTERNAL; the detail stays in the server log.
     public static let `internal` = ChatError(.internal, .internal, "internal error")
-}
-
-/// Thrown inside a transaction when the call must fail *after* committing what it wrote
-/// (the audit event of a refused tool call, SPEC §12.5). The writer commits, then reports `error`.
-public struct CommitThenFail: Error, Sendable {
-    public var error: ChatError
-    public init(_ error: ChatError) { self.error = error }
 }

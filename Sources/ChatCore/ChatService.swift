@@ -1,7 +1,5 @@
-/// The async face of the domain: runs one `ChatDomain` operation per storage transaction.
-///
-/// Reads run on a snapshot, writes through the storage's single write path. Each write returns the
-/// events it committed, in log order, for the caller to publish.
+/// The domain over a storage: runs one `ChatDomain` operation per storage transaction, through the
+/// storage's two entry points (the same ones the server uses).
 public struct ChatService: Sendable {
     public let domain: ChatDomain
     public let storage: any ChatStorage
@@ -11,23 +9,18 @@ public struct ChatService: Sendable {
         self.storage = storage
     }
 
-    /// Runs a mutating operation in one transaction.
-    ///
-    /// - Throws: `ChatError` (with `committedEvents` for a refused tool call), or a storage error.
+    /// Runs a mutating operation in one transaction of the write path and returns its value after the commit.
     public func write<T: Sendable>(
         _ actor: CallActor, _ operation: @escaping @Sendable (ChatDomain, any ChatTransaction) throws -> T
-    ) async throws -> Committed<T> {
+    ) async throws -> T {
         try domain.checkActor(actor)
         let domain = self.domain
         return try await storage.write { tx in try operation(domain, tx) }
     }
 
-    /// Runs a read-only operation on a snapshot.
-    public func read<T: Sendable>(
-        _ actor: CallActor, _ operation: @escaping @Sendable (ChatDomain, any ChatTransaction) throws -> T
-    ) async throws -> T {
+    /// Runs a read-only operation on a snapshot, on the calling thread.
+    public func read<T>(_ actor: CallActor, _ operation: (ChatDomain, any ChatTransaction) throws -> T) throws -> T {
         try domain.checkActor(actor)
-        let domain = self.domain
-        return try await storage.read { tx in try operation(domain, tx) }
+        return try storage.read { tx in try operation(domain, tx) }
     }
 }

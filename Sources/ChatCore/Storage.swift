@@ -1,3 +1,6 @@
+import Dispatch
+import Synchronization
+
 /// The result of a committed write: the operation's value and the events it appended, in log order.
 public struct Committed<Value: Sendable>: Sendable {
     public var value: Value
@@ -9,37 +12,85 @@ public struct Committed<Value: Sendable>: Sendable {
     }
 }
 
+/// How urgently a queued write is wanted.
+public enum WritePriority: Sendable {
+    /// A caller waits for it: the write path starts a commit at once.
+    case urgent
+    /// Bookkeeping nobody waits for (a read's request id): it may wait a few milliseconds to share a commit.
+    case background
+}
+
 /// A storage engine for the chat domain. Engine-neutral: no engine types cross this boundary.
 ///
-/// Every operation runs as one transaction. `write` bodies run through the engine's single write
-/// path (which may batch several of them into one commit, each in its own savepoint); `read` bodies
-/// run on a consistent snapshot. Bodies are synchronous and run on a thread owned by the engine, so
-/// an engine with an asynchronous driver blocks that thread, never the caller's executor.
+/// Two entry points, used alike by the server and by the tests: a read on a snapshot, and a write queued
+/// on the engine's single write path (which may batch several writes into one commit, each in its own
+/// savepoint). Bodies are synchronous. Events leave only through the engine's commit callback (its
+/// configuration's `onCommit`), called once per commit in log order before any completion of that commit.
 public protocol ChatStorage: Sendable {
-    /// Runs `body` on a read-only snapshot.
-    func read<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) async throws -> T
+    /// Runs `body` on a read-only snapshot, on the calling thread, which it blocks: callers are dedicated
+    /// threads (the RPC workers), never Swift's cooperative pool.
+    func read<T>(_ body: (any ChatTransaction) throws -> T) throws -> T
 
-    /// Runs `body` in a write transaction and commits it with the events it appended.
-    ///
-    /// - Throws: what `body` throws (after rolling back its changes), except `CommitThenFail`, whose
-    ///   changes are committed and whose `ChatError` is then thrown with `committedEvents` set.
-    func write<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) async throws -> Committed<T>
-
-    /// `read` for callers that own a dedicated thread (the RPC workers): blocks that thread, no executor hop.
-    func readBlocking<T>(_ body: (any ChatTransaction) throws -> T) throws -> T
-
-    /// `write` for callers that own a dedicated thread: blocks it until the commit.
-    func writeBlocking<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) throws -> Committed<T>
-
-    /// Queues a write and calls `completion` after its commit (or failure), on a thread of the engine's
-    /// choosing: the RPC server answers from there, so its receiving threads never wait on a commit.
+    /// Queues `body` on the write path; `completion` runs after its commit (or failure) on a thread of the
+    /// engine's. A body that throws is rolled back alone; a refusal that must still commit (a returned
+    /// `Committing.refused`) is a value like any other.
     func submitWrite<T: Sendable>(
-        _ body: @escaping @Sendable (any ChatTransaction) throws -> T,
-        completion: @escaping @Sendable (Result<Committed<T>, Error>) -> Void)
+        _ body: @escaping @Sendable (any ChatTransaction) throws -> T, priority: WritePriority,
+        completion: @escaping @Sendable (Result<T, Error>) -> Void)
 
-    /// Queues a write nobody waits for (bookkeeping such as recording a read's request id); failures are
-    /// logged by the engine.
-    func writeDetached(_ body: @escaping @Sendable (any ChatTransaction) throws -> Void)
+    /// Lets queued writes commit, then releases the engine's connections and threads.
+    func close()
+}
+
+extension ChatStorage {
+    /// Queues an urgent write.
+    public func submitWrite<T: Sendable>(
+        _ body: @escaping @Sendable (any ChatTransaction) throws -> T,
+        completion: @escaping @Sendable (Result<T, Error>) -> Void
+    ) {
+        submitWrite(body, priority: .urgent, completion: completion)
+    }
+
+    /// Queues a write and suspends until its commit.
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            submitWrite(body) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// Queues a write and blocks the calling thread (a dedicated one: a command, a job) until its commit.
+    public func writeBlocking<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) throws -> T {
+        let done = DispatchSemaphore(value: 0)
+        let result = Mutex<Result<T, Error>?>(nil)
+        submitWrite(body) { outcome in
+            result.withLock { $0 = outcome }
+            done.signal()
+        }
+        done.wait()
+        return try result.withLock { $0! }.get()
+    }
+}
+
+/// The outcome of an operation that commits either way: its value, or a refusal whose audit trail (a
+/// TOOL_CALL_DENIED event, SPEC §12.5) commits with it.
+public enum Committing<Value: Sendable>: Sendable {
+    case value(Value)
+    case refused(ChatError)
+
+    /// The value, or the refusal thrown (for callers that treat a refusal as any other error, after the commit).
+    public func get() throws -> Value {
+        switch self {
+        case .value(let value): return value
+        case .refused(let error): throw error
+        }
+    }
+
+    public func map<U: Sendable>(_ transform: (Value) throws -> U) rethrows -> Committing<U> {
+        switch self {
+        case .value(let value): return .value(try transform(value))
+        case .refused(let error): return .refused(error)
+        }
+    }
 }
 
 /// Filters of a room message page, in the room's sequence order.
@@ -116,8 +167,7 @@ public typealias ActivityPosition = (activityAt: Int64, id: String)
 /// Primitive, tenant-bound reads and writes of one transaction. Every method takes the tenant and
 /// never returns another tenant's rows. Domain rules live in `ChatDomain`, never in an engine.
 public protocol ChatTransaction: AnyObject {
-    /// Runs `body` in a nested savepoint, rolled back (with its events) when it throws, except
-    /// `CommitThenFail`, which keeps the changes and is rethrown.
+    /// Runs `body` in a nested savepoint, rolled back (with its events) when it throws.
     func savepoint<T>(_ body: () throws -> T) throws -> T
 
     // MARK: Rooms
@@ -249,20 +299,4 @@ public protocol ChatTransaction: AnyObject {
     func insertReplayEntry(_ entry: ReplayEntry) throws -> Bool
     /// Forgets calls recorded before `cutoff`; returns how many.
     func purgeReplayEntries(createdBefore cutoff: Int64) throws -> Int
-}
-
-extension ChatStorage {
-    /// Default for engines without their own completion path: the async `write`, completed from a task.
-    public func submitWrite<T: Sendable>(
-        _ body: @escaping @Sendable (any ChatTransaction) throws -> T,
-        completion: @escaping @Sendable (Result<Committed<T>, Error>) -> Void
-    ) {
-        Task {
-            do {
-                completion(.success(try await write(body)))
-            } catch {
-                completion(.failure(error))
-            }
-        }
-    }
 }

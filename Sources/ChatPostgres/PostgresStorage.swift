@@ -250,7 +250,7 @@ public final class PostgresStorage: ChatStorage, @unchecked Sendable {
 
     // MARK: ChatStorage
 
-    public func readBlocking<T>(_ body: (any ChatTransaction) throws -> T) throws -> T {
+    public func read<T>(_ body: (any ChatTransaction) throws -> T) throws -> T {
         try withConnection { connection in
             let tx = PostgresTransaction(connection, writable: false, logger: logger)
             try tx.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -265,9 +265,7 @@ public final class PostgresStorage: ChatStorage, @unchecked Sendable {
         }
     }
 
-    public func writeBlocking<T: Sendable>(
-        _ body: @escaping @Sendable (any ChatTransaction) throws -> T
-    ) throws -> Committed<T> {
+    private func writeNow<T: Sendable>(_ body: (any ChatTransaction) throws -> T) throws -> T {
         var attempt = 1
         while true {
             do {
@@ -280,8 +278,8 @@ public final class PostgresStorage: ChatStorage, @unchecked Sendable {
         }
     }
 
-    /// One attempt: BEGIN, the body, COMMIT (also for `CommitThenFail`) or ROLLBACK, then `onCommit`.
-    private func writeOnce<T: Sendable>(_ body: (any ChatTransaction) throws -> T) throws -> Committed<T> {
+    /// One attempt: BEGIN, the body, COMMIT or ROLLBACK, then `onCommit`.
+    private func writeOnce<T: Sendable>(_ body: (any ChatTransaction) throws -> T) throws -> T {
         let (outcome, events): (Result<T, Error>, [RoomEvent]) = try withConnection { connection in
             let tx = PostgresTransaction(connection, writable: true, logger: logger)
             try tx.execute("BEGIN")
@@ -292,7 +290,7 @@ public final class PostgresStorage: ChatStorage, @unchecked Sendable {
                 outcome = .failure(error)
             }
             switch outcome {
-            case .success, .failure(is CommitThenFail):
+            case .success:
                 do {
                     try tx.execute("COMMIT")
                 } catch {
@@ -307,49 +305,17 @@ public final class PostgresStorage: ChatStorage, @unchecked Sendable {
             }
         }
         if let onCommit = configuration.onCommit, !events.isEmpty { onCommit(events) }
-        switch outcome {
-        case .success(let value):
-            return Committed(value: value, events: events)
-        case .failure(let failure as CommitThenFail):
-            var error = failure.error
-            error.committedEvents = events
-            throw error
-        case .failure(let error):
-            throw error
-        }
+        return try outcome.get()
     }
 
-    public func read<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
-            inFlight.enter()
-            queue.async { [self] in
-                defer { inFlight.leave() }
-                continuation.resume(with: Result { try readBlocking(body) })
-            }
-        }
-    }
-
-    public func write<T: Sendable>(
-        _ body: @escaping @Sendable (any ChatTransaction) throws -> T
-    ) async throws -> Committed<T> {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Committed<T>, Error>) in
-            inFlight.enter()
-            queue.async { [self] in
-                defer { inFlight.leave() }
-                continuation.resume(with: Result { try writeBlocking(body) })
-            }
-        }
-    }
-
-    public func writeDetached(_ body: @escaping @Sendable (any ChatTransaction) throws -> Void) {
+    public func submitWrite<T: Sendable>(
+        _ body: @escaping @Sendable (any ChatTransaction) throws -> T, priority: WritePriority,
+        completion: @escaping @Sendable (Result<T, Error>) -> Void
+    ) {
         inFlight.enter()
         queue.async { [self] in
             defer { inFlight.leave() }
-            do {
-                _ = try writeBlocking(body)
-            } catch {
-                logger.debug("detached write failed", metadata: ["error": "\(error)"])
-            }
+            completion(Result { try writeNow(body) })
         }
     }
 

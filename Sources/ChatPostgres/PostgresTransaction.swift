@@ -125,9 +125,6 @@ final class PostgresTransaction: ChatTransaction {
             let value = try body()
             try execute("RELEASE SAVEPOINT \(name)")
             return value
-        } catch let error as CommitThenFail {
-            try execute("RELEASE SAVEPOINT \(name)")
-            throw error
         } catch {
             try execute("ROLLBACK TO SAVEPOINT \(name)")
             try execute("RELEASE SAVEPOINT \(name)")

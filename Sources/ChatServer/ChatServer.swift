@@ -1,14 +1,12 @@
 import ChatAPI
 import ChatCore
-import ChatPostgres
-import ChatStore
 import Foundation
 import Logging
 import Nanomsg
 import Synchronization
 
-/// The network service: a raw REP socket served by a pool of worker threads, the event publisher,
-/// periodic jobs, and the storage they share. Start it with `start()`, stop it with `stop()`.
+/// The network service: a raw REP socket served by a pool of worker threads and the periodic jobs, over a
+/// storage and an event publisher that its owner (smrt-chatd, the composition root) builds and closes.
 ///
 /// A raw (`AF_SP_RAW`) REP socket lets every worker block in its own receive, so calls are handled
 /// concurrently (a cooked REP socket serves one request at a time); each reply is routed back with the
@@ -16,9 +14,7 @@ import Synchronization
 public final class ChatServer: Sendable {
     public let configuration: ServerConfiguration
     private let storage: any ChatStorage
-    private let closeStorage: @Sendable () -> Void
     private let handler: RequestHandler
-    private let publisher: EventPublisher
     private let socket: NanoSocket
     private let domain: ChatDomain
     private let logger: Logger
@@ -29,39 +25,17 @@ public final class ChatServer: Sendable {
     private let inFlight: AdmissionLimit
     private let done = DispatchSemaphore(value: 0)
 
-    /// Opens the database (creating and migrating it), binds the sockets and starts the workers.
+    /// Binds the RPC sockets and starts the workers and jobs over `storage`, whose commit callback publishes
+    /// the committed events (the owner wires it).
     ///
-    /// - Throws: database errors, or `NanomsgError` when an endpoint cannot be bound.
-    public init(_ configuration: ServerConfiguration, clock: @escaping @Sendable () -> Int64 = ChatDomain.systemClock,
+    /// - Throws: `NanomsgError` when an endpoint cannot be bound.
+    public init(_ configuration: ServerConfiguration, storage: any ChatStorage,
+                clock: @escaping @Sendable () -> Int64 = ChatDomain.systemClock,
                 logger: Logger = Logger(label: "smrt.chat.server")) throws {
         self.configuration = configuration
+        self.storage = storage
         self.logger = logger
         inFlight = AdmissionLimit(calls: configuration.maxCallsInFlight, bytes: configuration.maxBytesInFlight)
-        let publisher = try EventPublisher(endpoint: configuration.eventsEndpoint,
-                                           bufferBytes: configuration.publishBufferBytes,
-                                           includeEntities: configuration.payloadMode == .full, logger: logger)
-        self.publisher = publisher
-        do {
-            if let url = configuration.postgresURL {
-                // Several instances share the database; each publishes the events it committed.
-                var storeConfig = PostgresConfiguration(url: url)
-                storeConfig.poolSize = configuration.postgresPoolSize
-                storeConfig.onCommit = { publisher.publish($0) }
-                let postgres = try PostgresStorage(storeConfig, logger: logger)
-                storage = postgres
-                closeStorage = { postgres.close() }
-            } else {
-                var storeConfig = SQLiteConfiguration(path: configuration.databasePath)
-                storeConfig.durability = configuration.durability
-                storeConfig.onCommit = { publisher.publish($0) }
-                let sqlite = try SQLiteStorage(storeConfig, logger: logger)
-                storage = sqlite
-                closeStorage = { sqlite.close() }
-            }
-        } catch {
-            publisher.stop()
-            throw error
-        }
         domain = ChatDomain(limits: configuration.limits, clock: clock)
         handler = RequestHandler(configuration: configuration, storage: storage, domain: domain, logger: logger)
         do {
@@ -71,15 +45,13 @@ public final class ChatServer: Sendable {
             try socket.setSendTimeout(milliseconds: 1000)
             for endpoint in configuration.rpcEndpoints { _ = try socket.bind(endpoint) }
         } catch {
-            publisher.stop()
-            closeStorage()
+            handler.stop()
             throw error
         }
         startWorkers()
         startJobs()
         logger.info("serving", metadata: ["chat.rpc": "\(configuration.rpcEndpoints.joined(separator: ","))",
-                                          "chat.events": "\(configuration.eventsEndpoint)",
-                                          "chat.db": "\(configuration.storageDescription)"])
+                                          "chat.events": "\(configuration.eventsEndpoint)"])
     }
 
     private func startWorkers() {
@@ -175,21 +147,19 @@ public final class ChatServer: Sendable {
     }
 
     /// Stops taking calls, then answers every call it took: queued list and search calls get UNAVAILABLE,
-    /// queued mutations commit and get their result (the in-flight bound keeps that short). Then it
-    /// publishes what was committed, closes the sockets and checkpoints the WAL. Idempotent.
+    /// queued mutations commit and get their result (the in-flight bound keeps that short), then closes the
+    /// socket. The storage and the publisher stay open for the owner to close. Idempotent.
     public func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         for _ in 0..<running.load(ordering: .acquiring) { done.wait() }
         handler.stop()
-        // Closing the storage drains its write queue; each mutation is answered from its completion.
-        closeStorage()
+        // Each queued mutation is answered from its completion once the write path commits it.
         let deadline = Date().addingTimeInterval(5)
         while inFlight.calls > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
         if inFlight.calls > 0 { logger.warning("calls left unanswered at stop", metadata: ["chat.calls": "\(inFlight.calls)"]) }
         // nanomsg sends from its own worker thread and closing drops what it has not written yet.
         Thread.sleep(forTimeInterval: 0.1)
         socket.close()
-        publisher.stop()
         logger.info("stopped")
     }
 }

@@ -7,7 +7,7 @@ import Nanomsg
 /// Publishes committed events on the PUB socket from its own thread, so the reply path never waits
 /// on subscribers. Message: `topic` + 0x00 + serialized RoomEvent. Events arrive in commit order
 /// from the single writer and leave in that order.
-final class EventPublisher: @unchecked Sendable {
+public final class EventPublisher: @unchecked Sendable {
     // @unchecked Sendable: `queue` and `stopped` are only touched with `condition` locked; the socket
     // is used by the publisher thread only (and closed after it ends).
     private let socket: NanoSocket
@@ -17,6 +17,12 @@ final class EventPublisher: @unchecked Sendable {
     private var queue: [RoomEvent] = []
     private var stopped = false
     private var finished = false
+
+    /// Binds the PUB socket of `configuration` and starts the publishing thread.
+    public convenience init(_ configuration: ServerConfiguration, logger: Logger) throws {
+        try self.init(endpoint: configuration.eventsEndpoint, bufferBytes: configuration.publishBufferBytes,
+                      includeEntities: configuration.payloadMode == .full, logger: logger)
+    }
 
     init(endpoint: String, bufferBytes: Int, includeEntities: Bool, logger: Logger) throws {
         socket = try NanoSocket(.pub)
@@ -31,7 +37,7 @@ final class EventPublisher: @unchecked Sendable {
     }
 
     /// Queues events for publishing; never blocks on the network.
-    func publish(_ events: [RoomEvent]) {
+    public func publish(_ events: [RoomEvent]) {
         condition.lock()
         if !stopped {
             queue += events
@@ -41,7 +47,7 @@ final class EventPublisher: @unchecked Sendable {
     }
 
     /// Publishes what is queued, then closes the socket.
-    func stop() {
+    public func stop() {
         condition.lock()
         stopped = true
         condition.broadcast()

@@ -1,6 +1,5 @@
 import ChatAPI
 import ChatCore
-import ChatStore
 import Foundation
 import Logging
 import Synchronization
@@ -42,6 +41,12 @@ extension FuzzEntryPoints {
     @discardableResult
     public static func signed(_ bytes: [UInt8], fresh: Bool = false) -> String {
         SignedHarness.shared.run(bytes, fresh: fresh)
+    }
+
+    /// How the signed target opens a database file (the engine is the caller's choice: this module imports none).
+    /// Set it before the first `signed` call.
+    public static func useStorage(_ open: @escaping @Sendable (_ path: String, _ logger: Logger) throws -> any ChatStorage) {
+        SignedHarness.openStorage.withLock { $0 = open }
     }
 
     /// Every method the signed target can call, in the order its first byte indexes them.
@@ -116,6 +121,14 @@ private struct FuzzKey {
 
 final class SignedHarness: @unchecked Sendable {
     static let shared = SignedHarness()
+    static let openStorage = Mutex<(@Sendable (String, Logger) throws -> any ChatStorage)?>(nil)
+
+    private func open(_ path: String) throws -> any ChatStorage {
+        guard let open = Self.openStorage.withLock({ $0 }) else {
+            fatalError("signed: call FuzzEntryPoints.useStorage before the first input")
+        }
+        return try open(path, logger)
+    }
 
     static let secret = [UInt8](repeating: 7, count: 32)
     static let wrongSecret = [UInt8](repeating: 8, count: 32)
@@ -161,7 +174,7 @@ final class SignedHarness: @unchecked Sendable {
     private var template: String?
     /// Token letter → fixture ids (`@r0` → rooms[0]).
     private var fixtures: [UInt8: [String]] = [:]
-    private var live: (storage: SQLiteStorage, handler: RequestHandler, path: String)?
+    private var live: (storage: any ChatStorage, handler: RequestHandler, path: String)?
     private var generation = 0
     private var executions = 0
     private var sinceReset = 0
@@ -377,9 +390,8 @@ final class SignedHarness: @unchecked Sendable {
             generation += 1
             let path = (directory as NSString).appendingPathComponent("live-\(generation).sqlite")
             try FileManager.default.copyItem(atPath: template!, toPath: path)
-            let storage = try SQLiteStorage(SQLiteConfiguration(path: path), logger: logger)
+            let storage = try open(path)
             var configuration = ServerConfiguration()
-            configuration.databasePath = path
             configuration.keyRatePerSecond = 0
             configuration.tenantRatePerSecond = 0
             configuration.retentionIntervalSeconds = 0
@@ -412,7 +424,7 @@ final class SignedHarness: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = (directory as NSString).appendingPathComponent("fixtures.sqlite")
-        let storage = try SQLiteStorage(SQLiteConfiguration(path: path), logger: logger)
+        let storage = try open(path)
         defer { storage.close() }
         let start = Self.startTime
         let domain = ChatDomain(clock: { start })
@@ -458,7 +470,7 @@ final class SignedHarness: @unchecked Sendable {
             _ = try domain.editMessage(tx, alice, messageId: m0, content: "hello, world")
             let m3 = try domain.sendAgentUserMessage(tx, alice, sessionId: s0.session.session.id, content: "a question").message.id
             let m4 = try domain.sendAgentReply(tx, bot, sessionId: s0.session.session.id, content: "an answer",
-                                               tokensUsed: 10).message.id
+                                               tokensUsed: 10).get().message.id
             _ = try domain.sendAgentReply(tx, bot, sessionId: s0.session.session.id, content: "", kind: .tool,
                                           toolCall: ToolCallInput(callId: "call-1", name: "notes.search",
                                                                   arguments: "{\"q\":\"x\"}"))
@@ -482,7 +494,7 @@ final class SignedHarness: @unchecked Sendable {
                 UInt8(ascii: "s"): [s0.session.session.id, s1, s2, s3],
             ]
         }
-        fixtures = made.value
+        fixtures = made
         return path
     }
 }

@@ -5,7 +5,8 @@ import SwiftProtobuf
 
 /// A decoded request bound to its handler, ready to run inside a transaction.
 struct PreparedCall: Sendable {
-    let run: @Sendable (ChatDomain, any ChatTransaction, CallActor) throws -> Data
+    /// The serialized response, or a refusal that commits what the operation wrote (SPEC §12.5).
+    let run: @Sendable (ChatDomain, any ChatTransaction, CallActor) throws -> Committing<Data>
 }
 
 /// One operation of the service: how to decode its request, which scopes it accepts, whether it
@@ -30,7 +31,7 @@ private typealias Tx = any ChatTransaction
 
 private func spec<Req: SwiftProtobuf.Message, Res: SwiftProtobuf.Message>(
     _ name: String, mutates: Bool, _ scopes: [Scope] = [.chat],
-    _ body: @escaping @Sendable (ChatDomain, Tx, CallActor, Req) throws -> Res
+    _ body: @escaping @Sendable (ChatDomain, Tx, CallActor, Req) throws -> Committing<Res>
 ) -> MethodSpec {
     MethodSpec(name: name, mutates: mutates, scopes: scopes) { payload in
         let request: Req
@@ -43,17 +44,23 @@ private func spec<Req: SwiftProtobuf.Message, Res: SwiftProtobuf.Message>(
         guard request.unknownFields.data.isEmpty else {
             throw ChatError.validation("payload", "has fields unknown to \(Req.protoMessageName)")
         }
-        return PreparedCall { domain, tx, actor in try body(domain, tx, actor, request).serializedData() }
+        return PreparedCall { domain, tx, actor in try body(domain, tx, actor, request).map { try $0.serializedData() } }
     }
 }
 
 private func write<Req: SwiftProtobuf.Message, Res: SwiftProtobuf.Message>(
     _ name: String, _ type: Req.Type, _ scopes: [Scope] = [.chat], _ body: @escaping @Sendable (ChatDomain, Tx, CallActor, Req) throws -> Res
+) -> MethodSpec { spec(name, mutates: true, scopes) { .value(try body($0, $1, $2, $3)) } }
+
+/// A mutation whose refusal still commits (the tool gate's audit event).
+private func committing<Req: SwiftProtobuf.Message, Res: SwiftProtobuf.Message>(
+    _ name: String, _ type: Req.Type, _ scopes: [Scope],
+    _ body: @escaping @Sendable (ChatDomain, Tx, CallActor, Req) throws -> Committing<Res>
 ) -> MethodSpec { spec(name, mutates: true, scopes, body) }
 
 private func read<Req: SwiftProtobuf.Message, Res: SwiftProtobuf.Message>(
     _ name: String, _ type: Req.Type, _ scopes: [Scope] = [.chat], _ body: @escaping @Sendable (ChatDomain, Tx, CallActor, Req) throws -> Res
-) -> MethodSpec { spec(name, mutates: false, scopes, body) }
+) -> MethodSpec { spec(name, mutates: false, scopes) { .value(try body($0, $1, $2, $3)) } }
 
 private func opt(_ s: String) -> String? { s.isEmpty ? nil : s }
 
@@ -349,18 +356,20 @@ enum MethodTable {
                 $0.replayed = sent.replayed
             }
         },
-        write("SendAgentReply", Smrt_Chat_V1_SendAgentReplyRequest.self, [.agent]) { d, tx, a, r in
+        committing("SendAgentReply", Smrt_Chat_V1_SendAgentReplyRequest.self, [.agent]) { d, tx, a, r in
             let tool = r.hasToolCall ? ToolCallInput(
                 callId: r.toolCall.callID, name: r.toolCall.name,
                 arguments: r.toolCall.hasArguments ? r.toolCall.arguments : nil,
                 result: r.toolCall.hasResult ? r.toolCall.result : nil, isError: r.toolCall.isError) : nil
-            let sent = try d.sendAgentReply(
+            return try d.sendAgentReply(
                 tx, a, sessionId: r.sessionID, content: r.content,
                 kind: try optionalDomainEnum(r.kind, "kind") ?? .assistant,
                 messageType: r.hasMessageType ? try optionalDomainEnum(r.messageType, "message_type") : nil,
                 toolCall: tool, threadId: r.threadID, replyToMessageId: r.replyToMessageID, tokensUsed: r.tokensUsed,
-                clientRequestId: r.clientRequestID, metadata: r.hasMetadata ? r.metadata : nil)
-            return Smrt_Chat_V1_SendAgentReplyResponse.with { $0.message = sent.message.wire; $0.replayed = sent.replayed }
+                clientRequestId: r.clientRequestID, metadata: r.hasMetadata ? r.metadata : nil
+            ).map { sent in
+                Smrt_Chat_V1_SendAgentReplyResponse.with { $0.message = sent.message.wire; $0.replayed = sent.replayed }
+            }
         },
         read("CheckToolCall", Smrt_Chat_V1_CheckToolCallRequest.self, [.chat, .agent]) { d, tx, a, r in
             let check = try d.checkToolCall(tx, a, sessionId: r.sessionID, toolName: r.toolName)

@@ -49,7 +49,7 @@ final class RequestHandler: Sendable {
         // Every existing key is known from the start, so a flood of made-up key ids (which shares one failure
         // bucket) cannot keep them out after a restart; only keys created since then are looked up.
         do {
-            for key in try storage.readBlocking({ tx in try tx.apiKeys() }).prefix(ApiKeyCache.defaultCapacity) {
+            for key in try storage.read({ tx in try tx.apiKeys() }).prefix(ApiKeyCache.defaultCapacity) {
                 keys.update(key.keyId, key)
             }
         } catch {
@@ -150,7 +150,7 @@ final class RequestHandler: Sendable {
 
         let domain = self.domain
         let read: @Sendable () throws -> [UInt8] = { [storage, keys] in
-            let payload = try storage.readBlocking { tx -> Data in
+            let payload = try storage.read { tx -> Data in
                 // A key taken from the cache is checked for revocation in the read's own snapshot.
                 if cached, try !tx.apiKeyIsActive(id: keyId) {
                     keys.forget(keyId)
@@ -159,7 +159,7 @@ final class RequestHandler: Sendable {
                 if let seen = try tx.replayEntry(keyId: keyId, requestId: context.requestID), seen.frameHash != hash {
                     throw Self.reused
                 }
-                return try call.run(domain, tx, actor)
+                return try call.run(domain, tx, actor).get()
             }
             return Self.encode(requestId: context.requestID, payload: payload)
         }
@@ -181,7 +181,11 @@ final class RequestHandler: Sendable {
         if let seen = recentReads.hash(keyId: keyId, requestId: requestId), seen != hash { return }
         recentReads.record(keyId: keyId, requestId: requestId, hash: hash, now: now)
         let entry = ReplayEntry(keyId: keyId, requestId: requestId, frameHash: hash, response: nil, createdAt: now)
-        storage.writeDetached { tx in _ = try tx.insertReplayEntry(entry) }
+        storage.submitWrite({ tx in _ = try tx.insertReplayEntry(entry) }, priority: .background) { [logger] result in
+            if case .failure(let error) = result {
+                logger.debug("request id not recorded", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// Steps (2)–(3): the caller's key, from the cache when it checks out there, else from the database.
@@ -199,7 +203,7 @@ final class RequestHandler: Sendable {
         if let wait = failureLimiter.exhausted(bucket) { throw Self.rateLimited(wait) }
         do {
             try gate.requireCredentials(request)
-            let key = try storage.readBlocking { tx in try tx.apiKey(id: keyId) }
+            let key = try storage.read { tx in try tx.apiKey(id: keyId) }
             keys.update(keyId, key)
             return (try gate.authenticate(request, key: key, method: method, now: now), false)
         } catch let error as ChatError where error.code == .unauthenticated || error.code == .permissionDenied {
@@ -239,10 +243,10 @@ final class RequestHandler: Sendable {
                 response = Self.encode(requestId: requestId, error: FrameGate.deadlineExceeded)
             } else {
                 do {
-                    let payload = try tx.savepoint { try call.run(domain, tx, actor) }
-                    response = Self.encode(requestId: requestId, payload: payload)
-                } catch let refusal as CommitThenFail {
-                    response = Self.encode(requestId: requestId, error: refusal.error)
+                    switch try tx.savepoint({ try call.run(domain, tx, actor) }) {
+                    case .value(let payload): response = Self.encode(requestId: requestId, payload: payload)
+                    case .refused(let refusal): response = Self.encode(requestId: requestId, error: refusal)
+                    }
                 } catch let error as ChatError {
                     response = Self.encode(requestId: requestId, error: error)
                 }
@@ -250,7 +254,7 @@ final class RequestHandler: Sendable {
             _ = try tx.insertReplayEntry(ReplayEntry(keyId: keyId, requestId: requestId, frameHash: hash,
                                                      response: response, createdAt: now))
             return response
-        }, completion: { result in completion(result.map { $0.value }) })
+        }, completion: completion)
     }
 
     private static let revoked = ChatError(.unauthenticated, .invalidKey, "unknown or revoked key")

@@ -1,9 +1,7 @@
 import ChatCore
-import ChatPostgres
-import ChatStore
 
-/// Everything `smrt-chatd serve` can be told, with the defaults of SPEC §1. Reading it from flags,
-/// environment or a file is the executable's job.
+/// Everything the network service can be told, with the defaults of SPEC §1. The storage is not here: the
+/// executable builds it. Reading this from flags, environment or a file is the executable's job.
 public struct ServerConfiguration: Sendable {
     /// How events carry their entity.
     public enum PayloadMode: String, Sendable, CaseIterable { case full, ids }
@@ -12,13 +10,6 @@ public struct ServerConfiguration: Sendable {
     public var rpcEndpoints = ["tcp://127.0.0.1:7450"]
     /// PUB endpoint events are published on (unauthenticated: keep it on loopback or ipc).
     public var eventsEndpoint = "tcp://127.0.0.1:7451"
-    /// SQLite database file (used when `postgresURL` is nil).
-    public var databasePath = "./data/chat.sqlite"
-    /// A PostgreSQL database (`postgres://user@host:port/db`) shared by several instances; nil: SQLite.
-    public var postgresURL: String?
-    /// Connections each instance keeps to PostgreSQL at most.
-    public var postgresPoolSize = 12
-    public var durability: SQLiteConfiguration.Durability = .normal
     /// Threads receiving on the raw REP socket. Each runs reads and the checks of every call itself and
     /// hands mutations to the write path, which answers them after the commit, so a few threads suffice
     /// (more threads blocked on one nanomsg socket wake each other for nothing).
@@ -55,11 +46,4 @@ public struct ServerConfiguration: Sendable {
 
     public init() {}
 
-    /// The storage in use, for logs and banners (never a password).
-    public var storageDescription: String {
-        guard let url = postgresURL else { return databasePath }
-        var configuration = PostgresConfiguration(url: url)
-        configuration.poolSize = postgresPoolSize
-        return configuration.redactedURL
-    }
 }

@@ -55,53 +55,19 @@ final class GroupCommitWriter: @unchecked Sendable {
         thread.start()
     }
 
-    func submit<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) async throws -> Committed<T> {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Committed<T>, Error>) in
-            enqueue(body) { continuation.resume(with: $0) }
-        }
-    }
-
-    /// Queues `body`; `completion` runs on the writer thread after the commit.
+    /// Queues `body`; `completion` runs on the completion thread after the commit.
     func submit<T: Sendable>(
-        _ body: @escaping @Sendable (any ChatTransaction) throws -> T,
-        completion: @escaping @Sendable (Result<Committed<T>, Error>) -> Void
+        _ body: @escaping @Sendable (any ChatTransaction) throws -> T, urgent: Bool,
+        completion: @escaping @Sendable (Result<T, Error>) -> Void
     ) {
-        enqueue(body, completion: completion)
-    }
-
-    /// Queues `body` without waiting; a failure is logged.
-    func submitDetached(_ body: @escaping @Sendable (any ChatTransaction) throws -> Void) {
-        let logger = self.logger
-        enqueue(body, urgent: false) { result in
-            if case .failure(let error) = result { logger.debug("detached write failed", metadata: ["error": "\(error)"]) }
-        }
-    }
-
-    /// Blocks the calling thread (a dedicated worker, never the cooperative pool) until the commit.
-    func submitBlocking<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) throws -> Committed<T> {
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var result: Result<Committed<T>, Error>?
-        enqueue(body) {
-            result = $0
-            done.signal()
-        }
-        done.wait()
-        return try result!.get()
-    }
-
-    private func enqueue<T: Sendable>(
-        _ body: @escaping @Sendable (any ChatTransaction) throws -> T,
-        completion: @escaping (Result<Committed<T>, Error>) -> Void
-    ) {
-        enqueue(body, urgent: true, completion: completion)
+        enqueue(body, urgent: urgent, completion: completion)
     }
 
     private func enqueue<T: Sendable>(
         _ body: @escaping @Sendable (any ChatTransaction) throws -> T, urgent isUrgent: Bool,
-        completion: @escaping (Result<Committed<T>, Error>) -> Void
+        completion: @escaping (Result<T, Error>) -> Void
     ) {
         let job = Job(run: { tx in
-            let mark = tx.events.count
             let outcome: Result<T, Error>
             do {
                 outcome = .success(try tx.savepoint { try body(tx) })
@@ -110,20 +76,7 @@ final class GroupCommitWriter: @unchecked Sendable {
             } catch {
                 outcome = .failure(error)
             }
-            let events = Array(tx.events[mark...])
-            return { commitError in
-                if let commitError { return completion(.failure(commitError)) }
-                switch outcome {
-                case .success(let value):
-                    completion(.success(Committed(value: value, events: events)))
-                case .failure(let failure as CommitThenFail):
-                    var error = failure.error
-                    error.committedEvents = events
-                    completion(.failure(error))
-                case .failure(let error):
-                    completion(.failure(error))
-                }
-            }
+            return { commitError in completion(commitError.map { .failure($0) } ?? outcome) }
         }, abort: { completion(.failure($0)) }, isUrgent: isUrgent)
         condition.lock()
         if stopped {

@@ -99,20 +99,10 @@ public final class SQLiteStorage: ChatStorage {
         return try storage.pool.read { try Schema.migrator.appliedMigrations($0) }
     }
 
-    public func read<T: Sendable>(_ body: @escaping @Sendable (any ChatTransaction) throws -> T) async throws -> T {
-        try await pool.read { db in try body(SQLiteTransaction(db)) }
-    }
-
-    public func write<T: Sendable>(
-        _ body: @escaping @Sendable (any ChatTransaction) throws -> T
-    ) async throws -> Committed<T> {
-        try await writer.submit(body)
-    }
-
     /// One snapshot on a reader connection: a deferred transaction opened and closed with cached
     /// statements. (GRDB's `read` also toggles `query_only` and wraps a savepoint: three more statements per
     /// call on the server's hottest path; reader connections are opened read-only already.)
-    public func readBlocking<T>(_ body: (any ChatTransaction) throws -> T) throws -> T {
+    public func read<T>(_ body: (any ChatTransaction) throws -> T) throws -> T {
         try pool.unsafeRead { db in
             try db.cachedStatement(sql: "BEGIN DEFERRED TRANSACTION").execute()
             let result: Result<T, Error> = Result { try body(SQLiteTransaction(db)) }
@@ -122,20 +112,10 @@ public final class SQLiteStorage: ChatStorage {
     }
 
     public func submitWrite<T: Sendable>(
-        _ body: @escaping @Sendable (any ChatTransaction) throws -> T,
-        completion: @escaping @Sendable (Result<Committed<T>, Error>) -> Void
+        _ body: @escaping @Sendable (any ChatTransaction) throws -> T, priority: WritePriority,
+        completion: @escaping @Sendable (Result<T, Error>) -> Void
     ) {
-        writer.submit(body, completion: completion)
-    }
-
-    public func writeDetached(_ body: @escaping @Sendable (any ChatTransaction) throws -> Void) {
-        writer.submitDetached(body)
-    }
-
-    public func writeBlocking<T: Sendable>(
-        _ body: @escaping @Sendable (any ChatTransaction) throws -> T
-    ) throws -> Committed<T> {
-        try writer.submitBlocking(body)
+        writer.submit(body, urgent: priority == .urgent, completion: completion)
     }
 
     /// Runs raw SQL on a snapshot (tests and maintenance: counts, integrity checks).

@@ -48,8 +48,6 @@ final class SQLiteTransaction: ChatTransaction {
             let changes = db.totalChangesCount
             do {
                 return try body()
-            } catch let error as CommitThenFail {
-                throw error
             } catch let error as SavepointRequired {
                 throw error
             } catch {
@@ -70,9 +68,6 @@ final class SQLiteTransaction: ChatTransaction {
             let value = try body()
             try run("RELEASE \(name)")
             return value
-        } catch let error as CommitThenFail {
-            try run("RELEASE \(name)")
-            throw error
         } catch {
             try run("ROLLBACK TO \(name)")
             try run("RELEASE \(name)")

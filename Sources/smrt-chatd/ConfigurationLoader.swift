@@ -1,9 +1,8 @@
-import ChatPostgres
 import ChatServer
 import ChatStore
 import Foundation
 
-/// Reads `ServerConfiguration` from an optional file, then the environment, then flags (each later
+/// Reads `ServerConfiguration` and the storage settings from an optional file, then the environment, then flags (each later
 /// source overrides the earlier ones).
 ///
 /// Keys (file lines `key = value`, `#` comments; environment `SMRTCHAT_` + the key in upper case):
@@ -18,7 +17,7 @@ enum ConfigurationLoader {
                        "key_rate", "key_burst", "tenant_rate", "tenant_burst", "payload_mode", "retention_seconds",
                        "retention_interval", "session_expiry_interval", "session_idle_seconds", "read_events"]
 
-    static func load(file: String?, overrides: [String: String]) throws -> ServerConfiguration {
+    static func load(file: String?, overrides: [String: String]) throws -> (ServerConfiguration, StorageSettings) {
         var values: [String: String] = [:]
         if let file {
             let text = try String(contentsOfFile: file, encoding: .utf8)
@@ -37,8 +36,9 @@ enum ConfigurationLoader {
         return try apply(values)
     }
 
-    static func apply(_ values: [String: String]) throws -> ServerConfiguration {
+    static func apply(_ values: [String: String]) throws -> (ServerConfiguration, StorageSettings) {
         var c = ServerConfiguration()
+        var storage = StorageSettings()
         func int(_ key: String) throws -> Int64? {
             guard let v = values[key] else { return nil }
             guard let n = Int64(v), n >= 0 else { throw ConfigError("\(key) must be a non-negative integer") }
@@ -51,12 +51,12 @@ enum ConfigurationLoader {
         }
         if let v = values["rpc"] { c.rpcEndpoints = v.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
         if let v = values["events"] { c.eventsEndpoint = v }
-        if let v = values["db"] { try setStorage(&c, v, key: "db") }
-        if let v = values["storage"] { try setStorage(&c, v, key: "storage") }
-        if let v = try int("pg_pool") { c.postgresPoolSize = max(1, Int(v)) }
+        if let v = values["db"] { try storage.select(v, plainPath: true) }
+        if let v = values["storage"] { try storage.select(v, plainPath: false) }
+        if let v = try int("pg_pool") { storage.postgresPoolSize = max(1, Int(v)) }
         if let v = values["durability"] {
             guard let d = SQLiteConfiguration.Durability(rawValue: v) else { throw ConfigError("durability: normal or full") }
-            c.durability = d
+            storage.durability = d
         }
         if let v = try int("workers") { c.workerThreads = max(1, Int(v)) }
         if let v = try int("max_frame_bytes") { c.maxFrameBytes = Int(v) }
@@ -74,22 +74,7 @@ enum ConfigurationLoader {
         if let v = try int("session_expiry_interval") { c.sessionExpiryIntervalSeconds = v }
         if let v = try int("session_idle_seconds") { c.sessionIdleSeconds = v }
         if let v = values["read_events"] { c.limits.emitReadEvents = v == "true" || v == "1" }
-        return c
-    }
-
-    /// `sqlite:PATH`, a PostgreSQL URL, or (for `db`) a plain SQLite path.
-    static func setStorage(_ c: inout ServerConfiguration, _ value: String, key: String) throws {
-        if PostgresConfiguration.isURL(value) {
-            c.postgresURL = value
-        } else if value.hasPrefix("sqlite:") {
-            c.postgresURL = nil
-            c.databasePath = String(value.dropFirst("sqlite:".count))
-        } else if key == "db" {
-            c.postgresURL = nil
-            c.databasePath = value
-        } else {
-            throw ConfigError("storage: sqlite:PATH or postgres://user@host:port/database")
-        }
+        return (c, storage)
     }
 }
 

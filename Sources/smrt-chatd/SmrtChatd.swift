@@ -1,9 +1,7 @@
 import ArgumentParser
 import ChatAPI
 import ChatCore
-import ChatPostgres
 import ChatServer
-import ChatStore
 import Foundation
 import Logging
 
@@ -43,28 +41,48 @@ struct Serve: ParsableCommand {
         if let payloadMode { overrides["payload_mode"] = payloadMode }
         if noRateLimits { overrides["key_rate"] = "0"; overrides["tenant_rate"] = "0" }
         if noJobs { overrides["retention_interval"] = "0"; overrides["session_expiry_interval"] = "0" }
-        let configuration = try ConfigurationLoader.load(file: config, overrides: overrides)
+        let (configuration, settings) = try ConfigurationLoader.load(file: config, overrides: overrides)
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
-        let server = try ChatServer(configuration, logger: Logger(label: "smrt.chat"))
+        let logger = Logger(label: "smrt.chat")
+        // The composition root: the publisher, the engine (whose commits it publishes), then the server over both.
+        let publisher = try EventPublisher(configuration, logger: logger)
+        let engine: Engine
+        do {
+            engine = try Engine.open(settings, onCommit: { publisher.publish($0) }, logger: logger)
+        } catch {
+            publisher.stop()
+            throw error
+        }
+        let server: ChatServer
+        do {
+            server = try ChatServer(configuration, storage: engine.storage, logger: logger)
+        } catch {
+            engine.storage.close()
+            publisher.stop()
+            throw error
+        }
         let stopped = DispatchSemaphore(value: 0)
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGTERM, SIGINT] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
+                // Answer every admitted call, commit what is queued (publishing it), then checkpoint and close.
                 server.stop()
+                engine.storage.close()
+                publisher.stop()
                 stopped.signal()
             }
             source.resume()
             sources.append(source)
         }
         let banner = "smrt-chatd serving rpc=\(configuration.rpcEndpoints.joined(separator: ",")) "
-            + "events=\(configuration.eventsEndpoint) db=\(configuration.storageDescription)\n"
+            + "events=\(configuration.eventsEndpoint) db=\(settings.description)\n"
         FileHandle.standardOutput.write(Data(banner.utf8))
         stopped.wait()
         _ = sources
@@ -76,14 +94,8 @@ struct Migrate: ParsableCommand {
     @OptionGroup var location: StorageLocation
 
     func run() throws {
-        let applied: [String]
-        switch location.resolved {
-        case .postgres(let url):
-            applied = try PostgresStorage.migrate(url: url)
-        case .sqlite(let db):
-            applied = try SQLiteStorage.migrate(path: db)
-        }
-        print("migrated \(location.description): \(applied.joined(separator: ", "))")
+        let applied = try Engine.migrate(location.settings)
+        print("migrated \(location.settings.description): \(applied.joined(separator: ", "))")
     }
 }
 
@@ -93,11 +105,11 @@ struct Check: ParsableCommand {
     @OptionGroup var location: StorageLocation
 
     func run() throws {
-        let storage = try openStorage(location)
-        defer { storage.close() }
-        let (report, consistent) = try storage.checkConsistency()
+        let engine = try Engine.open(location.settings)
+        defer { engine.storage.close() }
+        let report = try engine.checkConsistency()
         print(report)
-        if !consistent { throw ExitCode(1) }
+        if !report.isConsistent { throw ExitCode(1) }
     }
 }
 
@@ -121,12 +133,12 @@ struct Keys: ParsableCommand {
         }
 
         func run() throws {
-            let storage = try openStorage(location)
+            let storage = try Engine.open(location.settings).storage
             defer { storage.close() }
             let key = ApiKey(keyId: "sk_" + RequestSigning.hex(randomBytes(8)), secret: randomBytes(32), tenants: tenants,
                              allTenants: allTenants, scopes: Set((scopes.isEmpty ? ["chat"] : scopes).compactMap(Scope.init)),
                              createdAt: ChatDomain.systemClock())
-            _ = try storage.chat.writeBlocking { try $0.insertApiKey(key) }
+            try storage.writeBlocking { try $0.insertApiKey(key) }
             let secret = RequestSigning.hex(key.secret)
             if json {
                 print("{\"key_id\": \"\(key.keyId)\", \"secret\": \"\(secret)\"}")
@@ -141,9 +153,9 @@ struct Keys: ParsableCommand {
         @OptionGroup var location: StorageLocation
 
         func run() throws {
-            let storage = try openStorage(location)
+            let storage = try Engine.open(location.settings).storage
             defer { storage.close() }
-            for key in try storage.chat.readBlocking({ try $0.apiKeys() }) {
+            for key in try storage.read({ try $0.apiKeys() }) {
                 let tenants = key.allTenants ? "*" : key.tenants.joined(separator: ",")
                 let status = key.revokedAt == nil ? "active" : "revoked"
                 print("\(key.keyId)\t\(status)\ttenants=\(tenants)\tscopes=\(key.scopes.map(\.rawValue).sorted().joined(separator: ","))")
@@ -157,11 +169,11 @@ struct Keys: ParsableCommand {
         @Argument(help: "The key id.") var keyId: String
 
         func run() throws {
-            let storage = try openStorage(location)
+            let storage = try Engine.open(location.settings).storage
             defer { storage.close() }
             let now = ChatDomain.systemClock()
             let keyId = self.keyId
-            guard try storage.chat.writeBlocking({ try $0.revokeApiKey(id: keyId, at: now) }).value else {
+            guard try storage.writeBlocking({ try $0.revokeApiKey(id: keyId, at: now) }) else {
                 throw ValidationError("no key '\(keyId)'")
             }
             print("revoked \(keyId)")
@@ -172,64 +184,15 @@ struct Keys: ParsableCommand {
 /// Where the maintenance commands find the database: `--storage` (sqlite:PATH or a PostgreSQL URL), else
 /// `--db` (a SQLite path or a PostgreSQL URL), else `SMRTCHAT_STORAGE`, else `SMRTCHAT_DB`, else ./data/chat.sqlite.
 struct StorageLocation: ParsableArguments {
-    enum Resolved { case sqlite(String), postgres(String) }
-
     @Option(help: "SQLite database path, or a PostgreSQL URL.") var db: String?
     @Option(help: "sqlite:PATH or postgres://user@host:port/database.") var storage: String?
 
-    var resolved: Resolved {
+    var settings: StorageSettings {
         let env = ProcessInfo.processInfo.environment
-        let value = storage ?? db ?? env["SMRTCHAT_STORAGE"] ?? env["SMRTCHAT_DB"] ?? "./data/chat.sqlite"
-        if PostgresConfiguration.isURL(value) { return .postgres(value) }
-        if value.hasPrefix("sqlite:") { return .sqlite(String(value.dropFirst("sqlite:".count))) }
-        return .sqlite(value)
-    }
-
-    var description: String {
-        switch resolved {
-        case .sqlite(let path): return path
-        case .postgres(let url): return PostgresConfiguration(url: url).redactedURL
-        }
-    }
-}
-
-/// An open engine of either kind, for the maintenance commands.
-enum OpenStorage {
-    case sqlite(SQLiteStorage)
-    case postgres(PostgresStorage)
-
-    var chat: any ChatStorage {
-        switch self {
-        case .sqlite(let s): return s
-        case .postgres(let s): return s
-        }
-    }
-
-    func close() {
-        switch self {
-        case .sqlite(let s): s.close()
-        case .postgres(let s): s.close()
-        }
-    }
-
-    func checkConsistency() throws -> (String, Bool) {
-        switch self {
-        case .sqlite(let s):
-            let report = try s.checkConsistency()
-            return (report.description, report.isConsistent)
-        case .postgres(let s):
-            let report = try s.checkConsistency()
-            return (report.description, report.isConsistent)
-        }
-    }
-}
-
-func openStorage(_ location: StorageLocation) throws -> OpenStorage {
-    switch location.resolved {
-    case .postgres(let url):
-        return .postgres(try PostgresStorage(PostgresConfiguration(url: url)))
-    case .sqlite(let path):
-        return .sqlite(try SQLiteStorage(SQLiteConfiguration(path: path)))
+        var settings = StorageSettings()
+        let value = storage ?? db ?? env["SMRTCHAT_STORAGE"] ?? env["SMRTCHAT_DB"] ?? settings.databasePath
+        try? settings.select(value, plainPath: true)
+        return settings
     }
 }
 

@@ -1,4 +1,5 @@
 import ChatServer
+import ChatStore
 import Foundation
 
 /// The fuzz targets of RELIABILITY.md, by name. `signed` runs signed call descriptions through the whole
@@ -8,7 +9,13 @@ enum FuzzTarget: String, CaseIterable {
 
     static let names = allCases.map(\.rawValue).joined(separator: ", ")
 
+    /// The signed target runs over the SQLite engine (the composition root's choice, like smrt-chatd's).
+    private static let engine: Void = FuzzEntryPoints.useStorage { path, logger in
+        try SQLiteStorage(SQLiteConfiguration(path: path), logger: logger)
+    }
+
     func run(_ bytes: [UInt8]) {
+        _ = Self.engine
         switch self {
         case .frame: FuzzEntryPoints.frame(bytes)
         case .cursor: FuzzEntryPoints.cursor(bytes)
@@ -20,10 +27,11 @@ enum FuzzTarget: String, CaseIterable {
 
     /// The outcome line printed when replaying (targets that have one).
     func outcome(_ bytes: [UInt8]) -> String? {
+        _ = Self.engine
         switch self {
-        case .frame: FuzzEntryPoints.frame(bytes)
-        case .signed: FuzzEntryPoints.signed(bytes)
-        default: nil
+        case .frame: return FuzzEntryPoints.frame(bytes)
+        case .signed: return FuzzEntryPoints.signed(bytes)
+        default: return nil
         }
     }
 }

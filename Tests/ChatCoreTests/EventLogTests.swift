@@ -9,34 +9,32 @@ struct EventLogTests {
         let rooms = [try await chat.room(alice, .public, name: "a"), try await chat.room(alice, .public, name: "b")]
         let profiles = (0..<8).map { CallActor(tenantId: tenant, profileId: "p\($0)") }
         for room in rooms { for p in profiles { try await chat.add(alice, room, p.profileId) } }
-        let returned = try await withThrowingTaskGroup(of: [RoomEvent].self) { group in
+        let mark = chat.committedEventCount
+        try await withThrowingTaskGroup(of: Void.self) { group in
             for (i, p) in profiles.enumerated() {
                 group.addTask {
-                    var events: [RoomEvent] = []
                     for j in 0..<25 {
                         let room = rooms[(i + j) % 2]
-                        let sent = try await chat.wc(p) { try $0.sendMessage($1, $2, roomId: room.id, content: "m\(j)") }
-                        events += sent.events
+                        let sent = try await chat.w(p) { try $0.sendMessage($1, $2, roomId: room.id, content: "m\(j)") }
                         if j % 5 == 0 {
-                            let r = try await chat.wc(p) {
-                                try $0.addReaction($1, $2, messageId: sent.value.message.id, emoji: "👍")
-                            }
-                            events += r.events
+                            try await chat.w(p) { try $0.addReaction($1, $2, messageId: sent.message.id, emoji: "👍") }
                         }
                     }
-                    return events
                 }
             }
-            return try await group.reduce(into: []) { $0 += $1 }
+            try await group.waitForAll()
         }
+        // Events leave only through the commit callback: exactly the logged ones, each once, in log order.
+        let returned = chat.committedEvents(since: mark)
+        #expect(returned.map(\.eventId) == returned.map(\.eventId).sorted())
         for room in rooms {
             let log = try chat.events(room.id)
             #expect(log.map(\.seq) == Array(1...Int64(log.count)), "seq has no gaps")
             let head = try await chat.r(alice) { try $0.getRoom($1, $2, roomId: room.id) }.room.lastEventSeq
             #expect(head == Int64(log.count))
-            let mine = returned.filter { $0.roomId == room.id }.map(\.seq).sorted()
+            let mine = returned.filter { $0.roomId == room.id }.map(\.seq)
             let logged = log.filter { $0.kind == .messageCreated || $0.kind == .reactionAdded }.map(\.seq)
-            #expect(mine == logged, "the events returned to callers are exactly the logged ones")
+            #expect(mine == logged, "the events the commit callback delivered are exactly the logged ones")
             let ids = log.map(\.eventId)
             #expect(ids == ids.sorted() && Set(ids).count == ids.count, "event_id grows with seq")
         }

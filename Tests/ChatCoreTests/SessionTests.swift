@@ -19,7 +19,7 @@ private func reply(
     try await chat.w(agentKey) {
         try $0.sendAgentReply($1, $2, sessionId: id, content: content, kind: kind, messageType: type, toolCall: tool,
                               tokensUsed: tokens, clientRequestId: key)
-    }
+    }.get()
 }
 
 @Suite("Agent sessions and the tool gate (SPEC §5, §12.5–§12.7)")
@@ -151,15 +151,17 @@ struct SessionTests {
         #expect(textTool?.metadata["field"] == "message_type")
 
         let before = try chat.footprint()
-        let denied = await expectFailure(.toolNotAllowed, .permissionDenied) {
+        let mark = chat.committedEventCount
+        await expectFailure(.toolNotAllowed, .permissionDenied) {
             _ = try await reply(chat, s.id, kind: .tool, type: .toolCall, tool: ToolCallInput(callId: "c9", name: "notes"))
         }
         let after = try chat.footprint()
         #expect(after["messages"] == before["messages"] && after["sessions_fp"] == before["sessions_fp"])
         #expect(after["room_events"] == before["room_events"]! + 1)
-        #expect(denied?.committedEvents.map(\.kind) == [.toolCallDenied])
-        #expect(denied?.committedEvents.first?.subjectId == s.id && denied?.committedEvents.first?.actorProfileId == "agent:helper")
-        if case .toolCallDenied(let d)? = denied?.committedEvents.first?.entity {
+        let denied = chat.committedEvents(since: mark)
+        #expect(denied.map(\.kind) == [.toolCallDenied])
+        #expect(denied.first?.subjectId == s.id && denied.first?.actorProfileId == "agent:helper")
+        if case .toolCallDenied(let d)? = denied.first?.entity {
             #expect(d == ToolCallDenied(sessionId: s.id, toolName: "notes", callId: "c9"))
         } else {
             Issue.record("TOOL_CALL_DENIED carries its entity")

@@ -97,12 +97,12 @@ struct StorageTests {
         config.durability = .full
         let first = try SQLiteStorage(config)
         let service = ChatService(storage: first)
-        let room = try await service.write(alice) { try $0.createRoom($1, alice, name: "r", roomType: .public) }.value
+        let room = try await service.write(alice) { try $0.createRoom($1, alice, name: "r", roomType: .public) }
         _ = try await service.write(alice) { try $0.sendMessage($1, alice, roomId: room.id, content: "persisted") }
         first.close()
         let second = try SQLiteStorage(SQLiteConfiguration(path: path))
         defer { second.close() }
-        let page = try await ChatService(storage: second).read(alice) { try $0.listRoomMessages($1, alice, roomId: room.id) }
+        let page = try ChatService(storage: second).read(alice) { try $0.listRoomMessages($1, alice, roomId: room.id) }
         #expect(page.items.map(\.content) == ["persisted"])
         let integrity = try second.withSnapshot { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
         #expect(integrity == "ok")

@@ -5,6 +5,11 @@ import GRDB
 import Synchronization
 import Testing
 
+/// What the storage's commit callback delivered, in log order.
+final class CommittedEvents: Sendable {
+    let events = Mutex<[RoomEvent]>([])
+}
+
 /// A controllable clock in Unix milliseconds.
 final class TestClock: Sendable {
     private let value = Atomic<Int64>(1_764_000_000_000)
@@ -31,12 +36,16 @@ final class TestChat: @unchecked Sendable {
     let storage: SQLiteStorage
     let service: ChatService
     let clock = TestClock()
+    /// Every event committed so far, in log order, as the storage's commit callback delivered them.
+    private let committed = CommittedEvents()
 
     init(limits: ChatLimits = ChatLimits(), durability: SQLiteConfiguration.Durability = .normal) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("smrtchat-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var config = SQLiteConfiguration(path: directory.appendingPathComponent("chat.sqlite").path)
         config.durability = durability
+        let committed = self.committed
+        config.onCommit = { events in committed.events.withLock { $0 += events } }
         storage = try SQLiteStorage(config)
         let clock = self.clock
         service = ChatService(domain: ChatDomain(limits: limits, clock: { clock.now }), storage: storage)
@@ -52,21 +61,29 @@ final class TestChat: @unchecked Sendable {
     func w<T: Sendable>(
         _ actor: CallActor, _ op: @escaping @Sendable (ChatDomain, any ChatTransaction, CallActor) throws -> T
     ) async throws -> T {
-        try await service.write(actor) { try op($0, $1, actor) }.value
+        try await service.write(actor) { try op($0, $1, actor) }
     }
 
     /// Runs a write and returns its value and committed events.
     func wc<T: Sendable>(
         _ actor: CallActor, _ op: @escaping @Sendable (ChatDomain, any ChatTransaction, CallActor) throws -> T
     ) async throws -> Committed<T> {
-        try await service.write(actor) { try op($0, $1, actor) }
+        let mark = committedEventCount
+        let value = try await service.write(actor) { try op($0, $1, actor) }
+        return Committed(value: value, events: committedEvents(since: mark))
     }
+
+    /// How many events were committed so far (a mark for `committedEvents(since:)`).
+    var committedEventCount: Int { committed.events.withLock { $0.count } }
+
+    /// The events committed after `mark` (the commit callback runs before the write's completion).
+    func committedEvents(since mark: Int) -> [RoomEvent] { committed.events.withLock { Array($0[mark...]) } }
 
     /// Runs a read.
     func r<T: Sendable>(
         _ actor: CallActor, _ op: @escaping @Sendable (ChatDomain, any ChatTransaction, CallActor) throws -> T
     ) async throws -> T {
-        try await service.read(actor) { try op($0, $1, actor) }
+        try service.read(actor) { try op($0, $1, actor) }
     }
 
     // MARK: Fixtures

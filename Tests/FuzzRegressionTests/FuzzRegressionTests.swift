@@ -1,4 +1,5 @@
 import ChatServer
+import ChatStore
 import Foundation
 import Testing
 
@@ -20,6 +21,10 @@ private func inputs(_ target: String) -> [(name: String, bytes: [UInt8])] {
 
 @Suite("Fuzz corpus and regressions replay through the fuzz entry points")
 struct FuzzRegressionTests {
+    init() {
+        FuzzEntryPoints.useStorage { path, logger in try SQLiteStorage(SQLiteConfiguration(path: path), logger: logger) }
+    }
+
     @Test("every committed input of each target runs without trapping",
           arguments: ["frame", "cursor", "json", "allowlist", "signed"])
     func replay(target: String) {

@@ -177,7 +177,7 @@ extension ChatDomain {
         kind: AgentReplyKind = .assistant, messageType: MessageType? = nil, toolCall: ToolCallInput? = nil,
         threadId: String? = nil, replyToMessageId: String? = nil, tokensUsed: Int64 = 0,
         clientRequestId: String? = nil, metadata: String? = nil
-    ) throws -> SendResult {
+    ) throws -> Committing<SendResult> {
         try actor.require(.agent)
         let type = messageType ?? (kind == .tool ? .toolCall : .text)
         if kind == .tool && type != .toolCall && type != .toolResult {
@@ -219,12 +219,11 @@ extension ChatDomain {
                      subject: session.id, at: now,
                      entity: .toolCallDenied(ToolCallDenied(sessionId: session.id, toolName: data.name,
                                                             callId: data.callId)))
-            throw CommitThenFail(ChatError(.permissionDenied, .toolNotAllowed,
-                                           "tool '\(data.name)' is not allowed in this session",
-                                           metadata: ["tool": data.name]))
+            return .refused(ChatError(.permissionDenied, .toolNotAllowed,
+                                      "tool '\(data.name)' is not allowed in this session", metadata: ["tool": data.name]))
         }
         try requireNotArchived(room)
-        return try writeMessage(
+        return .value(try writeMessage(
             tx, room: room, draft: draft, sender: session.agentProfileId, role: kind == .tool ? .tool : .assistant,
             type: type, session: session, toolCall: data, tokensUsed: tokensUsed,
             beforeIdempotency: {
@@ -255,7 +254,7 @@ extension ChatDomain {
                     try tx.setToolCallResult(tenantId: session.tenantId, sessionId: session.id, callId: data.callId,
                                              resultMessageId: messageId)
                 }
-            })
+            }))
     }
 
     /// Whether the session's allow-list lets the application run `toolName` now.
