@@ -44,10 +44,11 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
+        .target(name: "ChatSQL", dependencies: ["ChatCore"], swiftSettings: swiftSettings),
         .target(
             name: "ChatStore",
             dependencies: [
-                "ChatCore",
+                "ChatCore", "ChatSQL",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -56,7 +57,7 @@ let package = Package(
         .target(
             name: "ChatPostgres",
             dependencies: [
-                "ChatCore",
+                "ChatCore", "ChatSQL",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -106,7 +107,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["ChatClient", "ChatAPI"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ChatCoreTests",
-            dependencies: ["ChatCore", "ChatStore"],
+            dependencies: ["ChatCore", "ChatSQL", "ChatStore"],
             swiftSettings: swiftSettings
         ),
     ]

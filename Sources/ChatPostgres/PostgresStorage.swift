@@ -1,4 +1,5 @@
 import ChatCore
+import ChatSQL
 import Foundation
 import Logging
 import PostgresNIO
@@ -10,8 +11,8 @@ public struct PostgresConfiguration: Sendable {
     public var url: String
     /// Connections this instance keeps at most (each serves one transaction at a time).
     public var poolSize = 12
-    /// Attempts of a write that hit a serialization failure, a deadlock or a unique-key race.
-    public var maxAttempts = 5
+    /// Most operations one commit may carry (group commit).
+    public var maxBatch = 256
     /// Called after each commit with the transaction's events in log order (must not block).
     public var onCommit: (@Sendable ([RoomEvent]) -> Void)?
 
@@ -146,20 +147,18 @@ final class ConnectionPool: @unchecked Sendable {
 
 /// The PostgreSQL engine: several `smrt-chatd` instances share one database.
 ///
-/// Each write is its own transaction on a pooled connection (READ COMMITTED, writes of one tenant
-/// serialized by a transaction-scoped advisory lock, see `PostgresTransaction`); each read runs on a
-/// REPEATABLE READ, READ ONLY snapshot. Bodies run synchronously on the calling thread (the RPC
-/// workers) or on the engine's own dispatch queue (the async entry points), which block on the driver's
-/// futures, never on the caller's executor. A write that hits a serialization failure, a deadlock or a
-/// unique-key race with another instance is rolled back and run again (its body is pure apart from
-/// the transaction), up to `maxAttempts`.
+/// Writes go through the group-commit writer, as on SQLite: one transaction (READ COMMITTED) carries every
+/// operation queued when the writer becomes free, with the row locks, buffered inserts and tenant-ordered
+/// event ids of `PGConnection`. A batch that conflicts with another instance (serialization failure,
+/// deadlock, unique-key race, a call recorded twice) is rolled back and run again. Reads run on the calling
+/// thread on a REPEATABLE READ, READ ONLY snapshot. Both block on the driver's futures on threads of their
+/// own, never on the caller's executor.
 public final class PostgresStorage: ChatStorage, @unchecked Sendable {
-    // @unchecked Sendable: the pool is thread-safe; the rest is immutable.
+    // @unchecked Sendable: the pool and the writer are thread-safe; the rest is immutable.
     private let pool: ConnectionPool
     private let configuration: PostgresConfiguration
     private let logger: Logger
-    private let queue = DispatchQueue(label: "smrt.chat.postgres", attributes: .concurrent)
-    private let inFlight = DispatchGroup()
+    private var writer: GroupCommitWriter<PostgresWriteEngine>!
 
     /// Connects to the database and applies pending migrations.
     ///
@@ -175,155 +174,85 @@ public final class PostgresStorage: ChatStorage, @unchecked Sendable {
             pool.close()
             throw error
         }
+        writer = GroupCommitWriter(engine: PostgresWriteEngine(pool: pool, logger: logger), maxBatch: configuration.maxBatch,
+                                   logger: logger, onCommit: configuration.onCommit)
     }
 
     /// Applies pending migrations to the database at `url` and returns the applied migration names.
     public static func migrate(url: String) throws -> [String] {
         let storage = try PostgresStorage(PostgresConfiguration(url: url))
         defer { storage.close() }
-        return try storage.appliedMigrations()
+        return try storage.transaction(writable: true) { try $0.texts("SELECT name FROM schema_migrations ORDER BY applied_at, name") }
+            .compactMap { $0 }
     }
 
     /// Applies the pending migrations in one transaction, serialized across instances by an advisory lock.
     @discardableResult
     func migrate() throws -> [String] {
-        try withConnection { connection in
-            let tx = PostgresTransaction(connection, writable: true, logger: logger)
-            try tx.execute("BEGIN")
+        try transaction(writable: true) { connection in
+            try connection.execute(raw: "SELECT pg_advisory_xact_lock(7450, 0)")
+            try connection.execute(raw: """
+                CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)
+                """)
+            let applied = Set(try connection.texts("SELECT name FROM schema_migrations").compactMap { $0 })
+            for migration in Migrations.all where !applied.contains(migration.name) {
+                for statement in migration.statements(.postgres) { try connection.execute(raw: statement) }
+                _ = try connection.texts("INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)",
+                                         [migration.name, ChatDomain.systemClock()])
+                logger.info("applied migration", metadata: ["chat.migration": "\(migration.name)"])
+            }
+            return Migrations.all.map(\.name)
+        }
+    }
+
+    /// Runs `body` in one transaction on a pooled connection: a write (READ COMMITTED) or a read-only
+    /// REPEATABLE READ snapshot. Commits when `body` returns, rolls back when it throws.
+    func transaction<T>(writable: Bool, _ body: (PGConnection) throws -> T) throws -> T {
+        try Self.transaction(pool, writable: writable, logger: logger, body)
+    }
+
+    static func transaction<T>(_ pool: ConnectionPool, writable: Bool, logger: Logger,
+                               _ body: (PGConnection) throws -> T) throws -> T {
+        let connection = try pool.checkout()
+        let sql = PGConnection(connection, writable: writable, logger: logger)
+        do {
+            try sql.execute(raw: writable ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            let value: T
             do {
-                try tx.execute("SELECT pg_advisory_xact_lock(7450, 0)")
-                try tx.execute("""
-                    CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)
-                    """)
-                let applied = Set(try tx.execute("SELECT name FROM schema_migrations").rows.map {
-                    try $0.makeRandomAccess()[0].decode(String.self, context: .default)
-                })
-                var names: [String] = []
-                for migration in PostgresSchema.migrations {
-                    names.append(migration.name)
-                    if applied.contains(migration.name) { continue }
-                    for statement in migration.statements { try tx.execute(statement) }
-                    try tx.execute("INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)",
-                                   [migration.name, ChatDomain.systemClock()])
-                    logger.info("applied migration", metadata: ["chat.migration": "\(migration.name)"])
-                }
-                try tx.execute("COMMIT")
-                return names
+                value = try body(sql)
             } catch {
-                _ = try? tx.execute("ROLLBACK")
+                if !connection.isClosed { try? sql.execute(raw: "ROLLBACK") }
                 throw error
             }
-        }
-    }
-
-    /// Names of the applied migrations, in order.
-    public func appliedMigrations() throws -> [String] {
-        try withConnection { connection in
-            try PostgresTransaction(connection, writable: false, logger: logger)
-                .execute("SELECT name FROM schema_migrations ORDER BY applied_at, name").rows.map {
-                    try $0.makeRandomAccess()[0].decode(String.self, context: .default)
-                }
-        }
-    }
-
-    private func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
-        let connection = try pool.checkout()
-        do {
-            let value = try body(connection)
+            try sql.execute(raw: "COMMIT")
             pool.checkin(connection, broken: false)
             return value
         } catch {
-            pool.checkin(connection, broken: connection.isClosed || !Self.isServerError(error))
+            pool.checkin(connection, broken: connection.isClosed || !isServerError(error))
             throw error
         }
     }
 
     static func isServerError(_ error: Error) -> Bool {
-        (error as? PSQLError)?.code == .server
-    }
-
-    static func isRetryable(_ error: Error) -> Bool {
-        guard let error = error as? PSQLError, error.code == .server,
-              let state = error.serverInfo?[.sqlState] else { return false }
-        return state == "40001" || state == "40P01" || state == "23505"
+        (error as? PSQLError)?.code == .server || error is ReplayRace
     }
 
     // MARK: ChatStorage
 
     public func read<T>(_ body: (any ChatTransaction) throws -> T) throws -> T {
-        try withConnection { connection in
-            let tx = PostgresTransaction(connection, writable: false, logger: logger)
-            try tx.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            do {
-                let value = try body(tx)
-                try tx.execute("COMMIT")
-                return value
-            } catch {
-                if !connection.isClosed { _ = try? tx.execute("ROLLBACK") }
-                throw error
-            }
-        }
-    }
-
-    private func writeNow<T: Sendable>(_ body: (any ChatTransaction) throws -> T) throws -> T {
-        var attempt = 1
-        while true {
-            do {
-                return try writeOnce(body)
-            } catch {
-                guard attempt < configuration.maxAttempts, Self.isRetryable(error) else { throw error }
-                logger.debug("write retried", metadata: ["error": "\(error)", "chat.attempt": "\(attempt)"])
-                attempt += 1
-            }
-        }
-    }
-
-    /// One attempt: BEGIN, the body, COMMIT or ROLLBACK, then `onCommit`.
-    private func writeOnce<T: Sendable>(_ body: (any ChatTransaction) throws -> T) throws -> T {
-        let (outcome, events): (Result<T, Error>, [RoomEvent]) = try withConnection { connection in
-            let tx = PostgresTransaction(connection, writable: true, logger: logger)
-            try tx.execute("BEGIN")
-            let outcome: Result<T, Error>
-            do {
-                outcome = .success(try body(tx))
-            } catch {
-                outcome = .failure(error)
-            }
-            switch outcome {
-            case .success:
-                do {
-                    try tx.execute("COMMIT")
-                } catch {
-                    if !connection.isClosed { _ = try? tx.execute("ROLLBACK") }
-                    throw error
-                }
-                return (outcome, tx.events)
-            case .failure(let error):
-                if !connection.isClosed { _ = try? tx.execute("ROLLBACK") }
-                if Self.isRetryable(error) { throw error }
-                return (outcome, [])
-            }
-        }
-        if let onCommit = configuration.onCommit, !events.isEmpty { onCommit(events) }
-        return try outcome.get()
+        try transaction(writable: false) { try body(SQLTransaction($0)) }
     }
 
     public func submitWrite<T: Sendable>(
         _ body: @escaping @Sendable (any ChatTransaction) throws -> T, priority: WritePriority,
         completion: @escaping @Sendable (Result<T, Error>) -> Void
     ) {
-        inFlight.enter()
-        queue.async { [self] in
-            defer { inFlight.leave() }
-            completion(Result { try writeNow(body) })
-        }
+        writer.submit(body, urgent: priority == .urgent, completion: completion)
     }
 
-    /// Lets queued writes finish, then closes every connection.
+    /// Lets queued writes commit, then closes every connection.
     public func close() {
-        if inFlight.wait(timeout: .now() + 10) == .timedOut {
-            logger.warning("closing with asynchronous storage calls still running")
-        }
+        writer.stop()
         pool.close()
     }
 
@@ -331,56 +260,36 @@ public final class PostgresStorage: ChatStorage, @unchecked Sendable {
 
     /// Runs raw SQL (tests and maintenance) and returns the first column of each row as text.
     public func query(_ sql: String) throws -> [String?] {
-        try withConnection { connection in
-            try PostgresTransaction(connection, writable: false, logger: logger).execute(sql).rows.map {
-                try $0.makeRandomAccess()[0].decode(String?.self, context: .default)
-            }
-        }
+        try transaction(writable: false) { try $0.texts(sql) }
     }
 
-    /// The invariants of the write path (gap-free seqs matching their rows, exact counters) on one
-    /// snapshot. PostgreSQL enforces its own constraints and page checksums: `integrity` is "ok".
+    /// The invariants of the write path on one snapshot. PostgreSQL enforces its own constraints and page
+    /// checksums: `integrity` is "ok".
     public func checkConsistency() throws -> ConsistencyReport {
-        try withConnection { connection in
-            let tx = PostgresTransaction(connection, writable: false, logger: logger)
-            try tx.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            defer { _ = try? tx.execute("COMMIT") }
-            var problems: [String] = []
-            func collect(_ label: String, _ sql: String) throws {
-                for row in try tx.execute("SELECT row_to_json(q)::text FROM (\(sql)) q").rows {
-                    problems.append("\(label): " + (try row.makeRandomAccess()[0].decode(String.self, context: .default)))
-                }
-            }
-            try collect("room seq", """
-                SELECT r.tenant_id, r.id, r.last_event_seq, e.lo, e.hi, e.n FROM rooms r
-                LEFT JOIN (SELECT tenant_id, room_id, min(seq) lo, max(seq) hi, count(*) n FROM room_events
-                           GROUP BY tenant_id, room_id) e ON e.tenant_id = r.tenant_id AND e.room_id = r.id
-                WHERE (e.n IS NULL AND r.last_event_seq <> 0 AND NOT EXISTS (SELECT 1 FROM event_log_state))
-                   OR (e.n IS NOT NULL AND (e.hi <> r.last_event_seq OR e.n <> e.hi - e.lo + 1))
-                """)
-            try collect("message without its event", """
-                SELECT m.id, m.room_id, m.room_seq FROM messages m
-                WHERE NOT EXISTS (SELECT 1 FROM event_log_state)
-                  AND NOT EXISTS (SELECT 1 FROM room_events e WHERE e.tenant_id = m.tenant_id AND e.room_id = m.room_id
-                                  AND e.seq = m.room_seq AND e.kind = 'MESSAGE_CREATED' AND e.subject_id = m.id)
-                """)
-            try collect("thread counters", """
-                SELECT * FROM (SELECT t.id, t.message_count, t.participant_count,
-                       (SELECT count(*) FROM messages m WHERE m.tenant_id = t.tenant_id AND m.thread_id = t.id) AS messages,
-                       (SELECT count(*) FROM thread_senders s WHERE s.tenant_id = t.tenant_id AND s.thread_id = t.id) AS senders
-                FROM threads t) c WHERE c.message_count <> c.messages OR c.participant_count <> c.senders
-                """)
-            try collect("session counters", """
-                SELECT * FROM (SELECT s.id, s.message_count,
-                       (SELECT count(*) FROM messages m WHERE m.tenant_id = s.tenant_id AND m.agent_session_id = s.id) AS messages
-                FROM agent_sessions s) c WHERE c.message_count <> c.messages
-                """)
-            try collect("room last_message_at", """
-                SELECT * FROM (SELECT r.id, r.last_message_at,
-                       (SELECT max(created_at) FROM messages m WHERE m.tenant_id = r.tenant_id AND m.room_id = r.id) AS newest
-                FROM rooms r) c WHERE c.last_message_at IS DISTINCT FROM c.newest
-                """)
-            return ConsistencyReport(integrity: "ok", problems: problems)
-        }
+        try transaction(writable: false) { ConsistencyReport(integrity: "ok", problems: try ConsistencyCheck.problems($0)) }
     }
+}
+
+/// The group-commit writer's transactions: one pooled connection per batch.
+final class PostgresWriteEngine: WriteEngine {
+    private let pool: ConnectionPool
+    private let logger: Logger
+
+    init(pool: ConnectionPool, logger: Logger) {
+        self.pool = pool
+        self.logger = logger
+    }
+
+    func inWriteTransaction(_ body: (PGConnection) throws -> Void) throws {
+        try PostgresStorage.transaction(pool, writable: true, logger: logger, body)
+    }
+
+    func finishBatch(_ transaction: SQLTransaction<PGConnection>) throws {
+        try transaction.connection.flush(events: true)
+        transaction.assignEventIds(transaction.connection.eventIds)
+    }
+
+    /// Serialization failures, deadlocks, unique-key races and calls recorded twice: another instance wrote
+    /// first, and the batch sees its writes when it runs again.
+    func isRetryable(_ error: Error) -> Bool { PGConnection.isConflict(error) }
 }

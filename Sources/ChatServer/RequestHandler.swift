@@ -82,7 +82,7 @@ final class RequestHandler: Sendable {
                 reply(Self.encode(requestId: requestId, error: error))
             case .failure(let error):
                 logger.error("call failed", metadata: ["chat.method": "\(request.method)",
-                                                        "chat.request_id": "\(requestId)", "error": "\(error)"])
+                                                        "chat.request_id": "\(requestId)", "error": "\(String(reflecting: error))"])
                 reply(Self.encode(requestId: requestId, error: .internal))
             }
         }

@@ -1,5 +1,6 @@
 @testable import ChatCore
-@testable import ChatStore
+@testable import ChatSQL
+import ChatStore
 import Foundation
 import GRDB
 import Testing
@@ -131,7 +132,7 @@ struct HardeningTests {
                 """)
         }
         #expect(try chat.scalar("SELECT count(*) FROM room_events WHERE payload LIKE '%secret%'") == 4)
-        try chat.storage.writeForTesting { try $0.execute(sql: Schema.redactSessionEvents) }
+        try chat.storage.writeForTesting { try $0.execute(sql: Migrations.redactSessionEvents(.sqlite)) }
         #expect(try chat.scalar("SELECT count(*) FROM room_events WHERE payload LIKE '%secret%' OR payload LIKE '%ssn%'") == 0)
         let after = try await chat.r(eventsKey) { try $0.listRoomEvents($1, $2, roomId: s.roomId, afterSeq: 0) }
         #expect(after.events.count == log.events.count, "the redacted payloads still decode")

@@ -1,28 +1,40 @@
 import ChatCore
 import Foundation
-import GRDB
 import Logging
 
-/// The single write path: a dedicated thread that commits queued operations in batches.
+/// What the write path needs of an engine: one write transaction at a time on its write connection.
+package protocol WriteEngine: AnyObject, Sendable {
+    associatedtype Connection: SQLConnection
+    /// Runs `body` in one write transaction (BEGIN, body, COMMIT; rolled back when it throws), then does the
+    /// engine's housekeeping between commits (SQLite checkpoints its WAL).
+    func inWriteTransaction(_ body: (Connection) throws -> Void) throws
+    /// Called on the batch's connection after its operations, before the commit (SQLite indexes the new
+    /// messages for search, PostgreSQL writes what it buffered and orders the tenants' events).
+    func finishBatch(_ transaction: SQLTransaction<Connection>) throws
+    /// Whether a failed commit is a conflict with another writer that running the batch again may resolve.
+    func isRetryable(_ error: Error) -> Bool
+}
+
+/// The single write path of an instance: a dedicated thread that commits queued operations in batches.
 ///
 /// Each operation runs as if in its own savepoint (a failing one leaves no trace; see `commit` for how
 /// that is done without SQL savepoints in the common case); the batch commits once; then every
 /// operation's caller is resumed with its own outcome. A commit failure fails every operation of the batch (none of
 /// them was acknowledged). The thread blocks on the database, never on Swift's cooperative pool.
-final class GroupCommitWriter: @unchecked Sendable {
+package final class GroupCommitWriter<Engine: WriteEngine>: @unchecked Sendable {
     // @unchecked Sendable: `pending` and `stopped` are only touched with `condition` locked; the
-    // pool is thread-safe; the thread is started once in init.
+    // engine is thread-safe; the thread is started once in init.
     private struct Job {
         /// Runs the operation inside its savepoint on the writer thread; returns how to finish it
-        /// once the batch's commit succeeded (nil) or failed. Throws only `SavepointRequired`.
-        let run: (SQLiteTransaction) throws -> (Error?) -> Void
+        /// once the batch's commit succeeded (nil) or failed. Throws only `SavepointRequired` or `TransactionAborted`.
+        let run: (SQLTransaction<Engine.Connection>) throws -> (Error?) -> Void
         /// Fails the operation without running it.
         let abort: (Error) -> Void
         /// Somebody waits for it (bookkeeping jobs do not).
         let isUrgent: Bool
     }
 
-    private let pool: DatabasePool
+    private let engine: Engine
     private let maxBatch: Int
     private let logger: Logger
     private let condition = NSCondition()
@@ -37,16 +49,16 @@ final class GroupCommitWriter: @unchecked Sendable {
     private var operations = 0
     /// Batches run again with savepoints because an operation failed after writing.
     private var safeRetries = 0
-    /// When the writer last copied the WAL into the database file.
-    private var lastCheckpoint = Date.distantPast
-    private let checkpointInterval: TimeInterval = 0.1
+    /// Batches run again because they conflicted with another instance's writes.
+    private var conflictRetries = 0
+    private let maxAttempts = 5
 
     private let onCommit: (@Sendable ([RoomEvent]) -> Void)?
     /// Runs each committed batch's completions (replies, continuations) while the next batch commits.
     private let completions = WorkerThreads("smrt.chat.completions")
 
-    init(pool: DatabasePool, maxBatch: Int, logger: Logger, onCommit: (@Sendable ([RoomEvent]) -> Void)?) {
-        self.pool = pool
+    package init(engine: Engine, maxBatch: Int, logger: Logger, onCommit: (@Sendable ([RoomEvent]) -> Void)?) {
+        self.engine = engine
         self.onCommit = onCommit
         self.maxBatch = max(1, maxBatch)
         self.logger = logger
@@ -56,7 +68,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 
     /// Queues `body`; `completion` runs on the completion thread after the commit.
-    func submit<T: Sendable>(
+    package func submit<T: Sendable>(
         _ body: @escaping @Sendable (any ChatTransaction) throws -> T, urgent: Bool,
         completion: @escaping @Sendable (Result<T, Error>) -> Void
     ) {
@@ -72,6 +84,8 @@ final class GroupCommitWriter: @unchecked Sendable {
             do {
                 outcome = .success(try tx.savepoint { try body(tx) })
             } catch let error as SavepointRequired {
+                throw error
+            } catch let error as TransactionAborted {
                 throw error
             } catch {
                 outcome = .failure(error)
@@ -95,7 +109,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 
     /// Refuses new work, lets the queued work commit, and waits for the thread to end.
-    func stop() {
+    package func stop() {
         condition.lock()
         stopped = true
         condition.broadcast()
@@ -103,7 +117,8 @@ final class GroupCommitWriter: @unchecked Sendable {
         condition.unlock()
         completions.stop()
         logger.debug("writer stopped", metadata: ["chat.commits": "\(commits)", "chat.operations": "\(operations)",
-                                                  "chat.safe_retries": "\(safeRetries)"])
+                                                  "chat.safe_retries": "\(safeRetries)",
+                                                  "chat.conflict_retries": "\(conflictRetries)"])
     }
 
     private func loop() {
@@ -132,26 +147,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
     }
 
-    /// Copies the WAL into the database file at most every `checkpointInterval`, after a commit.
-    ///
-    /// SQLite's own rule (the committing connection checkpoints once the WAL passes 1,000 pages) misfires
-    /// while readers hold snapshots: the WAL cannot restart, stays past the threshold, and every commit
-    /// checkpoints again with an fsync of the database file. With 4 clients paging history the writer
-    /// made 90 fdatasync calls a second instead of 6 and sends fell by a third. The writer's connection has
-    /// `wal_autocheckpoint = 0`; this keeps SQLite's behaviour otherwise (a PASSIVE checkpoint between two
-    /// commits, so the next commit restarts the WAL when nothing holds it).
-    private func checkpointIfDue(_ db: Database) {
-        let now = Date()
-        guard now.timeIntervalSince(lastCheckpoint) >= checkpointInterval else { return }
-        lastCheckpoint = now
-        do {
-            _ = try db.checkpoint(.passive)
-        } catch {
-            logger.debug("checkpoint failed", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// Commits a batch. The first attempt opens no savepoints (see `SQLiteTransaction.optimistic`): a
+    /// Commits a batch. The first attempt opens no savepoints (see `SQLTransaction.optimistic`): a
     /// savepoint and its release are two statements per operation, and an operation that is refused is
     /// nearly always refused before its first write. When one fails after writing, the whole attempt is
     /// rolled back and the batch runs again with a savepoint per operation.
@@ -159,19 +155,16 @@ final class GroupCommitWriter: @unchecked Sendable {
         var finishers: [(Error?) -> Void] = []
         finishers.reserveCapacity(batch.count)
         var optimistic = true
+        var attempt = 1
         while true {
             finishers.removeAll(keepingCapacity: true)
             do {
                 var events: [RoomEvent] = []
-                try pool.writeWithoutTransaction { db in
-                    try db.inTransaction(.immediate) {
-                        let tx = SQLiteTransaction(db, optimistic: optimistic)
-                        for job in batch { finishers.append(try job.run(tx)) }
-                        try tx.indexPendingMessages()
-                        events = tx.events
-                        return .commit
-                    }
-                    checkpointIfDue(db)
+                try engine.inWriteTransaction { connection in
+                    let tx = SQLTransaction(connection, optimistic: optimistic)
+                    for job in batch { finishers.append(try job.run(tx)) }
+                    try engine.finishBatch(tx)
+                    events = tx.events
                 }
                 commits += 1
                 operations += batch.count
@@ -182,8 +175,17 @@ final class GroupCommitWriter: @unchecked Sendable {
             } catch is SavepointRequired where optimistic {
                 optimistic = false
                 safeRetries += 1
+            } catch let aborted as TransactionAborted where attempt < maxAttempts {
+                logger.debug("batch conflicted, run again", metadata: ["error": "\(aborted.error)", "chat.attempt": "\(attempt)"])
+                attempt += 1
+                conflictRetries += 1
+            } catch where attempt < maxAttempts && engine.isRetryable(error) {
+                logger.debug("batch conflicted, run again", metadata: ["error": "\(error)", "chat.attempt": "\(attempt)"])
+                attempt += 1
+                conflictRetries += 1
             } catch {
-                logger.error("group commit failed", metadata: ["error": "\(error)", "chat.batch": "\(batch.count)"])
+                let error = (error as? TransactionAborted)?.error ?? error
+                logger.error("group commit failed", metadata: ["error": "\(String(reflecting: error))", "chat.batch": "\(batch.count)"])
                 for finish in finishers { finish(error) }
                 for job in batch.dropFirst(finishers.count) { job.abort(error) }
                 return

@@ -1,0 +1,269 @@
+import ChatCore
+
+/// Every statement of the domain's storage, written once (see `SQLStatement` for the dialect's notation).
+/// Statements on tenant data are bound to the tenant: none returns another tenant's rows.
+package enum Catalog {
+    typealias S = SQLStatement
+    static let room = S("SELECT \(Rows.roomColumns) FROM rooms WHERE tenant_id = ?1 AND id = ?2", deferral: .independent,
+                        locking: true)
+    static let insertRoom = Rows.insert("rooms", Rows.roomColumns, "ON CONFLICT (tenant_id, id) DO NOTHING")
+    static let updateRoom = S("""
+        UPDATE rooms SET name = ?1, description = ?2, topic = ?3, avatar_url = ?4, status = ?5, max_participants = ?6,
+            metadata = ?7, updated_at = ?8, last_message_at = ?9:int
+        WHERE tenant_id = ?10 AND id = ?11
+        """)
+    /// Activity order, newest first, continuing after (?4 activity, ?5 id).
+    private static let activityPage = """
+        AND (?4:int IS NULL OR coalesce(r.last_message_at, r.created_at) < ?4:int
+             OR (coalesce(r.last_message_at, r.created_at) = ?4:int AND r.id < ?5:text))
+        ORDER BY coalesce(r.last_message_at, r.created_at) DESC, r.id DESC LIMIT ?6
+        """
+    static let roomsOfMember = S("""
+        SELECT \(Rows.qualified(Rows.roomColumns, "r")) FROM participants p
+        JOIN rooms r ON r.tenant_id = p.tenant_id AND r.id = p.room_id
+        WHERE p.tenant_id = ?1 AND p.profile_id = ?2 AND p.status = 'active' AND r.status <> 'deleted'
+          AND (?3:text IS NULL OR r.room_type = ?3:text) AND (?7:text IS NULL OR r.status = ?7:text)
+        \(activityPage)
+        """)
+    static let searchRooms = S("""
+        SELECT \(Rows.qualified(Rows.roomColumns, "r")) FROM rooms r
+        WHERE r.tenant_id = ?1 AND r.status <> 'deleted'
+          AND (r.room_type = 'public' OR EXISTS (SELECT 1 FROM participants p WHERE p.tenant_id = r.tenant_id
+               AND p.room_id = r.id AND p.profile_id = ?2 AND p.status = 'active'))
+          AND (r.name {like} ?3 ESCAPE '\\' OR r.description {like} ?3 ESCAPE '\\' OR r.topic {like} ?3 ESCAPE '\\')
+        \(activityPage)
+        """)
+
+    static let participant = S("""
+        SELECT \(Rows.participantColumns) FROM participants WHERE tenant_id = ?1 AND room_id = ?2 AND profile_id = ?3
+        """, deferral: .independent, locking: true)
+    static let upsertParticipant = Rows.insert("participants", Rows.participantColumns, """
+        ON CONFLICT (tenant_id, room_id, profile_id) DO UPDATE SET role = excluded.role, status = excluded.status,
+            online_status = excluded.online_status, last_read_seq = excluded.last_read_seq,
+            last_read_message_id = excluded.last_read_message_id, last_seen_at = excluded.last_seen_at,
+            joined_at = excluded.joined_at, nickname = excluded.nickname, is_muted = excluded.is_muted,
+            is_pinned = excluded.is_pinned
+        """)
+    static let countActiveParticipants = S("""
+        SELECT count(*) FROM participants WHERE tenant_id = ?1 AND room_id = ?2 AND status = 'active'
+          AND (?3:text IS NULL OR role = ?3:text)
+        """)
+    static let participants = S("""
+        SELECT \(Rows.participantColumns) FROM participants WHERE tenant_id = ?1 AND room_id = ?2
+          AND (?3:text IS NULL OR status = ?3:text) AND (?4:text IS NULL OR profile_id > ?4:text)
+        ORDER BY profile_id LIMIT ?5
+        """)
+    static let activeMemberships = S("""
+        SELECT \(Rows.qualified(Rows.participantColumns, "p")) FROM participants p
+        JOIN rooms r ON r.tenant_id = p.tenant_id AND r.id = p.room_id
+        WHERE p.tenant_id = ?1 AND p.profile_id = ?2 AND p.status = 'active' AND r.status <> 'deleted'
+        ORDER BY p.room_id
+        """)
+    static let setOnlineStatus = S("""
+        UPDATE participants SET online_status = ?1, last_seen_at = ?2 WHERE tenant_id = ?3 AND profile_id = ?4
+        """)
+
+    static let message = S("SELECT \(Rows.messageColumns) FROM messages WHERE tenant_id = ?1 AND id = ?2", locking: true)
+    static let insertMessage = Rows.insert("messages", Rows.messageColumns, buffered: true)
+    static let updateMessage = S("""
+        UPDATE messages SET content = ?1, attachments = ?2, metadata = ?3, edited_at = ?4:int, deleted_at = ?5:int,
+            version = ?6
+        WHERE tenant_id = ?7 AND id = ?8
+        """)
+    static let insertMessageVersion = S("""
+        INSERT INTO message_versions (tenant_id, message_id, version, content, edited_at) VALUES (?1, ?2, ?3, ?4, ?5)
+        """)
+    static let messageVersions = [true, false].map { oldestFirst in
+        S("""
+          SELECT \(Rows.versionColumns) FROM message_versions WHERE tenant_id = ?1 AND message_id = ?2
+          ORDER BY version \(oldestFirst ? "ASC" : "DESC") LIMIT ?3
+          """)
+    }
+    /// By thread filter (a thread, every message, root messages only) and order (newest first, oldest first).
+    static let messages: [[SQLStatement]] = [
+        "AND thread_id = ?3:text", "AND (?3:text IS NULL)", "AND thread_id IS NULL AND (?3:text IS NULL)",
+    ].map { threadFilter in
+        ["DESC", "ASC"].map { order in
+            S("""
+              SELECT \(Rows.messageColumns) FROM messages WHERE tenant_id = ?1 AND room_id = ?2 \(threadFilter)
+                AND (?4:bool OR deleted_at IS NULL)
+                AND (?5:int IS NULL OR room_seq > ?5:int) AND (?6:int IS NULL OR room_seq < ?6:int)
+                AND (?7:text IS NULL OR reply_to_message_id = ?7:text)
+              ORDER BY room_seq \(order) LIMIT ?8
+              """)
+        }
+    }
+    /// Full-text search: FTS5 on SQLite (?13 the quoted terms), a generated `tsvector` on PostgreSQL (one
+    /// phrase query per term from ?13 on). Every term must match; no query syntax reaches the engine.
+    static func searchMessages(terms: Int) -> SQLStatement {
+        let filters = """
+            AND m.tenant_id = ?1 AND m.deleted_at IS NULL
+              AND (?3:text IS NULL OR m.room_id = ?3:text) AND (?4:text IS NULL OR m.sender_profile_id = ?4:text)
+              AND (?5:text IS NULL OR m.message_type = ?5:text) AND (?6:text IS NULL OR m.role = ?6:text)
+              AND (?7:int IS NULL OR m.created_at >= ?7:int) AND (?8:int IS NULL OR m.created_at < ?8:int)
+              AND (?9:bool IS NULL OR (?9:bool = (m.attachments <> '[]')))
+              AND (?10:int IS NULL OR m.created_at < ?10:int OR (m.created_at = ?10:int AND m.id < ?11:text))
+            ORDER BY m.created_at DESC, m.id DESC LIMIT ?12
+            """
+        let member = """
+            JOIN participants p ON p.tenant_id = m.tenant_id AND p.room_id = m.room_id AND p.profile_id = ?2
+                AND p.status = 'active'
+            JOIN rooms r ON r.tenant_id = m.tenant_id AND r.id = m.room_id AND r.status <> 'deleted'
+            """
+        let match = (0..<terms).map { "phraseto_tsquery('simple'::regconfig, ?\(13 + $0):text)" }.joined(separator: " && ")
+        return S(sqlite: """
+                 SELECT \(Rows.qualified(Rows.messageColumns, "m")) FROM messages_fts f JOIN messages m ON m.pk = f.rowid
+                 \(member) WHERE messages_fts MATCH ?13 \(filters)
+                 """,
+                 postgres: """
+                 SELECT \(Rows.qualified(Rows.messageColumns, "m")) FROM messages m \(member)
+                 WHERE \(terms == 0 ? "false" : "m.content_tsv @@ (\(match))") \(filters)
+                 """)
+    }
+    static let unreadCount = [
+        "AND thread_id IS NULL AND (?3:text IS NULL)", "AND thread_id = ?3:text",
+    ].map { threadFilter in
+        S("""
+          SELECT count(*) FROM messages WHERE tenant_id = ?1 AND room_id = ?2 \(threadFilter)
+            AND room_seq > ?4 AND deleted_at IS NULL AND sender_profile_id <> ?5
+          """)
+    }
+
+    static let thread = S("SELECT \(Rows.threadColumns) FROM threads WHERE tenant_id = ?1 AND id = ?2",
+                          deferral: .independent, locking: true)
+    static let insertThread = Rows.insert("threads", Rows.threadColumns)
+    static let updateThread = S("""
+        UPDATE threads SET title = ?1, is_resolved = ?2, resolved_at = ?3:int, message_count = ?4,
+            participant_count = ?5, last_message_at = ?6:int
+        WHERE tenant_id = ?7 AND id = ?8
+        """)
+    static let threads = S("""
+        SELECT \(Rows.threadColumns) FROM threads WHERE tenant_id = ?1 AND room_id = ?2 AND (NOT ?3:bool OR NOT is_resolved)
+          AND (?4:int IS NULL OR coalesce(last_message_at, created_at) < ?4:int
+               OR (coalesce(last_message_at, created_at) = ?4:int AND id < ?5:text))
+        ORDER BY coalesce(last_message_at, created_at) DESC, id DESC LIMIT ?6
+        """)
+    static let addThreadSender = S("""
+        INSERT INTO thread_senders (tenant_id, thread_id, profile_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING
+        """)
+    static let threadsTakenPartIn = S("""
+        SELECT \(Rows.qualified(Rows.threadColumns, "t")) FROM threads t
+        JOIN participants p ON p.tenant_id = t.tenant_id AND p.room_id = t.room_id AND p.profile_id = ?2
+            AND p.status = 'active'
+        JOIN rooms r ON r.tenant_id = t.tenant_id AND r.id = t.room_id AND r.status <> 'deleted'
+        WHERE t.tenant_id = ?1 AND (t.started_by_profile_id = ?2 OR EXISTS (SELECT 1 FROM thread_senders s
+            WHERE s.tenant_id = t.tenant_id AND s.thread_id = t.id AND s.profile_id = ?2))
+        ORDER BY t.id
+        """)
+    static let threadReadSeq = S("""
+        SELECT last_read_seq FROM thread_reads WHERE tenant_id = ?1 AND thread_id = ?2 AND profile_id = ?3
+        """)
+    static let setThreadReadSeq = S("""
+        INSERT INTO thread_reads (tenant_id, thread_id, profile_id, last_read_seq) VALUES (?1, ?2, ?3, ?4)
+        ON CONFLICT (tenant_id, thread_id, profile_id) DO UPDATE SET last_read_seq = excluded.last_read_seq
+        """)
+
+    static let reaction = S("""
+        SELECT \(Rows.reactionColumns) FROM reactions
+        WHERE tenant_id = ?1 AND message_id = ?2 AND profile_id = ?3 AND emoji = ?4
+        """)
+    static let insertReaction = Rows.insert("reactions", Rows.reactionColumns)
+    static let deleteReaction = S("""
+        DELETE FROM reactions WHERE tenant_id = ?1 AND message_id = ?2 AND profile_id = ?3 AND emoji = ?4
+        """)
+    static let deleteReactions = S("DELETE FROM reactions WHERE tenant_id = ?1 AND message_id = ?2")
+    static let reactionPairs = S("""
+        SELECT emoji, profile_id FROM reactions WHERE tenant_id = ?1 AND message_id = ?2 ORDER BY pk
+        """)
+    static let reactionProfiles = S("""
+        SELECT profile_id FROM reactions WHERE tenant_id = ?1 AND message_id = ?2 AND emoji = ?3
+          AND (?4:text IS NULL OR profile_id > ?4:text) ORDER BY profile_id LIMIT ?5
+        """)
+    static let reactionCount = S("""
+        SELECT count(*), coalesce(max(CASE WHEN profile_id = ?4 THEN 1 ELSE 0 END), 0) FROM reactions
+        WHERE tenant_id = ?1 AND message_id = ?2 AND emoji = ?3
+        """)
+    static let otherReactionEmojiCount = S("""
+        SELECT count(DISTINCT emoji) FROM reactions WHERE tenant_id = ?1 AND message_id = ?2 AND emoji <> ?3
+        """)
+
+    static let session = S("SELECT \(Rows.sessionColumns) FROM agent_sessions WHERE tenant_id = ?1 AND id = ?2",
+                           deferral: .independent, locking: true)
+    static let insertSession = Rows.insert("agent_sessions", Rows.sessionColumns)
+    static let updateSession = S("""
+        UPDATE agent_sessions SET status = ?1, inactive_reason = ?2:text, allowed_tools = ?3, system_prompt = ?4,
+            session_context = ?5, context_version = ?6, message_count = ?7, total_tokens_used = ?8, max_tokens = ?9,
+            max_messages = ?10, expires_at = ?11:int, last_message_at = ?12:int, closed_at = ?13:int
+        WHERE tenant_id = ?14 AND id = ?15
+        """)
+    static let activeSession = S("""
+        SELECT \(Rows.sessionColumns) FROM agent_sessions WHERE tenant_id = ?1 AND agent_id = ?2
+          AND participant_profile_id = ?3 AND coalesce(session_key, '') = ?4 AND status = 'active'
+        """)
+    static let sessions = S("""
+        SELECT \(Rows.sessionColumns) FROM agent_sessions WHERE tenant_id = ?1 AND participant_profile_id = ?2
+          AND (?3:text IS NULL OR agent_id = ?3:text) AND (NOT ?4:bool OR status = 'active')
+          AND (?5:int IS NULL OR created_at < ?5:int OR (created_at = ?5:int AND id < ?6:text))
+        ORDER BY created_at DESC, id DESC LIMIT ?7
+        """)
+    static let statusActiveSessions = S("""
+        SELECT \(Rows.sessionColumns) FROM agent_sessions WHERE tenant_id = ?1 AND status = 'active'
+          AND (?2:text IS NULL OR agent_id = ?2:text)
+        ORDER BY pk
+        """)
+    static let tenantsWithActiveSessions = S("SELECT DISTINCT tenant_id FROM agent_sessions WHERE status = 'active'")
+    static let toolCall = S("""
+        SELECT \(Rows.toolCallColumns) FROM tool_calls WHERE tenant_id = ?1 AND session_id = ?2 AND call_id = ?3
+        """)
+    static let insertToolCall = Rows.insert("tool_calls", Rows.toolCallColumns)
+    static let setToolCallResult = S("""
+        UPDATE tool_calls SET result_message_id = ?1 WHERE tenant_id = ?2 AND session_id = ?3 AND call_id = ?4
+        """)
+    static let turnState = S("SELECT \(Rows.turnStateColumns) FROM turn_states WHERE tenant_id = ?1 AND message_id = ?2")
+    static let upsertTurnState = Rows.insert("turn_states", Rows.turnStateColumns, """
+        ON CONFLICT (tenant_id, message_id) DO UPDATE SET outcome = excluded.outcome,
+            continuation_id = excluded.continuation_id, settled_at = excluded.settled_at
+        """)
+
+    static let nextRoomSeq = S("""
+        UPDATE rooms SET last_event_seq = last_event_seq + 1 WHERE tenant_id = ?1 AND id = ?2 RETURNING last_event_seq
+        """, deferral: .independent)
+    static let nextMessageSeq = S("""
+        UPDATE rooms SET last_event_seq = last_event_seq + 1, last_message_at = ?3 WHERE tenant_id = ?1 AND id = ?2
+        RETURNING last_event_seq
+        """, deferral: .independent)
+    /// Buffered: an engine that defers it assigns the event ids when it writes the batch's events (see
+    /// `SQLTransaction.appendEvent`).
+    static let appendEvent = Rows.insert("room_events", Rows.eventColumns, "RETURNING event_id", buffered: true)
+    static let roomEvents = S("""
+        SELECT \(Rows.eventColumns), event_id FROM room_events WHERE tenant_id = ?1 AND room_id = ?2 AND seq > ?3
+        ORDER BY seq LIMIT ?4
+        """)
+    static let tenantEvents = S("""
+        SELECT \(Rows.eventColumns), event_id FROM room_events WHERE tenant_id = ?1 AND event_id > ?2
+        ORDER BY event_id LIMIT ?3
+        """)
+    static let oldestRetainedSeq = S("SELECT min(seq) FROM room_events WHERE tenant_id = ?1 AND room_id = ?2")
+    static let purgedThroughEventId = S("SELECT purged_through_event_id FROM event_log_state WHERE tenant_id = ?1")
+    static let headEventId = S("SELECT max(event_id) FROM room_events WHERE tenant_id = ?1")
+    static let markPurged = S("""
+        INSERT INTO event_log_state (tenant_id, purged_through_event_id)
+        SELECT tenant_id, max(event_id) FROM room_events WHERE created_at < ?1 GROUP BY tenant_id
+        ON CONFLICT (tenant_id) DO UPDATE SET purged_through_event_id = CASE
+            WHEN excluded.purged_through_event_id > event_log_state.purged_through_event_id
+            THEN excluded.purged_through_event_id ELSE event_log_state.purged_through_event_id END
+        """)
+    static let purgeEvents = S("DELETE FROM room_events WHERE created_at < ?1")
+
+    static let apiKey = S("SELECT \(Rows.apiKeyColumns) FROM api_keys WHERE key_id = ?1", deferral: .independent)
+    static let apiKeyIsActive = S("SELECT revoked_at IS NULL FROM api_keys WHERE key_id = ?1", deferral: .independent)
+    static let insertApiKey = Rows.insert("api_keys", Rows.apiKeyColumns)
+    static let apiKeys = S("SELECT \(Rows.apiKeyColumns) FROM api_keys ORDER BY created_at, key_id")
+    static let revokeApiKey = S("UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?1) WHERE key_id = ?2")
+    /// Independent: the entries this transaction recorded are found in memory first (`SQLTransaction.replayEntry`).
+    static let replayEntry = S("SELECT \(Rows.replayColumns) FROM replay_cache WHERE key_id = ?1 AND request_id = ?2",
+                               deferral: .independent)
+    static let insertReplayEntry = Rows.insert("replay_cache", Rows.replayColumns, "ON CONFLICT (key_id, request_id) DO NOTHING",
+                                               buffered: true)
+    static let purgeReplayEntries = S("DELETE FROM replay_cache WHERE created_at < ?1")
+}

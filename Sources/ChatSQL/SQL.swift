@@ -1,0 +1,171 @@
+import ChatCore
+import Foundation
+
+/// What really differs between the engines' SQL: placeholders, casts of nullable parameters, case-folding
+/// `LIKE`, and full-text search (whole statements, see `SQLStatement(sqlite:postgres:)`).
+package enum SQLDialect: Sendable {
+    case sqlite, postgres
+}
+
+/// One statement of the catalog, written once in SQLite's syntax and rendered for PostgreSQL.
+///
+/// The catalog writes numbered parameters `?1`, `?2`… (or bare `?`, numbered in order); a parameter that
+/// may be NULL where nothing else fixes its type carries its type, `?3:text`, `?5:int` or `?4:bool`
+/// (PostgreSQL types an untyped NULL from its context, and `?3 IS NULL` alone is no context). `{like}` is
+/// the case-insensitive `LIKE` of each engine.
+package struct SQLStatement: Sendable {
+    package let sqlite: String
+    package let postgres: String
+    /// How an engine that defers writes to the end of a batch may treat the statement (see `Deferral`).
+    package var deferral = Deferral.none
+    /// The PostgreSQL text inside a write transaction when the statement reads a row the operation may then
+    /// change: the row is locked (`FOR NO KEY UPDATE`) until the commit, so another instance's writer waits.
+    package var postgresLocking: String?
+
+    /// What a statement means for an engine that buffers inserts until the end of the batch (PostgreSQL:
+    /// one multi-row statement instead of one per operation).
+    package enum Deferral: Sendable {
+        /// Reads or writes that may depend on buffered rows: the buffers are written first.
+        case none
+        /// Touches nothing that buffered rows could change (rooms, participants, keys…): runs at once.
+        case independent
+        /// An insert of one row that may be buffered; `prefix` is `INSERT INTO t (columns) VALUES`, each row
+        /// has `width` parameters, `suffix` follows the rows.
+        case buffered(table: String, prefix: String, width: Int, suffix: String)
+    }
+
+    package init(_ template: String, deferral: Deferral = .none, locking: Bool = false) {
+        sqlite = Self.render(template, .sqlite)
+        postgres = Self.render(template, .postgres)
+        self.deferral = deferral
+        if locking { postgresLocking = postgres + " FOR NO KEY UPDATE" }
+    }
+
+    /// A statement that differs beyond the dialect's rendering (full-text search, engine functions).
+    package init(sqlite: String, postgres: String) {
+        self.sqlite = Self.render(sqlite, .sqlite)
+        self.postgres = Self.render(postgres, .postgres)
+    }
+
+    package func text(_ dialect: SQLDialect) -> String { dialect == .sqlite ? sqlite : postgres }
+
+    private static let types = ["text": "text", "int": "bigint", "bool": "boolean"]
+
+    static func render(_ template: String, _ dialect: SQLDialect) -> String {
+        let chars = Array(template.replacingOccurrences(of: "{like}", with: dialect == .sqlite ? "LIKE" : "ILIKE")) + ["\0"]
+        var out = ""
+        var i = 0
+        var next = 0
+        var inString = false
+        while i < chars.count - 1 {
+            let c = chars[i]
+            i += 1
+            if c == "'" { inString.toggle() }
+            guard !inString, c == "?" else {
+                out.append(c)
+                continue
+            }
+            var digits = ""
+            while chars[i].isASCII && chars[i].isNumber {
+                digits.append(chars[i])
+                i += 1
+            }
+            let number = digits.isEmpty ? next + 1 : Int(digits)!
+            next = max(next, number)
+            var type: String?
+            if chars[i] == ":" {
+                var name = ""
+                var j = i + 1
+                while chars[j].isLetter {
+                    name.append(chars[j])
+                    j += 1
+                }
+                if let sqlType = types[name] {
+                    type = sqlType
+                    i = j
+                }
+            }
+            out += dialect == .sqlite ? "?\(number)" : "$\(number)" + (type.map { "::\($0)" } ?? "")
+        }
+        return out
+    }
+}
+
+/// A value bound to a parameter.
+package enum SQLValue: Sendable {
+    case null, int(Int64), text(String), bool(Bool), blob([UInt8])
+}
+
+/// Something bindable to a parameter.
+package protocol SQLBindable {
+    var sqlValue: SQLValue { get }
+}
+
+extension String: SQLBindable { package var sqlValue: SQLValue { .text(self) } }
+extension Int64: SQLBindable { package var sqlValue: SQLValue { .int(self) } }
+extension Int: SQLBindable { package var sqlValue: SQLValue { .int(Int64(self)) } }
+extension Bool: SQLBindable { package var sqlValue: SQLValue { .bool(self) } }
+extension Array: SQLBindable where Element == UInt8 { package var sqlValue: SQLValue { .blob(self) } }
+extension Optional: SQLBindable where Wrapped: SQLBindable {
+    package var sqlValue: SQLValue { self?.sqlValue ?? .null }
+}
+
+/// A result row read by column position (every statement selects explicit columns).
+package protocol SQLRow: SendableMetatype {
+    func text(_ index: Int) throws -> String
+    func optionalText(_ index: Int) throws -> String?
+    func int(_ index: Int) throws -> Int64
+    func optionalInt(_ index: Int) throws -> Int64?
+    func bool(_ index: Int) throws -> Bool
+    func optionalBlob(_ index: Int) throws -> [UInt8]?
+}
+
+extension SQLRow {
+    package func blob(_ index: Int) throws -> [UInt8] {
+        guard let bytes = try optionalBlob(index) else { throw StorageCorruption("column \(index) is NULL") }
+        return bytes
+    }
+
+    package func enumValue<E: RawRepresentable>(_ index: Int, _ column: String) throws -> E where E.RawValue == String {
+        let raw = try text(index)
+        guard let value = E(rawValue: raw) else { throw StorageCorruption("unexpected \(column) '\(raw)'") }
+        return value
+    }
+}
+
+/// A stored value the domain cannot read back (a corrupt or foreign row).
+package struct StorageCorruption: Error, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
+}
+
+/// One engine connection inside an open transaction: the plumbing the shared `SQLTransaction` runs on.
+package protocol SQLConnection: AnyObject {
+    associatedtype Row: SQLRow
+    var dialect: SQLDialect { get }
+    /// Rows changed by this connection's statements so far (the optimistic write path compares it).
+    var totalChanges: Int { get }
+    /// Runs a query and decodes each row.
+    func query<T>(_ statement: SQLStatement, _ arguments: [any SQLBindable], _ decode: (Row) throws -> T) throws -> [T]
+    /// Runs a statement and returns the rows it changed.
+    @discardableResult
+    func execute(_ statement: SQLStatement, _ arguments: [any SQLBindable]) throws -> Int
+    /// Runs SQL without parameters (savepoints, transaction control, migrations).
+    func execute(raw sql: String) throws
+    /// The savepoint depth statements now run at, and the depth a rollback returned to (an engine that
+    /// buffers writes drops what the rolled-back savepoints buffered).
+    func depthChanged(_ depth: Int)
+    func rolledBack(toDepth depth: Int)
+    /// Whether `error` means another writer got there first (a deadlock, a serialization failure, a unique
+    /// key or a call recorded meanwhile): the whole batch runs again and sees the other writer's work.
+    func isConflict(_ error: Error) -> Bool
+    /// Whether `error` left the transaction unusable outside a savepoint (any PostgreSQL error does).
+    func abortsTransaction(_ error: Error) -> Bool
+}
+
+extension SQLConnection {
+    package func depthChanged(_ depth: Int) {}
+    package func rolledBack(toDepth depth: Int) {}
+    package func isConflict(_ error: Error) -> Bool { false }
+    package func abortsTransaction(_ error: Error) -> Bool { false }
+}

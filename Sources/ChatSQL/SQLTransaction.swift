@@ -1,0 +1,485 @@
+import ChatCore
+
+/// `ChatTransaction` over one engine connection inside an open transaction: the catalog's statements,
+/// bound and decoded once for every engine. Not thread-safe: it lives for one transaction on one thread.
+///
+/// Within its transaction it remembers the rooms it read or changed (a write transaction locks the rows it
+/// reads on PostgreSQL, so no other writer changes them until the commit), whether each key it checked is
+/// active, and the replay entries it recorded: a batch of sends to one room reads the room and the key once.
+/// A rolled-back savepoint forgets the rooms and keys, and the entries it recorded.
+package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
+    package let connection: Connection
+    /// Events appended so far, in log order (rolled back with their savepoint).
+    package private(set) var events: [RoomEvent] = []
+    private var savepointDepth = 0
+    /// Optimistic mode (the write path's first attempt at a batch): `savepoint` opens no SQL savepoint.
+    /// A body that fails without having changed a row needs no rollback; one that fails after changing
+    /// rows throws `SavepointRequired`, and the write path runs the batch again in the normal mode.
+    let optimistic: Bool
+    private var rooms: [RoomKey: Room] = [:]
+    private var activeKeys: [String: Bool] = [:]
+    /// Replay entries recorded in this transaction, with the savepoint depth that recorded each.
+    private var recordedReplays: [ReplayKey: (entry: ReplayEntry, depth: Int)] = [:]
+
+    private struct RoomKey: Hashable {
+        let tenantId: String, id: String
+    }
+
+    private struct ReplayKey: Hashable {
+        let keyId: String, requestId: String
+    }
+
+    package init(_ connection: Connection, optimistic: Bool = false) {
+        self.connection = connection
+        self.optimistic = optimistic
+    }
+
+    private func all<T>(_ statement: SQLStatement, _ arguments: [any SQLBindable],
+                        _ decode: (Connection.Row) throws -> T) throws -> [T] {
+        try connection.query(statement, arguments, decode)
+    }
+
+    private func one<T>(_ statement: SQLStatement, _ arguments: [any SQLBindable],
+                        _ decode: (Connection.Row) throws -> T) throws -> T? {
+        try all(statement, arguments, decode).first
+    }
+
+    private func int(_ statement: SQLStatement, _ arguments: [any SQLBindable]) throws -> Int64? {
+        try one(statement, arguments) { try $0.optionalInt(0) } ?? nil
+    }
+
+    @discardableResult
+    private func run(_ statement: SQLStatement, _ arguments: [any SQLBindable]) throws -> Int {
+        try connection.execute(statement, arguments)
+    }
+
+    package func savepoint<T>(_ body: () throws -> T) throws -> T {
+        if optimistic {
+            let changes = connection.totalChanges
+            do {
+                return try body()
+            } catch let error as SavepointRequired {
+                throw error
+            } catch let error as TransactionAborted {
+                throw error
+            } catch where connection.isConflict(error) {
+                throw TransactionAborted(error: error)
+            } catch {
+                // Nothing to undo when the body failed before its first write (validation, permissions:
+                // nearly every refusal); otherwise only a real savepoint can undo part of a batch.
+                guard connection.totalChanges == changes, !connection.abortsTransaction(error) else {
+                    throw SavepointRequired()
+                }
+                throw error
+            }
+        }
+        savepointDepth += 1
+        connection.depthChanged(savepointDepth)
+        let name = "sp\(savepointDepth)"
+        defer {
+            savepointDepth -= 1
+            connection.depthChanged(savepointDepth)
+        }
+        let mark = events.count
+        try connection.execute(raw: "SAVEPOINT \(name)")
+        do {
+            let value = try body()
+            try connection.execute(raw: "RELEASE SAVEPOINT \(name)")
+            return value
+        } catch let error as TransactionAborted {
+            throw error
+        } catch where connection.isConflict(error) {
+            throw TransactionAborted(error: error)
+        } catch {
+            try connection.execute(raw: "ROLLBACK TO SAVEPOINT \(name)")
+            try connection.execute(raw: "RELEASE SAVEPOINT \(name)")
+            connection.rolledBack(toDepth: savepointDepth)
+            events.removeSubrange(mark...)
+            rooms = [:]
+            activeKeys = [:]
+            recordedReplays = recordedReplays.filter { $0.value.depth < savepointDepth }
+            throw error
+        }
+    }
+
+    // MARK: Rooms
+
+    package func room(tenantId: String, id: String) throws -> Room? {
+        let key = RoomKey(tenantId: tenantId, id: id)
+        if let room = rooms[key] { return room }
+        let room = try one(Catalog.room, [tenantId, id], Rows.room)
+        rooms[key] = room
+        return room
+    }
+
+    package func insertRoomIfAbsent(_ r: Room) throws -> Bool {
+        rooms[RoomKey(tenantId: r.tenantId, id: r.id)] = nil
+        return try run(Catalog.insertRoom, Rows.values(r)) > 0
+    }
+
+    package func updateRoom(_ r: Room) throws {
+        try run(Catalog.updateRoom, [r.name, r.description, r.topic, r.avatarUrl, r.status.rawValue, r.maxParticipants,
+                                     r.metadata, r.updatedAt, r.lastMessageAt, r.tenantId, r.id])
+        // The statement leaves last_event_seq as it is: the remembered room keeps its own.
+        let key = RoomKey(tenantId: r.tenantId, id: r.id)
+        if let cached = rooms[key] {
+            var room = r
+            room.lastEventSeq = cached.lastEventSeq
+            rooms[key] = room
+        }
+    }
+
+    package func roomsOfMember(tenantId: String, profileId: String, type: RoomType?, status: RoomStatus?,
+                               after: ActivityPosition?, limit: Int) throws -> [Room] {
+        try all(Catalog.roomsOfMember, [tenantId, profileId, type?.rawValue, after?.activityAt, after?.id,
+                                                  limit, status?.rawValue], Rows.room)
+    }
+
+    package func searchRooms(tenantId: String, profileId: String, query: String, after: ActivityPosition?,
+                             limit: Int) throws -> [Room] {
+        let pattern = "%" + query.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+            .replacingOccurrences(of: "_", with: "\\_") + "%"
+        return try all(Catalog.searchRooms, [tenantId, profileId, pattern, after?.activityAt, after?.id, limit],
+                       Rows.room)
+    }
+
+    // MARK: Participants
+
+    package func participant(tenantId: String, roomId: String, profileId: String) throws -> Participant? {
+        try one(Catalog.participant, [tenantId, roomId, profileId], Rows.participant)
+    }
+
+    package func upsertParticipant(_ p: Participant) throws {
+        try run(Catalog.upsertParticipant, Rows.values(p))
+    }
+
+    package func countActiveParticipants(tenantId: String, roomId: String, role: ParticipantRole?) throws -> Int {
+        Int(try int(Catalog.countActiveParticipants, [tenantId, roomId, role?.rawValue]) ?? 0)
+    }
+
+    package func participants(tenantId: String, roomId: String, status: ParticipantStatus?, afterProfileId: String?,
+                              limit: Int) throws -> [Participant] {
+        try all(Catalog.participants, [tenantId, roomId, status?.rawValue, afterProfileId, limit],
+                Rows.participant)
+    }
+
+    package func activeMemberships(tenantId: String, profileId: String) throws -> [Participant] {
+        try all(Catalog.activeMemberships, [tenantId, profileId], Rows.participant)
+    }
+
+    package func setOnlineStatus(tenantId: String, profileId: String, status: OnlineStatus, at: Int64) throws -> Int {
+        try run(Catalog.setOnlineStatus, [status.rawValue, at, tenantId, profileId])
+    }
+
+    // MARK: Messages
+
+    package func message(tenantId: String, id: String) throws -> Message? {
+        try one(Catalog.message, [tenantId, id], Rows.message)
+    }
+
+    package func insertMessage(_ m: Message) throws {
+        try run(Catalog.insertMessage, Rows.values(m))
+    }
+
+    package func updateMessage(_ m: Message) throws {
+        try run(Catalog.updateMessage, [m.content, Rows.json(m.attachments), m.metadata, m.editedAt,
+                                                    m.deletedAt, m.version, m.tenantId, m.id])
+    }
+
+    package func insertMessageVersion(tenantId: String, _ v: MessageVersion) throws {
+        try run(Catalog.insertMessageVersion, [tenantId, v.messageId, v.version, v.content, v.editedAt])
+    }
+
+    package func messageVersions(tenantId: String, messageId: String, oldestFirst: Bool, limit: Int) throws
+        -> [MessageVersion] {
+        try all(Catalog.messageVersions[oldestFirst ? 0 : 1], [tenantId, messageId, limit], Rows.version)
+    }
+
+    package func messages(_ q: MessageQuery) throws -> [Message] {
+        let filter = q.threadId != nil ? 0 : q.includeThreadReplies ? 1 : 2
+        return try all(Catalog.messages[filter][q.order == .newestFirst ? 0 : 1],
+                       [q.tenantId, q.roomId, q.threadId, q.includeDeleted, q.afterSeq, q.beforeSeq,
+                        q.replyToMessageId, q.limit], Rows.message)
+    }
+
+    package func searchMessages(_ s: MessageSearch) throws -> [Message] {
+        var arguments: [any SQLBindable] = [s.tenantId, s.memberProfileId, s.roomId, s.senderProfileId,
+                                            s.messageType?.rawValue, s.role?.rawValue, s.since, s.until,
+                                            s.hasAttachments, s.after?.createdAt, s.after?.id, s.limit]
+        switch connection.dialect {
+        case .sqlite:
+            arguments.append(s.terms.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+                .joined(separator: " "))
+        case .postgres:
+            arguments += s.terms as [any SQLBindable]
+        }
+        let terms = connection.dialect == .sqlite ? 1 : s.terms.count
+        return try all(Catalog.searchMessages(terms: terms), arguments, Rows.message)
+    }
+
+    package func unreadCount(tenantId: String, roomId: String, threadId: String?, afterSeq: Int64,
+                             excludingProfileId: String) throws -> Int64 {
+        try int(Catalog.unreadCount[threadId == nil ? 0 : 1],
+                [tenantId, roomId, threadId, afterSeq, excludingProfileId]) ?? 0
+    }
+
+    // MARK: Threads
+
+    package func thread(tenantId: String, id: String) throws -> ChatThread? {
+        try one(Catalog.thread, [tenantId, id], Rows.thread)
+    }
+
+    package func insertThread(_ t: ChatThread) throws {
+        try run(Catalog.insertThread, Rows.values(t))
+    }
+
+    package func updateThread(_ t: ChatThread) throws {
+        try run(Catalog.updateThread, [t.title, t.isResolved, t.resolvedAt, t.messageCount,
+                                                   t.participantCount, t.lastMessageAt, t.tenantId, t.id])
+    }
+
+    package func threads(tenantId: String, roomId: String, onlyUnresolved: Bool, after: ActivityPosition?,
+                         limit: Int) throws -> [ChatThread] {
+        try all(Catalog.threads, [tenantId, roomId, onlyUnresolved, after?.activityAt, after?.id, limit],
+                Rows.thread)
+    }
+
+    package func addThreadSender(tenantId: String, threadId: String, profileId: String) throws -> Bool {
+        try run(Catalog.addThreadSender, [tenantId, threadId, profileId]) > 0
+    }
+
+    package func threadsTakenPartIn(tenantId: String, profileId: String) throws -> [ChatThread] {
+        try all(Catalog.threadsTakenPartIn, [tenantId, profileId], Rows.thread)
+    }
+
+    package func threadReadSeq(tenantId: String, threadId: String, profileId: String) throws -> Int64 {
+        try int(Catalog.threadReadSeq, [tenantId, threadId, profileId]) ?? 0
+    }
+
+    package func setThreadReadSeq(tenantId: String, threadId: String, profileId: String, seq: Int64) throws {
+        try run(Catalog.setThreadReadSeq, [tenantId, threadId, profileId, seq])
+    }
+
+    // MARK: Reactions
+
+    package func reaction(tenantId: String, messageId: String, profileId: String, emoji: String) throws -> Reaction? {
+        try one(Catalog.reaction, [tenantId, messageId, profileId, emoji], Rows.reaction)
+    }
+
+    package func insertReaction(_ r: Reaction) throws {
+        try run(Catalog.insertReaction, Rows.values(r))
+    }
+
+    package func deleteReaction(tenantId: String, messageId: String, profileId: String, emoji: String) throws -> Bool {
+        try run(Catalog.deleteReaction, [tenantId, messageId, profileId, emoji]) > 0
+    }
+
+    package func deleteReactions(tenantId: String, messageId: String) throws {
+        try run(Catalog.deleteReactions, [tenantId, messageId])
+    }
+
+    package func reactionPairs(tenantId: String, messageId: String) throws -> [(emoji: String, profileId: String)] {
+        try all(Catalog.reactionPairs, [tenantId, messageId]) { (try $0.text(0), try $0.text(1)) }
+    }
+
+    package func reactionProfiles(tenantId: String, messageId: String, emoji: String, afterProfileId: String?,
+                                  limit: Int) throws -> [String] {
+        try all(Catalog.reactionProfiles, [tenantId, messageId, emoji, afterProfileId, limit]) { try $0.text(0) }
+    }
+
+    package func reactionCount(tenantId: String, messageId: String, emoji: String, profileId: String) throws
+        -> (count: Int64, includesProfile: Bool) {
+        try one(Catalog.reactionCount, [tenantId, messageId, emoji, profileId]) {
+            (try $0.int(0), try $0.int(1) != 0)
+        } ?? (0, false)
+    }
+
+    package func otherReactionEmojiCount(tenantId: String, messageId: String, emoji: String) throws -> Int {
+        Int(try int(Catalog.otherReactionEmojiCount, [tenantId, messageId, emoji]) ?? 0)
+    }
+
+    // MARK: Agent sessions
+
+    package func session(tenantId: String, id: String) throws -> AgentSession? {
+        try one(Catalog.session, [tenantId, id], Rows.session)
+    }
+
+    package func insertSession(_ s: AgentSession) throws {
+        try run(Catalog.insertSession, Rows.values(s))
+    }
+
+    package func updateSession(_ s: AgentSession) throws {
+        try run(Catalog.updateSession, [
+            s.status.rawValue, s.storedInactiveReason?.rawValue, Rows.json(s.allowedTools), s.systemPrompt,
+            s.sessionContext, s.contextVersion, s.messageCount, s.totalTokensUsed, s.maxTokens, s.maxMessages,
+            s.expiresAt, s.lastMessageAt, s.closedAt, s.tenantId, s.id,
+        ])
+    }
+
+    package func activeSession(tenantId: String, agentId: String, participantProfileId: String, sessionKey: String?)
+        throws -> AgentSession? {
+        try one(Catalog.activeSession, [tenantId, agentId, participantProfileId, sessionKey ?? ""],
+                Rows.session)
+    }
+
+    package func sessions(tenantId: String, participantProfileId: String, agentId: String?, statusActiveOnly: Bool,
+                          after: ActivityPosition?, limit: Int) throws -> [AgentSession] {
+        try all(Catalog.sessions, [tenantId, participantProfileId, agentId, statusActiveOnly,
+                                             after?.activityAt, after?.id, limit], Rows.session)
+    }
+
+    package func statusActiveSessions(tenantId: String, agentId: String?) throws -> [AgentSession] {
+        try all(Catalog.statusActiveSessions, [tenantId, agentId], Rows.session)
+    }
+
+    package func tenantsWithActiveSessions() throws -> [String] {
+        try all(Catalog.tenantsWithActiveSessions, []) { try $0.text(0) }
+    }
+
+    package func toolCall(tenantId: String, sessionId: String, callId: String) throws -> ToolCallRecord? {
+        try one(Catalog.toolCall, [tenantId, sessionId, callId], Rows.toolCall)
+    }
+
+    package func insertToolCall(_ c: ToolCallRecord) throws {
+        try run(Catalog.insertToolCall, Rows.values(c))
+    }
+
+    package func setToolCallResult(tenantId: String, sessionId: String, callId: String, resultMessageId: String) throws {
+        try run(Catalog.setToolCallResult, [resultMessageId, tenantId, sessionId, callId])
+    }
+
+    package func turnState(tenantId: String, messageId: String) throws -> TurnState? {
+        try one(Catalog.turnState, [tenantId, messageId], Rows.turnState)
+    }
+
+    package func upsertTurnState(_ s: TurnState) throws {
+        try run(Catalog.upsertTurnState, Rows.values(s))
+    }
+
+    // MARK: Event log
+
+    package func nextRoomSeq(tenantId: String, roomId: String) throws -> Int64 {
+        guard let seq = try int(Catalog.nextRoomSeq, [tenantId, roomId]) else {
+            throw StorageCorruption("event for a missing room \(roomId)")
+        }
+        rooms[RoomKey(tenantId: tenantId, id: roomId)]?.lastEventSeq = seq
+        return seq
+    }
+
+    package func nextMessageSeq(tenantId: String, roomId: String, at: Int64) throws -> Int64 {
+        guard let seq = try int(Catalog.nextMessageSeq, [tenantId, roomId, at]) else {
+            throw StorageCorruption("event for a missing room \(roomId)")
+        }
+        let key = RoomKey(tenantId: tenantId, id: roomId)
+        rooms[key]?.lastEventSeq = seq
+        rooms[key]?.lastMessageAt = at
+        return seq
+    }
+
+    /// Appends to the log. An engine that buffers the insert (PostgreSQL) returns no id yet: it assigns the
+    /// ids when it writes the batch's events (`assignEventIds`), before `events` leave through the commit.
+    package func appendEvent(_ event: RoomEvent) throws -> RoomEvent {
+        var stored = event
+        stored.eventId = try int(Catalog.appendEvent, Rows.values(event)) ?? 0
+        events.append(stored)
+        return stored
+    }
+
+    /// Sets the ids of the appended events, by (tenant, room, seq), once a buffering engine wrote them.
+    package func assignEventIds(_ ids: [EventPosition: Int64]) {
+        for i in events.indices {
+            if let id = ids[EventPosition(tenantId: events[i].tenantId, roomId: events[i].roomId, seq: events[i].seq)] {
+                events[i].eventId = id
+            }
+        }
+    }
+
+    package func roomEvents(tenantId: String, roomId: String, afterSeq: Int64, limit: Int) throws -> [RoomEvent] {
+        try all(Catalog.roomEvents, [tenantId, roomId, afterSeq, limit], Rows.event)
+    }
+
+    package func tenantEvents(tenantId: String, afterEventId: Int64, limit: Int) throws -> [RoomEvent] {
+        try all(Catalog.tenantEvents, [tenantId, afterEventId, limit], Rows.event)
+    }
+
+    package func oldestRetainedSeq(tenantId: String, roomId: String) throws -> Int64? {
+        try int(Catalog.oldestRetainedSeq, [tenantId, roomId])
+    }
+
+    package func purgedThroughEventId(tenantId: String) throws -> Int64 {
+        try int(Catalog.purgedThroughEventId, [tenantId]) ?? 0
+    }
+
+    package func headEventId(tenantId: String) throws -> Int64 {
+        try int(Catalog.headEventId, [tenantId]) ?? 0
+    }
+
+    package func purgeEvents(createdBefore cutoff: Int64) throws -> Int {
+        try run(Catalog.markPurged, [cutoff])
+        return try run(Catalog.purgeEvents, [cutoff])
+    }
+
+    // MARK: Service credentials and replay window
+
+    package func apiKey(id: String) throws -> ApiKey? {
+        try one(Catalog.apiKey, [id], Rows.apiKey)
+    }
+
+    package func apiKeyIsActive(id: String) throws -> Bool {
+        if let active = activeKeys[id] { return active }
+        let active = try one(Catalog.apiKeyIsActive, [id]) { try $0.bool(0) } ?? false
+        activeKeys[id] = active
+        return active
+    }
+
+    package func insertApiKey(_ k: ApiKey) throws {
+        try run(Catalog.insertApiKey, Rows.values(k))
+    }
+
+    package func apiKeys() throws -> [ApiKey] {
+        try all(Catalog.apiKeys, [], Rows.apiKey)
+    }
+
+    package func revokeApiKey(id: String, at: Int64) throws -> Bool {
+        activeKeys[id] = nil
+        return try run(Catalog.revokeApiKey, [at, id]) > 0
+    }
+
+    package func replayEntry(keyId: String, requestId: String) throws -> ReplayEntry? {
+        if let recorded = recordedReplays[ReplayKey(keyId: keyId, requestId: requestId)] { return recorded.entry }
+        return try one(Catalog.replayEntry, [keyId, requestId], Rows.replayEntry)
+    }
+
+    /// Records a call. A buffering engine reports it recorded; a conflict it finds when it writes the batch
+    /// (another instance recorded the same call meanwhile) fails the batch, which runs again and then finds it.
+    package func insertReplayEntry(_ e: ReplayEntry) throws -> Bool {
+        let key = ReplayKey(keyId: e.keyId, requestId: e.requestId)
+        guard recordedReplays[key] == nil else { return false }
+        let inserted = try run(Catalog.insertReplayEntry, Rows.values(e)) > 0
+        if inserted { recordedReplays[key] = (e, savepointDepth) }
+        return inserted
+    }
+
+    package func purgeReplayEntries(createdBefore cutoff: Int64) throws -> Int {
+        try run(Catalog.purgeReplayEntries, [cutoff])
+    }
+}
+
+/// Where an event sits in the log: unique per event.
+package struct EventPosition: Hashable, Sendable {
+    package let tenantId: String, roomId: String, seq: Int64
+    package init(tenantId: String, roomId: String, seq: Int64) {
+        self.tenantId = tenantId
+        self.roomId = roomId
+        self.seq = seq
+    }
+}
+
+/// An operation conflicted with another writer: the transaction is rolled back and the batch runs again.
+package struct TransactionAborted: Error {
+    package let error: Error
+}
+
+/// Thrown in optimistic mode by an operation that failed after changing rows: the batch must be run again
+/// with a savepoint per operation.
+package struct SavepointRequired: Error {}
