@@ -11,6 +11,7 @@ import ServiceLifecycle
 public struct PeriodicJob: Service, CustomStringConvertible {
     /// The job's name in logs (`chat.job`).
     public let name: String
+    /// The wait before each run, counted from the end of the previous one.
     public let interval: Duration
     private let body: @Sendable () async throws -> Void
     private let logger: Logger
