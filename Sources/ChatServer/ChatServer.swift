@@ -3,15 +3,20 @@ import ChatCore
 import Foundation
 import Logging
 import Nanomsg
+import ServiceLifecycle
 import Synchronization
 
-/// The network service: a raw REP socket served by a pool of worker threads and the periodic jobs, over a
-/// storage and an event publisher that its owner (smrt-chatd, the composition root) builds and closes.
+/// The network service: a raw REP socket served by a pool of worker threads, over a storage and an event
+/// publisher that its owner (smrt-chatd, the composition root) builds and closes. Its periodic jobs
+/// (`periodicJobs`) are services of their own.
 ///
 /// A raw (`AF_SP_RAW`) REP socket lets every worker block in its own receive, so calls are handled
 /// concurrently (a cooked REP socket serves one request at a time); each reply is routed back with the
 /// request's header. Workers use the storage's blocking entry points: no executor hop per call.
-public final class ChatServer: Sendable {
+///
+/// As a `Service`, `run()` serves until graceful shutdown, then stops as `stop()` does; in a
+/// `ServiceGroup` the storage and the publisher must shut down after it (they come before it in the list).
+public final class ChatServer: Service {
     public let configuration: ServerConfiguration
     private let storage: any ChatStorage
     private let handler: RequestHandler
@@ -19,14 +24,14 @@ public final class ChatServer: Sendable {
     private let domain: ChatDomain
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
-    /// Threads started (workers and jobs); `stop()` waits for each to signal `done`.
+    /// Worker threads started; `stop()` waits for each to signal `done`.
     private let running = Atomic<Int>(0)
     /// Calls received and not yet answered (mutations are answered after their commit), bounded.
     private let inFlight: AdmissionLimit
     private let done = DispatchSemaphore(value: 0)
 
-    /// Binds the RPC sockets and starts the workers and jobs over `storage`, whose commit callback publishes
-    /// the committed events (the owner wires it).
+    /// Binds the RPC sockets over `storage`, whose commit callback publishes the committed events (the owner
+    /// wires it). Nothing is served before `run()`: clients that connect meanwhile are queued by the transport.
     ///
     /// - Throws: `NanomsgError` when an endpoint cannot be bound.
     public init(_ configuration: ServerConfiguration, storage: any ChatStorage,
@@ -48,10 +53,16 @@ public final class ChatServer: Sendable {
             handler.stop()
             throw error
         }
+    }
+
+    /// Starts the worker threads (dedicated: they block in receive), serves until graceful shutdown (or
+    /// cancellation), then stops as `stop()` does.
+    public func run() async {
         startWorkers()
-        startJobs()
         logger.info("serving", metadata: ["chat.rpc": "\(configuration.rpcEndpoints.joined(separator: ","))",
                                           "chat.events": "\(configuration.eventsEndpoint)"])
+        try? await gracefulShutdown()
+        await onDedicatedThread("smrt.chat.rpc.stop") { [self] in stop() }
     }
 
     private func startWorkers() {
@@ -99,33 +110,23 @@ public final class ChatServer: Sendable {
         }
     }
 
-    private func startJobs() {
-        let jobs: [(String, Int64, @Sendable () throws -> Void)] = [
-            ("session-expiry", configuration.sessionExpiryIntervalSeconds, { [self] in try expireSessions() }),
-            ("retention", configuration.retentionIntervalSeconds, { [self] in try purge() }),
+    /// The server's periodic jobs (session expiry, retention) whose interval is not 0, as services for the
+    /// owner's `ServiceGroup`, to shut down before the storage closes.
+    public var periodicJobs: [PeriodicJob] {
+        let jobs: [(String, Int64, @Sendable () async throws -> Void)] = [
+            ("session-expiry", configuration.sessionExpiryIntervalSeconds, { [self] in try await expireSessions() }),
+            ("retention", configuration.retentionIntervalSeconds, { [self] in try await purge() }),
         ]
-        for (name, interval, job) in jobs where interval > 0 {
-            let thread = Thread { [self] in
-                defer { done.signal() }
-                var next = Date().addingTimeInterval(TimeInterval(interval))
-                while !stopping.load(ordering: .acquiring) {
-                    Thread.sleep(forTimeInterval: 0.2)
-                    guard Date() >= next else { continue }
-                    next = Date().addingTimeInterval(TimeInterval(interval))
-                    do { try job() } catch { logger.warning("job failed", metadata: ["chat.job": "\(name)", "error": "\(error)"]) }
-                }
-            }
-            thread.name = "smrt.chat.job.\(name)"
-            running.add(1, ordering: .relaxed)
-            thread.start()
+        return jobs.filter { $0.1 > 0 }.map { name, interval, body in
+            PeriodicJob(name: name, interval: .seconds(interval), logger: logger, body: body)
         }
     }
 
     /// Expires stale sessions in every tenant that has status-active ones (server job: no actor).
-    func expireSessions() throws {
+    func expireSessions() async throws {
         let domain = self.domain
         let idle = configuration.sessionIdleSeconds
-        _ = try storage.writeBlocking { tx in
+        _ = try await storage.write { tx in
             var count = 0
             for tenant in try tx.tenantsWithActiveSessions() {
                 let actor = CallActor(tenantId: tenant, profileId: "smrt-chatd", scopes: [.admin])
@@ -136,11 +137,11 @@ public final class ChatServer: Sendable {
     }
 
     /// Trims the event log to the retention and forgets request ids older than twice the signature window.
-    func purge() throws {
+    func purge() async throws {
         let domain = self.domain
         let retention = configuration.eventRetentionSeconds
         let replayCutoff = domain.clock() - 2 * configuration.signatureWindowMs
-        _ = try storage.writeBlocking { tx in
+        _ = try await storage.write { tx in
             _ = try domain.purgeEvents(tx, retentionSeconds: retention)
             return try tx.purgeReplayEntries(createdBefore: replayCutoff)
         }
@@ -148,7 +149,8 @@ public final class ChatServer: Sendable {
 
     /// Stops taking calls, then answers every call it took: queued list and search calls get UNAVAILABLE,
     /// queued mutations commit and get their result (the in-flight bound keeps that short), then closes the
-    /// socket. The storage and the publisher stay open for the owner to close. Idempotent.
+    /// socket. The storage and the publisher stay open for the owner to close. Idempotent; blocks (up to a
+    /// few seconds), so async callers run it off the cooperative pool, as `run()` does.
     public func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         for _ in 0..<running.load(ordering: .acquiring) { done.wait() }

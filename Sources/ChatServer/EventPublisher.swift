@@ -3,11 +3,16 @@ import ChatCore
 import Foundation
 import Logging
 import Nanomsg
+import ServiceLifecycle
 
 /// Publishes committed events on the PUB socket from its own thread, so the reply path never waits
 /// on subscribers. Message: `topic` + 0x00 + serialized RoomEvent. Events arrive in commit order
 /// from the single writer and leave in that order.
-public final class EventPublisher: @unchecked Sendable {
+///
+/// The thread publishes from `init` on, whether or not `run()` is called: events committed while the server
+/// and the storage shut down are published as long as the publisher shuts down last (first in a
+/// `ServiceGroup`'s list).
+public final class EventPublisher: @unchecked Sendable, Service, CustomStringConvertible {
     // @unchecked Sendable: `queue` and `stopped` are only touched with `condition` locked; the socket
     // is used by the publisher thread only (and closed after it ends).
     private let socket: NanoSocket
@@ -46,7 +51,15 @@ public final class EventPublisher: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Publishes what is queued, then closes the socket.
+    public var description: String { "publisher" }
+
+    /// Waits for graceful shutdown (or cancellation), then stops as `stop()` does.
+    public func run() async {
+        try? await gracefulShutdown()
+        await onDedicatedThread("smrt.chat.publisher.stop") { [self] in stop() }
+    }
+
+    /// Publishes what is queued, then closes the socket. Blocks until then.
     public func stop() {
         condition.lock()
         stopped = true

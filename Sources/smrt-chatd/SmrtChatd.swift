@@ -4,9 +4,10 @@ import ChatCore
 import ChatServer
 import Foundation
 import Logging
+import ServiceLifecycle
 
 @main
-struct SmrtChatd: ParsableCommand {
+struct SmrtChatd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "smrt-chatd",
         abstract: "The SmrtChat server: chat rooms, messages and agent sessions over nanomsg RPC.",
@@ -14,7 +15,8 @@ struct SmrtChatd: ParsableCommand {
         defaultSubcommand: Serve.self)
 }
 
-struct Serve: ParsableCommand {
+/// Serves until SIGTERM or SIGINT, then shuts down gracefully and exits 0.
+struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Serve calls and publish events (foreground).")
 
     @Option(help: "Configuration file (key = value lines).") var config: String?
@@ -30,7 +32,7 @@ struct Serve: ParsableCommand {
     @Flag(help: "Turn the periodic jobs (session expiry, retention) off.") var noJobs = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
 
-    func run() throws {
+    func run() async throws {
         var overrides: [String: String] = [:]
         if let rpc { overrides["rpc"] = rpc }
         if let events { overrides["events"] = events }
@@ -66,26 +68,43 @@ struct Serve: ParsableCommand {
             publisher.stop()
             throw error
         }
-        let stopped = DispatchSemaphore(value: 0)
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                // Answer every admitted call, commit what is queued (publishing it), then checkpoint and close.
-                server.stop()
-                engine.storage.close()
-                publisher.stop()
-                stopped.signal()
-            }
-            source.resume()
-            sources.append(source)
-        }
         let banner = "smrt-chatd serving rpc=\(configuration.rpcEndpoints.joined(separator: ",")) "
             + "events=\(configuration.eventsEndpoint) db=\(settings.description)\n"
+        // A group shuts its services down in reverse order: the server answers every call it admitted (its
+        // queued mutations commit, publishing their events), the jobs end, the storage checkpoints and
+        // closes, and the publisher, last, sends what the commits queued.
+        let services: [any Service] = [publisher, StorageService(storage: engine.storage)]
+            + server.periodicJobs + [AnnouncedServer(server: server, banner: banner)]
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// The server, announced on stdout (the banner supervisors and tests wait for) when it starts serving: the
+/// group has trapped SIGTERM and SIGINT by then, so a signal sent as soon as the banner is read shuts down
+/// gracefully.
+struct AnnouncedServer: Service, CustomStringConvertible {
+    let server: ChatServer
+    let banner: String
+
+    var description: String { "server" }
+
+    func run() async {
         FileHandle.standardOutput.write(Data(banner.utf8))
-        stopped.wait()
-        _ = sources
+        await server.run()
+    }
+}
+
+/// Keeps the storage open while the services shut down before it in the group run, then closes it.
+struct StorageService: Service, CustomStringConvertible {
+    let storage: any ChatStorage
+
+    var description: String { "storage" }
+
+    func run() async {
+        try? await gracefulShutdown()
+        await onDedicatedThread("smrt.chat.storage.close") { [storage] in storage.close() }
     }
 }
 
