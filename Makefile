@@ -126,8 +126,9 @@ clean:
 	rm -rf .build .build-fuzz .build-asan .build-tsan
 	$(MAKE) -C clients/c clean
 
-bench: deps
+bench: deps clients
 	python3 bench/run.py
+	python3 bench/postgres.py --targets
 
 # ---- reliability (RELIABILITY.md) ----
 .PHONY: fuzz fuzz-build soak test-sanitize test-sanitize-asan test-sanitize-tsan

@@ -2,6 +2,7 @@
 """SendMessage throughput and latency: SQLite (1 instance) vs PostgreSQL (1 and 3 instances).
 
     python3 bench/postgres.py [--server PATH] [--clients 1,8,32,64] [--calls N] [--out bench/postgres.json]
+    python3 bench/postgres.py --targets      the PostgreSQL keys of bench/results.json (issue 11), see targets()
 
 Starts a throwaway PostgreSQL server with tests/postgres.sh (durable settings: fsync and synchronous_commit
 on, like SQLite's `full`; the test settings are not used here), runs `clients/c/build/bin/smrtchat-bench
@@ -70,6 +71,79 @@ class Cluster:
         return r
 
 
+def bench_many(server, tmp, admin_base, tenants, rooms_per_tenant, calls):
+    """tenants × rooms_per_tenant smrtchat-bench processes (one client, one room each) against 3 instances at
+    once; returns the aggregate SendMessage/s (the sum of each process's rate: they run side by side)."""
+    db = "m_" + uuid.uuid4().hex[:12]
+    out(["psql", admin_base + "/postgres", "-qAtc", f"CREATE DATABASE {db}"])
+    c = Cluster(server, tmp, "many", admin_base + "/" + db, 3)
+    keys = [json.loads(out([server, "keys", "create", "--storage", c.storage, "--tenant", f"tenant-{t}", "--scope",
+                            "chat", "--json"])) for t in range(tenants)]
+    c.start([])
+    try:
+        procs = []
+        for t in range(tenants):
+            for _ in range(rooms_per_tenant):
+                cmd = [CBENCH, "--clients", "1", "--calls", str(calls), "--op", "send", "--rpc", ",".join(c.rpcs),
+                       "--key-id", keys[t]["key_id"], "--secret", keys[t]["secret"], "--tenant", f"tenant-{t}",
+                       "--actor", ACTOR]
+                procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
+        results = [json.loads(p.communicate()[0]) for p in procs]
+    finally:
+        c.stop()
+    if any(r.get("errors") for r in results):
+        raise RuntimeError(f"smrtchat-bench: {next(r for r in results if r.get('errors')).get('first_error')}")
+    return round(sum(r["throughput_per_s"] for r in results), 1)
+
+
+def targets(a):
+    """The keys of issue 11, into bench/results.json: 3 instances, one tenant and room, 64 clients; 3 instances,
+    8 tenants × 8 rooms, 64 clients; 1 instance, p50 at 1 client; statements per send from pg_stat_statements."""
+    env = dict(os.environ, SMRTCHAT_PG_STATE="/tmp/smrtchat-pg-bench.state",
+               SMRTCHAT_PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all "
+                                   + a.pg_options)
+    admin = out([os.path.join(ROOT, "tests/postgres.sh"), "start"], env=env).strip()
+    base = admin.rsplit("/", 1)[0]
+    R = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="smrtchat-pgbench-") as tmp:
+            db = "t_" + uuid.uuid4().hex[:12]
+            out(["psql", admin, "-qAtc", f"CREATE DATABASE {db}"])
+            out(["psql", base + "/" + db, "-qAtc", "CREATE EXTENSION pg_stat_statements"])
+            one = Cluster(a.server, tmp, "one", base + "/" + db, 1)
+            one.start([])
+            try:
+                one.bench(1, 100)  # warm-up
+                R["pg1_send_p50_us"] = one.bench(1, 2000)["p50_us"]
+                out(["psql", base + "/" + db, "-qAtc", "SELECT pg_stat_statements_reset()"])
+                r = one.bench(16, 500)
+                calls = int(out(["psql", base + "/" + db, "-qAtc",
+                                 "SELECT sum(calls) FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%'"]))
+                R["pg_roundtrips_per_send"] = round(calls / r["ok"], 2)
+            finally:
+                one.stop()
+            db = "c_" + uuid.uuid4().hex[:12]
+            out(["psql", admin, "-qAtc", f"CREATE DATABASE {db}"])
+            three = Cluster(a.server, tmp, "three", base + "/" + db, 3)
+            three.start([])
+            try:
+                three.bench(64, 20)  # warm-up
+                R["pg3_send_tput64_one_room"] = three.bench(64, max(30, a.calls // 64))["throughput_per_s"]
+            finally:
+                three.stop()
+            R["pg3_send_tput64_many_tenants"] = bench_many(a.server, tmp, base, 8, 8, max(30, a.calls // 64))
+    finally:
+        out([os.path.join(ROOT, "tests/postgres.sh"), "stop"], env=env)
+    for k, v in sorted(R.items()):
+        print(f"{k} = {v}", flush=True)
+    path = os.path.join(ROOT, "bench/results.json")
+    results = json.load(open(path)) if os.path.exists(path) else {}
+    results.update(R)
+    with open(path, "w") as f:
+        json.dump(results, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", default=os.path.join(ROOT, ".build/release/smrt-chatd"))
@@ -78,7 +152,10 @@ def main():
     ap.add_argument("--pg-options", default="", help="extra server settings, e.g. '-c synchronous_commit=off'")
     ap.add_argument("--skip-sqlite", action="store_true")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/postgres.json"))
+    ap.add_argument("--targets", action="store_true", help="measure the PostgreSQL keys of bench/results.json")
     a = ap.parse_args()
+    if a.targets:
+        return targets(a)
     env = dict(os.environ, SMRTCHAT_PG_OPTIONS=a.pg_options, SMRTCHAT_PG_STATE="/tmp/smrtchat-pg-bench.state")
     admin = out([os.path.join(ROOT, "tests/postgres.sh"), "start"], env=env).strip()
     results = []
