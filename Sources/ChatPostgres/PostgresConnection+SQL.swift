@@ -28,6 +28,7 @@ final class PGConnection: SQLConnection {
     let logger: Logger
     let writable: Bool
     var dialect: SQLDialect { .postgres }
+    var defersWrites: Bool { writable }
     private(set) var totalChanges = 0
     private var depth = 0
     /// Buffered inserts by table, in order, with the savepoint depth that buffered each.
@@ -141,50 +142,89 @@ final class PGConnection: SQLConnection {
         return rows
     }
 
-    /// Writes the buffered messages and replay entries (and, with `events`, the events: see the type's
-    /// documentation, and `eventIds`).
+    /// Writes what is buffered in one statement (one data-modifying CTE per table): the rooms' counters, the
+    /// messages, the replay entries and, with `events`, the events, after the tenants' locks (see the type's
+    /// documentation; their ids land in `eventIds`).
     ///
     /// - Throws: `ReplayRace` when another instance recorded one of this batch's calls meanwhile.
     func flush(events: Bool) throws {
-        if case let rows = take("messages"), !rows.isEmpty {
-            _ = try insert("messages", rows.map(\.arguments))
+        var parts: [Part] = []
+        if case let rows = take("rooms"), !rows.isEmpty {
+            // The counters as last counted, per room (arguments: tenant, room, seq, last message time).
+            var last: [String: [any SQLBindable]] = [:]
+            for row in rows { last["\(row.arguments[0] as? String ?? "")\u{0}\(row.arguments[1] as? String ?? "")"] = row.arguments }
+            parts.append(Part(arguments: Array(last.values)) { values in """
+                rooms_written AS (UPDATE rooms r SET last_event_seq = v.seq, last_message_at = v.at
+                    FROM (VALUES \(values(["text", "text", "bigint", "bigint"]))) v(tenant_id, id, seq, at)
+                    WHERE r.tenant_id = v.tenant_id AND r.id = v.id RETURNING 1)
+                """ })
         }
-        if case let rows = take("replay_cache"), !rows.isEmpty {
-            var written = Set<String>()
-            for row in try insert("replay_cache", rows.map(\.arguments), then: " RETURNING key_id, request_id") {
-                written.insert(try row.text(0) + " " + row.text(1))
+        for (table, returning) in [("messages", "1"), ("replay_cache", "key_id, request_id")] {
+            guard case let rows = take(table), !rows.isEmpty, let statement = bufferedStatements[table],
+                  case .buffered(_, let prefix, _, let suffix) = statement.deferral else { continue }
+            let select = table == "replay_cache" ? "SELECT 'r', key_id, request_id, 0::bigint, 0::bigint FROM \(table)_written" : nil
+            parts.append(Part(arguments: rows.map(\.arguments), select: select) { values in
+                "\(table)_written AS (\(prefix) \(values(nil)) \(suffix) RETURNING \(returning))"
+            })
+            if table == "replay_cache" { parts[parts.count - 1].replays = rows }
+        }
+        if events, case let rows = take("room_events"), !rows.isEmpty {
+            let tenants = Set(rows.compactMap { $0.arguments[0] as? String }).sorted().map { [$0] as [any SQLBindable] }
+            parts.append(Part(arguments: tenants) { values in """
+                tenants_locked AS (SELECT pg_advisory_xact_lock(7450, hashtext(t.id)) FROM (VALUES \(values(["text"]))) t(id))
+                """ })
+            // The inserted rows are filtered on the lock count: an init plan, so the locks come before any event id.
+            parts.append(Part(arguments: rows.map(\.arguments),
+                              select: "SELECT 'e', tenant_id, room_id, seq, event_id FROM events_written") { values in """
+                events_written AS (INSERT INTO room_events (\(Rows.eventColumns))
+                    SELECT * FROM (VALUES \(values(["text", "text", "bigint", "text", "text", "text", "bigint", "text"]))) v
+                    WHERE (SELECT count(*) FROM tenants_locked) >= 0 RETURNING event_id, tenant_id, room_id, seq)
+                """ })
+        }
+        guard !parts.isEmpty else { return }
+        var arguments: [any SQLBindable] = []
+        var ctes: [String] = []
+        for part in parts {
+            ctes.append(part.sql { types in
+                part.arguments.map { row in
+                    "(" + row.indices.map { i in
+                        arguments.append(row[i])
+                        return "$\(arguments.count)" + (types.map { "::" + $0[i] } ?? "")
+                    }.joined(separator: ", ") + ")"
+                }.joined(separator: ", ")
+            })
+        }
+        let selects = parts.compactMap(\.select)
+        let result = try run("WITH \(ctes.joined(separator: ",\n")) \(selects.isEmpty ? "SELECT '', '', '', 0::bigint, 0::bigint" : selects.joined(separator: " UNION ALL "))",
+                             arguments)
+        var recorded = Set<String>()
+        for row in result.rows.map(PGRow.init) {
+            switch try row.text(0) {
+            case "r": recorded.insert(try row.text(1) + " " + row.text(2))
+            case "e": eventIds[EventPosition(tenantId: try row.text(1), roomId: try row.text(2), seq: try row.int(3))] = try row.int(4)
+            default: break
             }
-            // A recorded mutation (it carries its response) that another writer recorded first: this batch ran it
-            // again. Reads' request ids (no response) may be recorded twice; the first one stands.
-            for row in rows where !written.contains("\(row.arguments[0] as? String ?? "") \(row.arguments[1] as? String ?? "")") {
-                if case .blob = row.arguments[3].sqlValue { throw ReplayRace() }
-            }
         }
-        guard events, case let rows = take("room_events"), !rows.isEmpty else { return }
-        let tenants = Set(rows.compactMap { $0.arguments[0] as? String })
-        for tenant in tenants.sorted() {
-            _ = try run("SELECT pg_advisory_xact_lock(7450, hashtext($1))", [tenant])
-        }
-        for row in try insert("room_events", rows.map(\.arguments), then: ", tenant_id, room_id, seq") {
-            eventIds[EventPosition(tenantId: try row.text(1), roomId: try row.text(2), seq: try row.int(3))] = try row.int(0)
+        // A recorded mutation (it carries its response) that another writer recorded first: this batch ran it
+        // again. Reads' request ids (no response) may be recorded twice; the first one stands.
+        for row in parts.flatMap(\.replays) where !recorded.contains("\(row.arguments[0] as? String ?? "") \(row.arguments[1] as? String ?? "")") {
+            if case .blob = row.arguments[3].sqlValue { throw ReplayRace() }
         }
     }
 
-    /// One multi-row INSERT of `rows` into `table` (in chunks below PostgreSQL's 65,535 parameters), with the
-    /// statement's suffix followed by `then`.
-    private func insert(_ table: String, _ rows: [[any SQLBindable]], then extra: String = "") throws -> [PGRow] {
-        guard let statement = bufferedStatements[table],
-              case .buffered(_, let prefix, let width, let suffix) = statement.deferral else { return [] }
-        var written: [PGRow] = []
-        let perStatement = max(1, 60_000 / width)
-        for start in stride(from: 0, to: rows.count, by: perStatement) {
-            let chunk = rows[start..<min(rows.count, start + perStatement)]
-            let values = chunk.indices.map { i in
-                "(" + (0..<width).map { "$\((i - start) * width + $0 + 1)" }.joined(separator: ", ") + ")"
-            }.joined(separator: ", ")
-            written += try run("\(prefix) \(values) \(suffix)\(extra)", Array(chunk.joined())).rows.map(PGRow.init)
+    /// One CTE of `flush`: its rows, its SQL given a renderer of its VALUES rows (with column types, or nil where
+    /// the insert's target types them), and what it adds to the statement's result.
+    private struct Part {
+        var arguments: [[any SQLBindable]]
+        var select: String?
+        var replays: [BufferedRow] = []
+        let sql: (_ values: ([String]?) -> String) -> String
+
+        init(arguments: [[any SQLBindable]], select: String? = nil, sql: @escaping (_ values: ([String]?) -> String) -> String) {
+            self.arguments = arguments
+            self.select = select
+            self.sql = sql
         }
-        return written
     }
 }
 

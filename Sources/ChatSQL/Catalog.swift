@@ -232,6 +232,11 @@ package enum Catalog {
         UPDATE rooms SET last_event_seq = last_event_seq + 1, last_message_at = ?3 WHERE tenant_id = ?1 AND id = ?2
         RETURNING last_event_seq
         """, deferral: .independent)
+    /// A room's counters as the transaction counted them (engines that defer writes: one update per room and
+    /// batch, see `SQLTransaction.nextSeq`).
+    static let setRoomCounters = S("""
+        UPDATE rooms SET last_event_seq = ?3, last_message_at = ?4:int WHERE tenant_id = ?1 AND id = ?2
+        """, deferral: .buffered(table: "rooms", prefix: "", width: 4, suffix: ""))
     /// Buffered: an engine that defers it assigns the event ids when it writes the batch's events (see
     /// `SQLTransaction.appendEvent`).
     static let appendEvent = Rows.insert("room_events", Rows.eventColumns, "RETURNING event_id", buffered: true)

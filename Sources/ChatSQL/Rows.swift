@@ -212,7 +212,7 @@ package enum Rows {
     // MARK: Events
 
     /// Inserted without `event_id` (the engine assigns it); selected with it last.
-    static let eventColumns = "tenant_id, room_id, seq, kind, actor_profile_id, subject_id, created_at, payload"
+    package static let eventColumns = "tenant_id, room_id, seq, kind, actor_profile_id, subject_id, created_at, payload"
 
     static func values(_ e: RoomEvent) -> [any SQLBindable] {
         [e.tenantId, e.roomId, e.seq, e.kind.rawValue, e.actorProfileId, e.subjectId, e.createdAt, e.entity.map(payload)]

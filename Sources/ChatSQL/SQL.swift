@@ -145,6 +145,9 @@ package protocol SQLConnection: AnyObject {
     var dialect: SQLDialect { get }
     /// Rows changed by this connection's statements so far (the optimistic write path compares it).
     var totalChanges: Int { get }
+    /// Whether this connection buffers `buffered` statements until its batch ends (then the transaction also
+    /// counts the seqs of the rooms it locked in memory).
+    var defersWrites: Bool { get }
     /// Runs a query and decodes each row.
     func query<T>(_ statement: SQLStatement, _ arguments: [any SQLBindable], _ decode: (Row) throws -> T) throws -> [T]
     /// Runs a statement and returns the rows it changed.
@@ -164,6 +167,7 @@ package protocol SQLConnection: AnyObject {
 }
 
 extension SQLConnection {
+    package var defersWrites: Bool { false }
     package func depthChanged(_ depth: Int) {}
     package func rolledBack(toDepth depth: Int) {}
     package func isConflict(_ error: Error) -> Bool { false }

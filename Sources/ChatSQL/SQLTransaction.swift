@@ -6,7 +6,8 @@ import ChatCore
 /// Within its transaction it remembers the rooms it read or changed (a write transaction locks the rows it
 /// reads on PostgreSQL, so no other writer changes them until the commit), whether each key it checked is
 /// active, and the replay entries it recorded: a batch of sends to one room reads the room and the key once.
-/// A rolled-back savepoint forgets the rooms and keys, and the entries it recorded.
+/// A rolled-back savepoint restores what it remembered before. With an engine that defers writes
+/// (`SQLConnection.defersWrites`), a room's seq and last message time are kept here and written once per batch.
 package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
     package let connection: Connection
     /// Events appended so far, in log order (rolled back with their savepoint).
@@ -16,13 +17,22 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
     /// A body that fails without having changed a row needs no rollback; one that fails after changing
     /// rows throws `SavepointRequired`, and the write path runs the batch again in the normal mode.
     let optimistic: Bool
-    private var rooms: [RoomKey: Room] = [:]
-    private var activeKeys: [String: Bool] = [:]
-    /// Replay entries recorded in this transaction, with the savepoint depth that recorded each.
-    private var recordedReplays: [ReplayKey: (entry: ReplayEntry, depth: Int)] = [:]
+    /// What this transaction read or wrote and may answer again from memory; a savepoint restores it.
+    private var memory = Memory()
+
+    private struct Memory {
+        var rooms: [RoomKey: Room] = [:]
+        var participants: [ParticipantKey: Participant] = [:]
+        var activeKeys: [String: Bool] = [:]
+        var recordedReplays: [ReplayKey: ReplayEntry] = [:]
+    }
 
     private struct RoomKey: Hashable {
         let tenantId: String, id: String
+    }
+
+    private struct ParticipantKey: Hashable {
+        let tenantId: String, roomId: String, profileId: String
     }
 
     private struct ReplayKey: Hashable {
@@ -81,6 +91,7 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
             connection.depthChanged(savepointDepth)
         }
         let mark = events.count
+        let remembered = memory
         try connection.execute(raw: "SAVEPOINT \(name)")
         do {
             let value = try body()
@@ -95,9 +106,7 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
             try connection.execute(raw: "RELEASE SAVEPOINT \(name)")
             connection.rolledBack(toDepth: savepointDepth)
             events.removeSubrange(mark...)
-            rooms = [:]
-            activeKeys = [:]
-            recordedReplays = recordedReplays.filter { $0.value.depth < savepointDepth }
+            memory = remembered
             throw error
         }
     }
@@ -106,14 +115,14 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
 
     package func room(tenantId: String, id: String) throws -> Room? {
         let key = RoomKey(tenantId: tenantId, id: id)
-        if let room = rooms[key] { return room }
+        if let room = memory.rooms[key] { return room }
         let room = try one(Catalog.room, [tenantId, id], Rows.room)
-        rooms[key] = room
+        memory.rooms[key] = room
         return room
     }
 
     package func insertRoomIfAbsent(_ r: Room) throws -> Bool {
-        rooms[RoomKey(tenantId: r.tenantId, id: r.id)] = nil
+        memory.rooms[RoomKey(tenantId: r.tenantId, id: r.id)] = nil
         return try run(Catalog.insertRoom, Rows.values(r)) > 0
     }
 
@@ -122,10 +131,10 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
                                      r.metadata, r.updatedAt, r.lastMessageAt, r.tenantId, r.id])
         // The statement leaves last_event_seq as it is: the remembered room keeps its own.
         let key = RoomKey(tenantId: r.tenantId, id: r.id)
-        if let cached = rooms[key] {
+        if let cached = memory.rooms[key] {
             var room = r
             room.lastEventSeq = cached.lastEventSeq
-            rooms[key] = room
+            memory.rooms[key] = room
         }
     }
 
@@ -146,11 +155,16 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
     // MARK: Participants
 
     package func participant(tenantId: String, roomId: String, profileId: String) throws -> Participant? {
-        try one(Catalog.participant, [tenantId, roomId, profileId], Rows.participant)
+        let key = ParticipantKey(tenantId: tenantId, roomId: roomId, profileId: profileId)
+        if let participant = memory.participants[key] { return participant }
+        let participant = try one(Catalog.participant, [tenantId, roomId, profileId], Rows.participant)
+        memory.participants[key] = participant
+        return participant
     }
 
     package func upsertParticipant(_ p: Participant) throws {
         try run(Catalog.upsertParticipant, Rows.values(p))
+        memory.participants[ParticipantKey(tenantId: p.tenantId, roomId: p.roomId, profileId: p.profileId)] = p
     }
 
     package func countActiveParticipants(tenantId: String, roomId: String, role: ParticipantRole?) throws -> Int {
@@ -168,7 +182,8 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
     }
 
     package func setOnlineStatus(tenantId: String, profileId: String, status: OnlineStatus, at: Int64) throws -> Int {
-        try run(Catalog.setOnlineStatus, [status.rawValue, at, tenantId, profileId])
+        memory.participants = memory.participants.filter { $0.key.tenantId != tenantId || $0.key.profileId != profileId }
+        return try run(Catalog.setOnlineStatus, [status.rawValue, at, tenantId, profileId])
     }
 
     // MARK: Messages
@@ -359,20 +374,30 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
     // MARK: Event log
 
     package func nextRoomSeq(tenantId: String, roomId: String) throws -> Int64 {
-        guard let seq = try int(Catalog.nextRoomSeq, [tenantId, roomId]) else {
-            throw StorageCorruption("event for a missing room \(roomId)")
-        }
-        rooms[RoomKey(tenantId: tenantId, id: roomId)]?.lastEventSeq = seq
-        return seq
+        try nextSeq(tenantId: tenantId, roomId: roomId, messageAt: nil)
     }
 
     package func nextMessageSeq(tenantId: String, roomId: String, at: Int64) throws -> Int64 {
-        guard let seq = try int(Catalog.nextMessageSeq, [tenantId, roomId, at]) else {
+        try nextSeq(tenantId: tenantId, roomId: roomId, messageAt: at)
+    }
+
+    /// The room's next seq (and, for a message, its new last message time). With an engine that defers
+    /// writes, a room this transaction read (and so locked) counts in memory and buffers one update.
+    private func nextSeq(tenantId: String, roomId: String, messageAt: Int64?) throws -> Int64 {
+        let key = RoomKey(tenantId: tenantId, id: roomId)
+        if connection.defersWrites, var room = memory.rooms[key] {
+            room.lastEventSeq += 1
+            room.lastMessageAt = messageAt ?? room.lastMessageAt
+            memory.rooms[key] = room
+            try run(Catalog.setRoomCounters, [tenantId, roomId, room.lastEventSeq, room.lastMessageAt])
+            return room.lastEventSeq
+        }
+        let statement = messageAt == nil ? Catalog.nextRoomSeq : Catalog.nextMessageSeq
+        guard let seq = try int(statement, messageAt.map { [tenantId, roomId, $0] } ?? [tenantId, roomId]) else {
             throw StorageCorruption("event for a missing room \(roomId)")
         }
-        let key = RoomKey(tenantId: tenantId, id: roomId)
-        rooms[key]?.lastEventSeq = seq
-        rooms[key]?.lastMessageAt = at
+        memory.rooms[key]?.lastEventSeq = seq
+        if let messageAt { memory.rooms[key]?.lastMessageAt = messageAt }
         return seq
     }
 
@@ -426,9 +451,9 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
     }
 
     package func apiKeyIsActive(id: String) throws -> Bool {
-        if let active = activeKeys[id] { return active }
+        if let active = memory.activeKeys[id] { return active }
         let active = try one(Catalog.apiKeyIsActive, [id]) { try $0.bool(0) } ?? false
-        activeKeys[id] = active
+        memory.activeKeys[id] = active
         return active
     }
 
@@ -441,12 +466,12 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
     }
 
     package func revokeApiKey(id: String, at: Int64) throws -> Bool {
-        activeKeys[id] = nil
+        memory.activeKeys[id] = nil
         return try run(Catalog.revokeApiKey, [at, id]) > 0
     }
 
     package func replayEntry(keyId: String, requestId: String) throws -> ReplayEntry? {
-        if let recorded = recordedReplays[ReplayKey(keyId: keyId, requestId: requestId)] { return recorded.entry }
+        if let recorded = memory.recordedReplays[ReplayKey(keyId: keyId, requestId: requestId)] { return recorded }
         return try one(Catalog.replayEntry, [keyId, requestId], Rows.replayEntry)
     }
 
@@ -454,9 +479,9 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
     /// (another instance recorded the same call meanwhile) fails the batch, which runs again and then finds it.
     package func insertReplayEntry(_ e: ReplayEntry) throws -> Bool {
         let key = ReplayKey(keyId: e.keyId, requestId: e.requestId)
-        guard recordedReplays[key] == nil else { return false }
+        guard memory.recordedReplays[key] == nil else { return false }
         let inserted = try run(Catalog.insertReplayEntry, Rows.values(e)) > 0
-        if inserted { recordedReplays[key] = (e, savepointDepth) }
+        if inserted { memory.recordedReplays[key] = e }
         return inserted
     }
 
