@@ -188,6 +188,8 @@ public protocol ChatTransaction: AnyObject {
 
     // MARK: Participants
     func participant(tenantId: String, roomId: String, profileId: String) throws -> Participant?
+    /// The room and one profile's participant row in it, read together (nil room: no such room).
+    func roomAndParticipant(tenantId: String, roomId: String, profileId: String) throws -> (Room, Participant?)?
     /// Inserts or replaces the row of (tenant, room, profile).
     func upsertParticipant(_ participant: Participant) throws
     /// Active participants of a room, optionally of one role.
@@ -295,6 +297,8 @@ public protocol ChatTransaction: AnyObject {
     /// Marks a key revoked; false when no such key.
     func revokeApiKey(id: String, at: Int64) throws -> Bool
     func replayEntry(keyId: String, requestId: String) throws -> ReplayEntry?
+    /// Whether the key is active, and what is recorded for one of its request ids, read together.
+    func callRecord(keyId: String, requestId: String) throws -> (keyActive: Bool, entry: ReplayEntry?)
     /// Records a call; false when (key, request id) is already recorded.
     func insertReplayEntry(_ entry: ReplayEntry) throws -> Bool
     /// Forgets calls recorded before `cutoff`; returns how many.

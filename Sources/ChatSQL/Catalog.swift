@@ -34,6 +34,26 @@ package enum Catalog {
         \(activityPage)
         """)
 
+    /// A room with one profile's participant row. PostgreSQL's write transactions lock both (a lateral
+    /// subquery, since the participant may be missing).
+    static let roomAndParticipant: SQLStatement = {
+        var statement = S(sqlite: """
+            SELECT \(Rows.qualified(Rows.roomColumns, "r")), \(Rows.qualified(Rows.participantColumns, "p"))
+            FROM rooms r LEFT JOIN participants p ON p.tenant_id = r.tenant_id AND p.room_id = r.id AND p.profile_id = ?3
+            WHERE r.tenant_id = ?1 AND r.id = ?2
+            """, postgres: """
+            SELECT \(Rows.qualified(Rows.roomColumns, "r")), \(Rows.qualified(Rows.participantColumns, "p"))
+            FROM rooms r LEFT JOIN participants p ON p.tenant_id = r.tenant_id AND p.room_id = r.id AND p.profile_id = ?3
+            WHERE r.tenant_id = ?1 AND r.id = ?2
+            """)
+        statement.deferral = .independent
+        statement.postgresLocking = SQLStatement.render("""
+            SELECT r.*, p.* FROM (SELECT \(Rows.roomColumns) FROM rooms WHERE tenant_id = ?1 AND id = ?2 FOR NO KEY UPDATE) r
+            LEFT JOIN LATERAL (SELECT \(Rows.participantColumns) FROM participants
+                               WHERE tenant_id = ?1 AND room_id = ?2 AND profile_id = ?3 FOR NO KEY UPDATE) p ON true
+            """, .postgres)
+        return statement
+    }()
     static let participant = S("""
         SELECT \(Rows.participantColumns) FROM participants WHERE tenant_id = ?1 AND room_id = ?2 AND profile_id = ?3
         """, deferral: .independent, locking: true)
@@ -270,5 +290,9 @@ package enum Catalog {
                                deferral: .independent)
     static let insertReplayEntry = Rows.insert("replay_cache", Rows.replayColumns, "ON CONFLICT (key_id, request_id) DO NOTHING",
                                                buffered: true)
+    static let callRecord = S("""
+        SELECT k.revoked_at IS NULL, \(Rows.qualified(Rows.replayColumns, "c")) FROM api_keys k
+        LEFT JOIN replay_cache c ON c.key_id = k.key_id AND c.request_id = ?2 WHERE k.key_id = ?1
+        """, deferral: .independent)
     static let purgeReplayEntries = S("DELETE FROM replay_cache WHERE created_at < ?1")
 }

@@ -51,7 +51,7 @@ package struct SQLStatement: Sendable {
 
     private static let types = ["text": "text", "int": "bigint", "bool": "boolean"]
 
-    static func render(_ template: String, _ dialect: SQLDialect) -> String {
+    package static func render(_ template: String, _ dialect: SQLDialect) -> String {
         let chars = Array(template.replacingOccurrences(of: "{like}", with: dialect == .sqlite ? "LIKE" : "ILIKE")) + ["\0"]
         var out = ""
         var i = 0
@@ -131,6 +131,21 @@ extension SQLRow {
         guard let value = E(rawValue: raw) else { throw StorageCorruption("unexpected \(column) '\(raw)'") }
         return value
     }
+}
+
+/// The columns of `row` from `offset` on (a joined row decoded as two entities).
+package struct Offset<Row: SQLRow>: SQLRow {
+    let row: Row, offset: Int
+    package init(_ row: Row, by offset: Int) {
+        self.row = row
+        self.offset = offset
+    }
+    package func text(_ index: Int) throws -> String { try row.text(offset + index) }
+    package func optionalText(_ index: Int) throws -> String? { try row.optionalText(offset + index) }
+    package func int(_ index: Int) throws -> Int64 { try row.int(offset + index) }
+    package func optionalInt(_ index: Int) throws -> Int64? { try row.optionalInt(offset + index) }
+    package func bool(_ index: Int) throws -> Bool { try row.bool(offset + index) }
+    package func optionalBlob(_ index: Int) throws -> [UInt8]? { try row.optionalBlob(offset + index) }
 }
 
 /// A stored value the domain cannot read back (a corrupt or foreign row).

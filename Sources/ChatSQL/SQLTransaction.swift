@@ -162,6 +162,20 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
         return participant
     }
 
+    package func roomAndParticipant(tenantId: String, roomId: String, profileId: String) throws -> (Room, Participant?)? {
+        let roomKey = RoomKey(tenantId: tenantId, id: roomId)
+        let key = ParticipantKey(tenantId: tenantId, roomId: roomId, profileId: profileId)
+        if let room = memory.rooms[roomKey] {
+            return (room, try participant(tenantId: tenantId, roomId: roomId, profileId: profileId))
+        }
+        guard let (room, participant) = try one(Catalog.roomAndParticipant, [tenantId, roomId, profileId], {
+            (try Rows.room($0), try $0.optionalText(15) == nil ? nil : try Rows.participant(Offset($0, by: 15)))
+        }) else { return nil }
+        memory.rooms[roomKey] = room
+        memory.participants[key] = participant
+        return (room, participant)
+    }
+
     package func upsertParticipant(_ p: Participant) throws {
         try run(Catalog.upsertParticipant, Rows.values(p))
         memory.participants[ParticipantKey(tenantId: p.tenantId, roomId: p.roomId, profileId: p.profileId)] = p
@@ -473,6 +487,18 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
     package func replayEntry(keyId: String, requestId: String) throws -> ReplayEntry? {
         if let recorded = memory.recordedReplays[ReplayKey(keyId: keyId, requestId: requestId)] { return recorded }
         return try one(Catalog.replayEntry, [keyId, requestId], Rows.replayEntry)
+    }
+
+    package func callRecord(keyId: String, requestId: String) throws -> (keyActive: Bool, entry: ReplayEntry?) {
+        let key = ReplayKey(keyId: keyId, requestId: requestId)
+        if memory.activeKeys[keyId] != nil || memory.recordedReplays[key] != nil {
+            return (try apiKeyIsActive(id: keyId), try replayEntry(keyId: keyId, requestId: requestId))
+        }
+        let (active, entry) = try one(Catalog.callRecord, [keyId, requestId]) { row in
+            (try row.bool(0), try row.optionalText(1) == nil ? nil : try Rows.replayEntry(Offset(row, by: 1)))
+        } ?? (false, nil)
+        memory.activeKeys[keyId] = active
+        return (active, entry)
     }
 
     /// Records a call. A buffering engine reports it recorded; a conflict it finds when it writes the batch

@@ -232,8 +232,9 @@ final class RequestHandler: Sendable {
                         completion: @escaping @Sendable (Result<[UInt8], Error>) -> Void) {
         let domain = self.domain
         storage.submitWrite({ tx -> [UInt8] in
-            guard try tx.apiKeyIsActive(id: keyId) else { throw Self.revoked }
-            if let seen = try tx.replayEntry(keyId: keyId, requestId: requestId) {
+            let (keyActive, seen) = try tx.callRecord(keyId: keyId, requestId: requestId)
+            guard keyActive else { throw Self.revoked }
+            if let seen {
                 guard seen.frameHash == hash else { throw Self.reused }
                 if let response = seen.response { return response }
             }

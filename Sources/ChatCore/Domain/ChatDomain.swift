@@ -31,10 +31,11 @@ public struct ChatDomain: Sendable {
 extension ChatDomain {
     /// The room if the actor may see it (SPEC §12.2), with the actor's participant row; NOT_FOUND otherwise.
     func visibleRoom(_ tx: any ChatTransaction, _ actor: CallActor, _ roomId: String) throws -> (Room, Participant?) {
-        guard let room = try tx.room(tenantId: actor.tenantId, id: roomId), room.status != .deleted else {
+        guard let (room, participant) = try tx.roomAndParticipant(tenantId: actor.tenantId, roomId: roomId,
+                                                                  profileId: actor.profileId),
+              room.status != .deleted else {
             throw ChatError.notFound("room")
         }
-        let participant = try tx.participant(tenantId: actor.tenantId, roomId: roomId, profileId: actor.profileId)
         guard room.roomType == .public || participant != nil else { throw ChatError.notFound("room") }
         return (room, participant)
     }
