@@ -12,12 +12,31 @@ public struct Committed<Value: Sendable>: Sendable {
     }
 }
 
-/// How urgently a queued write is wanted.
-public enum WritePriority: Sendable {
-    /// A caller waits for it: the write path starts a commit at once.
-    case urgent
-    /// Bookkeeping nobody waits for (a read's request id): it may wait a few milliseconds to share a commit.
-    case background
+/// How a queued write is run.
+public struct WriteOptions: Sendable {
+    /// A caller waits for it: the write path starts a commit at once (else it is bookkeeping nobody waits for,
+    /// a read's request id, which may wait a few milliseconds to share a commit).
+    public var urgent: Bool
+    /// The call the write answers and records (SPEC §7.4): the write path reads the records of a batch's calls
+    /// together, before running them.
+    public var call: CallKey?
+
+    public init(urgent: Bool = true, call: CallKey? = nil) {
+        self.urgent = urgent
+        self.call = call
+    }
+
+    public static let urgent = WriteOptions()
+    public static let background = WriteOptions(urgent: false)
+}
+
+/// A call's identity in the replay window: its key and request id.
+public struct CallKey: Hashable, Sendable {
+    public let keyId: String, requestId: String
+    public init(keyId: String, requestId: String) {
+        self.keyId = keyId
+        self.requestId = requestId
+    }
 }
 
 /// A storage engine for the chat domain. Engine-neutral: no engine types cross this boundary.
@@ -35,7 +54,7 @@ public protocol ChatStorage: Sendable {
     /// engine's. A body that throws is rolled back alone; a refusal that must still commit (a returned
     /// `Committing.refused`) is a value like any other.
     func submitWrite<T: Sendable>(
-        _ body: @escaping @Sendable (any ChatTransaction) throws -> T, priority: WritePriority,
+        _ body: @escaping @Sendable (any ChatTransaction) throws -> T, options: WriteOptions,
         completion: @escaping @Sendable (Result<T, Error>) -> Void)
 
     /// Lets queued writes commit, then releases the engine's connections and threads.
@@ -48,7 +67,7 @@ extension ChatStorage {
         _ body: @escaping @Sendable (any ChatTransaction) throws -> T,
         completion: @escaping @Sendable (Result<T, Error>) -> Void
     ) {
-        submitWrite(body, priority: .urgent, completion: completion)
+        submitWrite(body, options: .urgent, completion: completion)
     }
 
     /// Queues a write and suspends until its commit.
@@ -299,6 +318,9 @@ public protocol ChatTransaction: AnyObject {
     func replayEntry(keyId: String, requestId: String) throws -> ReplayEntry?
     /// Whether the key is active, and what is recorded for one of its request ids, read together.
     func callRecord(keyId: String, requestId: String) throws -> (keyActive: Bool, entry: ReplayEntry?)
+    /// Reads the key activity and the records of several calls at once (the write path, for a batch), so that
+    /// `callRecord` answers them from memory.
+    func prefetchCallRecords(_ calls: [CallKey]) throws
     /// Records a call; false when (key, request id) is already recorded.
     func insertReplayEntry(_ entry: ReplayEntry) throws -> Bool
     /// Forgets calls recorded before `cutoff`; returns how many.

@@ -244,10 +244,10 @@ public final class PostgresStorage: ChatStorage, @unchecked Sendable {
     }
 
     public func submitWrite<T: Sendable>(
-        _ body: @escaping @Sendable (any ChatTransaction) throws -> T, priority: WritePriority,
+        _ body: @escaping @Sendable (any ChatTransaction) throws -> T, options: WriteOptions,
         completion: @escaping @Sendable (Result<T, Error>) -> Void
     ) {
-        writer.submit(body, urgent: priority == .urgent, completion: completion)
+        writer.submit(body, options: options, completion: completion)
     }
 
     /// Lets queued writes commit, then closes every connection.

@@ -32,6 +32,8 @@ package final class GroupCommitWriter<Engine: WriteEngine>: @unchecked Sendable 
         let abort: (Error) -> Void
         /// Somebody waits for it (bookkeeping jobs do not).
         let isUrgent: Bool
+        /// The call it records, read with the batch's other calls before they run.
+        let call: CallKey?
     }
 
     private let engine: Engine
@@ -69,16 +71,10 @@ package final class GroupCommitWriter<Engine: WriteEngine>: @unchecked Sendable 
 
     /// Queues `body`; `completion` runs on the completion thread after the commit.
     package func submit<T: Sendable>(
-        _ body: @escaping @Sendable (any ChatTransaction) throws -> T, urgent: Bool,
+        _ body: @escaping @Sendable (any ChatTransaction) throws -> T, options: WriteOptions,
         completion: @escaping @Sendable (Result<T, Error>) -> Void
     ) {
-        enqueue(body, urgent: urgent, completion: completion)
-    }
-
-    private func enqueue<T: Sendable>(
-        _ body: @escaping @Sendable (any ChatTransaction) throws -> T, urgent isUrgent: Bool,
-        completion: @escaping (Result<T, Error>) -> Void
-    ) {
+        let isUrgent = options.urgent
         let job = Job(run: { tx in
             let outcome: Result<T, Error>
             do {
@@ -91,7 +87,7 @@ package final class GroupCommitWriter<Engine: WriteEngine>: @unchecked Sendable 
                 outcome = .failure(error)
             }
             return { commitError in completion(commitError.map { .failure($0) } ?? outcome) }
-        }, abort: { completion(.failure($0)) }, isUrgent: isUrgent)
+        }, abort: { completion(.failure($0)) }, isUrgent: isUrgent, call: options.call)
         condition.lock()
         if stopped {
             condition.unlock()
@@ -162,6 +158,8 @@ package final class GroupCommitWriter<Engine: WriteEngine>: @unchecked Sendable 
                 var events: [RoomEvent] = []
                 try engine.inWriteTransaction { connection in
                     let tx = SQLTransaction(connection, optimistic: optimistic)
+                    let calls = batch.compactMap(\.call)
+                    if calls.count > 1 { try tx.prefetchCallRecords(calls) }
                     for job in batch { finishers.append(try job.run(tx)) }
                     try engine.finishBatch(tx)
                     events = tx.events

@@ -25,6 +25,8 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
         var participants: [ParticipantKey: Participant] = [:]
         var activeKeys: [String: Bool] = [:]
         var recordedReplays: [ReplayKey: ReplayEntry] = [:]
+        /// Calls read ahead and found unrecorded.
+        var unrecorded: Set<ReplayKey> = []
     }
 
     private struct RoomKey: Hashable {
@@ -485,8 +487,29 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
     }
 
     package func replayEntry(keyId: String, requestId: String) throws -> ReplayEntry? {
-        if let recorded = memory.recordedReplays[ReplayKey(keyId: keyId, requestId: requestId)] { return recorded }
+        let key = ReplayKey(keyId: keyId, requestId: requestId)
+        if let recorded = memory.recordedReplays[key] { return recorded }
+        if memory.unrecorded.contains(key) { return nil }
         return try one(Catalog.replayEntry, [keyId, requestId], Rows.replayEntry)
+    }
+
+    package func prefetchCallRecords(_ calls: [CallKey]) throws {
+        let calls = Array(Set(calls))
+        let rows = calls.indices.map { "(?\(2 * $0 + 1):text, ?\(2 * $0 + 2):text)" }.joined(separator: ", ")
+        let statement = SQLStatement("""
+            WITH v(key_id, request_id) AS (VALUES \(rows))
+            SELECT v.key_id, v.request_id, c.frame_hash, c.response, c.created_at,
+                   coalesce((SELECT k.revoked_at IS NULL FROM api_keys k WHERE k.key_id = v.key_id), 1 = 0)
+            FROM v LEFT JOIN replay_cache c ON c.key_id = v.key_id AND c.request_id = v.request_id
+            """, deferral: .independent)
+        let found = try all(statement, calls.flatMap { [$0.keyId, $0.requestId] as [any SQLBindable] }) { row in
+            (ReplayKey(keyId: try row.text(0), requestId: try row.text(1)), try row.bool(5),
+             try row.optionalBlob(2) == nil ? nil : try Rows.replayEntry(row))
+        }
+        for (key, active, entry) in found {
+            memory.activeKeys[key.keyId] = active
+            if let entry { memory.recordedReplays[key] = entry } else { memory.unrecorded.insert(key) }
+        }
     }
 
     package func callRecord(keyId: String, requestId: String) throws -> (keyActive: Bool, entry: ReplayEntry?) {
@@ -507,7 +530,10 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
         let key = ReplayKey(keyId: e.keyId, requestId: e.requestId)
         guard memory.recordedReplays[key] == nil else { return false }
         let inserted = try run(Catalog.insertReplayEntry, Rows.values(e)) > 0
-        if inserted { memory.recordedReplays[key] = e }
+        if inserted {
+            memory.recordedReplays[key] = e
+            memory.unrecorded.remove(key)
+        }
         return inserted
     }
 

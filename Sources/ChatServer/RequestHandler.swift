@@ -181,7 +181,7 @@ final class RequestHandler: Sendable {
         if let seen = recentReads.hash(keyId: keyId, requestId: requestId), seen != hash { return }
         recentReads.record(keyId: keyId, requestId: requestId, hash: hash, now: now)
         let entry = ReplayEntry(keyId: keyId, requestId: requestId, frameHash: hash, response: nil, createdAt: now)
-        storage.submitWrite({ tx in _ = try tx.insertReplayEntry(entry) }, priority: .background) { [logger] result in
+        storage.submitWrite({ tx in _ = try tx.insertReplayEntry(entry) }, options: .background) { [logger] result in
             if case .failure(let error) = result {
                 logger.debug("request id not recorded", metadata: ["error": "\(error)"])
             }
@@ -255,7 +255,7 @@ final class RequestHandler: Sendable {
             _ = try tx.insertReplayEntry(ReplayEntry(keyId: keyId, requestId: requestId, frameHash: hash,
                                                      response: response, createdAt: now))
             return response
-        }, completion: completion)
+        }, options: WriteOptions(call: CallKey(keyId: keyId, requestId: requestId)), completion: completion)
     }
 
     private static let revoked = ChatError(.unauthenticated, .invalidKey, "unknown or revoked key")

@@ -124,10 +124,10 @@ public final class SQLiteStorage: ChatStorage {
     }
 
     public func submitWrite<T: Sendable>(
-        _ body: @escaping @Sendable (any ChatTransaction) throws -> T, priority: WritePriority,
+        _ body: @escaping @Sendable (any ChatTransaction) throws -> T, options: WriteOptions,
         completion: @escaping @Sendable (Result<T, Error>) -> Void
     ) {
-        writer.submit(body, urgent: priority == .urgent, completion: completion)
+        writer.submit(body, options: options, completion: completion)
     }
 
     /// Runs raw SQL on a snapshot (tests and maintenance: counts, integrity checks).
