@@ -103,50 +103,34 @@ final class RequestHandler: Sendable {
                                                    metadata: ["retry_after_ms": "100"])
 
     /// The response of a read or an early failure, or nil when the answer comes later through `later`.
+    ///
+    /// The stages of a call, in SPEC §12.1's order: **admit** (envelope, method, context; floods from unknown keys
+    /// shed), **authenticate** (key and signature), **authorize** (tenant and scope, then the payload, decoded only
+    /// now, the rate limits and the deadline), **execute** (a read on a snapshot here or on a reader thread; a
+    /// mutation on the write path, which also **records** its response in the replay window in the same commit),
+    /// and **reply**. The storage never calls back into these stages: it runs the body it is given.
     private func handle(_ request: Smrt_Chat_V1_RpcRequest, frame: [UInt8],
                         later: @escaping @Sendable (Result<[UInt8], Error>) -> Void) throws -> [UInt8]? {
         let now = domain.clock()
         if request.method == Self.health || request.method == Self.serverInfo {
             return encode(requestId: String(request.context.requestID.prefix(64)), payload: try info(request.method, now: now))
         }
-        // Under a flood of calls from no known key, shed them before their payload is even decoded (the one
-        // place where the rate step comes before the shape step of SPEC §12.1).
-        if keys.key(request.auth.keyID) == nil, let wait = failureLimiter.exhausted(Self.unknownKeys) {
-            throw Self.rateLimited(wait)
-        }
-        let method = try gate.admit(request)
+        let method = try admit(request)
         let context = request.context
         let keyId = request.auth.keyID
         let (actor, cached) = try authenticate(request, method: method, now: now)
         let hash = Array(SHA256.hash(data: frame))
-        let call: PreparedCall
-        do {
-            call = try method.prepare(request.payload)
-        } catch {
-            // Refused for its payload, yet authenticated: its request id is taken all the same.
-            remember(keyId: keyId, requestId: context.requestID, hash: hash, now: now)
-            throw error
-        }
+        let call = try authorize(request, method: method, actor: actor, hash: hash, now: now)
 
         if method.mutates {
-            // A mutation whose deadline passed still goes to the writer: if it (or an identical frame) is
-            // queued or committed, the caller gets that original answer, else DEADLINE_EXCEEDED (SPEC §7.4).
-            if !FrameGate.deadlinePassed(request, now: now) { try limit(request, actor) }
             let keys = self.keys
-            mutate(call, actor: actor, keyId: keyId, requestId: context.requestID, hash: hash,
-                   deadline: context.deadlineUnixMs, now: now) { result in
+            executeAndRecord(call, actor: actor, keyId: keyId, requestId: context.requestID, hash: hash,
+                             deadline: context.deadlineUnixMs, now: now) { result in
                 if case .failure(let error as ChatError) = result, error.reason == .invalidKey { keys.forget(keyId) }
                 later(result)
             }
             return nil
         }
-
-        // A read's request id is remembered once its caller authenticated, whatever the read's outcome: it
-        // can never be reused with another frame.
-        if let seen = recentReads.hash(keyId: keyId, requestId: context.requestID), seen != hash { throw Self.reused }
-        remember(keyId: keyId, requestId: context.requestID, hash: hash, now: now)
-        if FrameGate.deadlinePassed(request, now: now) { throw FrameGate.deadlineExceeded }
-        try limit(request, actor)
 
         let domain = self.domain
         let read: @Sendable () throws -> [UInt8] = { [storage, keys] in
@@ -173,6 +157,42 @@ final class RequestHandler: Sendable {
             later(Result { try read() })
         }
         return nil
+    }
+
+    /// Stage **admit**: the envelope's method and context. Under a flood of calls from no known key they are shed
+    /// before anything else is read (the one place where the rate step comes before the shape step of SPEC §12.1).
+    private func admit(_ request: Smrt_Chat_V1_RpcRequest) throws -> MethodSpec {
+        if keys.key(request.auth.keyID) == nil, let wait = failureLimiter.exhausted(Self.unknownKeys) {
+            throw Self.rateLimited(wait)
+        }
+        return try gate.admit(request)
+    }
+
+    /// Stage **authorize** (tenant and scope were checked with the signature): the payload, decoded only now, then
+    /// the rate limits. A payload the method refuses still takes the authenticated call's request id. A mutation
+    /// whose deadline passed skips the limits and still goes to the writer: if it (or an identical frame) is
+    /// queued or committed, the caller gets that original answer, else DEADLINE_EXCEEDED (SPEC §7.4); a read's
+    /// deadline is checked once its request id is remembered.
+    private func authorize(_ request: Smrt_Chat_V1_RpcRequest, method: MethodSpec, actor: CallActor, hash: [UInt8],
+                           now: Int64) throws -> PreparedCall {
+        let call: PreparedCall
+        do {
+            call = try method.prepare(request.payload)
+        } catch {
+            remember(keyId: request.auth.keyID, requestId: request.context.requestID, hash: hash, now: now)
+            throw error
+        }
+        // A read's request id is remembered once its caller authenticated, whatever the read's outcome: it can
+        // never be reused with another frame.
+        if !method.mutates {
+            if let seen = recentReads.hash(keyId: request.auth.keyID, requestId: request.context.requestID), seen != hash {
+                throw Self.reused
+            }
+            remember(keyId: request.auth.keyID, requestId: request.context.requestID, hash: hash, now: now)
+            if FrameGate.deadlinePassed(request, now: now) { throw FrameGate.deadlineExceeded }
+        }
+        if !FrameGate.deadlinePassed(request, now: now) { try limit(request, actor) }
+        return call
     }
 
     /// Records an authenticated call's request id with its frame hash, here and (without waiting for the
@@ -226,8 +246,10 @@ final class RequestHandler: Sendable {
         ChatError(.resourceExhausted, .rateLimited, "too many requests", metadata: ["retry_after_ms": String(waitMs)])
     }
 
-    /// A mutation: replay check, deadline, the operation, and its stored response, all in one transaction.
-    private func mutate(_ call: PreparedCall, actor: CallActor, keyId: String, requestId: String, hash: [UInt8],
+    /// Stages **execute** and **record** of a mutation, on the write path in one transaction: the key's activity and
+    /// the call's record, the deadline, the operation, and its response recorded for replays (the record is the
+    /// encoded response, so it is encoded here, inside the commit that records it).
+    private func executeAndRecord(_ call: PreparedCall, actor: CallActor, keyId: String, requestId: String, hash: [UInt8],
                         deadline: Int64, now: Int64,
                         completion: @escaping @Sendable (Result<[UInt8], Error>) -> Void) {
         let domain = self.domain

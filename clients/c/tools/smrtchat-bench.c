@@ -45,6 +45,34 @@ static smrtchat_client *connect_cfg(const tool_cfg *cfg, int timeout_ms, smrtcha
   return smrtchat_client_new(&o, st);
 }
 
+/* Creates a private room owned by the actor; 0 and its id in `room_id` on success. */
+static int create_room(const tool_cfg *cfg, int timeout_ms, char *room_id, size_t size) {
+  smrtchat_status st = SMRTCHAT_STATUS_INIT;
+  smrtchat_client *c = connect_cfg(cfg, timeout_ms, &st);
+  if (!c) {
+    fprintf(stderr, "smrtchat-bench: %s\n", st.message);
+    smrtchat_status_clear(&st);
+    return 1;
+  }
+  Smrt__Chat__V1__CreateRoomRequest req = SMRT__CHAT__V1__CREATE_ROOM_REQUEST__INIT;
+  char name[64], rid[33];
+  smrtchat_request_id(rid);
+  snprintf(name, sizeof name, "bench-%.8s", rid);
+  req.name = name;
+  req.room_type = SMRT__CHAT__V1__ROOM_TYPE__ROOM_TYPE_PRIVATE;
+  ProtobufCMessage *out = NULL;
+  int code = smrtchat_call(c, "CreateRoom", &req.base, NULL, &out, &st);
+  if (code == SMRTCHAT_OK) {
+    snprintf(room_id, size, "%s", ((Smrt__Chat__V1__CreateRoomResponse *)out)->room->id);
+    protobuf_c_message_free_unpacked(out, NULL);
+  } else {
+    fprintf(stderr, "smrtchat-bench: CreateRoom: %s %s: %s\n", smrtchat_code_name(code), st.reason, st.message);
+  }
+  smrtchat_status_clear(&st);
+  smrtchat_client_free(c);
+  return code != SMRTCHAT_OK;
+}
+
 static void *run(void *arg) {
   worker *w = arg;
   smrtchat_status st = SMRTCHAT_STATUS_INIT;
@@ -123,60 +151,39 @@ static void usage(void) {
           "  --calls M        calls per client (default 200)\n"
           "  --op OP          ping = authenticated GetRoom; health = Health; send = SendMessage\n"
           "  --room ID        use this room instead of creating one (ping/send)\n"
+          "  --rooms K        create K rooms; client i uses room i %% K (default 1)\n"
           "  --timeout-ms MS  per-call reply timeout (default 10000)\n" TOOL_COMMON_USAGE);
 }
 
 int main(int argc, char **argv) {
   tool_cfg cfg;
   tool_cfg_init(&cfg);
-  const char *clients_s = "4", *calls_s = "200", *op_s = "ping", *room = NULL, *timeout_s = "10000";
+  const char *clients_s = "4", *calls_s = "200", *op_s = "ping", *room = NULL, *timeout_s = "10000", *rooms_s = "1";
   for (int i = 1; i < argc; i++) {
     if (tool_common_flag(argc, argv, &i, &cfg) || tool_flag(argc, argv, &i, "--clients", &clients_s) ||
         tool_flag(argc, argv, &i, "--calls", &calls_s) || tool_flag(argc, argv, &i, "--op", &op_s) ||
-        tool_flag(argc, argv, &i, "--room", &room) ||
+        tool_flag(argc, argv, &i, "--room", &room) || tool_flag(argc, argv, &i, "--rooms", &rooms_s) ||
         tool_flag(argc, argv, &i, "--timeout-ms", &timeout_s))
       continue;
     usage();
     return strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0 ? 0 : 2;
   }
-  int nclients = atoi(clients_s), ncalls = atoi(calls_s), timeout_ms = atoi(timeout_s);
+  int nclients = atoi(clients_s), ncalls = atoi(calls_s), timeout_ms = atoi(timeout_s), nrooms = atoi(rooms_s);
   int op = strcmp(op_s, "ping") == 0 ? OP_PING : strcmp(op_s, "health") == 0 ? OP_HEALTH
            : strcmp(op_s, "send") == 0 ? OP_SEND : -1;
-  if (op < 0 || nclients < 1 || ncalls < 1) {
+  if (op < 0 || nclients < 1 || ncalls < 1 || nrooms < 1) {
     usage();
     return 2;
   }
   if (op != OP_HEALTH && tool_require(&cfg, 0) != 0) return 2;
 
-  /* Setup: a room to read or write. */
-  char room_id[128] = "";
+  /* Setup: the rooms to read or write (client i uses room i % rooms). */
+  char(*room_ids)[128] = calloc((size_t)nrooms, sizeof *room_ids);
+  if (!room_ids) return 1;
   if (op != OP_HEALTH) {
-    if (room) {
-      snprintf(room_id, sizeof room_id, "%s", room);
-    } else {
-      smrtchat_status st = SMRTCHAT_STATUS_INIT;
-      smrtchat_client *c = connect_cfg(&cfg, timeout_ms, &st);
-      if (!c) {
-        fprintf(stderr, "smrtchat-bench: %s\n", st.message);
-        return 1;
-      }
-      Smrt__Chat__V1__CreateRoomRequest req = SMRT__CHAT__V1__CREATE_ROOM_REQUEST__INIT;
-      char name[64], rid[33];
-      smrtchat_request_id(rid);
-      snprintf(name, sizeof name, "bench-%.8s", rid);
-      req.name = name;
-      req.room_type = SMRT__CHAT__V1__ROOM_TYPE__ROOM_TYPE_PRIVATE;
-      ProtobufCMessage *out = NULL;
-      int code = smrtchat_call(c, "CreateRoom", &req.base, NULL, &out, &st);
-      if (code != SMRTCHAT_OK) {
-        fprintf(stderr, "smrtchat-bench: CreateRoom: %s %s: %s\n", smrtchat_code_name(code), st.reason,
-                st.message);
-        return 1;
-      }
-      snprintf(room_id, sizeof room_id, "%s", ((Smrt__Chat__V1__CreateRoomResponse *)out)->room->id);
-      protobuf_c_message_free_unpacked(out, NULL);
-      smrtchat_status_clear(&st);
-      smrtchat_client_free(c);
+    for (int r = 0; r < nrooms; r++) {
+      if (room) snprintf(room_ids[r], sizeof room_ids[r], "%s", room);
+      else if (create_room(&cfg, timeout_ms, room_ids[r], sizeof room_ids[r]) != 0) return 1;
     }
   }
 
@@ -191,7 +198,7 @@ int main(int argc, char **argv) {
     ws[i].op = op;
     ws[i].calls = ncalls;
     ws[i].cfg = &cfg;
-    ws[i].room_id = room_id;
+    ws[i].room_id = room_ids[i % nrooms];
     ws[i].timeout_ms = timeout_ms;
     ws[i].barrier = &barrier;
     ws[i].lat_ns = lat + (size_t)i * (size_t)ncalls;
@@ -224,6 +231,7 @@ int main(int argc, char **argv) {
   printf("}\n");
   free(ws);
   free(th);
+  free(room_ids);
   free(lat);
   return errors ? 1 : 0;
 }
