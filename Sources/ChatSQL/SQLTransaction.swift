@@ -17,33 +17,15 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
     /// A body that fails without having changed a row needs no rollback; one that fails after changing
     /// rows throws `SavepointRequired`, and the write path runs the batch again in the normal mode.
     let optimistic: Bool
-    /// What this transaction read or wrote and may answer again from memory; a savepoint restores it.
-    private var memory = Memory()
-
-    private struct Memory {
-        var rooms: [RoomKey: Room] = [:]
-        var participants: [ParticipantKey: Participant] = [:]
-        var activeKeys: [String: Bool] = [:]
-        var recordedReplays: [ReplayKey: ReplayEntry] = [:]
-        /// Calls read ahead and found unrecorded.
-        var unrecorded: Set<ReplayKey> = []
-    }
-
-    private struct RoomKey: Hashable {
-        let tenantId: String, id: String
-    }
-
-    private struct ParticipantKey: Hashable {
-        let tenantId: String, roomId: String, profileId: String
-    }
-
-    private struct ReplayKey: Hashable {
-        let keyId: String, requestId: String
-    }
+    /// What this transaction read or wrote and may answer again (a savepoint restores it). Only with an engine
+    /// whose statements are round trips (`SQLConnection.defersWrites`): SQLite's are function calls, cheaper than
+    /// the bookkeeping.
+    private var memory: TransactionMemory?
 
     package init(_ connection: Connection, optimistic: Bool = false) {
         self.connection = connection
         self.optimistic = optimistic
+        memory = connection.defersWrites ? TransactionMemory() : nil
     }
 
     private func all<T>(_ statement: SQLStatement, _ arguments: [any SQLBindable],
@@ -117,14 +99,14 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
 
     package func room(tenantId: String, id: String) throws -> Room? {
         let key = RoomKey(tenantId: tenantId, id: id)
-        if let room = memory.rooms[key] { return room }
+        if let room = memory?.rooms[key] { return room }
         let room = try one(Catalog.room, [tenantId, id], Rows.room)
-        memory.rooms[key] = room
+        memory?.rooms[key] = room
         return room
     }
 
     package func insertRoomIfAbsent(_ r: Room) throws -> Bool {
-        memory.rooms[RoomKey(tenantId: r.tenantId, id: r.id)] = nil
+        memory?.rooms[RoomKey(tenantId: r.tenantId, id: r.id)] = nil
         return try run(Catalog.insertRoom, Rows.values(r)) > 0
     }
 
@@ -133,10 +115,10 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
                                      r.metadata, r.updatedAt, r.lastMessageAt, r.tenantId, r.id])
         // The statement leaves last_event_seq as it is: the remembered room keeps its own.
         let key = RoomKey(tenantId: r.tenantId, id: r.id)
-        if let cached = memory.rooms[key] {
+        if let cached = memory?.rooms[key] {
             var room = r
             room.lastEventSeq = cached.lastEventSeq
-            memory.rooms[key] = room
+            memory?.rooms[key] = room
         }
     }
 
@@ -158,29 +140,29 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
 
     package func participant(tenantId: String, roomId: String, profileId: String) throws -> Participant? {
         let key = ParticipantKey(tenantId: tenantId, roomId: roomId, profileId: profileId)
-        if let participant = memory.participants[key] { return participant }
+        if let participant = memory?.participants[key] { return participant }
         let participant = try one(Catalog.participant, [tenantId, roomId, profileId], Rows.participant)
-        memory.participants[key] = participant
+        memory?.participants[key] = participant
         return participant
     }
 
     package func roomAndParticipant(tenantId: String, roomId: String, profileId: String) throws -> (Room, Participant?)? {
         let roomKey = RoomKey(tenantId: tenantId, id: roomId)
         let key = ParticipantKey(tenantId: tenantId, roomId: roomId, profileId: profileId)
-        if let room = memory.rooms[roomKey] {
+        if let room = memory?.rooms[roomKey] {
             return (room, try participant(tenantId: tenantId, roomId: roomId, profileId: profileId))
         }
         guard let (room, participant) = try one(Catalog.roomAndParticipant, [tenantId, roomId, profileId], {
             (try Rows.room($0), try $0.optionalText(15) == nil ? nil : try Rows.participant(Offset($0, by: 15)))
         }) else { return nil }
-        memory.rooms[roomKey] = room
-        memory.participants[key] = participant
+        memory?.rooms[roomKey] = room
+        memory?.participants[key] = participant
         return (room, participant)
     }
 
     package func upsertParticipant(_ p: Participant) throws {
         try run(Catalog.upsertParticipant, Rows.values(p))
-        memory.participants[ParticipantKey(tenantId: p.tenantId, roomId: p.roomId, profileId: p.profileId)] = p
+        memory?.participants[ParticipantKey(tenantId: p.tenantId, roomId: p.roomId, profileId: p.profileId)] = p
     }
 
     package func countActiveParticipants(tenantId: String, roomId: String, role: ParticipantRole?) throws -> Int {
@@ -198,7 +180,9 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
     }
 
     package func setOnlineStatus(tenantId: String, profileId: String, status: OnlineStatus, at: Int64) throws -> Int {
-        memory.participants = memory.participants.filter { $0.key.tenantId != tenantId || $0.key.profileId != profileId }
+        if let participants = memory?.participants {
+            memory?.participants = participants.filter { $0.key.tenantId != tenantId || $0.key.profileId != profileId }
+        }
         return try run(Catalog.setOnlineStatus, [status.rawValue, at, tenantId, profileId])
     }
 
@@ -401,10 +385,10 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
     /// writes, a room this transaction read (and so locked) counts in memory and buffers one update.
     private func nextSeq(tenantId: String, roomId: String, messageAt: Int64?) throws -> Int64 {
         let key = RoomKey(tenantId: tenantId, id: roomId)
-        if connection.defersWrites, var room = memory.rooms[key] {
+        if connection.defersWrites, var room = memory?.rooms[key] {
             room.lastEventSeq += 1
             room.lastMessageAt = messageAt ?? room.lastMessageAt
-            memory.rooms[key] = room
+            memory?.rooms[key] = room
             try run(Catalog.setRoomCounters, [tenantId, roomId, room.lastEventSeq, room.lastMessageAt])
             return room.lastEventSeq
         }
@@ -412,8 +396,8 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
         guard let seq = try int(statement, messageAt.map { [tenantId, roomId, $0] } ?? [tenantId, roomId]) else {
             throw StorageCorruption("event for a missing room \(roomId)")
         }
-        memory.rooms[key]?.lastEventSeq = seq
-        if let messageAt { memory.rooms[key]?.lastMessageAt = messageAt }
+        memory?.rooms[key]?.lastEventSeq = seq
+        if let messageAt { memory?.rooms[key]?.lastMessageAt = messageAt }
         return seq
     }
 
@@ -467,9 +451,9 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
     }
 
     package func apiKeyIsActive(id: String) throws -> Bool {
-        if let active = memory.activeKeys[id] { return active }
+        if let active = memory?.activeKeys[id] { return active }
         let active = try one(Catalog.apiKeyIsActive, [id]) { try $0.bool(0) } ?? false
-        memory.activeKeys[id] = active
+        memory?.activeKeys[id] = active
         return active
     }
 
@@ -482,18 +466,19 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
     }
 
     package func revokeApiKey(id: String, at: Int64) throws -> Bool {
-        memory.activeKeys[id] = nil
+        memory?.activeKeys[id] = nil
         return try run(Catalog.revokeApiKey, [at, id]) > 0
     }
 
     package func replayEntry(keyId: String, requestId: String) throws -> ReplayEntry? {
         let key = ReplayKey(keyId: keyId, requestId: requestId)
-        if let recorded = memory.recordedReplays[key] { return recorded }
-        if memory.unrecorded.contains(key) { return nil }
+        if let recorded = memory?.recordedReplays[key] { return recorded }
+        if memory?.unrecorded.contains(key) == true { return nil }
         return try one(Catalog.replayEntry, [keyId, requestId], Rows.replayEntry)
     }
 
     package func prefetchCallRecords(_ calls: [CallKey]) throws {
+        guard memory != nil else { return }
         let calls = Array(Set(calls))
         let rows = calls.indices.map { "(?\(2 * $0 + 1):text, ?\(2 * $0 + 2):text)" }.joined(separator: ", ")
         let statement = SQLStatement("""
@@ -507,20 +492,20 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
              try row.optionalBlob(2) == nil ? nil : try Rows.replayEntry(row))
         }
         for (key, active, entry) in found {
-            memory.activeKeys[key.keyId] = active
-            if let entry { memory.recordedReplays[key] = entry } else { memory.unrecorded.insert(key) }
+            memory?.activeKeys[key.keyId] = active
+            if let entry { memory?.recordedReplays[key] = entry } else { memory?.unrecorded.insert(key) }
         }
     }
 
     package func callRecord(keyId: String, requestId: String) throws -> (keyActive: Bool, entry: ReplayEntry?) {
         let key = ReplayKey(keyId: keyId, requestId: requestId)
-        if memory.activeKeys[keyId] != nil || memory.recordedReplays[key] != nil {
+        if memory?.activeKeys[keyId] != nil || memory?.recordedReplays[key] != nil {
             return (try apiKeyIsActive(id: keyId), try replayEntry(keyId: keyId, requestId: requestId))
         }
         let (active, entry) = try one(Catalog.callRecord, [keyId, requestId]) { row in
             (try row.bool(0), try row.optionalText(1) == nil ? nil : try Rows.replayEntry(Offset(row, by: 1)))
         } ?? (false, nil)
-        memory.activeKeys[keyId] = active
+        memory?.activeKeys[keyId] = active
         return (active, entry)
     }
 
@@ -528,11 +513,11 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
     /// (another instance recorded the same call meanwhile) fails the batch, which runs again and then finds it.
     package func insertReplayEntry(_ e: ReplayEntry) throws -> Bool {
         let key = ReplayKey(keyId: e.keyId, requestId: e.requestId)
-        guard memory.recordedReplays[key] == nil else { return false }
+        guard memory?.recordedReplays[key] == nil else { return false }
         let inserted = try run(Catalog.insertReplayEntry, Rows.values(e)) > 0
         if inserted {
-            memory.recordedReplays[key] = e
-            memory.unrecorded.remove(key)
+            memory?.recordedReplays[key] = e
+            memory?.unrecorded.remove(key)
         }
         return inserted
     }
@@ -560,3 +545,25 @@ package struct TransactionAborted: Error {
 /// Thrown in optimistic mode by an operation that failed after changing rows: the batch must be run again
 /// with a savepoint per operation.
 package struct SavepointRequired: Error {}
+
+/// What a `SQLTransaction` remembers (non-generic, so its dictionaries need no generic metadata at run time).
+private struct TransactionMemory {
+    var rooms: [RoomKey: Room] = [:]
+    var participants: [ParticipantKey: Participant] = [:]
+    var activeKeys: [String: Bool] = [:]
+    var recordedReplays: [ReplayKey: ReplayEntry] = [:]
+    /// Calls read ahead and found unrecorded.
+    var unrecorded: Set<ReplayKey> = []
+}
+
+private struct RoomKey: Hashable {
+    let tenantId: String, id: String
+}
+
+private struct ParticipantKey: Hashable {
+    let tenantId: String, roomId: String, profileId: String
+}
+
+private struct ReplayKey: Hashable {
+    let keyId: String, requestId: String
+}
