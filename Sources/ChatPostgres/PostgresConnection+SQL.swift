@@ -85,8 +85,8 @@ final class PGConnection: SQLConnection {
         return try run(statement.postgresLocking ?? statement.postgres, arguments)
     }
 
-    func query<T>(_ statement: SQLStatement, _ arguments: [any SQLBindable], _ decode: (PGRow) throws -> T) throws -> [T] {
-        try send(statement, arguments)?.rows.map { try decode(PGRow($0)) } ?? []
+    func query(_ statement: SQLStatement, _ arguments: [any SQLBindable], _ each: (any SQLRow) throws -> Void) throws {
+        for row in try send(statement, arguments)?.rows ?? [] { try each(PGRow(row)) }
     }
 
     func execute(_ statement: SQLStatement, _ arguments: [any SQLBindable]) throws -> Int {

@@ -284,9 +284,10 @@ final class PostgresWriteEngine: WriteEngine {
         try PostgresStorage.transaction(pool, writable: true, logger: logger, body)
     }
 
-    func finishBatch(_ transaction: SQLTransaction<PGConnection>) throws {
-        try transaction.connection.flush(events: true)
-        transaction.assignEventIds(transaction.connection.eventIds)
+    func finishBatch(_ transaction: SQLTransaction) throws {
+        guard let connection = transaction.connection as? PGConnection else { return }
+        try connection.flush(events: true)
+        transaction.assignEventIds(connection.eventIds)
     }
 
     /// Serialization failures, deadlocks, unique-key races and calls recorded twice: another instance wrote

@@ -47,9 +47,11 @@ package enum ConsistencyCheck {
     ]
 
     /// Every problem found, as "label: details" lines (empty when consistent).
-    package static func problems(_ connection: some SQLConnection) throws -> [String] {
-        try checks.flatMap { check in
-            try connection.query(check.statement, []) { "\(check.label): " + (try $0.text(0)) }
+    package static func problems(_ connection: any SQLConnection) throws -> [String] {
+        var problems: [String] = []
+        for check in checks {
+            try connection.query(check.statement, []) { problems.append("\(check.label): " + (try $0.text(0))) }
         }
+        return problems
     }
 }

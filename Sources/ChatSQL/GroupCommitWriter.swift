@@ -10,7 +10,7 @@ package protocol WriteEngine: AnyObject, Sendable {
     func inWriteTransaction(_ body: (Connection) throws -> Void) throws
     /// Called on the batch's connection after its operations, before the commit (SQLite indexes the new
     /// messages for search, PostgreSQL writes what it buffered and orders the tenants' events).
-    func finishBatch(_ transaction: SQLTransaction<Connection>) throws
+    func finishBatch(_ transaction: SQLTransaction) throws
     /// Whether a failed commit is a conflict with another writer that running the batch again may resolve.
     func isRetryable(_ error: Error) -> Bool
 }
@@ -27,7 +27,7 @@ package final class GroupCommitWriter<Engine: WriteEngine>: @unchecked Sendable 
     private struct Job {
         /// Runs the operation inside its savepoint on the writer thread; returns how to finish it
         /// once the batch's commit succeeded (nil) or failed. Throws only `SavepointRequired` or `TransactionAborted`.
-        let run: (SQLTransaction<Engine.Connection>) throws -> (Error?) -> Void
+        let run: (SQLTransaction) throws -> (Error?) -> Void
         /// Fails the operation without running it.
         let abort: (Error) -> Void
         /// Somebody waits for it (bookkeeping jobs do not).

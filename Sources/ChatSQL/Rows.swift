@@ -69,7 +69,7 @@ package enum Rows {
          r.maxParticipants, r.metadata, r.createdByProfileId, r.createdAt, r.updatedAt, r.lastMessageAt, r.lastEventSeq]
     }
 
-    static func room(_ r: some SQLRow) throws -> Room {
+    static func room(_ r: any SQLRow) throws -> Room {
         Room(id: try r.text(0), tenantId: try r.text(1), name: try r.text(2), description: try r.text(3),
              topic: try r.text(4), avatarUrl: try r.text(5), roomType: try r.enumValue(6, "room_type"),
              status: try r.enumValue(7, "status"), maxParticipants: Int(try r.int(8)), metadata: try r.text(9),
@@ -89,7 +89,7 @@ package enum Rows {
          p.lastReadSeq, p.lastReadMessageId, p.lastSeenAt, p.joinedAt, p.nickname, p.isMuted, p.isPinned]
     }
 
-    static func participant(_ r: some SQLRow) throws -> Participant {
+    static func participant(_ r: any SQLRow) throws -> Participant {
         Participant(tenantId: try r.text(0), roomId: try r.text(1), profileId: try r.text(2),
                     role: try r.enumValue(3, "role"), status: try r.enumValue(4, "status"),
                     onlineStatus: try r.enumValue(5, "online_status"), lastReadSeq: try r.int(6),
@@ -111,7 +111,7 @@ package enum Rows {
          m.createdAt, m.editedAt, m.deletedAt, m.version, m.roomSeq, m.clientRequestId]
     }
 
-    static func message(_ r: some SQLRow) throws -> Message {
+    static func message(_ r: any SQLRow) throws -> Message {
         Message(id: try r.text(0), tenantId: try r.text(1), roomId: try r.text(2), threadId: try r.optionalText(3),
                 replyToMessageId: try r.optionalText(4), agentSessionId: try r.optionalText(5),
                 senderProfileId: try r.text(6), role: try r.enumValue(7, "role"),
@@ -124,7 +124,7 @@ package enum Rows {
 
     static let versionColumns = "message_id, version, content, edited_at"
 
-    static func version(_ r: some SQLRow) throws -> MessageVersion {
+    static func version(_ r: any SQLRow) throws -> MessageVersion {
         MessageVersion(messageId: try r.text(0), version: try r.int(1), content: try r.text(2), editedAt: try r.int(3))
     }
 
@@ -140,7 +140,7 @@ package enum Rows {
          t.messageCount, t.participantCount, t.lastMessageAt, t.createdAt]
     }
 
-    static func thread(_ r: some SQLRow) throws -> ChatThread {
+    static func thread(_ r: any SQLRow) throws -> ChatThread {
         ChatThread(id: try r.text(0), tenantId: try r.text(1), roomId: try r.text(2), rootMessageId: try r.optionalText(3),
                    title: try r.text(4), startedByProfileId: try r.text(5), isResolved: try r.bool(6),
                    resolvedAt: try r.optionalInt(7), messageCount: try r.int(8), participantCount: try r.int(9),
@@ -155,7 +155,7 @@ package enum Rows {
         [r.tenantId, r.roomId, r.messageId, r.profileId, r.emoji, r.createdAt]
     }
 
-    static func reaction(_ r: some SQLRow) throws -> Reaction {
+    static func reaction(_ r: any SQLRow) throws -> Reaction {
         Reaction(tenantId: try r.text(0), roomId: try r.text(1), messageId: try r.text(2), profileId: try r.text(3),
                  emoji: try r.text(4), createdAt: try r.int(5))
     }
@@ -175,7 +175,7 @@ package enum Rows {
          s.closedAt, s.createdAt]
     }
 
-    static func session(_ r: some SQLRow) throws -> AgentSession {
+    static func session(_ r: any SQLRow) throws -> AgentSession {
         AgentSession(
             id: try r.text(0), tenantId: try r.text(1), agentId: try r.text(2), agentProfileId: try r.text(3),
             participantProfileId: try r.text(4), roomId: try r.text(5), status: try r.enumValue(6, "status"),
@@ -193,7 +193,7 @@ package enum Rows {
         [c.tenantId, c.sessionId, c.callId, c.toolName, c.callMessageId, c.resultMessageId]
     }
 
-    static func toolCall(_ r: some SQLRow) throws -> ToolCallRecord {
+    static func toolCall(_ r: any SQLRow) throws -> ToolCallRecord {
         ToolCallRecord(tenantId: try r.text(0), sessionId: try r.text(1), callId: try r.text(2), toolName: try r.text(3),
                        callMessageId: try r.text(4), resultMessageId: try r.optionalText(5))
     }
@@ -204,7 +204,7 @@ package enum Rows {
         [s.tenantId, s.messageId, s.outcome.rawValue, s.continuationId, s.settledAt]
     }
 
-    static func turnState(_ r: some SQLRow) throws -> TurnState {
+    static func turnState(_ r: any SQLRow) throws -> TurnState {
         TurnState(tenantId: try r.text(0), messageId: try r.text(1), outcome: try r.enumValue(2, "outcome"),
                   continuationId: try r.optionalText(3), settledAt: try r.int(4))
     }
@@ -218,7 +218,7 @@ package enum Rows {
         [e.tenantId, e.roomId, e.seq, e.kind.rawValue, e.actorProfileId, e.subjectId, e.createdAt, e.entity.map(payload)]
     }
 
-    static func event(_ r: some SQLRow) throws -> RoomEvent {
+    static func event(_ r: any SQLRow) throws -> RoomEvent {
         RoomEvent(tenantId: try r.text(0), roomId: try r.text(1), seq: try r.int(2), eventId: try r.int(8),
                   kind: try r.enumValue(3, "kind"), actorProfileId: try r.text(4), subjectId: try r.text(5),
                   createdAt: try r.int(6), entity: try decode(EventEntity.self, try r.optionalText(7)))
@@ -232,7 +232,7 @@ package enum Rows {
         [k.keyId, k.secret, json(k.tenants), k.allTenants, json(k.scopes.map(\.rawValue).sorted()), k.createdAt, k.revokedAt]
     }
 
-    static func apiKey(_ r: some SQLRow) throws -> ApiKey {
+    static func apiKey(_ r: any SQLRow) throws -> ApiKey {
         ApiKey(keyId: try r.text(0), secret: try r.blob(1), tenants: try list(String.self, try r.text(2)),
                allTenants: try r.bool(3), scopes: Set(try list(String.self, try r.text(4)).compactMap(Scope.init(rawValue:))),
                createdAt: try r.int(5), revokedAt: try r.optionalInt(6))
@@ -244,7 +244,7 @@ package enum Rows {
         [e.keyId, e.requestId, e.frameHash, e.response, e.createdAt]
     }
 
-    static func replayEntry(_ r: some SQLRow) throws -> ReplayEntry {
+    static func replayEntry(_ r: any SQLRow) throws -> ReplayEntry {
         ReplayEntry(keyId: try r.text(0), requestId: try r.text(1), frameHash: try r.blob(2),
                     response: try r.optionalBlob(3), createdAt: try r.int(4))
     }

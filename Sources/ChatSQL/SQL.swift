@@ -111,7 +111,7 @@ extension Optional: SQLBindable where Wrapped: SQLBindable {
 }
 
 /// A result row read by column position (every statement selects explicit columns).
-package protocol SQLRow: SendableMetatype {
+package protocol SQLRow {
     func text(_ index: Int) throws -> String
     func optionalText(_ index: Int) throws -> String?
     func int(_ index: Int) throws -> Int64
@@ -134,9 +134,9 @@ extension SQLRow {
 }
 
 /// The columns of `row` from `offset` on (a joined row decoded as two entities).
-package struct Offset<Row: SQLRow>: SQLRow {
-    let row: Row, offset: Int
-    package init(_ row: Row, by offset: Int) {
+package struct Offset: SQLRow {
+    let row: any SQLRow, offset: Int
+    package init(_ row: any SQLRow, by offset: Int) {
         self.row = row
         self.offset = offset
     }
@@ -155,16 +155,19 @@ package struct StorageCorruption: Error, CustomStringConvertible {
 }
 
 /// One engine connection inside an open transaction: the plumbing the shared `SQLTransaction` runs on.
+///
+/// `SQLTransaction` holds it as an existential: the engines live in other modules, where a generic transaction
+/// would run unspecialized (generic metadata looked up at run time on every statement, measurably slower on
+/// SQLite than a witness call per statement and per column).
 package protocol SQLConnection: AnyObject {
-    associatedtype Row: SQLRow
     var dialect: SQLDialect { get }
     /// Rows changed by this connection's statements so far (the optimistic write path compares it).
     var totalChanges: Int { get }
     /// Whether this connection buffers `buffered` statements until its batch ends (then the transaction also
     /// counts the seqs of the rooms it locked in memory).
     var defersWrites: Bool { get }
-    /// Runs a query and decodes each row.
-    func query<T>(_ statement: SQLStatement, _ arguments: [any SQLBindable], _ decode: (Row) throws -> T) throws -> [T]
+    /// Runs a query and hands each row to `each` (a row is valid only during the call).
+    func query(_ statement: SQLStatement, _ arguments: [any SQLBindable], _ each: (any SQLRow) throws -> Void) throws
     /// Runs a statement and returns the rows it changed.
     @discardableResult
     func execute(_ statement: SQLStatement, _ arguments: [any SQLBindable]) throws -> Int

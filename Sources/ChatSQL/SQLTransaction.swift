@@ -8,8 +8,8 @@ import ChatCore
 /// active, and the replay entries it recorded: a batch of sends to one room reads the room and the key once.
 /// A rolled-back savepoint restores what it remembered before. With an engine that defers writes
 /// (`SQLConnection.defersWrites`), a room's seq and last message time are kept here and written once per batch.
-package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
-    package let connection: Connection
+package final class SQLTransaction: ChatTransaction {
+    package let connection: any SQLConnection
     /// Events appended so far, in log order (rolled back with their savepoint).
     package private(set) var events: [RoomEvent] = []
     private var savepointDepth = 0
@@ -22,19 +22,21 @@ package final class SQLTransaction<Connection: SQLConnection>: ChatTransaction {
     /// the bookkeeping.
     private var memory: TransactionMemory?
 
-    package init(_ connection: Connection, optimistic: Bool = false) {
+    package init(_ connection: any SQLConnection, optimistic: Bool = false) {
         self.connection = connection
         self.optimistic = optimistic
         memory = connection.defersWrites ? TransactionMemory() : nil
     }
 
     private func all<T>(_ statement: SQLStatement, _ arguments: [any SQLBindable],
-                        _ decode: (Connection.Row) throws -> T) throws -> [T] {
-        try connection.query(statement, arguments, decode)
+                        _ decode: (any SQLRow) throws -> T) throws -> [T] {
+        var rows: [T] = []
+        try connection.query(statement, arguments) { rows.append(try decode($0)) }
+        return rows
     }
 
     private func one<T>(_ statement: SQLStatement, _ arguments: [any SQLBindable],
-                        _ decode: (Connection.Row) throws -> T) throws -> T? {
+                        _ decode: (any SQLRow) throws -> T) throws -> T? {
         try all(statement, arguments, decode).first
     }
 

@@ -23,11 +23,9 @@ final class SQLiteConnection: SQLConnection {
         })
     }
 
-    func query<T>(_ statement: SQLStatement, _ arguments: [any SQLBindable], _ decode: (Row) throws -> T) throws -> [T] {
+    func query(_ statement: SQLStatement, _ arguments: [any SQLBindable], _ each: (any SQLRow) throws -> Void) throws {
         let rows = try Row.fetchCursor(db.cachedStatement(sql: statement.sqlite), arguments: Self.arguments(arguments))
-        var result: [T] = []
-        while let row = try rows.next() { result.append(try decode(row)) }
-        return result
+        while let row = try rows.next() { try each(row) }
     }
 
     func execute(_ statement: SQLStatement, _ arguments: [any SQLBindable]) throws -> Int {

@@ -180,8 +180,8 @@ final class SQLiteWriteEngine: WriteEngine, @unchecked Sendable {
         }
     }
 
-    func finishBatch(_ transaction: SQLTransaction<SQLiteConnection>) throws {
-        try transaction.connection.indexPendingMessages()
+    func finishBatch(_ transaction: SQLTransaction) throws {
+        try (transaction.connection as? SQLiteConnection)?.indexPendingMessages()
     }
 
     func isRetryable(_ error: Error) -> Bool { false }
