@@ -53,7 +53,7 @@ package final class GroupCommitWriter<Engine: WriteEngine>: @unchecked Sendable 
     private var safeRetries = 0
     /// Batches run again because they conflicted with another instance's writes.
     private var conflictRetries = 0
-    private let maxAttempts = 5
+    private let maxAttempts = 8
 
     private let onCommit: (@Sendable ([RoomEvent]) -> Void)?
     /// Runs each committed batch's completions (replies, continuations) while the next batch commits.
@@ -173,12 +173,12 @@ package final class GroupCommitWriter<Engine: WriteEngine>: @unchecked Sendable 
             } catch is SavepointRequired where optimistic {
                 optimistic = false
                 safeRetries += 1
-            } catch let aborted as TransactionAborted where attempt < maxAttempts {
-                logger.debug("batch conflicted, run again", metadata: ["error": "\(aborted.error)", "chat.attempt": "\(attempt)"])
-                attempt += 1
-                conflictRetries += 1
-            } catch where attempt < maxAttempts && engine.isRetryable(error) {
-                logger.debug("batch conflicted, run again", metadata: ["error": "\(error)", "chat.attempt": "\(attempt)"])
+            } catch where attempt < maxAttempts && (error is TransactionAborted || engine.isRetryable(error)) {
+                let cause = (error as? TransactionAborted)?.error ?? error
+                logger.debug("batch conflicted, run again", metadata: ["error": "\(cause)", "chat.attempt": "\(attempt)"])
+                // The other writer usually commits within a few milliseconds: a growing, jittered pause lets it,
+                // instead of two instances running the same calls against each other again at once.
+                Thread.sleep(forTimeInterval: Double.random(in: 0.5...1.5) * 0.002 * Double(attempt))
                 attempt += 1
                 conflictRetries += 1
             } catch {
