@@ -47,8 +47,6 @@ package struct SQLStatement: Sendable {
         self.postgres = Self.render(postgres, .postgres)
     }
 
-    package func text(_ dialect: SQLDialect) -> String { dialect == .sqlite ? sqlite : postgres }
-
     private static let types = ["text": "text", "int": "bigint", "bool": "boolean"]
 
     package static func render(_ template: String, _ dialect: SQLDialect) -> String {
