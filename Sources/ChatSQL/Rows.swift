@@ -64,6 +64,8 @@ package enum Rows {
         created_by_profile_id, created_at, updated_at, last_message_at, last_event_seq
         """
 
+    static let roomColumnCount = roomColumns.split(separator: ",").count
+
     static func values(_ r: Room) -> [any SQLBindable] {
         [r.id, r.tenantId, r.name, r.description, r.topic, r.avatarUrl, r.roomType.rawValue, r.status.rawValue,
          r.maxParticipants, r.metadata, r.createdByProfileId, r.createdAt, r.updatedAt, r.lastMessageAt, r.lastEventSeq]

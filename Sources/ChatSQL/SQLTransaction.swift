@@ -54,13 +54,8 @@ package final class SQLTransaction: ChatTransaction {
             let changes = connection.totalChanges
             do {
                 return try body()
-            } catch let error as SavepointRequired {
-                throw error
-            } catch let error as TransactionAborted {
-                throw error
-            } catch where connection.isConflict(error) {
-                throw TransactionAborted(error: error)
             } catch {
+                if let batchFailure = batchFailure(error) { throw batchFailure }
                 // Nothing to undo when the body failed before its first write (validation, permissions:
                 // nearly every refusal); otherwise only a real savepoint can undo part of a batch.
                 guard connection.totalChanges == changes, !connection.abortsTransaction(error) else {
@@ -83,11 +78,8 @@ package final class SQLTransaction: ChatTransaction {
             let value = try body()
             try connection.execute(raw: "RELEASE SAVEPOINT \(name)")
             return value
-        } catch let error as TransactionAborted {
-            throw error
-        } catch where connection.isConflict(error) {
-            throw TransactionAborted(error: error)
         } catch {
+            if let batchFailure = batchFailure(error), batchFailure is TransactionAborted { throw batchFailure }
             try connection.execute(raw: "ROLLBACK TO SAVEPOINT \(name)")
             try connection.execute(raw: "RELEASE SAVEPOINT \(name)")
             connection.rolledBack(toDepth: savepointDepth)
@@ -95,6 +87,13 @@ package final class SQLTransaction: ChatTransaction {
             memory = remembered
             throw error
         }
+    }
+
+    /// An error that fails the whole batch rather than one operation: the write path's own signals, and a
+    /// conflict with another writer (wrapped, so that outer savepoints pass it on untouched).
+    private func batchFailure(_ error: Error) -> Error? {
+        if error is SavepointRequired || error is TransactionAborted { return error }
+        return connection.isConflict(error) ? TransactionAborted(error: error) : nil
     }
 
     // MARK: Rooms
@@ -155,7 +154,7 @@ package final class SQLTransaction: ChatTransaction {
             return (room, try participant(tenantId: tenantId, roomId: roomId, profileId: profileId))
         }
         guard let (room, participant) = try one(Catalog.roomAndParticipant, [tenantId, roomId, profileId], {
-            (try Rows.room($0), try $0.optionalText(15) == nil ? nil : try Rows.participant(Offset($0, by: 15)))
+            (try Rows.room($0), try $0.optionalText(Rows.roomColumnCount) == nil ? nil : try Rows.participant(Offset($0, by: Rows.roomColumnCount)))
         }) else { return nil }
         memory?.rooms[roomKey] = room
         memory?.participants[key] = participant
@@ -473,7 +472,7 @@ package final class SQLTransaction: ChatTransaction {
     }
 
     package func replayEntry(keyId: String, requestId: String) throws -> ReplayEntry? {
-        let key = ReplayKey(keyId: keyId, requestId: requestId)
+        let key = CallKey(keyId: keyId, requestId: requestId)
         if let recorded = memory?.recordedReplays[key] { return recorded }
         if memory?.unrecorded.contains(key) == true { return nil }
         return try one(Catalog.replayEntry, [keyId, requestId], Rows.replayEntry)
@@ -490,7 +489,7 @@ package final class SQLTransaction: ChatTransaction {
             FROM v LEFT JOIN replay_cache c ON c.key_id = v.key_id AND c.request_id = v.request_id
             """, deferral: .independent)
         let found = try all(statement, calls.flatMap { [$0.keyId, $0.requestId] as [any SQLBindable] }) { row in
-            (ReplayKey(keyId: try row.text(0), requestId: try row.text(1)), try row.bool(5),
+            (CallKey(keyId: try row.text(0), requestId: try row.text(1)), try row.bool(5),
              try row.optionalBlob(2) == nil ? nil : try Rows.replayEntry(row))
         }
         for (key, active, entry) in found {
@@ -500,7 +499,7 @@ package final class SQLTransaction: ChatTransaction {
     }
 
     package func callRecord(keyId: String, requestId: String) throws -> (keyActive: Bool, entry: ReplayEntry?) {
-        let key = ReplayKey(keyId: keyId, requestId: requestId)
+        let key = CallKey(keyId: keyId, requestId: requestId)
         if memory?.activeKeys[keyId] != nil || memory?.recordedReplays[key] != nil {
             return (try apiKeyIsActive(id: keyId), try replayEntry(keyId: keyId, requestId: requestId))
         }
@@ -514,7 +513,7 @@ package final class SQLTransaction: ChatTransaction {
     /// Records a call. A buffering engine reports it recorded; a conflict it finds when it writes the batch
     /// (another instance recorded the same call meanwhile) fails the batch, which runs again and then finds it.
     package func insertReplayEntry(_ e: ReplayEntry) throws -> Bool {
-        let key = ReplayKey(keyId: e.keyId, requestId: e.requestId)
+        let key = CallKey(keyId: e.keyId, requestId: e.requestId)
         guard memory?.recordedReplays[key] == nil else { return false }
         let inserted = try run(Catalog.insertReplayEntry, Rows.values(e)) > 0
         if inserted {
@@ -548,14 +547,14 @@ package struct TransactionAborted: Error {
 /// with a savepoint per operation.
 package struct SavepointRequired: Error {}
 
-/// What a `SQLTransaction` remembers (non-generic, so its dictionaries need no generic metadata at run time).
+/// What a `SQLTransaction` remembers within its transaction.
 private struct TransactionMemory {
     var rooms: [RoomKey: Room] = [:]
     var participants: [ParticipantKey: Participant] = [:]
     var activeKeys: [String: Bool] = [:]
-    var recordedReplays: [ReplayKey: ReplayEntry] = [:]
+    var recordedReplays: [CallKey: ReplayEntry] = [:]
     /// Calls read ahead and found unrecorded.
-    var unrecorded: Set<ReplayKey> = []
+    var unrecorded: Set<CallKey> = []
 }
 
 private struct RoomKey: Hashable {
@@ -564,8 +563,4 @@ private struct RoomKey: Hashable {
 
 private struct ParticipantKey: Hashable {
     let tenantId: String, roomId: String, profileId: String
-}
-
-private struct ReplayKey: Hashable {
-    let keyId: String, requestId: String
 }
