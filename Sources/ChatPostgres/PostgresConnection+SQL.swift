@@ -170,39 +170,32 @@ final class PGConnection: SQLConnection {
         }
         if events, case let rows = take("room_events"), !rows.isEmpty {
             let tenants = Set(rows.compactMap { $0.arguments[0] as? String }).sorted().map { [$0] as [any SQLBindable] }
-            parts.append(Part(arguments: tenants) { values in """
+            var lock = Part(arguments: tenants) { values in """
                 tenants_locked AS (SELECT pg_advisory_xact_lock(7450, hashtext(t.id)) FROM (VALUES \(values(["text"]))) t(id))
-                """ })
-            // The inserted rows are filtered on the lock count: an init plan, so the locks come before any event id.
+                """ }
+            lock.takesLocks = true
+            parts.append(lock)
+            // In the lock's statement the inserted rows are filtered on the lock count: an init plan, so the locks
+            // come before any event id. Written apart (a batch too big for one statement), the locks come first.
             parts.append(Part(arguments: rows.map(\.arguments),
                               select: "SELECT 'e', tenant_id, room_id, seq, event_id FROM events_written") { values in """
                 events_written AS (INSERT INTO room_events (\(Rows.eventColumns))
                     SELECT * FROM (VALUES \(values(["text", "text", "bigint", "text", "text", "text", "bigint", "text"]))) v
-                    WHERE (SELECT count(*) FROM tenants_locked) >= 0 RETURNING event_id, tenant_id, room_id, seq)
+                    {after_locks} RETURNING event_id, tenant_id, room_id, seq)
                 """ })
         }
         guard !parts.isEmpty else { return }
-        var arguments: [any SQLBindable] = []
-        var ctes: [String] = []
-        for part in parts {
-            ctes.append(part.sql { types in
-                part.arguments.map { row in
-                    "(" + row.indices.map { i in
-                        arguments.append(row[i])
-                        return "$\(arguments.count)" + (types.map { "::" + $0[i] } ?? "")
-                    }.joined(separator: ", ") + ")"
-                }.joined(separator: ", ")
-            })
-        }
-        let selects = parts.compactMap(\.select)
-        let result = try run("WITH \(ctes.joined(separator: ",\n")) \(selects.isEmpty ? "SELECT '', '', '', 0::bigint, 0::bigint" : selects.joined(separator: " UNION ALL "))",
-                             arguments)
         var recorded = Set<String>()
-        for row in result.rows.map(PGRow.init) {
-            switch try row.text(0) {
-            case "r": recorded.insert(try row.text(1) + " " + row.text(2))
-            case "e": eventIds[EventPosition(tenantId: try row.text(1), roomId: try row.text(2), seq: try row.int(3))] = try row.int(4)
-            default: break
+        // One statement when its parameters fit (PostgreSQL takes 65,535); else each part in chunks, in order.
+        let total = parts.reduce(0) { $0 + $1.arguments.reduce(0) { $0 + $1.count } }
+        let statements = total <= Self.maxParameters ? [parts] : parts.flatMap { $0.chunks(Self.maxParameters).map { [$0] } }
+        for statement in statements {
+            for row in try write(statement) {
+                switch try row.text(0) {
+                case "r": recorded.insert(try row.text(1) + " " + row.text(2))
+                case "e": eventIds[EventPosition(tenantId: try row.text(1), roomId: try row.text(2), seq: try row.int(3))] = try row.int(4)
+                default: break
+                }
             }
         }
         // A recorded mutation (it carries its response) that another writer recorded first: this batch ran it
@@ -212,12 +205,48 @@ final class PGConnection: SQLConnection {
         }
     }
 
+    /// Most parameters one statement of `flush` binds.
+    static let maxParameters = 30_000
+
+    /// One statement of data-modifying CTEs; its result rows are ('r', key, request id) for each replay entry
+    /// written and ('e', tenant, room, seq, event id) for each event.
+    private func write(_ parts: [Part]) throws -> [PGRow] {
+        var arguments: [any SQLBindable] = []
+        let locks = parts.contains(where: \.takesLocks)
+        let ctes = parts.map { part in
+            part.sql { types in
+                part.arguments.map { row in
+                    "(" + row.indices.map { i in
+                        arguments.append(row[i])
+                        return "$\(arguments.count)" + (types.map { "::" + $0[i] } ?? "")
+                    }.joined(separator: ", ") + ")"
+                }.joined(separator: ", ")
+            }.replacingOccurrences(of: "{after_locks}", with: locks ? "WHERE (SELECT count(*) FROM tenants_locked) >= 0" : "")
+        }
+        let selects = parts.compactMap(\.select) + (locks && parts.count == 1 ? ["SELECT '', '', '', count(*), 0::bigint FROM tenants_locked"] : [])
+        let main = selects.isEmpty ? "SELECT '', '', '', 0::bigint, 0::bigint" : selects.joined(separator: " UNION ALL ")
+        return try run("WITH \(ctes.joined(separator: ",\n")) \(main)", arguments).rows.map(PGRow.init)
+    }
+
     /// One CTE of `flush`: its rows, its SQL given a renderer of its VALUES rows (with column types, or nil where
     /// the insert's target types them), and what it adds to the statement's result.
     private struct Part {
         var arguments: [[any SQLBindable]]
         var select: String?
         var replays: [BufferedRow] = []
+        /// The tenants' advisory locks (the events of its statement are taken after them).
+        var takesLocks = false
+
+        /// This part in pieces of at most `maxParameters` parameters each (the same SQL, fewer rows).
+        func chunks(_ maxParameters: Int) -> [Part] {
+            let perChunk = max(1, maxParameters / max(1, arguments.first?.count ?? 1))
+            return stride(from: 0, to: arguments.count, by: perChunk).map { start in
+                var chunk = self
+                chunk.arguments = Array(arguments[start..<min(arguments.count, start + perChunk)])
+                if start > 0 { chunk.replays = [] }
+                return chunk
+            }
+        }
         let sql: (_ values: ([String]?) -> String) -> String
 
         init(arguments: [[any SQLBindable]], select: String? = nil, sql: @escaping (_ values: ([String]?) -> String) -> String) {
