@@ -135,14 +135,14 @@ final class RequestHandler: Sendable {
         let domain = self.domain
         let read: @Sendable () throws -> [UInt8] = { [storage, keys] in
             let payload = try storage.read { tx -> Data in
-                // A key taken from the cache is checked for revocation in the read's own snapshot.
-                if cached, try !tx.apiKeyIsActive(id: keyId) {
+                // A key taken from the cache is checked for revocation in the read's own snapshot (one statement
+                // with the request id's record).
+                let (keyActive, seen) = try tx.callRecord(keyId: keyId, requestId: context.requestID)
+                if cached, !keyActive {
                     keys.forget(keyId)
                     throw Self.revoked
                 }
-                if let seen = try tx.replayEntry(keyId: keyId, requestId: context.requestID), seen.frameHash != hash {
-                    throw Self.reused
-                }
+                if let seen, seen.frameHash != hash { throw Self.reused }
                 return try call.run(domain, tx, actor).get()
             }
             return Self.encode(requestId: context.requestID, payload: payload)

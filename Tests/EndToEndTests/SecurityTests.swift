@@ -75,6 +75,25 @@ struct SecurityTests {
         #expect(messages.messages.isEmpty, "no refused call wrote anything")
     }
 
+    @Test("a key revoked while the server runs stops working at once for reads too, when only reads cached it")
+    func revokedWhileReading() async throws {
+        let server = try ServerProcess(.ipc)
+        let owner = try server.client()
+        defer { owner.close() }
+        let room = try await owner.createRoom(.with { $0.name = "r"; $0.roomType = .public }).room
+        let key = try server.createKey()
+        let client = try server.client(key: key)
+        defer { client.close() }
+        // Reads only: the server checks this key's revocation in each read's own snapshot.
+        for _ in 0..<3 { _ = try await client.getRoom(.with { $0.roomID = room.id }) }
+        try server.revokeKey(key.keyId)
+        let raw = try RawCaller(server.rpc)
+        let read = try raw.call(client.frame("GetRoom", payload: try Smrt_Chat_V1_GetRoomRequest.with {
+            $0.roomID = room.id
+        }.serializedData()))
+        #expect(read.status.reason == "INVALID_KEY", "\(read.status)")
+    }
+
     @Test("a key revoked while the server runs stops working at once, after it was used for writes")
     func revokedWhileServing() async throws {
         let server = try ServerProcess(.ipc)
