@@ -55,7 +55,28 @@ final class ServerProcess: @unchecked Sendable {
         return ".build/debug/smrt-chatd"
     }
 
-    static func freePort() -> Int { Int.random(in: 20_000...60_000) }
+    /// The first of 6 consecutive loopback TCP ports that are free now, below Linux's ephemeral range (32768 on):
+    /// above it, the outgoing connections of the servers (to PostgreSQL, among others) can hold a chosen port.
+    static func freePort() -> Int {
+        func free(_ port: Int) -> Bool {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+        }
+        while true {
+            let port = Int.random(in: 20_000...32_000)
+            if (port..<port + 6).allSatisfy(free) { return port }
+        }
+    }
 
     init(_ transport: Transport, arguments: [String] = ["--no-rate-limits", "--no-jobs"], database: String? = nil,
          directory: URL? = nil, instances: Int? = nil) throws {
