@@ -13,6 +13,19 @@ public struct Committed<Value: Sendable>: Sendable {
 }
 
 /// How a queued write is run.
+/// A room and the profile whose participant row a write reads with it.
+public struct RoomAccess: Hashable, Sendable {
+    public let tenantId: String
+    public let roomId: String
+    public let profileId: String
+
+    public init(tenantId: String, roomId: String, profileId: String) {
+        self.tenantId = tenantId
+        self.roomId = roomId
+        self.profileId = profileId
+    }
+}
+
 public struct WriteOptions: Sendable {
     /// A caller waits for it: the write path starts a commit at once (else it is bookkeeping nobody waits for,
     /// a read's request id, which may wait a few milliseconds to share a commit).
@@ -20,10 +33,14 @@ public struct WriteOptions: Sendable {
     /// The call the write answers and records (SPEC §7.4): the write path reads the records of a batch's calls
     /// together, before running them.
     public var call: CallKey?
+    /// The room the write reads first, with the caller's participant row: the write path reads (PostgreSQL: and
+    /// locks) a batch's rooms together before running it.
+    public var room: RoomAccess?
 
-    public init(urgent: Bool = true, call: CallKey? = nil) {
+    public init(urgent: Bool = true, call: CallKey? = nil, room: RoomAccess? = nil) {
         self.urgent = urgent
         self.call = call
+        self.room = room
     }
 
     public static let urgent = WriteOptions()
@@ -318,9 +335,6 @@ public protocol ChatTransaction: AnyObject {
     func replayEntry(keyId: String, requestId: String) throws -> ReplayEntry?
     /// Whether the key is active, and what is recorded for one of its request ids, read together.
     func callRecord(keyId: String, requestId: String) throws -> (keyActive: Bool, entry: ReplayEntry?)
-    /// Reads the key activity and the records of several calls at once (the write path, for a batch), so that
-    /// `callRecord` answers them from memory.
-    func prefetchCallRecords(_ calls: [CallKey]) throws
     /// Records a call; false when (key, request id) is already recorded.
     func insertReplayEntry(_ entry: ReplayEntry) throws -> Bool
     /// Forgets calls recorded before `cutoff`; returns how many.

@@ -24,7 +24,8 @@ public struct PostgresStorageError: Error, CustomStringConvertible {
 ///   `ListTenantEvents` consumer never skips an event that commits later with a smaller id) while the rest of
 ///   the batch runs in parallel with the tenant's other writers.
 final class PGConnection: SQLConnection {
-    let connection: PostgresConnection
+    let pooled: PooledConnection
+    var connection: PostgresConnection { pooled.connection }
     let logger: Logger
     let writable: Bool
     var dialect: SQLDialect { .postgres }
@@ -39,19 +40,37 @@ final class PGConnection: SQLConnection {
     private var writtenInSavepoint: [(table: String, row: BufferedRow, depth: Int)] = []
     /// The ids of the events written so far, by position.
     private(set) var eventIds: [EventPosition: Int64] = [:]
+    /// The transaction's BEGIN, sent and not yet waited for (see `begin`).
+    private var pendingBegin: EventLoopFuture<PostgresQueryResult>?
 
     private struct BufferedRow {
         let arguments: [any SQLBindable]
         var depth: Int
     }
 
-    init(_ connection: PostgresConnection, writable: Bool, logger: Logger) {
-        self.connection = connection
+    init(_ pooled: PooledConnection, writable: Bool, logger: Logger) {
+        self.pooled = pooled
         self.writable = writable
         self.logger = logger
     }
 
-    private func run(_ sql: String, _ arguments: [any SQLBindable]) throws -> PostgresQueryResult {
+    /// The rows of a statement and how many rows it changed.
+    struct Outcome {
+        var rows: [PostgresRow]
+        var changed: Int
+        /// The rows of a prepared statement: see `PGRow.binaryLabeledText`.
+        var prepared = false
+    }
+
+    /// Runs `sql`. A statement that returns rows and no count (`prepared`: the catalog's queries, the small
+    /// writes of buffered rows) runs as a statement prepared once on this connection, so PostgreSQL neither
+    /// parses nor plans it again (most of its cost for the hot lookups).
+    private func run(_ sql: String, _ arguments: [any SQLBindable], prepared: Bool = false) throws -> Outcome {
+        if prepared, !arguments.isEmpty, let statement = try preparedStatement(sql) {
+            let rows = statement.execute(arguments.map(\.postgresData))
+            try settleBegin()
+            return Outcome(rows: try rows.wait(), changed: 0, prepared: true)
+        }
         var bindings = PostgresBindings(capacity: arguments.count)
         for argument in arguments {
             switch argument.sqlValue {
@@ -62,15 +81,42 @@ final class PGConnection: SQLConnection {
             case .blob(let bytes): bindings.append(ByteBuffer(bytes: bytes))
             }
         }
-        let result = try connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).wait()
-        if writable, !sql.hasPrefix("SELECT") { totalChanges += result.metadata.rows ?? 0 }
-        return result
+        let query = connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        try settleBegin()
+        let result = try query.wait()
+        let changed = sql.hasPrefix("SELECT") ? 0 : result.metadata.rows ?? 0
+        if writable { totalChanges += changed }
+        return Outcome(rows: result.rows, changed: changed)
+    }
+
+    /// Opens the transaction without waiting for PostgreSQL's answer: the connection runs its statements in
+    /// order, so the first statement is sent right behind it and the engine thread waits once for both (the
+    /// answer is checked before the first statement's). A BEGIN that fails has a broken connection behind it,
+    /// and the statement queued behind it fails too.
+    func begin(_ sql: String) {
+        pendingBegin = connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+    }
+
+    private func settleBegin() throws {
+        guard let begin = pendingBegin else { return }
+        pendingBegin = nil
+        _ = try begin.wait()
+    }
+
+    /// `sql` prepared on this connection (prepared now if it is not yet), or nil once the connection holds
+    /// `PooledConnection.maxPrepared` statements.
+    private func preparedStatement(_ sql: String) throws -> PreparedQuery? {
+        if let statement = pooled.prepared[sql] { return statement }
+        guard pooled.prepared.count < PooledConnection.maxPrepared else { return nil }
+        let statement = try connection.prepare(query: sql).wait()
+        pooled.prepared[sql] = statement
+        return statement
     }
 
     /// Runs `statement` now, after the buffered rows it may depend on; buffers it when it is a buffered insert.
     /// Returns nil when buffered.
-    private func send(_ statement: SQLStatement, _ arguments: [any SQLBindable]) throws -> PostgresQueryResult? {
-        guard writable else { return try run(statement.postgres, arguments) }
+    private func send(_ statement: SQLStatement, _ arguments: [any SQLBindable]) throws -> Outcome? {
+        guard writable else { return try run(statement.postgres, arguments, prepared: statement.postgres.hasPrefix("SELECT")) }
         switch statement.deferral {
         case .buffered(let table, _, _, _):
             buffered[table, default: []].append(BufferedRow(arguments: arguments, depth: depth))
@@ -80,18 +126,44 @@ final class PGConnection: SQLConnection {
         case .independent:
             break
         case .none:
-            try flush(events: statement.postgres.contains("room_events"))
+            try flush(events: statement.touchesEvents)
         }
-        return try run(statement.postgresLocking ?? statement.postgres, arguments)
+        let sql = statement.postgresLocking ?? statement.postgres
+        return try run(sql, arguments, prepared: sql.hasPrefix("SELECT"))
     }
 
     func query(_ statement: SQLStatement, _ arguments: [any SQLBindable], _ each: (any SQLRow) throws -> Void) throws {
-        for row in try send(statement, arguments)?.rows ?? [] { try each(PGRow(row)) }
+        guard let outcome = try send(statement, arguments) else { return }
+        for row in outcome.rows { try each(PGRow(row, binaryLabeledText: outcome.prepared)) }
+    }
+
+    /// Sends every query before waiting for the first answer (the connection runs them in order): one wait of
+    /// the engine thread instead of one per query.
+    func query(_ reads: [SQLRead]) throws {
+        var pending: [(EventLoopFuture<[PostgresRow]>, SQLRead)] = []
+        for read in reads {
+            let sql = writable ? read.statement.postgresLocking ?? read.statement.postgres : read.statement.postgres
+            guard let statement = try preparedStatement(sql) else {
+                try query(read.statement, read.arguments, read.each)
+                continue
+            }
+            pending.append((statement.execute(read.arguments.map(\.postgresData)), read))
+        }
+        try settleBegin()
+        var failure: Error?
+        for (rows, read) in pending {
+            do {
+                for row in try rows.wait() where failure == nil { try read.each(PGRow(row, binaryLabeledText: true)) }
+            } catch {
+                failure = failure ?? error
+            }
+        }
+        if let failure { throw failure }
     }
 
     func execute(_ statement: SQLStatement, _ arguments: [any SQLBindable]) throws -> Int {
         guard let result = try send(statement, arguments) else { return 1 }
-        return result.metadata.rows ?? 0
+        return result.changed
     }
 
     func execute(raw sql: String) throws {
@@ -153,7 +225,7 @@ final class PGConnection: SQLConnection {
             // The counters as last counted, per room (arguments: tenant, room, seq, last message time).
             var last: [String: [any SQLBindable]] = [:]
             for row in rows { last["\(row.arguments[0] as? String ?? "")\u{0}\(row.arguments[1] as? String ?? "")"] = row.arguments }
-            parts.append(Part(arguments: Array(last.values)) { values in """
+            parts.append(Part(arguments: Array(last.values)) { values, _ in """
                 rooms_written AS (UPDATE rooms r SET last_event_seq = v.seq, last_message_at = v.at
                     FROM (VALUES \(values(["text", "text", "bigint", "bigint"]))) v(tenant_id, id, seq, at)
                     WHERE r.tenant_id = v.tenant_id AND r.id = v.id RETURNING 1)
@@ -163,14 +235,14 @@ final class PGConnection: SQLConnection {
             guard case let rows = take(table), !rows.isEmpty, let statement = bufferedStatements[table],
                   case .buffered(_, let prefix, _, let suffix) = statement.deferral else { continue }
             let select = table == "replay_cache" ? "SELECT 'r', key_id, request_id, 0::bigint, 0::bigint FROM \(table)_written" : nil
-            parts.append(Part(arguments: rows.map(\.arguments), select: select) { values in
+            parts.append(Part(arguments: rows.map(\.arguments), select: select) { values, _ in
                 "\(table)_written AS (\(prefix) \(values(nil)) \(suffix) RETURNING \(returning))"
             })
             if table == "replay_cache" { parts[parts.count - 1].replays = rows }
         }
         if events, case let rows = take("room_events"), !rows.isEmpty {
             let tenants = Set(rows.compactMap { $0.arguments[0] as? String }).sorted().map { [$0] as [any SQLBindable] }
-            var lock = Part(arguments: tenants) { values in """
+            var lock = Part(arguments: tenants) { values, _ in """
                 tenants_locked AS (SELECT pg_advisory_xact_lock(7450, hashtext(t.id)) FROM (VALUES \(values(["text"]))) t(id))
                 """ }
             lock.takesLocks = true
@@ -178,10 +250,10 @@ final class PGConnection: SQLConnection {
             // In the lock's statement the inserted rows are filtered on the lock count: an init plan, so the locks
             // come before any event id. Written apart (a batch too big for one statement), the locks come first.
             parts.append(Part(arguments: rows.map(\.arguments),
-                              select: "SELECT 'e', tenant_id, room_id, seq, event_id FROM events_written") { values in """
+                              select: "SELECT 'e', tenant_id, room_id, seq, event_id FROM events_written") { values, afterLocks in """
                 events_written AS (INSERT INTO room_events (\(Rows.eventColumns))
                     SELECT * FROM (VALUES \(values(["text", "text", "bigint", "text", "text", "text", "bigint", "text"]))) v
-                    {after_locks} RETURNING event_id, tenant_id, room_id, seq)
+                    \(afterLocks) RETURNING event_id, tenant_id, room_id, seq)
                 """ })
         }
         guard !parts.isEmpty else { return }
@@ -205,6 +277,9 @@ final class PGConnection: SQLConnection {
         }
     }
 
+    /// Most parameters of a `flush` statement that is prepared (about three sends).
+    static let maxPreparedFlushParameters = 128
+
     /// Most parameters one statement of `flush` binds.
     static let maxParameters = 30_000
 
@@ -214,18 +289,21 @@ final class PGConnection: SQLConnection {
         var arguments: [any SQLBindable] = []
         let locks = parts.contains(where: \.takesLocks)
         let ctes = parts.map { part in
-            part.sql { types in
+            part.sql({ types in
                 part.arguments.map { row in
                     "(" + row.indices.map { i in
                         arguments.append(row[i])
                         return "$\(arguments.count)" + (types.map { "::" + $0[i] } ?? "")
                     }.joined(separator: ", ") + ")"
                 }.joined(separator: ", ")
-            }.replacingOccurrences(of: "{after_locks}", with: locks ? "WHERE (SELECT count(*) FROM tenants_locked) >= 0" : "")
+            }, locks ? "WHERE (SELECT count(*) FROM tenants_locked) >= 0" : "")
         }
         let selects = parts.compactMap(\.select) + (locks && parts.count == 1 ? ["SELECT '', '', '', count(*), 0::bigint FROM tenants_locked"] : [])
         let main = selects.isEmpty ? "SELECT '', '', '', 0::bigint, 0::bigint" : selects.joined(separator: " UNION ALL ")
-        return try run("WITH \(ctes.joined(separator: ",\n")) \(main)", arguments).rows.map(PGRow.init)
+        // The shapes of small batches repeat (one send: always the same statement): those are prepared.
+        let outcome = try run("WITH \(ctes.joined(separator: ",\n")) \(main)", arguments,
+                              prepared: arguments.count <= Self.maxPreparedFlushParameters)
+        return outcome.rows.map { PGRow($0, binaryLabeledText: outcome.prepared) }
     }
 
     /// One CTE of `flush`: its rows, its SQL given a renderer of its VALUES rows (with column types, or nil where
@@ -247,12 +325,27 @@ final class PGConnection: SQLConnection {
                 return chunk
             }
         }
-        let sql: (_ values: ([String]?) -> String) -> String
+        /// Given the renderer of its VALUES rows and the condition that puts its rows after the statement's locks.
+        let sql: (_ values: ([String]?) -> String, _ afterLocks: String) -> String
 
-        init(arguments: [[any SQLBindable]], select: String? = nil, sql: @escaping (_ values: ([String]?) -> String) -> String) {
+        init(arguments: [[any SQLBindable]], select: String? = nil,
+             sql: @escaping (_ values: ([String]?) -> String, _ afterLocks: String) -> String) {
             self.arguments = arguments
             self.select = select
             self.sql = sql
+        }
+    }
+}
+
+extension SQLBindable {
+    /// The value as the driver's prepared statements bind it.
+    var postgresData: PostgresData {
+        switch sqlValue {
+        case .null: .null
+        case .int(let n): PostgresData(int64: n)
+        case .text(let s): PostgresData(string: s)
+        case .bool(let b): PostgresData(bool: b)
+        case .blob(let bytes): PostgresData(bytes: bytes)
         }
     }
 }
@@ -263,10 +356,19 @@ struct ReplayRace: Error {}
 /// A row read by column position.
 struct PGRow: SQLRow {
     let row: PostgresRandomAccessRow
-    init(_ row: PostgresRow) { self.row = row.makeRandomAccess() }
+    /// The driver labels a prepared statement's columns with the formats of the statement's description (text),
+    /// though it asks for, and PostgreSQL sends, binary values: those cells are decoded as binary.
+    let binaryLabeledText: Bool
+
+    init(_ row: PostgresRow, binaryLabeledText: Bool = false) {
+        self.row = row.makeRandomAccess()
+        self.binaryLabeledText = binaryLabeledText
+    }
 
     private func value<T: PostgresDecodable>(_ index: Int, _ type: T.Type) throws -> T {
-        try row[index].decode(T.self, context: .default)
+        var cell = row[index]
+        if binaryLabeledText { cell.format = .binary }
+        return try cell.decode(T.self, context: .default)
     }
 
     func text(_ index: Int) throws -> String { try value(index, String.self) }

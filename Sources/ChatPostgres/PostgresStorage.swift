@@ -55,6 +55,18 @@ public struct PostgresConfiguration: Sendable {
     }
 }
 
+/// A connection of the pool and the catalog statements prepared on it (parsed and planned once per connection
+/// instead of on every call; at most `maxPrepared`, all from the fixed catalog).
+final class PooledConnection: @unchecked Sendable {
+    // @unchecked Sendable: used by one engine thread at a time, between checkout and checkin.
+    let connection: PostgresConnection
+    var prepared: [String: PreparedQuery] = [:]
+    static let maxPrepared = 256
+
+    init(_ connection: PostgresConnection) { self.connection = connection }
+    var isClosed: Bool { connection.isClosed }
+}
+
 /// A fixed-size pool of connections handed to one engine thread at a time (blocking checkout).
 final class ConnectionPool: @unchecked Sendable {
     // @unchecked Sendable: every mutable field is touched with `condition` locked.
@@ -62,7 +74,7 @@ final class ConnectionPool: @unchecked Sendable {
     private let maxSize: Int
     private let logger: Logger
     private let condition = NSCondition()
-    private var idle: [PostgresConnection] = []
+    private var idle: [PooledConnection] = []
     private var open = 0
     private var nextId = 0
     private var closed = false
@@ -73,7 +85,7 @@ final class ConnectionPool: @unchecked Sendable {
         self.logger = logger
     }
 
-    func checkout() throws -> PostgresConnection {
+    func checkout() throws -> PooledConnection {
         condition.lock()
         while true {
             if closed {
@@ -94,8 +106,9 @@ final class ConnectionPool: @unchecked Sendable {
                 let id = nextId
                 condition.unlock()
                 do {
-                    return try PostgresConnection.connect(on: PostgresConnection.defaultEventLoopGroup.any(),
-                                                          configuration: configuration, id: id, logger: logger).wait()
+                    return PooledConnection(try PostgresConnection.connect(
+                        on: PostgresConnection.defaultEventLoopGroup.any(), configuration: configuration, id: id,
+                        logger: logger).wait())
                 } catch {
                     condition.lock()
                     open -= 1
@@ -109,17 +122,18 @@ final class ConnectionPool: @unchecked Sendable {
     }
 
     /// Returns a connection; a broken one (or any after `close`) is closed and forgotten.
-    func checkin(_ connection: PostgresConnection, broken: Bool) {
+    func checkin(_ pooled: PooledConnection, broken: Bool) {
         condition.lock()
-        if broken || closed || connection.isClosed {
+        if broken || closed || pooled.isClosed {
             open -= 1
             condition.signal()
             condition.unlock()
             // The closure keeps the connection alive until it is closed (the driver asserts on that).
+            let connection = pooled.connection
             connection.close().whenComplete { _ in _ = connection }
             return
         }
-        idle.append(connection)
+        idle.append(pooled)
         condition.signal()
         condition.unlock()
     }
@@ -134,7 +148,7 @@ final class ConnectionPool: @unchecked Sendable {
         condition.unlock()
         // Waited for a bounded time: a shutdown must not hang on a peer that stopped answering.
         let closing = DispatchGroup()
-        for connection in connections {
+        for connection in connections.map(\.connection) {
             closing.enter()
             connection.close().whenComplete { _ in
                 _ = connection
@@ -216,7 +230,7 @@ public final class PostgresStorage: ChatStorage, @unchecked Sendable {
         let connection = try pool.checkout()
         let sql = PGConnection(connection, writable: writable, logger: logger)
         do {
-            try sql.execute(raw: writable ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            sql.begin(writable ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             let value: T
             do {
                 value = try body(sql)

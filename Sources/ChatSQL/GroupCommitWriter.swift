@@ -34,6 +34,8 @@ package final class GroupCommitWriter<Engine: WriteEngine>: @unchecked Sendable 
         let isUrgent: Bool
         /// The call it records, read with the batch's other calls before they run.
         let call: CallKey?
+        /// The room it reads first, read with the batch's other rooms before they run.
+        let room: RoomAccess?
     }
 
     private let engine: Engine
@@ -87,7 +89,7 @@ package final class GroupCommitWriter<Engine: WriteEngine>: @unchecked Sendable 
                 outcome = .failure(error)
             }
             return { commitError in completion(commitError.map { .failure($0) } ?? outcome) }
-        }, abort: { completion(.failure($0)) }, isUrgent: isUrgent, call: options.call)
+        }, abort: { completion(.failure($0)) }, isUrgent: isUrgent, call: options.call, room: options.room)
         condition.lock()
         if stopped {
             condition.unlock()
@@ -158,8 +160,7 @@ package final class GroupCommitWriter<Engine: WriteEngine>: @unchecked Sendable 
                 var events: [RoomEvent] = []
                 try engine.inWriteTransaction { connection in
                     let tx = SQLTransaction(connection, optimistic: optimistic)
-                    let calls = batch.compactMap(\.call)
-                    if calls.count > 1 { try tx.prefetchCallRecords(calls) }
+                    try tx.prefetch(calls: batch.compactMap(\.call), rooms: Set(batch.compactMap(\.room)))
                     for job in batch { finishers.append(try job.run(tx)) }
                     try engine.finishBatch(tx)
                     events = tx.events

@@ -21,6 +21,8 @@ package struct SQLStatement: Sendable {
     /// The PostgreSQL text inside a write transaction when the statement reads a row the operation may then
     /// change: the row is locked (`FOR NO KEY UPDATE`) until the commit, so another instance's writer waits.
     package var postgresLocking: String?
+    /// Whether the statement reads or writes the event log (an engine writes its buffered events first).
+    package let touchesEvents: Bool
 
     /// What a statement means for an engine that buffers inserts until the end of the batch (PostgreSQL:
     /// one multi-row statement instead of one per operation).
@@ -37,6 +39,7 @@ package struct SQLStatement: Sendable {
     package init(_ template: String, deferral: Deferral = .none, locking: Bool = false) {
         sqlite = Self.render(template, .sqlite)
         postgres = Self.render(template, .postgres)
+        touchesEvents = template.contains("room_events")
         self.deferral = deferral
         if locking { postgresLocking = postgres + " FOR NO KEY UPDATE" }
     }
@@ -45,6 +48,7 @@ package struct SQLStatement: Sendable {
     package init(sqlite: String, postgres: String) {
         self.sqlite = Self.render(sqlite, .sqlite)
         self.postgres = Self.render(postgres, .postgres)
+        touchesEvents = postgres.contains("room_events")
     }
 
     private static let types = ["text": "text", "int": "bigint", "bool": "boolean"]
@@ -166,6 +170,9 @@ package protocol SQLConnection: AnyObject {
     var defersWrites: Bool { get }
     /// Runs a query and hands each row to `each` (a row is valid only during the call).
     func query(_ statement: SQLStatement, _ arguments: [any SQLBindable], _ each: (any SQLRow) throws -> Void) throws
+    /// Runs independent queries (`Deferral.independent`), in order; an engine whose statements are round trips
+    /// sends them all before waiting for the first answer.
+    func query(_ reads: [SQLRead]) throws
     /// Runs a statement and returns the rows it changed.
     @discardableResult
     func execute(_ statement: SQLStatement, _ arguments: [any SQLBindable]) throws -> Int
@@ -182,7 +189,23 @@ package protocol SQLConnection: AnyObject {
     func abortsTransaction(_ error: Error) -> Bool
 }
 
+/// A query with its arguments and what to do with each of its rows.
+package struct SQLRead {
+    package let statement: SQLStatement
+    package let arguments: [any SQLBindable]
+    package let each: (any SQLRow) throws -> Void
+
+    package init(_ statement: SQLStatement, _ arguments: [any SQLBindable], each: @escaping (any SQLRow) throws -> Void) {
+        self.statement = statement
+        self.arguments = arguments
+        self.each = each
+    }
+}
+
 extension SQLConnection {
+    package func query(_ reads: [SQLRead]) throws {
+        for read in reads { try query(read.statement, read.arguments, read.each) }
+    }
     package var defersWrites: Bool { false }
     package func depthChanged(_ depth: Int) {}
     package func rolledBack(toDepth depth: Int) {}

@@ -478,23 +478,80 @@ package final class SQLTransaction: ChatTransaction {
         return try one(Catalog.replayEntry, [keyId, requestId], Rows.replayEntry)
     }
 
-    package func prefetchCallRecords(_ calls: [CallKey]) throws {
+    /// Reads what a batch's operations read first, in one exchange with the database: the records of their
+    /// calls (with their keys' activity) and the rooms they name with each caller's participant row (in a write
+    /// transaction on PostgreSQL the rooms are locked, in key order). The operations then find them in memory.
+    /// Only with an engine that defers writes (see `memory`).
+    package func prefetch(calls: [CallKey], rooms: Set<RoomAccess>) throws {
         guard memory != nil else { return }
+        var reads: [SQLRead] = []
         let calls = Array(Set(calls))
-        let rows = calls.indices.map { "(?\(2 * $0 + 1):text, ?\(2 * $0 + 2):text)" }.joined(separator: ", ")
-        let statement = SQLStatement("""
-            WITH v(key_id, request_id) AS (VALUES \(rows))
-            SELECT v.key_id, v.request_id, c.frame_hash, c.response, c.created_at,
-                   coalesce((SELECT k.revoked_at IS NULL FROM api_keys k WHERE k.key_id = v.key_id), 1 = 0)
-            FROM v LEFT JOIN replay_cache c ON c.key_id = v.key_id AND c.request_id = v.request_id
-            """, deferral: .independent)
-        let found = try all(statement, calls.flatMap { [$0.keyId, $0.requestId] as [any SQLBindable] }) { row in
-            (CallKey(keyId: try row.text(0), requestId: try row.text(1)), try row.bool(5),
-             try row.optionalBlob(2) == nil ? nil : try Rows.replayEntry(row))
+        if calls.count == 1 {
+            let key = calls[0]
+            reads.append(SQLRead(Catalog.callRecord, [key.keyId, key.requestId]) { [self] row in
+                memory?.activeKeys[key.keyId] = try row.bool(0)
+                if try row.optionalText(1) == nil {
+                    memory?.unrecorded.insert(key)
+                } else {
+                    memory?.recordedReplays[key] = try Rows.replayEntry(Offset(row, by: 1))
+                }
+            })
+        } else if calls.count > 1 {
+            let values = calls.indices.map { "(?\(2 * $0 + 1):text, ?\(2 * $0 + 2):text)" }.joined(separator: ", ")
+            let statement = SQLStatement("""
+                WITH v(key_id, request_id) AS (VALUES \(values))
+                SELECT v.key_id, v.request_id, c.frame_hash, c.response, c.created_at,
+                       coalesce((SELECT k.revoked_at IS NULL FROM api_keys k WHERE k.key_id = v.key_id), 1 = 0)
+                FROM v LEFT JOIN replay_cache c ON c.key_id = v.key_id AND c.request_id = v.request_id
+                """, deferral: .independent)
+            reads.append(SQLRead(statement, calls.flatMap { [$0.keyId, $0.requestId] as [any SQLBindable] }) { [self] row in
+                let key = CallKey(keyId: try row.text(0), requestId: try row.text(1))
+                memory?.activeKeys[key.keyId] = try row.bool(5)
+                if try row.optionalBlob(2) == nil {
+                    memory?.unrecorded.insert(key)
+                } else {
+                    memory?.recordedReplays[key] = try Rows.replayEntry(row)
+                }
+            })
         }
-        for (key, active, entry) in found {
-            memory?.activeKeys[key.keyId] = active
-            if let entry { memory?.recordedReplays[key] = entry } else { memory?.unrecorded.insert(key) }
+        if !rooms.isEmpty {
+            reads.append(roomsRead(rooms.sorted {
+                ($0.tenantId, $0.roomId, $0.profileId) < ($1.tenantId, $1.roomId, $1.profileId)
+            }))
+        }
+        try connection.query(reads)
+    }
+
+    /// The read of `prefetch` for rooms and participants (one room: the catalog's prepared statement).
+    private func roomsRead(_ rooms: [RoomAccess]) -> SQLRead {
+        let statement: SQLStatement
+        if rooms.count == 1 {
+            statement = Catalog.roomAndParticipant
+        } else {
+            let values = "WITH v(tenant_id, room_id, profile_id) AS (VALUES "
+                + rooms.indices.map { "(?\(3 * $0 + 1):text, ?\(3 * $0 + 2):text, ?\(3 * $0 + 3):text)" }.joined(separator: ", ") + ")"
+            var many = SQLStatement("""
+                \(values) SELECT \(Rows.qualified(Rows.roomColumns, "r")), \(Rows.qualified(Rows.participantColumns, "p"))
+                FROM v JOIN rooms r ON r.tenant_id = v.tenant_id AND r.id = v.room_id
+                LEFT JOIN participants p ON p.tenant_id = v.tenant_id AND p.room_id = v.room_id AND p.profile_id = v.profile_id
+                """, deferral: .independent)
+            many.postgresLocking = SQLStatement.render("""
+                \(values), locked AS (SELECT \(Rows.roomColumns) FROM rooms WHERE (tenant_id, id) IN (SELECT tenant_id, room_id FROM v)
+                                     ORDER BY tenant_id, id FOR NO KEY UPDATE)
+                SELECT r.*, p.* FROM locked r JOIN v ON v.tenant_id = r.tenant_id AND v.room_id = r.id
+                LEFT JOIN LATERAL (SELECT \(Rows.participantColumns) FROM participants
+                                   WHERE tenant_id = v.tenant_id AND room_id = v.room_id AND profile_id = v.profile_id
+                                   FOR NO KEY UPDATE) p ON true
+                """, .postgres)
+            statement = many
+        }
+        return SQLRead(statement, rooms.flatMap { [$0.tenantId, $0.roomId, $0.profileId] as [any SQLBindable] }) { [self] row in
+            let room = try Rows.room(row)
+            memory?.rooms[RoomKey(tenantId: room.tenantId, id: room.id)] = room
+            if try row.optionalText(Rows.roomColumnCount) != nil {
+                let p = try Rows.participant(Offset(row, by: Rows.roomColumnCount))
+                memory?.participants[ParticipantKey(tenantId: p.tenantId, roomId: p.roomId, profileId: p.profileId)] = p
+            }
         }
     }
 

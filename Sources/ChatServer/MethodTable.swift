@@ -7,6 +7,8 @@ import SwiftProtobuf
 struct PreparedCall: Sendable {
     /// The serialized response, or a refusal that commits what the operation wrote (SPEC §12.5).
     let run: @Sendable (ChatDomain, any ChatTransaction, CallActor) throws -> Committing<Data>
+    /// The room the request names, which the operation reads first with the caller's participant row.
+    var roomId: String?
 }
 
 /// One operation of the service: how to decode its request, which scopes it accepts, whether it
@@ -30,7 +32,7 @@ struct MethodSpec: Sendable {
 private typealias Tx = any ChatTransaction
 
 private func spec<Req: SwiftProtobuf.Message, Res: SwiftProtobuf.Message>(
-    _ name: String, mutates: Bool, _ scopes: [Scope] = [.chat],
+    _ name: String, mutates: Bool, _ scopes: [Scope] = [.chat], room: (@Sendable (Req) -> String)? = nil,
     _ body: @escaping @Sendable (ChatDomain, Tx, CallActor, Req) throws -> Committing<Res>
 ) -> MethodSpec {
     MethodSpec(name: name, mutates: mutates, scopes: scopes) { payload in
@@ -44,13 +46,15 @@ private func spec<Req: SwiftProtobuf.Message, Res: SwiftProtobuf.Message>(
         guard request.unknownFields.data.isEmpty else {
             throw ChatError.validation("payload", "has fields unknown to \(Req.protoMessageName)")
         }
-        return PreparedCall { domain, tx, actor in try body(domain, tx, actor, request).map { try $0.serializedData() } }
+        return PreparedCall(run: { domain, tx, actor in try body(domain, tx, actor, request).map { try $0.serializedData() } },
+                            roomId: room.map { $0(request) })
     }
 }
 
 private func write<Req: SwiftProtobuf.Message, Res: SwiftProtobuf.Message>(
-    _ name: String, _ type: Req.Type, _ scopes: [Scope] = [.chat], _ body: @escaping @Sendable (ChatDomain, Tx, CallActor, Req) throws -> Res
-) -> MethodSpec { spec(name, mutates: true, scopes) { .value(try body($0, $1, $2, $3)) } }
+    _ name: String, _ type: Req.Type, _ scopes: [Scope] = [.chat], room: (@Sendable (Req) -> String)? = nil,
+    _ body: @escaping @Sendable (ChatDomain, Tx, CallActor, Req) throws -> Res
+) -> MethodSpec { spec(name, mutates: true, scopes, room: room) { .value(try body($0, $1, $2, $3)) } }
 
 /// A mutation whose refusal still commits (the tool gate's audit event).
 private func committing<Req: SwiftProtobuf.Message, Res: SwiftProtobuf.Message>(
@@ -196,7 +200,7 @@ enum MethodTable {
     ]
 
     static let messages: [MethodSpec] = [
-        write("SendMessage", Smrt_Chat_V1_SendMessageRequest.self) { d, tx, a, r in
+        write("SendMessage", Smrt_Chat_V1_SendMessageRequest.self, room: { $0.roomID }) { d, tx, a, r in
             let sent = try d.sendMessage(
                 tx, a, roomId: r.roomID, content: r.content,
                 messageType: try optionalDomainEnum(r.messageType, "message_type") ?? .text,

@@ -277,7 +277,9 @@ final class RequestHandler: Sendable {
             _ = try tx.insertReplayEntry(ReplayEntry(keyId: keyId, requestId: requestId, frameHash: hash,
                                                      response: response, createdAt: now))
             return response
-        }, options: WriteOptions(call: CallKey(keyId: keyId, requestId: requestId)), completion: completion)
+        }, options: WriteOptions(call: CallKey(keyId: keyId, requestId: requestId),
+                                 room: call.roomId.map { RoomAccess(tenantId: actor.tenantId, roomId: $0, profileId: actor.profileId) }),
+           completion: completion)
     }
 
     private static let revoked = ChatError(.unauthenticated, .invalidKey, "unknown or revoked key")
