@@ -241,6 +241,7 @@ package enum Rows {
     }
 
     static let replayColumns = "key_id, request_id, frame_hash, response, created_at"
+    static let replayColumnCount = 5
 
     static func values(_ e: ReplayEntry) -> [any SQLBindable] {
         [e.keyId, e.requestId, e.frameHash, e.response, e.createdAt]

@@ -484,42 +484,60 @@ package final class SQLTransaction: ChatTransaction {
     /// Only with an engine that defers writes (see `memory`).
     package func prefetch(calls: [CallKey], rooms: Set<RoomAccess>) throws {
         guard memory != nil else { return }
-        var reads: [SQLRead] = []
         let calls = Array(Set(calls))
+        let rooms = rooms.sorted { ($0.tenantId, $0.roomId, $0.profileId) < ($1.tenantId, $1.roomId, $1.profileId) }
+        if calls.count == 1, rooms.count == 1 {
+            // A batch of one call: one statement.
+            let (call, room) = (calls[0], rooms[0])
+            try connection.query(Catalog.callRecordAndRoom, [call.keyId, call.requestId, room.tenantId, room.roomId, room.profileId]) {
+                try rememberCall(call, active: try $0.bool(0), row: Offset($0, by: 1))
+                try rememberRoom(Offset($0, by: 1 + Rows.replayColumnCount))
+            }
+            return
+        }
+        var reads: [SQLRead] = []
         if calls.count == 1 {
-            let key = calls[0]
-            reads.append(SQLRead(Catalog.callRecord, [key.keyId, key.requestId]) { [self] row in
-                memory?.activeKeys[key.keyId] = try row.bool(0)
-                if try row.optionalText(1) == nil {
-                    memory?.unrecorded.insert(key)
-                } else {
-                    memory?.recordedReplays[key] = try Rows.replayEntry(Offset(row, by: 1))
-                }
+            let call = calls[0]
+            reads.append(SQLRead(Catalog.callRecord, [call.keyId, call.requestId]) { [self] in
+                try rememberCall(call, active: try $0.bool(0), row: Offset($0, by: 1))
             })
         } else if calls.count > 1 {
             let values = calls.indices.map { "(?\(2 * $0 + 1):text, ?\(2 * $0 + 2):text)" }.joined(separator: ", ")
             let statement = SQLStatement("""
                 WITH v(key_id, request_id) AS (VALUES \(values))
-                SELECT v.key_id, v.request_id, c.frame_hash, c.response, c.created_at,
-                       coalesce((SELECT k.revoked_at IS NULL FROM api_keys k WHERE k.key_id = v.key_id), 1 = 0)
+                SELECT coalesce((SELECT k.revoked_at IS NULL FROM api_keys k WHERE k.key_id = v.key_id), 1 = 0),
+                       v.key_id, v.request_id, c.frame_hash, c.response, c.created_at
                 FROM v LEFT JOIN replay_cache c ON c.key_id = v.key_id AND c.request_id = v.request_id
                 """, deferral: .independent)
-            reads.append(SQLRead(statement, calls.flatMap { [$0.keyId, $0.requestId] as [any SQLBindable] }) { [self] row in
-                let key = CallKey(keyId: try row.text(0), requestId: try row.text(1))
-                memory?.activeKeys[key.keyId] = try row.bool(5)
-                if try row.optionalBlob(2) == nil {
-                    memory?.unrecorded.insert(key)
-                } else {
-                    memory?.recordedReplays[key] = try Rows.replayEntry(row)
-                }
+            reads.append(SQLRead(statement, calls.flatMap { [$0.keyId, $0.requestId] as [any SQLBindable] }) { [self] in
+                try rememberCall(CallKey(keyId: try $0.text(1), requestId: try $0.text(2)), active: try $0.bool(0),
+                                 row: Offset($0, by: 1))
             })
         }
-        if !rooms.isEmpty {
-            reads.append(roomsRead(rooms.sorted {
-                ($0.tenantId, $0.roomId, $0.profileId) < ($1.tenantId, $1.roomId, $1.profileId)
-            }))
-        }
+        if !rooms.isEmpty { reads.append(roomsRead(rooms)) }
         try connection.query(reads)
+    }
+
+    /// Remembers a call's key activity and its record (`row`: the replay columns, the frame hash NULL when the
+    /// call is not recorded).
+    private func rememberCall(_ call: CallKey, active: Bool, row: any SQLRow) throws {
+        memory?.activeKeys[call.keyId] = active
+        if try row.optionalBlob(2) == nil {
+            memory?.unrecorded.insert(call)
+        } else {
+            memory?.recordedReplays[call] = try Rows.replayEntry(row)
+        }
+    }
+
+    /// Remembers a room and its participant (`row`: the room columns then the participant's, NULL when absent).
+    private func rememberRoom(_ row: any SQLRow) throws {
+        guard try row.optionalText(0) != nil else { return }
+        let room = try Rows.room(row)
+        memory?.rooms[RoomKey(tenantId: room.tenantId, id: room.id)] = room
+        if try row.optionalText(Rows.roomColumnCount) != nil {
+            let p = try Rows.participant(Offset(row, by: Rows.roomColumnCount))
+            memory?.participants[ParticipantKey(tenantId: p.tenantId, roomId: p.roomId, profileId: p.profileId)] = p
+        }
     }
 
     /// The read of `prefetch` for rooms and participants (one room: the catalog's prepared statement).
@@ -545,13 +563,8 @@ package final class SQLTransaction: ChatTransaction {
                 """, .postgres)
             statement = many
         }
-        return SQLRead(statement, rooms.flatMap { [$0.tenantId, $0.roomId, $0.profileId] as [any SQLBindable] }) { [self] row in
-            let room = try Rows.room(row)
-            memory?.rooms[RoomKey(tenantId: room.tenantId, id: room.id)] = room
-            if try row.optionalText(Rows.roomColumnCount) != nil {
-                let p = try Rows.participant(Offset(row, by: Rows.roomColumnCount))
-                memory?.participants[ParticipantKey(tenantId: p.tenantId, roomId: p.roomId, profileId: p.profileId)] = p
-            }
+        return SQLRead(statement, rooms.flatMap { [$0.tenantId, $0.roomId, $0.profileId] as [any SQLBindable] }) { [self] in
+            try rememberRoom($0)
         }
     }
 
