@@ -172,7 +172,7 @@ public final class PostgresStorage: ChatStorage, @unchecked Sendable {
     private let pool: ConnectionPool
     private let configuration: PostgresConfiguration
     private let logger: Logger
-    private var writer: GroupCommitWriter<PostgresWriteEngine>!
+    private var writer: GroupCommitWriter!
 
     /// Connects to the database and applies pending migrations.
     ///
@@ -294,7 +294,7 @@ final class PostgresWriteEngine: WriteEngine {
         self.logger = logger
     }
 
-    func inWriteTransaction(_ body: (PGConnection) throws -> Void) throws {
+    func inWriteTransaction(_ body: (any SQLConnection) throws -> Void) throws {
         try PostgresStorage.transaction(pool, writable: true, logger: logger, body)
     }
 

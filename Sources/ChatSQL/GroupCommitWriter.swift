@@ -3,11 +3,13 @@ import Foundation
 import Logging
 
 /// What the write path needs of an engine: one write transaction at a time on its write connection.
+///
+/// The writer holds it as an existential and is not generic: a generic writer instantiated in the engine's module
+/// runs unspecialized, its nested types' metadata looked up at run time on every operation (measured on SQLite).
 package protocol WriteEngine: AnyObject, Sendable {
-    associatedtype Connection: SQLConnection
     /// Runs `body` in one write transaction (BEGIN, body, COMMIT; rolled back when it throws), then does the
     /// engine's housekeeping between commits (SQLite checkpoints its WAL).
-    func inWriteTransaction(_ body: (Connection) throws -> Void) throws
+    func inWriteTransaction(_ body: (any SQLConnection) throws -> Void) throws
     /// Called on the batch's connection after its operations, before the commit (SQLite indexes the new
     /// messages for search, PostgreSQL writes what it buffered and orders the tenants' events).
     func finishBatch(_ transaction: SQLTransaction) throws
@@ -21,7 +23,7 @@ package protocol WriteEngine: AnyObject, Sendable {
 /// that is done without SQL savepoints in the common case); the batch commits once; then every
 /// operation's caller is resumed with its own outcome. A commit failure fails every operation of the batch (none of
 /// them was acknowledged). The thread blocks on the database, never on Swift's cooperative pool.
-package final class GroupCommitWriter<Engine: WriteEngine>: @unchecked Sendable {
+package final class GroupCommitWriter: @unchecked Sendable {
     // @unchecked Sendable: `pending` and `stopped` are only touched with `condition` locked; the
     // engine is thread-safe; the thread is started once in init.
     private struct Job {
@@ -38,7 +40,7 @@ package final class GroupCommitWriter<Engine: WriteEngine>: @unchecked Sendable 
         let room: RoomAccess?
     }
 
-    private let engine: Engine
+    private let engine: any WriteEngine
     private let maxBatch: Int
     private let logger: Logger
     private let condition = NSCondition()
@@ -61,7 +63,7 @@ package final class GroupCommitWriter<Engine: WriteEngine>: @unchecked Sendable 
     /// Runs each committed batch's completions (replies, continuations) while the next batch commits.
     private let completions = WorkerThreads("smrt.chat.completions")
 
-    package init(engine: Engine, maxBatch: Int, logger: Logger, onCommit: (@Sendable ([RoomEvent]) -> Void)?) {
+    package init(engine: any WriteEngine, maxBatch: Int, logger: Logger, onCommit: (@Sendable ([RoomEvent]) -> Void)?) {
         self.engine = engine
         self.onCommit = onCommit
         self.maxBatch = max(1, maxBatch)
@@ -160,7 +162,7 @@ package final class GroupCommitWriter<Engine: WriteEngine>: @unchecked Sendable 
                 var events: [RoomEvent] = []
                 try engine.inWriteTransaction { connection in
                     let tx = SQLTransaction(connection, optimistic: optimistic)
-                    try tx.prefetch(calls: batch.compactMap(\.call), rooms: Set(batch.compactMap(\.room)))
+                    try tx.prefetch(calls: batch.compactMap { $0.call }, rooms: Set(batch.compactMap { $0.room }))
                     for job in batch { finishers.append(try job.run(tx)) }
                     try engine.finishBatch(tx)
                     events = tx.events

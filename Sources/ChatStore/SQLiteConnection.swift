@@ -11,14 +11,16 @@ final class SQLiteConnection: SQLConnection {
 
     init(_ db: Database) { self.db = db }
 
+    /// GRDB's arguments. Built from existentials: GRDB's initializer for a sequence of concrete values maps it with a
+    /// key path that, unspecialized in this module, is instantiated at run time on every statement.
     private static func arguments(_ values: [any SQLBindable]) -> StatementArguments {
-        StatementArguments(values.map { value -> DatabaseValue in
+        StatementArguments(values.map { value -> (any DatabaseValueConvertible)? in
             switch value.sqlValue {
-            case .null: return .null
-            case .int(let n): return n.databaseValue
-            case .text(let s): return s.databaseValue
-            case .bool(let b): return b.databaseValue
-            case .blob(let bytes): return Data(bytes).databaseValue
+            case .null: return nil
+            case .int(let n): return n
+            case .text(let s): return s
+            case .bool(let b): return b
+            case .blob(let bytes): return Data(bytes)
             }
         })
     }

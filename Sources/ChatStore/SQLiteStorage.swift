@@ -30,7 +30,7 @@ public struct SQLiteConfiguration: Sendable {
 /// alone and concurrent writers share one commit (group commit) without waiting on a timer.
 public final class SQLiteStorage: ChatStorage {
     let pool: DatabasePool
-    private let writer: GroupCommitWriter<SQLiteWriteEngine>
+    private let writer: GroupCommitWriter
     private let logger: Logger
 
     /// Opens (creating if needed) and migrates the database at `configuration.path`.
@@ -170,7 +170,7 @@ final class SQLiteWriteEngine: WriteEngine, @unchecked Sendable {
         self.logger = logger
     }
 
-    func inWriteTransaction(_ body: (SQLiteConnection) throws -> Void) throws {
+    func inWriteTransaction(_ body: (any SQLConnection) throws -> Void) throws {
         try pool.writeWithoutTransaction { db in
             try db.inTransaction(.immediate) {
                 try body(SQLiteConnection(db))
