@@ -332,6 +332,10 @@ public protocol ChatTransaction: AnyObject {
     func apiKeys() throws -> [ApiKey]
     /// Marks a key revoked; false when no such key.
     func revokeApiKey(id: String, at: Int64) throws -> Bool
+    /// Appends to the audit trail; the database refuses to change or delete its lines.
+    func appendAudit(_ entry: AuditEntry) throws
+    /// Audit lines at or after `since` (ms) with an id above `afterId`, oldest first, at most `limit`.
+    func auditEntries(since: Int64, afterId: Int64, limit: Int) throws -> [AuditEntry]
     func replayEntry(keyId: String, requestId: String) throws -> ReplayEntry?
     /// Whether the key is active, and what is recorded for one of its request ids, read together.
     func callRecord(keyId: String, requestId: String) throws -> (keyActive: Bool, entry: ReplayEntry?)

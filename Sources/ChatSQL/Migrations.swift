@@ -19,7 +19,41 @@ package enum Migrations {
         Migration(name: "v2-rpc-service", statements: v2),
         Migration(name: "v3-deferred-fts") { $0 == .sqlite ? deferredFTS : [] },
         Migration(name: "v4-redact-session-events") { [redactSessionEvents($0)] },
+        Migration(name: "v5-audit-log", statements: auditLog),
     ]
+
+    /// The audit trail: an append-only table (triggers refuse updates and deletes on both engines).
+    static func auditLog(_ d: SQLDialect) -> [String] {
+        let table = """
+            CREATE TABLE audit_log (
+                id \(d == .sqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : d.pk),
+                at \(d.int) NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                tenant_id TEXT,
+                subject TEXT,
+                outcome TEXT NOT NULL CHECK (outcome IN (\(AuditEntry.Outcome.allCases.map { "'\($0.rawValue)'" }.joined(separator: ",")))),
+                detail TEXT NOT NULL \(d.json("detail"))
+            )
+            """
+        let index = "CREATE INDEX audit_log_by_time ON audit_log(at, id)"
+        if d == .sqlite {
+            return [table, index] + ["UPDATE", "DELETE"].map { operation in
+                """
+                CREATE TRIGGER audit_log_no_\(operation.lowercased()) BEFORE \(operation) ON audit_log BEGIN
+                    SELECT RAISE(ABORT, 'audit_log is append-only');
+                END
+                """
+            }
+        }
+        return [table, index, """
+            CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$
+            """, """
+            CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log
+                FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()
+            """]
+    }
 
     /// SESSION_* events no longer carry the system prompt or the session context (the log reaches `events`
     /// keys, which may not read them): this empties both in the events written before.

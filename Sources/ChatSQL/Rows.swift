@@ -240,6 +240,19 @@ package enum Rows {
                createdAt: try r.int(5), revokedAt: try r.optionalInt(6))
     }
 
+    static let auditColumns = "at, actor, action, tenant_id, subject, outcome, detail"
+
+    static func values(_ e: AuditEntry) -> [any SQLBindable] {
+        [e.at, e.actor, e.action.rawValue, e.tenantId, e.subject, e.outcome.rawValue, e.detail]
+    }
+
+    /// An audit line selected as `id, auditColumns`.
+    static func auditEntry(_ r: any SQLRow) throws -> AuditEntry {
+        AuditEntry(id: try r.int(0), at: try r.int(1), actor: try r.text(2), action: try r.enumValue(3, "action"),
+                   tenantId: try r.optionalText(4), subject: try r.optionalText(5), outcome: try r.enumValue(6, "outcome"),
+                   detail: try r.text(7))
+    }
+
     static let replayColumns = "key_id, request_id, frame_hash, response, created_at"
     static let replayColumnCount = 5
 

@@ -458,6 +458,14 @@ package final class SQLTransaction: ChatTransaction {
         return active
     }
 
+    package func appendAudit(_ entry: AuditEntry) throws {
+        try run(Catalog.appendAudit, Rows.values(entry))
+    }
+
+    package func auditEntries(since: Int64, afterId: Int64, limit: Int) throws -> [AuditEntry] {
+        try all(Catalog.auditEntries, [since, afterId, limit], Rows.auditEntry)
+    }
+
     package func insertApiKey(_ k: ApiKey) throws {
         try run(Catalog.insertApiKey, Rows.values(k))
     }

@@ -51,7 +51,7 @@ struct FrameGate: Sendable {
             throw ChatError(.permissionDenied, .tenantNotGranted, "the key may not act in this tenant")
         }
         guard method.scopes.contains(where: key.scopes.contains) else { throw ChatError.scopeMissing(method.scopes[0]) }
-        return CallActor(tenantId: context.tenantID, profileId: context.actorProfileID, scopes: key.scopes)
+        return CallActor(tenantId: context.tenantID, profileId: context.actorProfileID, scopes: key.scopes, keyId: key.keyId)
     }
 
     /// Step (4): whether the call's deadline (0: none) has passed at `now`.

@@ -228,7 +228,28 @@ final class RequestHandler: Sendable {
             return (try gate.authenticate(request, key: key, method: method, now: now), false)
         } catch let error as ChatError where error.code == .unauthenticated || error.code == .permissionDenied {
             _ = failureLimiter.take(bucket)
+            if error.code == .permissionDenied, method.scopes.contains(.admin) {
+                auditDenied(request, method: method, error: error, now: now)
+            }
             throw error
+        }
+    }
+
+    /// Records an admin operation refused to a key whose signature checked out (its scope or tenant), without
+    /// waiting for the commit.
+    private func auditDenied(_ request: Smrt_Chat_V1_RpcRequest, method: MethodSpec, error: ChatError, now: Int64) {
+        var detail = JSONText(capacity: 64)
+        detail.beginObject()
+        detail.key("reason")
+        detail.string(error.reason.rawValue)
+        detail.endObject()
+        let entry = AuditEntry(at: now, actor: "key:" + request.auth.keyID, action: .adminDenied,
+                               tenantId: request.context.tenantID, subject: method.name, outcome: .denied,
+                               detail: detail.text)
+        storage.submitWrite({ tx in try tx.appendAudit(entry) }, options: .background) { [logger] result in
+            if case .failure(let error) = result {
+                logger.warning("audit line not recorded", metadata: ["error": "\(error)"])
+            }
         }
     }
 

@@ -11,7 +11,7 @@ struct SmrtChatd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "smrt-chatd",
         abstract: "The SmrtChat server: chat rooms, messages and agent sessions over nanomsg RPC.",
-        subcommands: [Serve.self, Migrate.self, Keys.self, Check.self],
+        subcommands: [Serve.self, Migrate.self, Keys.self, Check.self, Audit.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -157,7 +157,25 @@ struct Keys: ParsableCommand {
             let key = ApiKey(keyId: "sk_" + RequestSigning.hex(randomBytes(8)), secret: randomBytes(32), tenants: tenants,
                              allTenants: allTenants, scopes: Set((scopes.isEmpty ? ["chat"] : scopes).compactMap(Scope.init)),
                              createdAt: ChatDomain.systemClock())
-            try storage.writeBlocking { try $0.insertApiKey(key) }
+            var detail = JSONText(capacity: 128)
+            detail.beginObject()
+            detail.key("all_tenants")
+            detail.bool(key.allTenants)
+            detail.key("scopes")
+            detail.beginArray()
+            for scope in key.scopes.map(\.rawValue).sorted() { detail.string(scope) }
+            detail.endArray()
+            detail.key("tenants")
+            detail.beginArray()
+            for tenant in key.tenants { detail.string(tenant) }
+            detail.endArray()
+            detail.endObject()
+            let audit = AuditEntry(at: key.createdAt, actor: cliActor(), action: .keyCreate, subject: key.keyId,
+                                   detail: detail.text)
+            try storage.writeBlocking {
+                try $0.insertApiKey(key)
+                try $0.appendAudit(audit)
+            }
             let secret = RequestSigning.hex(key.secret)
             if json {
                 print("{\"key_id\": \"\(key.keyId)\", \"secret\": \"\(secret)\"}")
@@ -192,13 +210,87 @@ struct Keys: ParsableCommand {
             defer { storage.close() }
             let now = ChatDomain.systemClock()
             let keyId = self.keyId
-            guard try storage.writeBlocking({ try $0.revokeApiKey(id: keyId, at: now) }) else {
+            let actor = cliActor()
+            guard try storage.writeBlocking({ tx in
+                let revoked = try tx.revokeApiKey(id: keyId, at: now)
+                try tx.appendAudit(AuditEntry(at: now, actor: actor, action: .keyRevoke, subject: keyId,
+                                              outcome: revoked ? .ok : .failed))
+                return revoked
+            }) else {
                 throw ValidationError("no key '\(keyId)'")
             }
             print("revoked \(keyId)")
         }
     }
 }
+
+/// Lists the audit trail: key creation and revocation, session expiry by admins and jobs, refused admin calls.
+struct Audit: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the audit trail, oldest first.")
+    @OptionGroup var location: StorageLocation
+    @Option(help: "Only lines at or after this time: Unix milliseconds or an ISO 8601 date (2026-12-07T10:00:00Z).")
+    var since: String?
+    @Option(help: "At most this many lines.") var limit: Int = 1000
+    @Flag(help: "One JSON object per line instead of a table.") var json = false
+
+    func validate() throws {
+        guard limit > 0 else { throw ValidationError("--limit must be positive") }
+        if let since, Self.milliseconds(since) == nil { throw ValidationError("--since: Unix ms or ISO 8601, not '\(since)'") }
+    }
+
+    static func milliseconds(_ value: String) -> Int64? {
+        if let ms = Int64(value) { return ms }
+        return ISO8601DateFormatter().date(from: value).map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) }
+    }
+
+    func run() throws {
+        let storage = try Engine.open(location.settings).storage
+        defer { storage.close() }
+        let since = self.since.flatMap(Self.milliseconds) ?? 0
+        var afterId: Int64 = 0
+        var left = limit
+        if !json { print(["id", "at", "actor", "action", "tenant", "subject", "outcome", "detail"].joined(separator: "\t")) }
+        while left > 0 {
+            let page = try storage.read { try $0.auditEntries(since: since, afterId: afterId, limit: min(left, 500)) }
+            for entry in page { print(json ? Self.json(entry) : Self.row(entry)) }
+            guard let last = page.last, page.count == min(left, 500) else { break }
+            afterId = last.id
+            left -= page.count
+        }
+    }
+
+    static func row(_ e: AuditEntry) -> String {
+        let at = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(e.at) / 1000))
+        return ["\(e.id)", at, e.actor, e.action.rawValue, e.tenantId ?? "-", e.subject ?? "-", e.outcome.rawValue, e.detail]
+            .joined(separator: "\t")
+    }
+
+    static func json(_ e: AuditEntry) -> String {
+        var text = JSONText(capacity: 256)
+        text.beginObject()
+        text.key("action")
+        text.string(e.action.rawValue)
+        text.key("actor")
+        text.string(e.actor)
+        text.key("at_ms")
+        text.int(e.at)
+        text.key("detail")
+        text.string(e.detail)
+        text.key("id")
+        text.int(e.id)
+        text.key("outcome")
+        text.string(e.outcome.rawValue)
+        text.key("subject")
+        if let subject = e.subject { text.string(subject) } else { text.null() }
+        text.key("tenant_id")
+        if let tenant = e.tenantId { text.string(tenant) } else { text.null() }
+        text.endObject()
+        return text.text
+    }
+}
+
+/// The audit trail's name for whoever runs an smrt-chatd command on this machine.
+func cliActor() -> String { "cli:" + ProcessInfo.processInfo.userName }
 
 /// Where the maintenance commands find the database: `--storage` (sqlite:PATH or a PostgreSQL URL), else
 /// `--db` (a SQLite path or a PostgreSQL URL), else `SMRTCHAT_STORAGE`, else `SMRTCHAT_DB`, else ./data/chat.sqlite.

@@ -350,6 +350,16 @@ struct SessionTests {
         chat.clock.advance(seconds: 5)
         let job = try await chat.wc(adminKey) { try $0.expireStaleSessions($1, $2, olderThanSeconds: 1, serverJob: true) }
         #expect(job.value == 1 && job.events.allSatisfy { $0.actorProfileId.isEmpty }, "the server's own run names nobody")
+        _ = try await chat.w(adminKey) { try $0.expireStaleSessions($1, $2, olderThanSeconds: 1, serverJob: true) }
+        // The audit trail: each call (even one that expired nothing), and the job's run that expired something;
+        // not the refused call (SCOPE_MISSING before any write) nor the job's run that found nothing.
+        let audit = try chat.storage.read { try $0.auditEntries(since: 0, afterId: 0, limit: 10) }
+        #expect(audit.map(\.action) == [.sessionsExpire, .sessionsExpire, .sessionsExpire])
+        #expect(audit.map(\.actor) == ["profile:\(adminKey.profileId)", "profile:\(adminKey.profileId)", "job"])
+        #expect(audit.map(\.detail) == [#"{"expired":2,"older_than_seconds":50}"#, #"{"expired":0,"older_than_seconds":50}"#,
+                                        #"{"expired":1,"older_than_seconds":1}"#])
+        #expect(audit.allSatisfy { $0.tenantId == adminKey.tenantId && $0.outcome == .ok })
+        #expect(audit.map(\.id) == audit.map(\.id).sorted() && Set(audit.map(\.id)).count == 3)
     }
 
     @Test("CheckToolCall answers allowed, TOOL_NAME_MISSING and TOOL_NOT_ALLOWED without failing")

@@ -13,7 +13,7 @@ struct StorageTests {
         #expect(mode == "wal")
         #expect(try chat.scalar("PRAGMA foreign_keys") == 1)
         let migrations = try SQLiteStorage.migrate(path: chat.directory.appendingPathComponent("other.sqlite").path)
-        #expect(migrations == ["v1-chat-core", "v2-rpc-service", "v3-deferred-fts", "v4-redact-session-events"])
+        #expect(migrations == ["v1-chat-core", "v2-rpc-service", "v3-deferred-fts", "v4-redact-session-events", "v5-audit-log"])
     }
 
     @Test("the schema enforces uniqueness, foreign keys and enum checks on its own")
@@ -106,6 +106,20 @@ struct StorageTests {
         #expect(page.items.map(\.content) == ["persisted"])
         let integrity = try second.withSnapshot { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
         #expect(integrity == "ok")
+    }
+
+    @Test("the audit trail is append-only: the database refuses to change or delete its lines")
+    func auditAppendOnly() async throws {
+        let chat = try TestChat()
+        let entry = AuditEntry(at: 5, actor: "cli:root", action: .keyCreate, subject: "sk_1", detail: #"{"scopes":["chat"]}"#)
+        try await chat.storage.write { try $0.appendAudit(entry) }
+        #expect(throws: (any Error).self) { try chat.storage.writeForTesting { try $0.execute(sql: "UPDATE audit_log SET outcome = 'failed'") } }
+        #expect(throws: (any Error).self) { try chat.storage.writeForTesting { try $0.execute(sql: "DELETE FROM audit_log") } }
+        var stored = entry
+        stored.id = 1
+        #expect(try chat.storage.read { try $0.auditEntries(since: 0, afterId: 0, limit: 10) } == [stored])
+        #expect(try chat.storage.read { try $0.auditEntries(since: 6, afterId: 0, limit: 10) }.isEmpty)
+        #expect(try chat.storage.read { try $0.auditEntries(since: 0, afterId: 1, limit: 10) }.isEmpty)
     }
 
     @Test("writes after close are refused cleanly, not lost silently")

@@ -16,6 +16,54 @@ struct OperationsTests {
         #expect(info.api == "smrt.chat.v1" && info.eventsEndpoint == server.events && info.maxPageSize == 200)
     }
 
+    @Test("the audit trail records key creation and revocation, ExpireStaleSessions and refused admin calls; smrt-chatd audit lists them")
+    func auditTrail() async throws {
+        let server = try ServerProcess(.ipc)
+        let adminKey = try server.createKey(scopes: ["admin"])
+        let chatKey = try server.createKey(scopes: ["chat"])
+        let admin = try server.client(key: adminKey)
+        let chatOnly = try server.client(key: chatKey)
+        defer { admin.close(); chatOnly.close() }
+        #expect(try await admin.expireStaleSessions(.with { $0.agentID = "bot" }).expiredCount == 0)
+        await expectRPC("SCOPE_MISSING") { _ = try await chatOnly.expireStaleSessions(.init()) }
+        await expectRPC("SCOPE_MISSING") { _ = try await chatOnly.listTenantEvents(.init()) }  // not an admin operation
+        try server.revokeKey(chatKey.keyId)
+        // The refusal is recorded without delaying its reply: wait for its commit.
+        var lines: [[String: Any]] = []
+        for _ in 0..<50 {
+            lines = try ServerProcess.run(["audit", "--db", server.database, "--json"]).split(separator: "\n").map {
+                try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+            }
+            if lines.contains(where: { $0["action"] as? String == "admin.denied" }) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let actions = lines.map { $0["action"] as! String }
+        #expect(actions.sorted() == ["admin.denied", "key.create", "key.create", "key.revoke", "sessions.expire"])
+        #expect(lines.map { $0["id"] as! Int } == lines.map { $0["id"] as! Int }.sorted())
+        let created = lines.filter { $0["action"] as? String == "key.create" }
+        #expect(created.map { $0["subject"] as? String } == [adminKey.keyId, chatKey.keyId])
+        #expect(created.allSatisfy { ($0["actor"] as! String).hasPrefix("cli:") })
+        #expect(created.first?["detail"] as? String == #"{"all_tenants":false,"scopes":["admin"],"tenants":["tenant-1"]}"#)
+        let expired = try #require(lines.first { $0["action"] as? String == "sessions.expire" })
+        #expect(expired["actor"] as? String == "key:\(adminKey.keyId)" && expired["tenant_id"] as? String == "tenant-1")
+        #expect(expired["subject"] as? String == "bot" && expired["outcome"] as? String == "ok")
+        let denied = try #require(lines.first { $0["action"] as? String == "admin.denied" })
+        #expect(denied["actor"] as? String == "key:\(chatKey.keyId)" && denied["subject"] as? String == "ExpireStaleSessions")
+        #expect(denied["outcome"] as? String == "denied" && denied["detail"] as? String == #"{"reason":"SCOPE_MISSING"}"#)
+        let revoked = try #require(lines.first { $0["action"] as? String == "key.revoke" })
+        #expect(revoked["subject"] as? String == chatKey.keyId && revoked["outcome"] as? String == "ok")
+        // No secret reaches the trail; --since filters; the table form has a header and a line per entry.
+        let all = try ServerProcess.run(["audit", "--db", server.database])
+        for secret in [adminKey.secret, chatKey.secret] { #expect(!all.contains(RequestSigning.hex(secret))) }
+        #expect(all.split(separator: "\n").count == 1 + lines.count)
+        #expect(try ServerProcess.run(["audit", "--db", server.database, "--json", "--since", "2999-01-01T00:00:00Z"]).isEmpty)
+        // Append-only on PostgreSQL too (the SQLite triggers are tested in ChatCoreTests).
+        if server.database.hasPrefix("postgres") {
+            #expect(throws: (any Error).self) { try ServerProcess.psql(server.database, "UPDATE audit_log SET outcome = 'ok'") }
+            #expect(throws: (any Error).self) { try ServerProcess.psql(server.database, "DELETE FROM audit_log") }
+        }
+    }
+
     @Test("a full conversation exercises every operation", arguments: Transport.allCases)
     func everyOperation(transport: Transport) async throws {
         let server = try ServerProcess(transport)

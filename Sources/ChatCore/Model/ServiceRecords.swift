@@ -46,3 +46,45 @@ public struct ReplayEntry: Sendable, Equatable {
         self.createdAt = createdAt
     }
 }
+
+/// One line of the audit trail (append-only): who did what, when, through which key, and how it ended.
+/// Never holds contents or secrets.
+public struct AuditEntry: Sendable, Equatable {
+    /// What was done.
+    public enum Action: String, Sendable, CaseIterable {
+        case keyCreate = "key.create"
+        case keyRevoke = "key.revoke"
+        case sessionsExpire = "sessions.expire"
+        /// An authenticated call to an admin operation refused (scope or tenant).
+        case adminDenied = "admin.denied"
+    }
+
+    public enum Outcome: String, Sendable, CaseIterable {
+        case ok, denied, failed
+    }
+
+    /// Assigned by the database, increasing (0 before it is stored).
+    public var id: Int64
+    public var at: Int64
+    /// `key:KEY_ID` for a call, `cli:USER` for an smrt-chatd command, `job` for a periodic job.
+    public var actor: String
+    public var action: Action
+    public var tenantId: String?
+    /// What it acted on: a key id, an agent id, a method.
+    public var subject: String?
+    public var outcome: Outcome
+    /// A compact JSON object with the particulars (counts, reasons).
+    public var detail: String
+
+    public init(id: Int64 = 0, at: Int64, actor: String, action: Action, tenantId: String? = nil, subject: String? = nil,
+                outcome: Outcome = .ok, detail: String = "{}") {
+        self.id = id
+        self.at = at
+        self.actor = actor
+        self.action = action
+        self.tenantId = tenantId
+        self.subject = subject
+        self.outcome = outcome
+        self.detail = detail
+    }
+}
