@@ -57,6 +57,14 @@ final class RequestHandler: Sendable {
         }
     }
 
+    /// What every log line about a call carries: method, tenant, key id, request id and status (never contents,
+    /// secrets or signatures). Identifiers are cut to 128 bytes: a caller chooses them.
+    static func callMetadata(_ request: Smrt_Chat_V1_RpcRequest, status: String) -> Logger.Metadata {
+        ["chat.method": "\(request.method.prefix(128))", "chat.tenant": "\(request.context.tenantID.prefix(128))",
+         "chat.key_id": "\(request.auth.keyID.prefix(128))", "chat.request_id": "\(request.context.requestID.prefix(128))",
+         "chat.status": "\(status)"]
+    }
+
     /// Answers the queued list and search calls UNAVAILABLE without running them, and ends their threads.
     func stop() {
         stopping.store(true, ordering: .releasing)
@@ -74,16 +82,28 @@ final class RequestHandler: Sendable {
         }
         let requestId = request.context.requestID
         let logger = self.logger
+        let started = logger.logLevel <= .debug ? DispatchTime.now().uptimeNanoseconds : 0
         let answer: @Sendable (Result<[UInt8], Error>) -> Void = { result in
+            let bytes: [UInt8]
             switch result {
-            case .success(let bytes):
-                reply(bytes)
+            case .success(let encoded):
+                bytes = encoded
             case .failure(let error as ChatError):
-                reply(Self.encode(requestId: requestId, error: error))
+                bytes = Self.encode(requestId: requestId, error: error)
             case .failure(let error):
-                logger.error("call failed", metadata: ["chat.method": "\(request.method)",
-                                                        "chat.request_id": "\(requestId)", "error": "\(String(reflecting: error))"])
-                reply(Self.encode(requestId: requestId, error: .internal))
+                logger.error("call failed", metadata: Self.callMetadata(request, status: "INTERNAL").merging(
+                    ["error": "\(String(reflecting: error))"]) { $1 })
+                bytes = Self.encode(requestId: requestId, error: .internal)
+            }
+            reply(bytes)
+            if started > 0 {
+                // The status as answered (a replayed or recorded refusal is an encoded response too).
+                let status = (try? Smrt_Chat_V1_RpcResponse(serializedBytes: bytes)).map { response in
+                    response.hasStatus && response.status.code != .ok ? response.status.reason : "OK"
+                } ?? "?"
+                var metadata = Self.callMetadata(request, status: status)
+                metadata["chat.duration_us"] = "\((DispatchTime.now().uptimeNanoseconds - started) / 1000)"
+                logger.debug("call", metadata: metadata)
             }
         }
         do {

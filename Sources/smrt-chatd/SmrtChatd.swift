@@ -31,6 +31,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Turn per-key and per-tenant rate limits off.") var noRateLimits = false
     @Flag(help: "Turn the periodic jobs (session expiry, retention) off.") var noJobs = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+    @Option(help: "Log format: text or json (one object per line).") var logFormat: String?
 
     func run() async throws {
         var overrides: [String: String] = [:]
@@ -41,12 +42,14 @@ struct Serve: AsyncParsableCommand {
         if let durability { overrides["durability"] = durability }
         if let workers { overrides["workers"] = String(workers) }
         if let payloadMode { overrides["payload_mode"] = payloadMode }
+        if let logFormat { overrides["log_format"] = logFormat }
         if noRateLimits { overrides["key_rate"] = "0"; overrides["tenant_rate"] = "0" }
         if noJobs { overrides["retention_interval"] = "0"; overrides["session_expiry_interval"] = "0" }
         let (configuration, settings) = try ConfigurationLoader.load(file: config, overrides: overrides)
         let level = Logger.Level(rawValue: logLevel) ?? .info
+        let json = configuration.logFormat == "json"
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }

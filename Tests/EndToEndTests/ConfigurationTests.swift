@@ -53,6 +53,51 @@ struct ConfigurationTests {
         #expect(live.allSatisfy { $0.entity == nil })
     }
 
+    @Test("log_format = json: one JSON object per line; call lines carry method, tenant, key id, request id and status, never contents or secrets")
+    func jsonLogs() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smrtchat-log-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = dir.appendingPathComponent("chat.sqlite").path
+        let logFile = dir.appendingPathComponent("stderr.log")
+        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ServerProcess.binary)
+        process.arguments = ["serve", "--db", db, "--rpc", "ipc://\(dir.path)/rpc.sock", "--events", "ipc://\(dir.path)/ev.sock",
+                             "--log-format", "json", "--log-level", "debug", "--no-jobs"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = try FileHandle(forWritingTo: logFile)
+        try process.run()
+        var banner = Data()
+        while !String(decoding: banner, as: UTF8.self).contains("serving") && process.isRunning {
+            banner += out.fileHandleForReading.availableData
+        }
+        let keyJSON = try ServerProcess.run(["keys", "create", "--db", db, "--tenant", "tenant-1", "--json"])
+        let key = try JSONSerialization.jsonObject(with: Data(keyJSON.utf8)) as! [String: String]
+        let client = try ChatClient(ClientConfiguration(
+            rpcEndpoints: ["ipc://\(dir.path)/rpc.sock"], tenantId: "tenant-1", actorProfileId: "alice",
+            keyId: key["key_id"], secret: RequestSigning.bytes(hex: key["secret"]!)!))
+        let room = try await client.createRoom(.with { $0.name = "r"; $0.roomType = .public }).room
+        _ = try await client.sendMessage(.with { $0.roomID = room.id; $0.content = "contents-never-logged" })
+        await expectRPC("SCOPE_MISSING") { _ = try await client.expireStaleSessions(.init()) }
+        client.close()
+        process.terminate()
+        process.waitUntilExit()
+        let lines = try String(contentsOf: logFile, encoding: .utf8).split(separator: "\n")
+        let objects = try lines.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String]) }
+        #expect(objects.allSatisfy { $0["ts"] != nil && $0["level"] != nil && $0["label"] != nil && $0["message"] != nil })
+        let calls = objects.filter { $0["message"] == "call" }
+        #expect(calls.map { $0["chat.method"] ?? "" }.contains { $0.hasSuffix("/SendMessage") })
+        #expect(calls.count >= 3 && calls.allSatisfy {
+            $0["chat.tenant"] == "tenant-1" && $0["chat.key_id"] == key["key_id"] && !($0["chat.request_id"] ?? "").isEmpty
+                && $0["chat.duration_us"] != nil
+        })
+        #expect(Set(calls.compactMap { $0["chat.status"] }) == ["OK", "SCOPE_MISSING"])
+        let text = lines.joined(separator: "\n")
+        #expect(!text.contains("contents-never-logged") && !text.contains(key["secret"]!))
+    }
+
     @Test("an unknown configuration key is refused at start")
     func unknownKey() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString.prefix(6)).conf")
