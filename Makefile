@@ -16,6 +16,7 @@
 #   make soak         crash-kill (20 rounds per durability mode), hostile clients and stalled subscribers, the
 #                     hostile suites against the release build; writes reliability/figures/ and results.json
 #   make test-hostile boundary cases generated from the proto descriptors, pre-auth flood, rate floods (tests/hostile)
+#   make test-metrics Debian's prometheus (installed if missing) scrapes smrt-chatd under a load (tests/metrics.py)
 #   make test-sanitize  the end-to-end suite under AddressSanitizer (and ThreadSanitizer, see RELIABILITY.md)
 #   make test-postgres  a throwaway PostgreSQL server (installed if missing), the end-to-end suite against
 #                     PG_INSTANCES (3) instances sharing it, plus the cluster ordering and failover tests
@@ -38,9 +39,10 @@ DEBUG_SERVER := $(CURDIR)/.build/debug/smrt-chatd
 RUN_DB ?= ./data/chat.sqlite
 RUN_RPC ?= tcp://127.0.0.1:7450
 RUN_EVENTS ?= tcp://127.0.0.1:7451
+RUN_METRICS ?= 127.0.0.1:9450
 RUN_KEY_FILE := $(dir $(RUN_DB))dev-key.json
 
-.PHONY: deps build release test test-swift test-c test-python test-interop test-hostile clean proto proto-check clients run bench
+.PHONY: deps build release test test-swift test-c test-python test-interop test-hostile test-metrics clean proto proto-check clients run bench
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -85,7 +87,7 @@ clients: deps
 	$(MAKE) -C clients/c all
 
 test: build proto-check
-	$(MAKE) test-swift test-c test-python test-interop test-hostile test-postgres
+	$(MAKE) test-swift test-c test-python test-interop test-hostile test-metrics test-postgres
 
 test-swift:
 	SWIFT=$(SWIFT) tests/swift-test.sh
@@ -98,6 +100,12 @@ test-python:
 
 test-interop: clients
 	SMRTCHAT_SERVER=$(DEBUG_SERVER) tests/interop.sh
+
+# A real Prometheus (Debian's, installed if missing) scrapes smrt-chatd under a load; its HTTP API must count it.
+test-metrics: clients
+	@command -v prometheus >/dev/null || { echo "installing prometheus"; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
+	tests/metrics.py $(DEBUG_SERVER) clients/c/build/bin/smrtchat-bench
 
 # Boundary cases from the proto descriptors, a pre-auth flood and rate floods against the real server.
 test-hostile:
@@ -112,7 +120,7 @@ run: release
 	  echo "created a development key (all tenants, every scope), kept in $(RUN_KEY_FILE):" && \
 	  cat $(RUN_KEY_FILE); fi
 	@echo ""
-	@echo "SmrtChat: RPC $(RUN_RPC)  events $(RUN_EVENTS)  database $(RUN_DB)"
+	@echo "SmrtChat: RPC $(RUN_RPC)  events $(RUN_EVENTS)  database $(RUN_DB)  metrics http://$(RUN_METRICS)/metrics"
 	@echo "Talk to it, e.g. with the CLI (in another shell):"
 	@echo "  export SMRTCHAT_KEY_ID=$$(python3 -c 'import json;print(json.load(open("$(RUN_KEY_FILE)"))["key_id"])')"
 	@echo "  export SMRTCHAT_SECRET=$$(python3 -c 'import json;print(json.load(open("$(RUN_KEY_FILE)"))["secret"])')"
@@ -120,7 +128,7 @@ run: release
 	@echo "  .build/release/smrt-chat create-room General && .build/release/smrt-chat rooms"
 	@echo "Stop with Ctrl-C (SIGINT drains in-flight calls and checkpoints the WAL)."
 	@echo ""
-	exec .build/release/smrt-chatd serve --rpc $(RUN_RPC) --events $(RUN_EVENTS) --db $(RUN_DB)
+	exec .build/release/smrt-chatd serve --rpc $(RUN_RPC) --events $(RUN_EVENTS) --db $(RUN_DB) --metrics $(RUN_METRICS)
 
 clean:
 	rm -rf .build .build-fuzz .build-asan .build-tsan

@@ -1,6 +1,7 @@
 import ChatCore
 import Foundation
 import Logging
+import Metrics
 
 /// What the write path needs of an engine: one write transaction at a time on its write connection.
 ///
@@ -58,6 +59,11 @@ package final class GroupCommitWriter: @unchecked Sendable {
     /// Batches run again because they conflicted with another instance's writes.
     private var conflictRetries = 0
     private let maxAttempts = 8
+    /// `smrtchat_writer_batch_operations` (operations per commit), `smrtchat_writer_commit_seconds` (a batch from
+    /// its start to its commit, retries included) and `smrtchat_writer_queue_depth` (left queued when a batch starts).
+    private let batchSize = Recorder(label: "smrtchat_writer_batch_operations", aggregate: true)
+    private let commitTime = Metrics.Timer(label: "smrtchat_writer_commit_seconds")
+    private let queueDepth = Gauge(label: "smrtchat_writer_queue_depth")
 
     private let onCommit: (@Sendable ([RoomEvent]) -> Void)?
     /// Runs each committed batch's completions (replies, continuations) while the next batch commits.
@@ -142,8 +148,13 @@ package final class GroupCommitWriter: @unchecked Sendable {
             let batch = Array(pending.prefix(maxBatch))
             pending.removeFirst(batch.count)
             urgent -= batch.reduce(0) { $0 + ($1.isUrgent ? 1 : 0) }
+            let queued = pending.count
             condition.unlock()
+            queueDepth.record(queued)
+            batchSize.record(batch.count)
+            let started = DispatchTime.now().uptimeNanoseconds
             commit(batch)
+            commitTime.recordNanoseconds(Int64(clamping: DispatchTime.now().uptimeNanoseconds &- started))
         }
     }
 

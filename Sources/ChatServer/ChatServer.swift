@@ -100,6 +100,7 @@ public final class ChatServer: Service {
                 }
             }
             guard inFlight.admit(bytes: body.count) else {
+                ServerMetrics.shedOverloaded.increment()
                 send(RequestHandler.overloaded(body))
                 continue
             }

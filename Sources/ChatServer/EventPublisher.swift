@@ -91,6 +91,7 @@ public final class EventPublisher: @unchecked Sendable, Service, CustomStringCon
             let batch = queue
             queue.removeAll(keepingCapacity: true)
             condition.unlock()
+            ServerMetrics.eventsPublished.increment(by: Int64(batch.count))
             for event in batch {
                 do {
                     try socket.send(Self.frame(event, includeEntities: includeEntities), dontWait: true)

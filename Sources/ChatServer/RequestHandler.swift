@@ -57,6 +57,40 @@ final class RequestHandler: Sendable {
         }
     }
 
+    /// The status codes' names as metric labels (`OK`, `INVALID_ARGUMENT`…).
+    static let codeNames: [Smrt_Chat_V1_Code: String] = Dictionary(uniqueKeysWithValues: Smrt_Chat_V1_Code.allCases.map { code in
+        (code, String(describing: code).replacingOccurrences(of: "([a-z])([A-Z])", with: "$1_$2", options: .regularExpression)
+            .uppercased())
+    })
+
+    /// The status of an encoded response (this server's own encoding: request id, status, then payload), nil when
+    /// it has none (OK). Reads the fields before the payload only.
+    static func status(of response: [UInt8]) -> Smrt_Chat_V1_Status? {
+        func varint(_ at: Int) -> (UInt64, Int)? {
+            var value: UInt64 = 0
+            var i = at
+            for shift in stride(from: 0, to: 64, by: 7) {
+                guard i < response.count else { return nil }
+                let byte = response[i]
+                i += 1
+                value |= UInt64(byte & 0x7f) << UInt64(shift)
+                if byte & 0x80 == 0 { return (value, i) }
+            }
+            return nil
+        }
+        var i = 0
+        while let (key, afterKey) = varint(i), key & 7 == 2, let (length, start) = varint(afterKey),
+              length <= UInt64(response.count - start) {
+            let end = start + Int(length)
+            switch key >> 3 {
+            case 2: return try? Smrt_Chat_V1_Status(serializedBytes: response[start..<end])
+            case 3: return nil
+            default: i = end
+            }
+        }
+        return nil
+    }
+
     /// What every log line about a call carries: method, tenant, key id, request id and status (never contents,
     /// secrets or signatures). Identifiers are cut to 128 bytes: a caller chooses them.
     static func callMetadata(_ request: Smrt_Chat_V1_RpcRequest, status: String) -> Logger.Metadata {
@@ -82,7 +116,10 @@ final class RequestHandler: Sendable {
         }
         let requestId = request.context.requestID
         let logger = self.logger
-        let started = logger.logLevel <= .debug ? DispatchTime.now().uptimeNanoseconds : 0
+        let started = DispatchTime.now().uptimeNanoseconds
+        let debug = logger.logLevel <= .debug
+        let method = gate.methods[request.method]?.name
+            ?? (request.method == Self.health ? "Health" : request.method == Self.serverInfo ? "ServerInfo" : "unknown")
         let answer: @Sendable (Result<[UInt8], Error>) -> Void = { result in
             let bytes: [UInt8]
             switch result {
@@ -96,13 +133,15 @@ final class RequestHandler: Sendable {
                 bytes = Self.encode(requestId: requestId, error: .internal)
             }
             reply(bytes)
-            if started > 0 {
-                // The status as answered (a replayed or recorded refusal is an encoded response too).
-                let status = (try? Smrt_Chat_V1_RpcResponse(serializedBytes: bytes)).map { response in
-                    response.hasStatus && response.status.code != .ok ? response.status.reason : "OK"
-                } ?? "?"
+            let elapsed = DispatchTime.now().uptimeNanoseconds &- started
+            // The status as answered (a replayed or recorded refusal is an encoded response too), read without
+            // decoding the payload.
+            let answered = Self.status(of: bytes)
+            ServerMetrics.call(method: method, status: Self.codeNames[answered?.code ?? .ok] ?? "UNKNOWN", nanoseconds: elapsed)
+            if debug {
+                let status = answered.map { $0.code == .ok ? "OK" : $0.reason } ?? "OK"
                 var metadata = Self.callMetadata(request, status: status)
-                metadata["chat.duration_us"] = "\((DispatchTime.now().uptimeNanoseconds - started) / 1000)"
+                metadata["chat.duration_us"] = "\(elapsed / 1000)"
                 logger.debug("call", metadata: metadata)
             }
         }
@@ -183,6 +222,7 @@ final class RequestHandler: Sendable {
     /// before anything else is read (the one place where the rate step comes before the shape step of SPEC §12.1).
     private func admit(_ request: Smrt_Chat_V1_RpcRequest) throws -> MethodSpec {
         if keys.key(request.auth.keyID) == nil, let wait = failureLimiter.exhausted(Self.unknownKeys) {
+            ServerMetrics.shedUnknownKeys.increment()
             throw Self.rateLimited(wait)
         }
         return try gate.admit(request)
@@ -240,7 +280,10 @@ final class RequestHandler: Sendable {
             return (actor, true)
         }
         let bucket = cachedKey == nil ? Self.unknownKeys : keyId
-        if let wait = failureLimiter.exhausted(bucket) { throw Self.rateLimited(wait) }
+        if let wait = failureLimiter.exhausted(bucket) {
+            ServerMetrics.rateLimitedFailures.increment()
+            throw Self.rateLimited(wait)
+        }
         do {
             try gate.requireCredentials(request)
             let key = try storage.read { tx in try tx.apiKey(id: keyId) }
@@ -275,7 +318,12 @@ final class RequestHandler: Sendable {
 
     /// Step (5): the key's and the tenant's token buckets.
     private func limit(_ request: Smrt_Chat_V1_RpcRequest, _ actor: CallActor) throws {
-        if let wait = keyLimiter.take(request.auth.keyID) ?? tenantLimiter.take(actor.tenantId) {
+        if let wait = keyLimiter.take(request.auth.keyID) {
+            ServerMetrics.rateLimitedKey.increment()
+            throw Self.rateLimited(wait)
+        }
+        if let wait = tenantLimiter.take(actor.tenantId) {
+            ServerMetrics.rateLimitedTenant.increment()
             throw Self.rateLimited(wait)
         }
     }
@@ -299,7 +347,10 @@ final class RequestHandler: Sendable {
             guard keyActive else { throw Self.revoked }
             if let seen {
                 guard seen.frameHash == hash else { throw Self.reused }
-                if let response = seen.response { return response }
+                if let response = seen.response {
+                    ServerMetrics.replayHits.increment()
+                    return response
+                }
             }
             let response: [UInt8]
             if deadline > 0 && domain.clock() >= deadline {

@@ -31,6 +31,8 @@ public struct ServerConfiguration: Sendable {
     /// List and search calls waiting for a reader thread, by count and bytes (they are authenticated first).
     public var maxQueuedReads = 256
     public var maxQueuedReadBytes = 32 << 20
+    /// Where smrt-chatd serves its metrics (`GET /metrics`, Prometheus text format): `HOST:PORT`; empty: off.
+    public var metricsAddress = ""
     /// How smrt-chatd writes its log lines: `text` (swift-log's stream format) or `json` (one object per line).
     public var logFormat = "text"
     public var payloadMode: PayloadMode = .full

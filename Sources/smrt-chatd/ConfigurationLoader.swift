@@ -12,11 +12,11 @@ import Foundation
 /// `max_frame_bytes`, `signature_window_ms`, `key_rate`, `key_burst`, `tenant_rate`, `tenant_burst`
 /// (0 turns a rate limit off), `payload_mode` (full|ids), `retention_seconds`, `retention_interval`,
 /// `session_expiry_interval`, `session_idle_seconds` (0 turns a job off), `read_events` (true|false),
-/// `log_format` (text|json).
+/// `log_format` (text|json), `metrics` (HOST:PORT of the Prometheus endpoint; empty: off).
 enum ConfigurationLoader {
     static let keys = ["rpc", "events", "db", "storage", "pg_pool", "durability", "workers", "max_frame_bytes", "signature_window_ms",
                        "key_rate", "key_burst", "tenant_rate", "tenant_burst", "payload_mode", "retention_seconds",
-                       "retention_interval", "session_expiry_interval", "session_idle_seconds", "read_events", "log_format"]
+                       "retention_interval", "session_expiry_interval", "session_idle_seconds", "read_events", "log_format", "metrics"]
 
     static func load(file: String?, overrides: [String: String]) throws -> (ServerConfiguration, StorageSettings) {
         var values: [String: String] = [:]
@@ -75,6 +75,7 @@ enum ConfigurationLoader {
         if let v = try int("session_expiry_interval") { c.sessionExpiryIntervalSeconds = v }
         if let v = try int("session_idle_seconds") { c.sessionIdleSeconds = v }
         if let v = values["read_events"] { c.limits.emitReadEvents = v == "true" || v == "1" }
+        if let v = values["metrics"] { c.metricsAddress = v.trimmingCharacters(in: .whitespaces) }
         if let v = values["log_format"] {
             guard v == "text" || v == "json" else { throw ConfigError("log_format: text or json") }
             c.logFormat = v

@@ -32,6 +32,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Turn the periodic jobs (session expiry, retention) off.") var noJobs = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
     @Option(help: "Log format: text or json (one object per line).") var logFormat: String?
+    @Option(help: "Serve Prometheus metrics on HOST:PORT (GET /metrics); empty: off.") var metrics: String?
 
     func run() async throws {
         var overrides: [String: String] = [:]
@@ -43,6 +44,7 @@ struct Serve: AsyncParsableCommand {
         if let workers { overrides["workers"] = String(workers) }
         if let payloadMode { overrides["payload_mode"] = payloadMode }
         if let logFormat { overrides["log_format"] = logFormat }
+        if let metrics { overrides["metrics"] = metrics }
         if noRateLimits { overrides["key_rate"] = "0"; overrides["tenant_rate"] = "0" }
         if noJobs { overrides["retention_interval"] = "0"; overrides["session_expiry_interval"] = "0" }
         let (configuration, settings) = try ConfigurationLoader.load(file: config, overrides: overrides)
@@ -54,6 +56,10 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "smrt.chat")
+        // Metrics first: the handlers made from here on go to its registry.
+        let metricsEndpoint = configuration.metricsAddress.isEmpty ? nil
+            : try MetricsEndpoint(address: configuration.metricsAddress,
+                                  databaseFile: settings.postgresURL == nil ? settings.databasePath : nil)
         // The composition root: the publisher, the engine (whose commits it publishes), then the server over both.
         let publisher = try EventPublisher(configuration, logger: logger)
         let engine: Engine
@@ -72,11 +78,12 @@ struct Serve: AsyncParsableCommand {
             throw error
         }
         let banner = "smrt-chatd serving rpc=\(configuration.rpcEndpoints.joined(separator: ",")) "
-            + "events=\(configuration.eventsEndpoint) db=\(settings.description)\n"
+            + "events=\(configuration.eventsEndpoint) db=\(settings.description)"
+            + (configuration.metricsAddress.isEmpty ? "" : " metrics=http://\(configuration.metricsAddress)/metrics") + "\n"
         // A group shuts its services down in reverse order: the server answers every call it admitted (its
         // queued mutations commit, publishing their events), the jobs end, the storage checkpoints and
         // closes, and the publisher, last, sends what the commits queued.
-        let services: [any Service] = [publisher, StorageService(storage: engine.storage)]
+        let services: [any Service] = [publisher, StorageService(storage: engine.storage)] + (metricsEndpoint.map { [$0] } ?? [])
             + server.periodicJobs + [AnnouncedServer(server: server, banner: banner)]
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -79,6 +79,7 @@ struct HostileTests {
         let before = processFootprint(server.pid)
 
         let stop = Atomic<Bool>(false)
+        let attackRounds = Atomic<Int>(0)
         let flooder = try server.client(actor: "flood") { $0.connections = 2; $0.retries = 0; $0.timeoutMs = 2000 }
         defer { flooder.close() }
         let spHeader: [UInt8] = [0x00, 0x53, 0x50, 0x00, 0x00, 0x30, 0x00, 0x00]  // SP, REQ protocol
@@ -89,6 +90,7 @@ struct HostileTests {
             var round = 0
             while !stop.load(ordering: .relaxed) {
                 round += 1
+                attackRounds.store(round, ordering: .relaxed)
                 // Half a frame, then silence (the connection stays open).
                 if held.count < 50 {
                     held.append(rawTCP(port: port, send: spHeader + [0, 0, 0, 0, 0, 0, 0x10, 0] + [1, 2, 3], holdOpen: true))
@@ -111,7 +113,14 @@ struct HostileTests {
             for fd in held { close(fd) }
             return (round, peak)
         }
-        let (loaded, loadedFailures) = await probe(good, room: room, seconds: 4)
+        var (loaded, loadedFailures) = await probe(good, room: room, seconds: 4)
+        // On a machine busy with other work the attack can need longer for its rounds: the good client keeps
+        // probing (2 s at a time, up to 16 s more) until the attack had them.
+        for _ in 0..<8 where attackRounds.load(ordering: .relaxed) < 4 {
+            let (more, failures) = await probe(good, room: room, seconds: 2)
+            loaded += more
+            loadedFailures += failures
+        }
         stop.store(true, ordering: .relaxed)
         let (rounds, peak) = await attack.value
         #expect(rounds >= 3, "the attack ran")
