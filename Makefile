@@ -17,6 +17,8 @@
 #                     hostile suites against the release build; writes reliability/figures/ and results.json
 #   make test-hostile boundary cases generated from the proto descriptors, pre-auth flood, rate floods (tests/hostile)
 #   make test-metrics Debian's prometheus (installed if missing) scrapes smrt-chatd under a load (tests/metrics.py)
+#   make install      PREFIX=/usr/local: smrt-chatd, smrt-chat, libsmrtchat + headers + smrtchat.pc, the systemd unit
+#   make test-install install into a temporary prefix and use it (tests/install.sh)
 #   make test-sanitize  the end-to-end suite under AddressSanitizer (and ThreadSanitizer, see RELIABILITY.md)
 #   make test-postgres  a throwaway PostgreSQL server (installed if missing), the end-to-end suite against
 #                     PG_INSTANCES (3) instances sharing it, plus the cluster ordering and failover tests
@@ -42,7 +44,7 @@ RUN_EVENTS ?= tcp://127.0.0.1:7451
 RUN_METRICS ?= 127.0.0.1:9450
 RUN_KEY_FILE := $(dir $(RUN_DB))dev-key.json
 
-.PHONY: deps build release test test-swift test-c test-python test-interop test-hostile test-metrics clean proto proto-check clients run bench
+.PHONY: deps build release test test-swift test-c test-python test-interop test-hostile test-metrics test-install install clean proto proto-check clients run bench
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -87,7 +89,7 @@ clients: deps
 	$(MAKE) -C clients/c all
 
 test: build proto-check
-	$(MAKE) test-swift test-c test-python test-interop test-hostile test-metrics test-postgres
+	$(MAKE) test-swift test-c test-python test-interop test-hostile test-metrics test-install test-postgres
 
 test-swift:
 	SWIFT=$(SWIFT) tests/swift-test.sh
@@ -100,6 +102,23 @@ test-python:
 
 test-interop: clients
 	SMRTCHAT_SERVER=$(DEBUG_SERVER) tests/interop.sh
+
+# Installs smrt-chatd, smrt-chat, the C library (headers, pkg-config file smrtchat.pc) and the systemd unit
+# under PREFIX (DESTDIR honoured). CONFIG=debug installs the debug build (the install test uses it).
+PREFIX ?= /usr/local
+CONFIG ?= release
+install: deps clients
+	$(SWIFT) build -c $(CONFIG) --product smrt-chatd
+	$(SWIFT) build -c $(CONFIG) --product smrt-chat
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 755 .build/$(CONFIG)/smrt-chatd .build/$(CONFIG)/smrt-chat $(DESTDIR)$(PREFIX)/bin/
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' packaging/smrt-chatd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/smrt-chatd.service
+	$(MAKE) -C clients/c install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
+
+# make install into a temporary prefix: the binaries run, pkg-config builds the C example, systemd accepts the
+# unit; and the Python client builds a wheel.
+test-install: build clients
+	tests/install.sh
 
 # A real Prometheus (Debian's, installed if missing) scrapes smrt-chatd under a load; its HTTP API must count it.
 test-metrics: clients
