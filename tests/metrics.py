@@ -104,10 +104,13 @@ def main():
         # load's own rate.
         assert rate and load["ok"] / 15 / 2 <= rate <= load["throughput_per_s"] * 1.5, rate
         assert p99 and 0 < p99 < 5, p99
+        head = query(pport, "smrtchat_event_log_head_id")
+        assert head and head >= sent, f"event log head {head} below {sent} sends"
         text = get(f"http://127.0.0.1:{mport}/metrics")
         for name in ("smrtchat_writer_batch_operations_count", "smrtchat_writer_commit_seconds_count",
                      "smrtchat_events_published_total", "smrtchat_process_resident_memory_bytes",
-                     "smrtchat_process_open_fds", "smrtchat_database_wal_bytes"):
+                     "smrtchat_process_open_fds", "smrtchat_database_wal_bytes", "smrtchat_pub_connections",
+                     "smrtchat_event_log_first_id"):
             assert name in text, f"{name} missing from /metrics"
         print("test-metrics: ok")
     finally:

@@ -28,6 +28,10 @@ static const int CNN_SUB = NN_SUB;
 
 /* Option levels and generic socket options. */
 static const int CNN_SOL_SOCKET = NN_SOL_SOCKET;
+static const int CNN_STAT_CURRENT_CONNECTIONS = NN_STAT_CURRENT_CONNECTIONS;
+static const int CNN_STAT_ACCEPTED_CONNECTIONS = NN_STAT_ACCEPTED_CONNECTIONS;
+static const int CNN_STAT_DROPPED_CONNECTIONS = NN_STAT_DROPPED_CONNECTIONS;
+static const int CNN_STAT_MESSAGES_SENT = NN_STAT_MESSAGES_SENT;
 static const int CNN_LINGER = NN_LINGER;
 static const int CNN_SNDBUF = NN_SNDBUF;
 static const int CNN_RCVBUF = NN_RCVBUF;

@@ -332,6 +332,8 @@ public protocol ChatTransaction: AnyObject {
     func apiKeys() throws -> [ApiKey]
     /// Marks a key revoked; false when no such key.
     func revokeApiKey(id: String, at: Int64) throws -> Bool
+    /// The lowest and highest event ids the log holds (nil when it is empty): its retained start and its head.
+    func eventLogBounds() throws -> (first: Int64, last: Int64)?
     /// Appends to the audit trail; the database refuses to change or delete its lines.
     func appendAudit(_ entry: AuditEntry) throws
     /// Audit lines at or after `since` (ms) with an id above `afterId`, oldest first, at most `limit`.

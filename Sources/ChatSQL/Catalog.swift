@@ -315,6 +315,7 @@ package enum Catalog {
     }()
     static let purgeReplayEntries = S("DELETE FROM replay_cache WHERE created_at < ?1")
     static let appendAudit = Rows.insert("audit_log", Rows.auditColumns)
+    static let eventLogBounds = S("SELECT min(event_id), max(event_id) FROM room_events")
     static let auditEntries = S("""
         SELECT id, \(Rows.auditColumns) FROM audit_log WHERE at >= ?1 AND id > ?2 ORDER BY id LIMIT ?3
         """)

@@ -458,6 +458,13 @@ package final class SQLTransaction: ChatTransaction {
         return active
     }
 
+    package func eventLogBounds() throws -> (first: Int64, last: Int64)? {
+        try one(Catalog.eventLogBounds, []) { row -> (Int64, Int64)? in
+            guard let first = try row.optionalInt(0), let last = try row.optionalInt(1) else { return nil }
+            return (first, last)
+        } ?? nil
+    }
+
     package func appendAudit(_ entry: AuditEntry) throws {
         try run(Catalog.appendAudit, Rows.values(entry))
     }

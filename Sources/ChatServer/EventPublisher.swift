@@ -53,6 +53,9 @@ public final class EventPublisher: @unchecked Sendable, Service, CustomStringCon
 
     public var description: String { "publisher" }
 
+    /// Subscribers connected now (nanomsg's statistic of the PUB socket; nil once it is closed).
+    public var connections: UInt64? { socket.statistic(.currentConnections) }
+
     /// Waits for graceful shutdown (or cancellation), then stops as `stop()` does.
     public func run() async {
         try? await gracefulShutdown()

@@ -248,4 +248,31 @@ extension NanoSocket {
     public var sendFileDescriptor: Int32 {
         get throws(NanomsgError) { Int32(try intOption(level: CNN_SOL_SOCKET, option: CNN_SNDFD)) }
     }
+
+    // MARK: - Statistics
+
+    /// nanomsg's own counters for this socket (`nn_get_statistic`).
+    public enum Statistic: Sendable {
+        /// Connections open now (accepted and established).
+        case currentConnections
+        case acceptedConnections
+        case droppedConnections
+        case messagesSent
+
+        var code: Int32 {
+            switch self {
+            case .currentConnections: CNN_STAT_CURRENT_CONNECTIONS
+            case .acceptedConnections: CNN_STAT_ACCEPTED_CONNECTIONS
+            case .droppedConnections: CNN_STAT_DROPPED_CONNECTIONS
+            case .messagesSent: CNN_STAT_MESSAGES_SENT
+            }
+        }
+    }
+
+    /// The value of one of nanomsg's statistics for this socket; nil once the socket is closed.
+    public func statistic(_ statistic: Statistic) -> UInt64? {
+        guard let fd = try? openDescriptor(for: "nn_get_statistic") else { return nil }
+        let value = nn_get_statistic(fd, statistic.code)
+        return value == UInt64.max ? nil : value
+    }
 }

@@ -1,3 +1,5 @@
+import ChatCore
+import ChatServer
 import Foundation
 import Metrics
 import NIOCore
@@ -5,6 +7,7 @@ import NIOHTTP1
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 
 /// The metrics of this process in Prometheus's text format, `GET /metrics` on `metrics = HOST:PORT` (off when
 /// empty). Bootstraps swift-metrics with swift-prometheus; process and storage gauges are sampled at each scrape.
@@ -13,9 +16,24 @@ final class MetricsEndpoint: Service, CustomStringConvertible, Sendable {
     let registry = PrometheusCollectorRegistry()
     private let host: String
     private let port: Int
-    private let samplers: ProcessSamplers
+    let samplers: ProcessSamplers
 
     var description: String { "metrics" }
+
+    /// Reads the publisher's subscriber count and the event log's bounds at each scrape:
+    /// `smrtchat_pub_connections`, `smrtchat_event_log_head_id`, `smrtchat_event_log_first_id`.
+    func observe(publisher: EventPublisher, storage: any ChatStorage) {
+        let connections = registry.makeGauge(name: "smrtchat_pub_connections")
+        let head = registry.makeGauge(name: "smrtchat_event_log_head_id")
+        let first = registry.makeGauge(name: "smrtchat_event_log_first_id")
+        samplers.add {
+            if let n = publisher.connections { connections.set(Double(n)) }
+            if let bounds = try? storage.read({ try $0.eventLogBounds() }) {
+                first.set(Double(bounds.first))
+                head.set(Double(bounds.last))
+            }
+        }
+    }
 
     /// Parses `HOST:PORT` and makes this process's metrics go to the endpoint's registry.
     init(address: String, databaseFile: String?) throws {
@@ -93,7 +111,7 @@ private final class ScrapeHandler: ChannelInboundHandler {
 
 /// Gauges read from /proc and the file system at each scrape: resident memory, CPU time, open descriptors,
 /// and the SQLite database and WAL sizes.
-private final class ProcessSamplers: Sendable {
+final class ProcessSamplers: Sendable {
     private let resident: Prometheus.Gauge
     private let cpu: Prometheus.Gauge
     private let fds: Prometheus.Gauge
@@ -110,7 +128,13 @@ private final class ProcessSamplers: Sendable {
         self.databaseFile = databaseFile
     }
 
+    private let extra = Mutex<[@Sendable () -> Void]>([])
+
+    /// Adds a reading taken at each scrape (the composition root's parts, once built).
+    func add(_ sampler: @escaping @Sendable () -> Void) { extra.withLock { $0.append(sampler) } }
+
     func sample() {
+        for sampler in extra.withLock({ $0 }) { sampler() }
         if let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8).split(separator: " "),
            statm.count > 1, let pages = Double(statm[1]) {
             resident.set(pages * Double(sysconf(Int32(_SC_PAGESIZE))))

@@ -77,6 +77,7 @@ struct Serve: AsyncParsableCommand {
             publisher.stop()
             throw error
         }
+        metricsEndpoint?.observe(publisher: publisher, storage: engine.storage)
         let banner = "smrt-chatd serving rpc=\(configuration.rpcEndpoints.joined(separator: ",")) "
             + "events=\(configuration.eventsEndpoint) db=\(settings.description)"
             + (configuration.metricsAddress.isEmpty ? "" : " metrics=http://\(configuration.metricsAddress)/metrics") + "\n"
