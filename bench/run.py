@@ -16,8 +16,11 @@ import signal
 import statistics
 import subprocess
 import sys
+import socket
 import tempfile
+import threading
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
@@ -125,9 +128,9 @@ class Server:
             k = json.load(f)
         self.key_id, self.secret = k["key_id"], k["secret"]
 
-    def start(self):
+    def start(self, extra=()):
         cmd = [SERVER, "serve", "--rpc", self.rpc, "--events", self.events, "--db", self.db,
-               "--durability", self.durability, "--no-rate-limits", "--no-jobs", "--log-level", "warning"]
+               "--durability", self.durability, "--no-rate-limits", "--no-jobs", "--log-level", "warning"] + list(extra)
         COMMANDS.append(" ".join(cmd).replace(self.dir, "$TMP/" + os.path.basename(self.dir)))
         self.log = open(os.path.join(self.dir, "server.log"), "w")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True)
@@ -348,7 +351,39 @@ def run_all(sb, tmp, R, raw):
                                           "8", "--readers", "4", "--seconds", "2.5"] + hist.flags()))
     hist.stop()
     echo.stop()
+
+    # ---- phase E: the cost of metrics — SendMessage at 64 clients with the Prometheus endpoint on and off,
+    # alternated on one server database (the endpoint scraped once a second during the "on" runs, as Prometheus would).
+    met = Server(tmp, "metrics", "normal")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        mport = probe.getsockname()[1]
+    for rep in range(REPEATS):
+        wait_no_build()
+        log(f"metrics repetition {rep + 1}/{REPEATS}")
+        for on in (False, True):
+            met.start(["--metrics", f"127.0.0.1:{mport}"] if on else [])
+            mroom = jrun([sb, "rooms", "--count", "1", "--clients", "1"] + met.flags())["first"]
+            stop = threading.Event()
+            scraper = threading.Thread(target=scrape_every_second, args=(mport, stop)) if on else None
+            if scraper:
+                scraper.start()
+            rec(raw, f"metrics_{'on' if on else 'off'}", met.cbench("send", 64, 80, mroom))
+            stop.set()
+            if scraper:
+                scraper.join()
+            met.stop()
     summarize(R, raw)
+
+
+def scrape_every_second(port, stop):
+    """GET /metrics once a second until `stop` (what a Prometheus with a 1 s interval costs the server)."""
+    while not stop.wait(1.0):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                r.read()
+        except OSError:
+            pass
 
 
 def summarize(R, raw):
@@ -389,6 +424,10 @@ def summarize(R, raw):
             R[f"svc_send_server_cpu_us_per_msg_{n}"] = round(med(raw[key]), 1)
     R["send_tput64_vs_floor"] = round(R["svc_send_tput64_normal"] / R["floor64"], 3)
     R["full_vs_normal_tput64"] = round(R["svc_send_tput64_full"] / R["svc_send_tput64_normal"], 3)
+    if "metrics_on" in raw:
+        R["metrics_on_tput64"] = m("metrics_on", "throughput_per_s")
+        R["metrics_off_tput64"] = m("metrics_off", "throughput_per_s")
+        R["metrics_overhead_ratio"] = round(R["metrics_on_tput64"] / R["metrics_off_tput64"], 3)
 
     for k in (1, 10, 100):
         for side in ("bare", "svc"):
@@ -455,6 +494,9 @@ def write_markdown(R):
         ("`full_vs_normal_tput64`", "SendMessage msgs/s, 64 clients, FULL", f1(R["svc_send_tput64_full"]),
          f"service NORMAL {f1(R['svc_send_tput64_normal'])}", R["full_vs_normal_tput64"], "≥ 0.8",
          R["full_vs_normal_tput64"] >= 0.8),
+        ("`metrics_overhead_ratio`", "SendMessage msgs/s, 64 clients, metrics on (scraped every second)",
+         f1(R["metrics_on_tput64"]), f"metrics off {f1(R['metrics_off_tput64'])}", R["metrics_overhead_ratio"],
+         "≥ 0.97", R["metrics_overhead_ratio"] >= 0.97),
         ("`fanout100_p99_ratio`", "event delivery p99, 100 subscribers, 200 ev/s", f"{f1(R['fanout_svc100_p99_us'])} µs",
          f"bare PUB/SUB {f1(R['fanout_bare100_p99_us'])} µs", R["fanout100_p99_ratio"], "≤ 1.5",
          R["fanout100_p99_ratio"] <= 1.5),

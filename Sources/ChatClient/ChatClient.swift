@@ -37,9 +37,9 @@ public final class ChatClient: Sendable {
     /// Closes the sockets.
     public func close() { pool.close() }
 
-    /// A signed request frame for `operation`.
+    /// A signed request frame for `operation`; `traceparent` (W3C trace context) continues the caller's trace.
     public func frame(_ operation: String, payload: Data, requestId: String = ChatClient.newRequestId(),
-                      deadlineUnixMs: Int64 = 0, timestampUnixMs: Int64? = nil) -> [UInt8] {
+                      deadlineUnixMs: Int64 = 0, timestampUnixMs: Int64? = nil, traceparent: String? = nil) -> [UInt8] {
         var request = Smrt_Chat_V1_RpcRequest()
         request.method = RequestSigning.methodName(operation)
         request.payload = payload
@@ -47,6 +47,7 @@ public final class ChatClient: Sendable {
         request.context.actorProfileID = configuration.actorProfileId
         request.context.requestID = requestId
         request.context.deadlineUnixMs = deadlineUnixMs
+        if let traceparent { request.context.traceparent = traceparent }
         if let keyId = configuration.keyId {
             let ts = timestampUnixMs ?? Int64(Date().timeIntervalSince1970 * 1000)
             request.auth.keyID = keyId

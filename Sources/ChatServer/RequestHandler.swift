@@ -1,6 +1,7 @@
 import ChatAPI
 import ChatCore
 import Crypto
+import Tracing
 import Foundation
 import Logging
 import SwiftProtobuf
@@ -120,6 +121,8 @@ final class RequestHandler: Sendable {
         let debug = logger.logLevel <= .debug
         let method = gate.methods[request.method]?.name
             ?? (request.method == Self.health ? "Health" : request.method == Self.serverInfo ? "ServerInfo" : "unknown")
+        let traceparent = CallTrace.valid(request.context.traceparent)
+        let span = CallTrace.span(method: method, traceparent: traceparent)
         let answer: @Sendable (Result<[UInt8], Error>) -> Void = { result in
             let bytes: [UInt8]
             switch result {
@@ -128,8 +131,10 @@ final class RequestHandler: Sendable {
             case .failure(let error as ChatError):
                 bytes = Self.encode(requestId: requestId, error: error)
             case .failure(let error):
-                logger.error("call failed", metadata: Self.callMetadata(request, status: "INTERNAL").merging(
-                    ["error": "\(String(reflecting: error))"]) { $1 })
+                var metadata = Self.callMetadata(request, status: "INTERNAL")
+                metadata["error"] = "\(String(reflecting: error))"
+                if let traceparent { metadata["chat.traceparent"] = "\(traceparent)" }
+                logger.error("call failed", metadata: metadata)
                 bytes = Self.encode(requestId: requestId, error: .internal)
             }
             reply(bytes)
@@ -137,11 +142,17 @@ final class RequestHandler: Sendable {
             // The status as answered (a replayed or recorded refusal is an encoded response too), read without
             // decoding the payload.
             let answered = Self.status(of: bytes)
-            ServerMetrics.call(method: method, status: Self.codeNames[answered?.code ?? .ok] ?? "UNKNOWN", nanoseconds: elapsed)
+            let code = Self.codeNames[answered?.code ?? .ok] ?? "UNKNOWN"
+            ServerMetrics.call(method: method, status: code, nanoseconds: elapsed)
+            span.attributes["rpc.method"] = method
+            span.attributes["rpc.smrtchat.status"] = code
+            if answered.map({ $0.code != .ok }) ?? false { span.setStatus(SpanStatus(code: .error)) }
+            span.end()
             if debug {
                 let status = answered.map { $0.code == .ok ? "OK" : $0.reason } ?? "OK"
                 var metadata = Self.callMetadata(request, status: status)
                 metadata["chat.duration_us"] = "\(elapsed / 1000)"
+                if let traceparent { metadata["chat.traceparent"] = "\(traceparent)" }
                 logger.debug("call", metadata: metadata)
             }
         }
@@ -208,8 +219,12 @@ final class RequestHandler: Sendable {
         }
         guard method.isBulkRead else { return try read() }
         guard bulkQueue.admit(bytes: frame.count) else { throw Self.overloadedError }
+        ServerMetrics.readQueueDepth.record(bulkQueue.calls)
         bulkReads.submit { [self, frameBytes = frame.count] in
-            defer { bulkQueue.release(bytes: frameBytes) }
+            defer {
+                bulkQueue.release(bytes: frameBytes)
+                ServerMetrics.readQueueDepth.record(bulkQueue.calls)
+            }
             if stopping.load(ordering: .acquiring) {
                 return later(.failure(ChatError(.unavailable, .overloaded, "the server is shutting down")))
             }

@@ -1,7 +1,10 @@
 import ChatCore
 import Dispatch
+import Instrumentation
 import Metrics
+import ServiceContextModule
 import Synchronization
+import Tracing
 
 /// The server's metrics, through swift-metrics (smrt-chatd exports them in Prometheus's text format when
 /// `metrics` is set; without a metrics backend they cost a lookup of the no-op factory). docs/metrics.md lists
@@ -37,6 +40,36 @@ enum ServerMetrics {
     static let replayHits = Counter(label: "smrtchat_replay_hits_total")
     /// Events handed to the PUB socket.
     static let eventsPublished = Counter(label: "smrtchat_events_published_total")
-    /// Lists and searches waiting for a reader thread.
+    /// Lists and searches admitted to the reader threads and not yet answered.
     static let readQueueDepth = Gauge(label: "smrtchat_read_queue_depth")
+}
+
+/// W3C trace context of a call (`CallContext.traceparent`): logged with the call and handed to the
+/// swift-distributed-tracing API, so that a tracer bootstrapped in the process (an OpenTelemetry exporter, say)
+/// continues the caller's trace with a span per call.
+enum CallTrace {
+    /// The value when it is a well-formed version-00 `traceparent` (55 characters, lowercase hex, ids not all
+    /// zero); else nil (ignored, as the W3C specification asks).
+    static func valid(_ value: String) -> String? {
+        let bytes = Array(value.utf8)
+        guard bytes.count == 55, bytes[2] == UInt8(ascii: "-"), bytes[35] == UInt8(ascii: "-"), bytes[52] == UInt8(ascii: "-"),
+              value.hasPrefix("00-") else { return nil }
+        let hex = { (range: Range<Int>) in bytes[range].allSatisfy { (48...57).contains($0) || (97...102).contains($0) } }
+        let zero = { (range: Range<Int>) in bytes[range].allSatisfy { $0 == UInt8(ascii: "0") } }
+        guard hex(0..<2), hex(3..<35), hex(36..<52), hex(53..<55), !zero(3..<35), !zero(36..<52) else { return nil }
+        return value
+    }
+
+    /// A server span for the call, its parent taken from `traceparent` by the process's instrument.
+    static func span(method: String, traceparent: String?) -> any Span {
+        var context = ServiceContext.topLevel
+        if let traceparent {
+            InstrumentationSystem.instrument.extract(["traceparent": traceparent], into: &context, using: HeaderExtractor())
+        }
+        return InstrumentationSystem.tracer.startAnySpan(method, context: context, ofKind: .server)
+    }
+
+    private struct HeaderExtractor: Extractor {
+        func extract(key: String, from carrier: [String: String]) -> String? { carrier[key] }
+    }
 }

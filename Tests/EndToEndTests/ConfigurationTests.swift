@@ -81,6 +81,13 @@ struct ConfigurationTests {
         let room = try await client.createRoom(.with { $0.name = "r"; $0.roomType = .public }).room
         _ = try await client.sendMessage(.with { $0.roomID = room.id; $0.content = "contents-never-logged" })
         await expectRPC("SCOPE_MISSING") { _ = try await client.expireStaleSessions(.init()) }
+        // A W3C traceparent is logged with its call; a malformed one is ignored.
+        let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        let raw = try RawCaller("ipc://\(dir.path)/rpc.sock")
+        let getRoom = try Smrt_Chat_V1_GetRoomRequest.with { $0.roomID = room.id }.serializedData()
+        #expect(try raw.call(client.frame("GetRoom", payload: getRoom, requestId: "traced-1", traceparent: trace)).status.code == .ok)
+        #expect(try raw.call(client.frame("GetRoom", payload: getRoom, requestId: "traced-2",
+                                          traceparent: "00-" + String(repeating: "0", count: 32) + "-00f067aa0ba902b7-01")).status.code == .ok)
         client.close()
         process.terminate()
         process.waitUntilExit()
@@ -94,6 +101,8 @@ struct ConfigurationTests {
                 && $0["chat.duration_us"] != nil
         })
         #expect(Set(calls.compactMap { $0["chat.status"] }) == ["OK", "SCOPE_MISSING"])
+        #expect(calls.first { $0["chat.request_id"] == "traced-1" }?["chat.traceparent"] == trace)
+        #expect(calls.contains { $0["chat.request_id"] == "traced-2" && $0["chat.traceparent"] == nil })
         let text = lines.joined(separator: "\n")
         #expect(!text.contains("contents-never-logged") && !text.contains(key["secret"]!))
     }

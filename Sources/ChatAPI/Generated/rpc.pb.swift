@@ -216,6 +216,10 @@ public nonisolated struct Smrt_Chat_V1_CallContext: Sendable {
   /// Unix milliseconds after which the call must not be executed (0 = no deadline).
   public var deadlineUnixMs: Int64 = 0
 
+  /// Optional W3C trace context of the caller's span ("00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>"):
+  /// logged with the call and handed to the server's tracer. Not signed; an invalid value is ignored.
+  public var traceparent: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -353,7 +357,7 @@ nonisolated extension Smrt_Chat_V1_RpcRequest: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Smrt_Chat_V1_CallContext: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CallContext"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{3}actor_profile_id\0\u{3}request_id\0\u{3}deadline_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{3}actor_profile_id\0\u{3}request_id\0\u{3}deadline_unix_ms\0\u{1}traceparent\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -365,6 +369,7 @@ nonisolated extension Smrt_Chat_V1_CallContext: SwiftProtobuf.Message, SwiftProt
       case 2: try { try decoder.decodeSingularStringField(value: &self.actorProfileID) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.deadlineUnixMs) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.traceparent) }()
       default: break
       }
     }
@@ -383,6 +388,9 @@ nonisolated extension Smrt_Chat_V1_CallContext: SwiftProtobuf.Message, SwiftProt
     if self.deadlineUnixMs != 0 {
       try visitor.visitSingularInt64Field(value: self.deadlineUnixMs, fieldNumber: 4)
     }
+    if !self.traceparent.isEmpty {
+      try visitor.visitSingularStringField(value: self.traceparent, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -391,6 +399,7 @@ nonisolated extension Smrt_Chat_V1_CallContext: SwiftProtobuf.Message, SwiftProt
     if lhs.actorProfileID != rhs.actorProfileID {return false}
     if lhs.requestID != rhs.requestID {return false}
     if lhs.deadlineUnixMs != rhs.deadlineUnixMs {return false}
+    if lhs.traceparent != rhs.traceparent {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

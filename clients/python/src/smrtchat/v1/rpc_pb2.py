@@ -13,7 +13,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16smrt/chat/v1/rpc.proto\x12\x0csmrt.chat.v1\"{\n\nRpcRequest\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12*\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x19.smrt.chat.v1.CallContext\x12 \n\x04\x61uth\x18\x04 \x01(\x0b\x32\x12.smrt.chat.v1.Auth\"h\n\x0b\x43\x61llContext\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x18\n\x10\x61\x63tor_profile_id\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x18\n\x10\x64\x65\x61\x64line_unix_ms\x18\x04 \x01(\x03\"D\n\x04\x41uth\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x19\n\x11timestamp_unix_ms\x18\x02 \x01(\x03\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"X\n\x0bRpcResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12$\n\x06status\x18\x02 \x01(\x0b\x32\x14.smrt.chat.v1.Status\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\"\xb2\x01\n\x06Status\x12 \n\x04\x63ode\x18\x01 \x01(\x0e\x32\x12.smrt.chat.v1.Code\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x34\n\x08metadata\x18\x04 \x03(\x0b\x32\".smrt.chat.v1.Status.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*\x8c\x03\n\x04\x43ode\x12\x0b\n\x07\x43ODE_OK\x10\x00\x12\x12\n\x0e\x43ODE_CANCELLED\x10\x01\x12\x10\n\x0c\x43ODE_UNKNOWN\x10\x02\x12\x19\n\x15\x43ODE_INVALID_ARGUMENT\x10\x03\x12\x1a\n\x16\x43ODE_DEADLINE_EXCEEDED\x10\x04\x12\x12\n\x0e\x43ODE_NOT_FOUND\x10\x05\x12\x17\n\x13\x43ODE_ALREADY_EXISTS\x10\x06\x12\x1a\n\x16\x43ODE_PERMISSION_DENIED\x10\x07\x12\x1b\n\x17\x43ODE_RESOURCE_EXHAUSTED\x10\x08\x12\x1c\n\x18\x43ODE_FAILED_PRECONDITION\x10\t\x12\x10\n\x0c\x43ODE_ABORTED\x10\n\x12\x15\n\x11\x43ODE_OUT_OF_RANGE\x10\x0b\x12\x16\n\x12\x43ODE_UNIMPLEMENTED\x10\x0c\x12\x11\n\rCODE_INTERNAL\x10\r\x12\x14\n\x10\x43ODE_UNAVAILABLE\x10\x0e\x12\x12\n\x0e\x43ODE_DATA_LOSS\x10\x0f\x12\x18\n\x14\x43ODE_UNAUTHENTICATED\x10\x10\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16smrt/chat/v1/rpc.proto\x12\x0csmrt.chat.v1\"{\n\nRpcRequest\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12*\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x19.smrt.chat.v1.CallContext\x12 \n\x04\x61uth\x18\x04 \x01(\x0b\x32\x12.smrt.chat.v1.Auth\"}\n\x0b\x43\x61llContext\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x18\n\x10\x61\x63tor_profile_id\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x18\n\x10\x64\x65\x61\x64line_unix_ms\x18\x04 \x01(\x03\x12\x13\n\x0btraceparent\x18\x05 \x01(\t\"D\n\x04\x41uth\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x19\n\x11timestamp_unix_ms\x18\x02 \x01(\x03\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"X\n\x0bRpcResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12$\n\x06status\x18\x02 \x01(\x0b\x32\x14.smrt.chat.v1.Status\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\"\xb2\x01\n\x06Status\x12 \n\x04\x63ode\x18\x01 \x01(\x0e\x32\x12.smrt.chat.v1.Code\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x34\n\x08metadata\x18\x04 \x03(\x0b\x32\".smrt.chat.v1.Status.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*\x8c\x03\n\x04\x43ode\x12\x0b\n\x07\x43ODE_OK\x10\x00\x12\x12\n\x0e\x43ODE_CANCELLED\x10\x01\x12\x10\n\x0c\x43ODE_UNKNOWN\x10\x02\x12\x19\n\x15\x43ODE_INVALID_ARGUMENT\x10\x03\x12\x1a\n\x16\x43ODE_DEADLINE_EXCEEDED\x10\x04\x12\x12\n\x0e\x43ODE_NOT_FOUND\x10\x05\x12\x17\n\x13\x43ODE_ALREADY_EXISTS\x10\x06\x12\x1a\n\x16\x43ODE_PERMISSION_DENIED\x10\x07\x12\x1b\n\x17\x43ODE_RESOURCE_EXHAUSTED\x10\x08\x12\x1c\n\x18\x43ODE_FAILED_PRECONDITION\x10\t\x12\x10\n\x0c\x43ODE_ABORTED\x10\n\x12\x15\n\x11\x43ODE_OUT_OF_RANGE\x10\x0b\x12\x16\n\x12\x43ODE_UNIMPLEMENTED\x10\x0c\x12\x11\n\rCODE_INTERNAL\x10\r\x12\x14\n\x10\x43ODE_UNAVAILABLE\x10\x0e\x12\x12\n\x0e\x43ODE_DATA_LOSS\x10\x0f\x12\x18\n\x14\x43ODE_UNAUTHENTICATED\x10\x10\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'smrt.chat.v1.rpc_pb2', globals())
@@ -22,18 +22,18 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
   _STATUS_METADATAENTRY._options = None
   _STATUS_METADATAENTRY._serialized_options = b'8\001'
-  _CODE._serialized_start=613
-  _CODE._serialized_end=1009
+  _CODE._serialized_start=634
+  _CODE._serialized_end=1030
   _RPCREQUEST._serialized_start=40
   _RPCREQUEST._serialized_end=163
   _CALLCONTEXT._serialized_start=165
-  _CALLCONTEXT._serialized_end=269
-  _AUTH._serialized_start=271
-  _AUTH._serialized_end=339
-  _RPCRESPONSE._serialized_start=341
-  _RPCRESPONSE._serialized_end=429
-  _STATUS._serialized_start=432
-  _STATUS._serialized_end=610
-  _STATUS_METADATAENTRY._serialized_start=563
-  _STATUS_METADATAENTRY._serialized_end=610
+  _CALLCONTEXT._serialized_end=290
+  _AUTH._serialized_start=292
+  _AUTH._serialized_end=360
+  _RPCRESPONSE._serialized_start=362
+  _RPCRESPONSE._serialized_end=450
+  _STATUS._serialized_start=453
+  _STATUS._serialized_end=631
+  _STATUS_METADATAENTRY._serialized_start=584
+  _STATUS_METADATAENTRY._serialized_end=631
 # @@protoc_insertion_point(module_scope)

@@ -315,7 +315,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__rpc_request__descriptor =
   (ProtobufCMessageInit) smrt__chat__v1__rpc_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor smrt__chat__v1__call_context__field_descriptors[4] =
+static const ProtobufCFieldDescriptor smrt__chat__v1__call_context__field_descriptors[5] =
 {
   {
     "tenant_id",
@@ -365,17 +365,30 @@ static const ProtobufCFieldDescriptor smrt__chat__v1__call_context__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "traceparent",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__CallContext, traceparent),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned smrt__chat__v1__call_context__field_indices_by_name[] = {
   1,   /* field[1] = actor_profile_id */
   3,   /* field[3] = deadline_unix_ms */
   2,   /* field[2] = request_id */
   0,   /* field[0] = tenant_id */
+  4,   /* field[4] = traceparent */
 };
 static const ProtobufCIntRange smrt__chat__v1__call_context__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor smrt__chat__v1__call_context__descriptor =
 {
@@ -385,7 +398,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__call_context__descriptor =
   "Smrt__Chat__V1__CallContext",
   "smrt.chat.v1",
   sizeof(Smrt__Chat__V1__CallContext),
-  4,
+  5,
   smrt__chat__v1__call_context__field_descriptors,
   smrt__chat__v1__call_context__field_indices_by_name,
   1,  smrt__chat__v1__call_context__number_ranges,

@@ -153,10 +153,15 @@ struct  Smrt__Chat__V1__CallContext
    * Unix milliseconds after which the call must not be executed (0 = no deadline).
    */
   int64_t deadline_unix_ms;
+  /*
+   * Optional W3C trace context of the caller's span ("00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>"):
+   * logged with the call and handed to the server's tracer. Not signed; an invalid value is ignored.
+   */
+  char *traceparent;
 };
 #define SMRT__CHAT__V1__CALL_CONTEXT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__call_context__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 /*
