@@ -254,7 +254,7 @@ final class RequestHandler: Sendable {
         do {
             call = try method.prepare(request.payload)
         } catch {
-            remember(keyId: request.auth.keyID, requestId: request.context.requestID, hash: hash, now: now)
+            remember(request, hash: hash, now: now)
             throw error
         }
         // A read's request id is remembered once its caller authenticated, whatever the read's outcome: it can
@@ -263,7 +263,7 @@ final class RequestHandler: Sendable {
             if let seen = recentReads.hash(keyId: request.auth.keyID, requestId: request.context.requestID), seen != hash {
                 throw Self.reused
             }
-            remember(keyId: request.auth.keyID, requestId: request.context.requestID, hash: hash, now: now)
+            remember(request, hash: hash, now: now)
             if FrameGate.deadlinePassed(request, now: now) { throw FrameGate.deadlineExceeded }
         }
         if !FrameGate.deadlinePassed(request, now: now) { try limit(request, actor) }
@@ -272,13 +272,15 @@ final class RequestHandler: Sendable {
 
     /// Records an authenticated call's request id with its frame hash, here and (without waiting for the
     /// commit) in the database's replay cache, so that another frame can never reuse it.
-    private func remember(keyId: String, requestId: String, hash: [UInt8], now: Int64) {
+    private func remember(_ request: Smrt_Chat_V1_RpcRequest, hash: [UInt8], now: Int64) {
+        let (keyId, requestId) = (request.auth.keyID, request.context.requestID)
         if let seen = recentReads.hash(keyId: keyId, requestId: requestId), seen != hash { return }
         recentReads.record(keyId: keyId, requestId: requestId, hash: hash, now: now)
         let entry = ReplayEntry(keyId: keyId, requestId: requestId, frameHash: hash, response: nil, createdAt: now)
+        let metadata = Self.callMetadata(request, status: "-")
         storage.submitWrite({ tx in _ = try tx.insertReplayEntry(entry) }, options: .background) { [logger] result in
             if case .failure(let error) = result {
-                logger.debug("request id not recorded", metadata: ["error": "\(error)"])
+                logger.debug("request id not recorded", metadata: metadata.merging(["error": "\(error)"]) { $1 })
             }
         }
     }
@@ -324,9 +326,10 @@ final class RequestHandler: Sendable {
         let entry = AuditEntry(at: now, actor: "key:" + request.auth.keyID, action: .adminDenied,
                                tenantId: request.context.tenantID, subject: method.name, outcome: .denied,
                                detail: detail.text)
+        let metadata = Self.callMetadata(request, status: error.reason.rawValue)
         storage.submitWrite({ tx in try tx.appendAudit(entry) }, options: .background) { [logger] result in
             if case .failure(let error) = result {
-                logger.warning("audit line not recorded", metadata: ["error": "\(error)"])
+                logger.warning("audit line not recorded", metadata: metadata.merging(["error": "\(error)"]) { $1 })
             }
         }
     }
