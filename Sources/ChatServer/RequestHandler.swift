@@ -119,7 +119,8 @@ final class RequestHandler: Sendable {
         let logger = self.logger
         let started = DispatchTime.now().uptimeNanoseconds
         let debug = logger.logLevel <= .debug
-        let method = gate.methods[request.method]?.name
+        // The method's metric label (`unknown` for any other string, which is not hashed when longer than a name).
+        let method = request.method.utf8.count > 128 ? "unknown" : gate.methods[request.method]?.name
             ?? (request.method == Self.health ? "Health" : request.method == Self.serverInfo ? "ServerInfo" : "unknown")
         let traceparent = CallTrace.valid(request.context.traceparent)
         let span = CallTrace.span(method: method, traceparent: traceparent)
@@ -277,10 +278,10 @@ final class RequestHandler: Sendable {
         if let seen = recentReads.hash(keyId: keyId, requestId: requestId), seen != hash { return }
         recentReads.record(keyId: keyId, requestId: requestId, hash: hash, now: now)
         let entry = ReplayEntry(keyId: keyId, requestId: requestId, frameHash: hash, response: nil, createdAt: now)
-        let metadata = Self.callMetadata(request, status: "-")
         storage.submitWrite({ tx in _ = try tx.insertReplayEntry(entry) }, options: .background) { [logger] result in
             if case .failure(let error) = result {
-                logger.debug("request id not recorded", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                logger.debug("request id not recorded",
+                             metadata: Self.callMetadata(request, status: "-").merging(["error": "\(error)"]) { $1 })
             }
         }
     }
@@ -326,10 +327,11 @@ final class RequestHandler: Sendable {
         let entry = AuditEntry(at: now, actor: "key:" + request.auth.keyID, action: .adminDenied,
                                tenantId: request.context.tenantID, subject: method.name, outcome: .denied,
                                detail: detail.text)
-        let metadata = Self.callMetadata(request, status: error.reason.rawValue)
+        let status = error.reason.rawValue
         storage.submitWrite({ tx in try tx.appendAudit(entry) }, options: .background) { [logger] result in
             if case .failure(let error) = result {
-                logger.warning("audit line not recorded", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                logger.warning("audit line not recorded",
+                               metadata: Self.callMetadata(request, status: status).merging(["error": "\(error)"]) { $1 })
             }
         }
     }

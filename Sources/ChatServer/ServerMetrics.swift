@@ -51,8 +51,10 @@ enum CallTrace {
     /// The value when it is a well-formed version-00 `traceparent` (55 characters, lowercase hex, ids not all
     /// zero); else nil (ignored, as the W3C specification asks).
     static func valid(_ value: String) -> String? {
+        // The length first: the field is the caller's, up to a frame long, and this runs before authentication.
+        guard value.utf8.count == 55 else { return nil }
         let bytes = Array(value.utf8)
-        guard bytes.count == 55, bytes[2] == UInt8(ascii: "-"), bytes[35] == UInt8(ascii: "-"), bytes[52] == UInt8(ascii: "-"),
+        guard bytes[2] == UInt8(ascii: "-"), bytes[35] == UInt8(ascii: "-"), bytes[52] == UInt8(ascii: "-"),
               value.hasPrefix("00-") else { return nil }
         let hex = { (range: Range<Int>) in bytes[range].allSatisfy { (48...57).contains($0) || (97...102).contains($0) } }
         let zero = { (range: Range<Int>) in bytes[range].allSatisfy { $0 == UInt8(ascii: "0") } }
