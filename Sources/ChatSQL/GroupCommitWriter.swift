@@ -173,7 +173,7 @@ package final class GroupCommitWriter: @unchecked Sendable {
                 var events: [RoomEvent] = []
                 try engine.inWriteTransaction { connection in
                     let tx = SQLTransaction(connection, optimistic: optimistic)
-                    try tx.prefetch(calls: batch.compactMap { $0.call }, rooms: Set(batch.compactMap { $0.room }))
+                    if tx.prefetches { try tx.prefetch(calls: batch.compactMap { $0.call }, rooms: Set(batch.compactMap { $0.room })) }
                     for job in batch { finishers.append(try job.run(tx)) }
                     try engine.finishBatch(tx)
                     events = tx.events

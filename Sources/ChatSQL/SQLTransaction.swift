@@ -497,6 +497,9 @@ package final class SQLTransaction: ChatTransaction {
     /// calls (with their keys' activity) and the rooms they name with each caller's participant row (in a write
     /// transaction on PostgreSQL the rooms are locked, in key order). The operations then find them in memory.
     /// Only with an engine that defers writes (see `memory`).
+    /// Whether `prefetch` reads anything (the write path skips collecting a batch's keys otherwise).
+    package var prefetches: Bool { memory != nil }
+
     package func prefetch(calls: [CallKey], rooms: Set<RoomAccess>) throws {
         guard memory != nil else { return }
         let calls = Array(Set(calls))
