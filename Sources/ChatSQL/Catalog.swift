@@ -290,23 +290,23 @@ package enum Catalog {
                                deferral: .independent)
     static let insertReplayEntry = Rows.insert("replay_cache", Rows.replayColumns, "ON CONFLICT (key_id, request_id) DO NOTHING",
                                                buffered: true)
-    static let callRecord = S("""
-        SELECT k.revoked_at IS NULL, \(Rows.qualified(Rows.replayColumns, "c")) FROM api_keys k
+    /// A key's activity and one of its calls' records (?1 key, ?2 request id): no row for an unknown key.
+    private static let callRecordSQL = """
+        SELECT k.revoked_at IS NULL AS active, \(Rows.qualified(Rows.replayColumns, "c")) FROM api_keys k
         LEFT JOIN replay_cache c ON c.key_id = k.key_id AND c.request_id = ?2 WHERE k.key_id = ?1
-        """, deferral: .independent)
+        """
+    static let callRecord = S(callRecordSQL, deferral: .independent)
     /// `callRecord` (?1, ?2) and `roomAndParticipant` (?3, ?4, ?5) in one statement, for a batch of one call:
     /// always one row, a side NULL when absent (an unknown key is inactive).
     static let callRecordAndRoom: SQLStatement = {
-        let call = "SELECT k.revoked_at IS NULL AS active, \(Rows.qualified(Rows.replayColumns, "c")) FROM api_keys k "
-            + "LEFT JOIN replay_cache c ON c.key_id = k.key_id AND c.request_id = ?2 WHERE k.key_id = ?1"
         var statement = S("""
             SELECT coalesce(a.active, 1 = 0), \(Rows.qualified(Rows.replayColumns, "a")), \(Rows.qualified(Rows.roomColumns, "r")), \(Rows.qualified(Rows.participantColumns, "p"))
-            FROM (SELECT 1 AS one) o LEFT JOIN (\(call)) a ON true
+            FROM (SELECT 1 AS one) o LEFT JOIN (\(callRecordSQL)) a ON true
             LEFT JOIN rooms r ON r.tenant_id = ?3 AND r.id = ?4
             LEFT JOIN participants p ON p.tenant_id = r.tenant_id AND p.room_id = r.id AND p.profile_id = ?5
             """, deferral: .independent)
         statement.postgresLocking = SQLStatement.render("""
-            SELECT coalesce(a.active, 1 = 0), \(Rows.qualified(Rows.replayColumns, "a")), r.*, p.* FROM (SELECT 1 AS one) o LEFT JOIN (\(call)) a ON true
+            SELECT coalesce(a.active, 1 = 0), \(Rows.qualified(Rows.replayColumns, "a")), r.*, p.* FROM (SELECT 1 AS one) o LEFT JOIN (\(callRecordSQL)) a ON true
             LEFT JOIN LATERAL (SELECT \(Rows.roomColumns) FROM rooms WHERE tenant_id = ?3 AND id = ?4 FOR NO KEY UPDATE) r ON true
             LEFT JOIN LATERAL (SELECT \(Rows.participantColumns) FROM participants
                                WHERE tenant_id = ?3 AND room_id = ?4 AND profile_id = ?5 FOR NO KEY UPDATE) p ON r.id IS NOT NULL
