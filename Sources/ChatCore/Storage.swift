@@ -12,7 +12,6 @@ public struct Committed<Value: Sendable>: Sendable {
     }
 }
 
-/// How a queued write is run.
 /// A room and the profile whose participant row a write reads with it.
 public struct RoomAccess: Hashable, Sendable {
     public let tenantId: String
@@ -26,6 +25,7 @@ public struct RoomAccess: Hashable, Sendable {
     }
 }
 
+/// How a queued write is run.
 public struct WriteOptions: Sendable {
     /// A caller waits for it: the write path starts a commit at once (else it is bookkeeping nobody waits for,
     /// a read's request id, which may wait a few milliseconds to share a commit).

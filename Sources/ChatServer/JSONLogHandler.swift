@@ -51,9 +51,7 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 
-    private static func timestamp() -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date())
-    }
+    private static let format = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+    private static func timestamp() -> String { format.format(Date()) }
 }
