@@ -224,11 +224,11 @@ class Server:
 
 
 def envelope(op_name: str, payload: bytes, tenant: str, actor: str, request_id: str | None = None,
-             deadline_ms: int = 0) -> rpc_pb2.RpcRequest:
+             deadline_ms: int = 0, traceparent: str = "") -> rpc_pb2.RpcRequest:
     """An unsigned RpcRequest (no Auth) of one call; a fresh request id unless one is given."""
     return rpc_pb2.RpcRequest(method=method_path(op_name), payload=payload, context=rpc_pb2.CallContext(
         tenant_id=tenant, actor_profile_id=actor, request_id=new_request_id() if request_id is None else request_id,
-        deadline_unix_ms=deadline_ms))
+        deadline_unix_ms=deadline_ms, traceparent=traceparent))
 
 
 def health_frame() -> bytes:
@@ -247,14 +247,14 @@ class Signer:
 
     def frame(self, op_name: str, payload: bytes, *, request_id: str | None = None,
               timestamp_ms: int | None = None, deadline_ms: int | None = None, signed: bool = True,
-              key_id: str | None = None, secret: bytes | None = None) -> bytes:
+              key_id: str | None = None, secret: bytes | None = None, traceparent: str = "") -> bytes:
         """The serialized envelope of one call. Defaults: a fresh request id, now as the timestamp, a
         deadline 60 s away. `signed=False` leaves Auth out; `key_id`/`secret` override the key's (a
         bogus key, a wrong secret)."""
         now = time.time_ns() // 1_000_000
         timestamp_ms = now if timestamp_ms is None else timestamp_ms
         env = envelope(op_name, payload, self.tenant, self.actor, request_id,
-                       now + 60_000 if deadline_ms is None else deadline_ms)
+                       now + 60_000 if deadline_ms is None else deadline_ms, traceparent)
         if signed:
             env.auth.key_id = self.key_id if key_id is None else key_id
             env.auth.timestamp_unix_ms = timestamp_ms

@@ -6,8 +6,9 @@ into nested messages), each set alone to boundary values on top of a valid basel
 invalid UTF-8 (patched into the serialized bytes: protobuf refuses to encode it)}, and JSON-holding
 strings also nesting as deep as fits 900 KiB, deep nesting inside the size limit, a BOM, a trailing
 comma, duplicate keys, an escaped U+0000, and objects exactly at and one byte over their size limit.
-The envelope's timestamp and deadline get {INT64_MIN, -1, 0, 1, INT64_MAX} and its request id 0, 64
-and 65 bytes, on a read, a list, a mutation and Health.
+The envelope's timestamp and deadline get {INT64_MIN, -1, 0, 1, INT64_MAX}, its request id 0, 64
+and 65 bytes, and its traceparent a valid, a malformed, an all-zero, an uppercase and a 512 KiB value, on a read, a list,
+a mutation and Health.
 
 Every call is correctly signed by a key holding every scope, acting as the owner of real fixtures (a
 public room with messages, a thread, agent sessions), so ids in the baselines point at real things;
@@ -208,6 +209,12 @@ def envelope_cases(method: str) -> list[Case]:
     for length in (0, 64, 65):
         cases.append(Case(method, "context.request_id", f"{length}_bytes",
                           envelope={"request_id": uuid.uuid4().hex[:length].ljust(length, "r")}))
+    # Unsigned and never refused: valid, malformed, all-zero ids, one character off, and half a MiB.
+    for kind, value in (("valid", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), ("garbage", "not a trace"),
+                        ("zero_ids", "00-" + "0" * 32 + "-" + "0" * 16 + "-01"),
+                        ("uppercase", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01"),
+                        ("512_KiB", "0" * (512 << 10))):
+        cases.append(Case(method, "context.traceparent", kind, envelope={"traceparent": value}))
     return cases
 
 
