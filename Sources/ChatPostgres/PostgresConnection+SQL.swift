@@ -71,6 +71,15 @@ final class PGConnection: SQLConnection {
             try settleBegin()
             return Outcome(rows: try rows.wait(), changed: 0, prepared: true)
         }
+        let query = connection.query(PostgresQuery(unsafeSQL: sql, binds: Self.bindings(arguments)), logger: logger)
+        try settleBegin()
+        let result = try query.wait()
+        let changed = sql.hasPrefix("SELECT") ? 0 : result.metadata.rows ?? 0
+        if writable { totalChanges += changed }
+        return Outcome(rows: result.rows, changed: changed)
+    }
+
+    private static func bindings(_ arguments: [any SQLBindable]) -> PostgresBindings {
         var bindings = PostgresBindings(capacity: arguments.count)
         for argument in arguments {
             switch argument.sqlValue {
@@ -81,12 +90,7 @@ final class PGConnection: SQLConnection {
             case .blob(let bytes): bindings.append(ByteBuffer(bytes: bytes))
             }
         }
-        let query = connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
-        try settleBegin()
-        let result = try query.wait()
-        let changed = sql.hasPrefix("SELECT") ? 0 : result.metadata.rows ?? 0
-        if writable { totalChanges += changed }
-        return Outcome(rows: result.rows, changed: changed)
+        return bindings
     }
 
     /// Opens the transaction without waiting for PostgreSQL's answer: the connection runs its statements in
@@ -139,26 +143,38 @@ final class PGConnection: SQLConnection {
 
     /// Sends every query before waiting for the first answer (the connection runs them in order): one wait of
     /// the engine thread instead of one per query.
+    ///
+    /// The first error in statement order is the one thrown: once a statement fails, PostgreSQL refuses the
+    /// ones behind it ("current transaction is aborted"), and that refusal must not hide the cause (a deadlock,
+    /// say, which reruns the batch). Statements built for one batch (`SQLStatement.reusable` false) are not
+    /// prepared.
     func query(_ reads: [SQLRead]) throws {
-        var pending: [(EventLoopFuture<[PostgresRow]>, SQLRead)] = []
+        var pending: [(EventLoopFuture<[PostgresRow]>, prepared: Bool, SQLRead)] = []
+        var failure: Error?
         for read in reads {
             let sql = writable ? read.statement.postgresLocking ?? read.statement.postgres : read.statement.postgres
-            guard let statement = try preparedStatement(sql) else {
-                try query(read.statement, read.arguments, read.each)
-                continue
-            }
-            pending.append((statement.execute(read.arguments.map(\.postgresData)), read))
-        }
-        try settleBegin()
-        var failure: Error?
-        for (rows, read) in pending {
             do {
-                for row in try rows.wait() where failure == nil { try read.each(PGRow(row, binaryLabeledText: true)) }
+                if read.statement.reusable, let statement = try preparedStatement(sql) {
+                    pending.append((statement.execute(read.arguments.map(\.postgresData)), true, read))
+                } else {
+                    let query = connection.query(PostgresQuery(unsafeSQL: sql, binds: Self.bindings(read.arguments)), logger: logger)
+                    pending.append((query.map(\.rows), false, read))
+                }
             } catch {
-                failure = failure ?? error
+                failure = error
+                break
             }
         }
-        if let failure { throw failure }
+        var first: Error?
+        do { try settleBegin() } catch { first = error }
+        for (rows, prepared, read) in pending {
+            do {
+                for row in try rows.wait() where first == nil { try read.each(PGRow(row, binaryLabeledText: prepared)) }
+            } catch {
+                first = first ?? error
+            }
+        }
+        if let error = first ?? failure { throw error }
     }
 
     func execute(_ statement: SQLStatement, _ arguments: [any SQLBindable]) throws -> Int {
@@ -177,12 +193,15 @@ final class PGConnection: SQLConnection {
 
     func isConflict(_ error: Error) -> Bool { Self.isConflict(error) }
 
-    /// Serialization failures, deadlocks, unique-key races and calls recorded twice.
+    /// Serialization failures, deadlocks, unique-key races, calls recorded twice, and statements refused in a
+    /// transaction an earlier failure aborted.
     static func isConflict(_ error: Error) -> Bool {
         if error is ReplayRace { return true }
         guard let error = error as? PSQLError, error.code == .server,
               let state = error.serverInfo?[.sqlState] else { return false }
-        return state == "40001" || state == "40P01" || state == "23505"
+        // 25P02: a statement ran after an earlier one failed in the same transaction; whatever that was, the
+        // batch can only run again.
+        return state == "40001" || state == "40P01" || state == "23505" || state == "25P02"
     }
 
     func abortsTransaction(_ error: Error) -> Bool { error is PSQLError || error is ReplayRace }

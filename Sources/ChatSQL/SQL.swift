@@ -21,6 +21,9 @@ package struct SQLStatement: Sendable {
     /// The PostgreSQL text inside a write transaction when the statement reads a row the operation may then
     /// change: the row is locked (`FOR NO KEY UPDATE`) until the commit, so another instance's writer waits.
     package var postgresLocking: String?
+    /// Whether the same text recurs (the catalog's statements): an engine may prepare it once. False for a
+    /// statement built for one batch (its text depends on how many rows it names).
+    package var reusable = true
     /// Whether the statement reads or writes the event log (an engine writes its buffered events first).
     package let touchesEvents: Bool
 

@@ -521,12 +521,13 @@ package final class SQLTransaction: ChatTransaction {
             })
         } else if calls.count > 1 {
             let values = calls.indices.map { "(?\(2 * $0 + 1):text, ?\(2 * $0 + 2):text)" }.joined(separator: ", ")
-            let statement = SQLStatement("""
+            var statement = SQLStatement("""
                 WITH v(key_id, request_id) AS (VALUES \(values))
                 SELECT coalesce((SELECT k.revoked_at IS NULL FROM api_keys k WHERE k.key_id = v.key_id), 1 = 0),
                        v.key_id, v.request_id, c.frame_hash, c.response, c.created_at
                 FROM v LEFT JOIN replay_cache c ON c.key_id = v.key_id AND c.request_id = v.request_id
                 """, deferral: .independent)
+            statement.reusable = false
             reads.append(SQLRead(statement, calls.flatMap { [$0.keyId, $0.requestId] as [any SQLBindable] }) { [self] in
                 try rememberCall(CallKey(keyId: try $0.text(1), requestId: try $0.text(2)), active: try $0.bool(0),
                                  row: Offset($0, by: 1))
@@ -579,6 +580,7 @@ package final class SQLTransaction: ChatTransaction {
                                    WHERE tenant_id = v.tenant_id AND room_id = v.room_id AND profile_id = v.profile_id
                                    FOR NO KEY UPDATE) p ON true
                 """, .postgres)
+            many.reusable = false
             statement = many
         }
         return SQLRead(statement, rooms.flatMap { [$0.tenantId, $0.roomId, $0.profileId] as [any SQLBindable] }) { [self] in
