@@ -26,6 +26,51 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+/// A decision on a tool call.
+public nonisolated enum Smrt_Chat_V1_ToolDecision: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Not set; invalid.
+  case unspecified // = 0
+
+  /// Let the agent run it.
+  case approve // = 1
+
+  /// It never runs.
+  case reject // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .approve
+    case 2: self = .reject
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .approve: return 1
+    case .reject: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Smrt_Chat_V1_ToolDecision] = [
+    .unspecified,
+    .approve,
+    .reject,
+  ]
+
+}
+
 /// Health has no parameters.
 public nonisolated struct Smrt_Chat_V1_HealthRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -1904,6 +1949,12 @@ public nonisolated struct Smrt_Chat_V1_CreateAgentSessionRequest: Sendable {
   /// Reuse key: an active session of (agent, actor, key) is returned instead of a new one.
   public var sessionKey: String = String()
 
+  /// Tools whose calls wait for the participant's approval (same syntax and limits as allowed_tools).
+  public var approvalTools: [String] = []
+
+  /// What a user message does while a reply streams (UNSPECIFIED: ENQUEUE).
+  public var busyPolicy: Smrt_Chat_V1_BusyPolicy = .unspecified
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2215,6 +2266,9 @@ public nonisolated struct Smrt_Chat_V1_CheckToolCallResponse: Sendable {
   /// When not allowed: TOOL_NOT_ALLOWED, TOOL_NAME_MISSING or SESSION_INACTIVE.
   public var reason: String = String()
 
+  /// Whether a call of the tool waits for the participant's approval (approval_tools matches it).
+  public var requiresApproval: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2293,6 +2347,26 @@ public nonisolated struct Smrt_Chat_V1_UpdateAgentSessionConfigRequest: Sendable
   /// Clears the value of `ttlSeconds`. Subsequent reads from it will return its default value.
   public mutating func clearTtlSeconds() {self._ttlSeconds = nil}
 
+  /// New approval list (an empty list: no call needs approval).
+  public var approvalTools: Smrt_Chat_V1_ToolList {
+    get {_approvalTools ?? Smrt_Chat_V1_ToolList()}
+    set {_approvalTools = newValue}
+  }
+  /// Returns true if `approvalTools` has been explicitly set.
+  public var hasApprovalTools: Bool {self._approvalTools != nil}
+  /// Clears the value of `approvalTools`. Subsequent reads from it will return its default value.
+  public mutating func clearApprovalTools() {self._approvalTools = nil}
+
+  /// New busy policy.
+  public var busyPolicy: Smrt_Chat_V1_BusyPolicy {
+    get {_busyPolicy ?? .unspecified}
+    set {_busyPolicy = newValue}
+  }
+  /// Returns true if `busyPolicy` has been explicitly set.
+  public var hasBusyPolicy: Bool {self._busyPolicy != nil}
+  /// Clears the value of `busyPolicy`. Subsequent reads from it will return its default value.
+  public mutating func clearBusyPolicy() {self._busyPolicy = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2302,6 +2376,8 @@ public nonisolated struct Smrt_Chat_V1_UpdateAgentSessionConfigRequest: Sendable
   fileprivate var _maxTokens: Int64? = nil
   fileprivate var _maxMessages: Int64? = nil
   fileprivate var _ttlSeconds: Int64? = nil
+  fileprivate var _approvalTools: Smrt_Chat_V1_ToolList? = nil
+  fileprivate var _busyPolicy: Smrt_Chat_V1_BusyPolicy? = nil
 }
 
 /// The updated session.
@@ -2528,6 +2604,370 @@ public nonisolated struct Smrt_Chat_V1_RecordTurnOutcomeResponse: Sendable {
   public init() {}
 }
 
+/// BeginAgentReply parameters.
+public nonisolated struct Smrt_Chat_V1_BeginAgentReplyRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The session (must be active).
+  public var sessionID: String = String()
+
+  /// Post into this thread of the session room.
+  public var threadID: String = String()
+
+  /// Reply to this message of the session room.
+  public var replyToMessageID: String = String()
+
+  /// Idempotency key (as in SendMessage, with the session's agent profile as the sender).
+  public var clientRequestID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The streaming message.
+public nonisolated struct Smrt_Chat_V1_BeginAgentReplyResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The message: STREAMING, empty content, delta_count 0.
+  public var message: Smrt_Chat_V1_Message {
+    get {_message ?? Smrt_Chat_V1_Message()}
+    set {_message = newValue}
+  }
+  /// Returns true if `message` has been explicitly set.
+  public var hasMessage: Bool {self._message != nil}
+  /// Clears the value of `message`. Subsequent reads from it will return its default value.
+  public mutating func clearMessage() {self._message = nil}
+
+  /// True when an earlier Begin with the same client_request_id made it.
+  public var replayed: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _message: Smrt_Chat_V1_Message? = nil
+}
+
+/// AppendReplyDelta parameters.
+public nonisolated struct Smrt_Chat_V1_AppendReplyDeltaRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The streaming message.
+  public var messageID: String = String()
+
+  /// The delta's position: the message's delta_count (a stored index with the same text is a retry).
+  public var index: Int64 = 0
+
+  /// 1 byte to 16 KiB of text.
+  public var text: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The stored delta.
+public nonisolated struct Smrt_Chat_V1_AppendReplyDeltaResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The delta as published (content_length: the content's byte length after it).
+  public var delta: Smrt_Chat_V1_ReplyDelta {
+    get {_delta ?? Smrt_Chat_V1_ReplyDelta()}
+    set {_delta = newValue}
+  }
+  /// Returns true if `delta` has been explicitly set.
+  public var hasDelta: Bool {self._delta != nil}
+  /// Clears the value of `delta`. Subsequent reads from it will return its default value.
+  public mutating func clearDelta() {self._delta = nil}
+
+  /// The message's delta count after it.
+  public var deltaCount: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _delta: Smrt_Chat_V1_ReplyDelta? = nil
+}
+
+/// FinishAgentReply parameters.
+public nonisolated struct Smrt_Chat_V1_FinishAgentReplyRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The streaming message.
+  public var messageID: String = String()
+
+  /// STREAM_STATE_COMPLETED or STREAM_STATE_FAILED.
+  public var status: Smrt_Chat_V1_StreamState = .unspecified
+
+  /// Tokens the reply used; added to the session's usage.
+  public var tokensUsed: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The finished message.
+public nonisolated struct Smrt_Chat_V1_FinishAgentReplyResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The message with its final content and state.
+  public var message: Smrt_Chat_V1_Message {
+    get {_message ?? Smrt_Chat_V1_Message()}
+    set {_message = newValue}
+  }
+  /// Returns true if `message` has been explicitly set.
+  public var hasMessage: Bool {self._message != nil}
+  /// Clears the value of `message`. Subsequent reads from it will return its default value.
+  public mutating func clearMessage() {self._message = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _message: Smrt_Chat_V1_Message? = nil
+}
+
+/// StopReply parameters.
+public nonisolated struct Smrt_Chat_V1_StopReplyRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The streaming message.
+  public var messageID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The message a stop was requested for.
+public nonisolated struct Smrt_Chat_V1_StopReplyResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The message as it stands.
+  public var message: Smrt_Chat_V1_Message {
+    get {_message ?? Smrt_Chat_V1_Message()}
+    set {_message = newValue}
+  }
+  /// Returns true if `message` has been explicitly set.
+  public var hasMessage: Bool {self._message != nil}
+  /// Clears the value of `message`. Subsequent reads from it will return its default value.
+  public mutating func clearMessage() {self._message = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _message: Smrt_Chat_V1_Message? = nil
+}
+
+/// ListReplyDeltas parameters.
+public nonisolated struct Smrt_Chat_V1_ListReplyDeltasRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The streamed message.
+  public var messageID: String = String()
+
+  /// First index to return (inclusive).
+  public var fromIndex: Int64 = 0
+
+  /// Page size.
+  public var limit: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Stored deltas of a reply.
+public nonisolated struct Smrt_Chat_V1_ListReplyDeltasResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// In index order from from_index.
+  public var deltas: [Smrt_Chat_V1_ReplyDelta] = []
+
+  /// Whether more stored deltas follow (continue from the last index + 1).
+  public var hasMore_p: Bool = false
+
+  /// The message's state when read (STREAMING: more deltas may come).
+  public var streamState: Smrt_Chat_V1_StreamState = .unspecified
+
+  /// The message's delta count when read.
+  public var deltaCount: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// DecideToolCall parameters.
+public nonisolated struct Smrt_Chat_V1_DecideToolCallRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The session.
+  public var sessionID: String = String()
+
+  /// The pending call.
+  public var callID: String = String()
+
+  /// Approve or reject.
+  public var decision: Smrt_Chat_V1_ToolDecision = .unspecified
+
+  /// Why (up to 1 KiB).
+  public var reason: String {
+    get {_reason ?? String()}
+    set {_reason = newValue}
+  }
+  /// Returns true if `reason` has been explicitly set.
+  public var hasReason: Bool {self._reason != nil}
+  /// Clears the value of `reason`. Subsequent reads from it will return its default value.
+  public mutating func clearReason() {self._reason = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _reason: String? = nil
+}
+
+/// The decided call.
+public nonisolated struct Smrt_Chat_V1_DecideToolCallResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The call's approval record.
+  public var approval: Smrt_Chat_V1_ToolCallApproval {
+    get {_approval ?? Smrt_Chat_V1_ToolCallApproval()}
+    set {_approval = newValue}
+  }
+  /// Returns true if `approval` has been explicitly set.
+  public var hasApproval: Bool {self._approval != nil}
+  /// Clears the value of `approval`. Subsequent reads from it will return its default value.
+  public mutating func clearApproval() {self._approval = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _approval: Smrt_Chat_V1_ToolCallApproval? = nil
+}
+
+/// ClaimToolCall parameters.
+public nonisolated struct Smrt_Chat_V1_ClaimToolCallRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The session.
+  public var sessionID: String = String()
+
+  /// The call to run.
+  public var callID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The claimed call.
+public nonisolated struct Smrt_Chat_V1_ClaimToolCallResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The call's approval record with claimed_at.
+  public var approval: Smrt_Chat_V1_ToolCallApproval {
+    get {_approval ?? Smrt_Chat_V1_ToolCallApproval()}
+    set {_approval = newValue}
+  }
+  /// Returns true if `approval` has been explicitly set.
+  public var hasApproval: Bool {self._approval != nil}
+  /// Clears the value of `approval`. Subsequent reads from it will return its default value.
+  public mutating func clearApproval() {self._approval = nil}
+
+  /// The TOOL_CALL message (its tool_call carries the arguments).
+  public var message: Smrt_Chat_V1_Message {
+    get {_message ?? Smrt_Chat_V1_Message()}
+    set {_message = newValue}
+  }
+  /// Returns true if `message` has been explicitly set.
+  public var hasMessage: Bool {self._message != nil}
+  /// Clears the value of `message`. Subsequent reads from it will return its default value.
+  public mutating func clearMessage() {self._message = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _approval: Smrt_Chat_V1_ToolCallApproval? = nil
+  fileprivate var _message: Smrt_Chat_V1_Message? = nil
+}
+
+/// ListPendingToolCalls parameters.
+public nonisolated struct Smrt_Chat_V1_ListPendingToolCallsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Only this session's calls.
+  public var sessionID: String = String()
+
+  /// From a previous page.
+  public var cursor: String = String()
+
+  /// Page size.
+  public var limit: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Calls waiting for the actor's decision.
+public nonisolated struct Smrt_Chat_V1_ListPendingToolCallsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Oldest first.
+  public var approvals: [Smrt_Chat_V1_ToolCallApproval] = []
+
+  /// Continue from here.
+  public var nextCursor: String = String()
+
+  /// Whether more follow.
+  public var hasMore_p: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// ListRoomEvents parameters.
 public nonisolated struct Smrt_Chat_V1_ListRoomEventsRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -2608,6 +3048,10 @@ public nonisolated struct Smrt_Chat_V1_ListTenantEventsResponse: Sendable {
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "smrt.chat.v1"
+
+nonisolated extension Smrt_Chat_V1_ToolDecision: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TOOL_DECISION_UNSPECIFIED\0\u{1}TOOL_DECISION_APPROVE\0\u{1}TOOL_DECISION_REJECT\0")
+}
 
 nonisolated extension Smrt_Chat_V1_HealthRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HealthRequest"
@@ -5709,7 +6153,7 @@ nonisolated extension Smrt_Chat_V1_GetOrCreateDMResponse: SwiftProtobuf.Message,
 
 nonisolated extension Smrt_Chat_V1_CreateAgentSessionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateAgentSessionRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}agent_id\0\u{3}agent_profile_id\0\u{3}allowed_tools\0\u{3}system_prompt\0\u{3}max_tokens\0\u{3}max_messages\0\u{3}ttl_seconds\0\u{3}session_key\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}agent_id\0\u{3}agent_profile_id\0\u{3}allowed_tools\0\u{3}system_prompt\0\u{3}max_tokens\0\u{3}max_messages\0\u{3}ttl_seconds\0\u{3}session_key\0\u{3}approval_tools\0\u{3}busy_policy\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5725,6 +6169,8 @@ nonisolated extension Smrt_Chat_V1_CreateAgentSessionRequest: SwiftProtobuf.Mess
       case 6: try { try decoder.decodeSingularInt64Field(value: &self.maxMessages) }()
       case 7: try { try decoder.decodeSingularInt64Field(value: &self.ttlSeconds) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.sessionKey) }()
+      case 9: try { try decoder.decodeRepeatedStringField(value: &self.approvalTools) }()
+      case 10: try { try decoder.decodeSingularEnumField(value: &self.busyPolicy) }()
       default: break
       }
     }
@@ -5759,6 +6205,12 @@ nonisolated extension Smrt_Chat_V1_CreateAgentSessionRequest: SwiftProtobuf.Mess
     if !self.sessionKey.isEmpty {
       try visitor.visitSingularStringField(value: self.sessionKey, fieldNumber: 8)
     }
+    if !self.approvalTools.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.approvalTools, fieldNumber: 9)
+    }
+    if self.busyPolicy != .unspecified {
+      try visitor.visitSingularEnumField(value: self.busyPolicy, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5771,6 +6223,8 @@ nonisolated extension Smrt_Chat_V1_CreateAgentSessionRequest: SwiftProtobuf.Mess
     if lhs.maxMessages != rhs.maxMessages {return false}
     if lhs.ttlSeconds != rhs.ttlSeconds {return false}
     if lhs.sessionKey != rhs.sessionKey {return false}
+    if lhs.approvalTools != rhs.approvalTools {return false}
+    if lhs.busyPolicy != rhs.busyPolicy {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -6257,7 +6711,7 @@ nonisolated extension Smrt_Chat_V1_CheckToolCallRequest: SwiftProtobuf.Message, 
 
 nonisolated extension Smrt_Chat_V1_CheckToolCallResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CheckToolCallResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}allowed\0\u{3}matched_entry\0\u{1}reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}allowed\0\u{3}matched_entry\0\u{1}reason\0\u{3}requires_approval\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6268,6 +6722,7 @@ nonisolated extension Smrt_Chat_V1_CheckToolCallResponse: SwiftProtobuf.Message,
       case 1: try { try decoder.decodeSingularBoolField(value: &self.allowed) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.matchedEntry) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.requiresApproval) }()
       default: break
       }
     }
@@ -6283,6 +6738,9 @@ nonisolated extension Smrt_Chat_V1_CheckToolCallResponse: SwiftProtobuf.Message,
     if !self.reason.isEmpty {
       try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
     }
+    if self.requiresApproval != false {
+      try visitor.visitSingularBoolField(value: self.requiresApproval, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -6290,6 +6748,7 @@ nonisolated extension Smrt_Chat_V1_CheckToolCallResponse: SwiftProtobuf.Message,
     if lhs.allowed != rhs.allowed {return false}
     if lhs.matchedEntry != rhs.matchedEntry {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.requiresApproval != rhs.requiresApproval {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -6327,7 +6786,7 @@ nonisolated extension Smrt_Chat_V1_ToolList: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Smrt_Chat_V1_UpdateAgentSessionConfigRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpdateAgentSessionConfigRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{3}allowed_tools\0\u{3}system_prompt\0\u{3}max_tokens\0\u{3}max_messages\0\u{3}ttl_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{3}allowed_tools\0\u{3}system_prompt\0\u{3}max_tokens\0\u{3}max_messages\0\u{3}ttl_seconds\0\u{3}approval_tools\0\u{3}busy_policy\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6341,6 +6800,8 @@ nonisolated extension Smrt_Chat_V1_UpdateAgentSessionConfigRequest: SwiftProtobu
       case 4: try { try decoder.decodeSingularInt64Field(value: &self._maxTokens) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self._maxMessages) }()
       case 6: try { try decoder.decodeSingularInt64Field(value: &self._ttlSeconds) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._approvalTools) }()
+      case 8: try { try decoder.decodeSingularEnumField(value: &self._busyPolicy) }()
       default: break
       }
     }
@@ -6369,6 +6830,12 @@ nonisolated extension Smrt_Chat_V1_UpdateAgentSessionConfigRequest: SwiftProtobu
     try { if let v = self._ttlSeconds {
       try visitor.visitSingularInt64Field(value: v, fieldNumber: 6)
     } }()
+    try { if let v = self._approvalTools {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
+    try { if let v = self._busyPolicy {
+      try visitor.visitSingularEnumField(value: v, fieldNumber: 8)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -6379,6 +6846,8 @@ nonisolated extension Smrt_Chat_V1_UpdateAgentSessionConfigRequest: SwiftProtobu
     if lhs._maxTokens != rhs._maxTokens {return false}
     if lhs._maxMessages != rhs._maxMessages {return false}
     if lhs._ttlSeconds != rhs._ttlSeconds {return false}
+    if lhs._approvalTools != rhs._approvalTools {return false}
+    if lhs._busyPolicy != rhs._busyPolicy {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -6766,6 +7235,629 @@ nonisolated extension Smrt_Chat_V1_RecordTurnOutcomeResponse: SwiftProtobuf.Mess
 
   public static func ==(lhs: Smrt_Chat_V1_RecordTurnOutcomeResponse, rhs: Smrt_Chat_V1_RecordTurnOutcomeResponse) -> Bool {
     if lhs.applied != rhs.applied {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_BeginAgentReplyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BeginAgentReplyRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{3}thread_id\0\u{3}reply_to_message_id\0\u{3}client_request_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.threadID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.replyToMessageID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.clientRequestID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 1)
+    }
+    if !self.threadID.isEmpty {
+      try visitor.visitSingularStringField(value: self.threadID, fieldNumber: 2)
+    }
+    if !self.replyToMessageID.isEmpty {
+      try visitor.visitSingularStringField(value: self.replyToMessageID, fieldNumber: 3)
+    }
+    if !self.clientRequestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientRequestID, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_BeginAgentReplyRequest, rhs: Smrt_Chat_V1_BeginAgentReplyRequest) -> Bool {
+    if lhs.sessionID != rhs.sessionID {return false}
+    if lhs.threadID != rhs.threadID {return false}
+    if lhs.replyToMessageID != rhs.replyToMessageID {return false}
+    if lhs.clientRequestID != rhs.clientRequestID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_BeginAgentReplyResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BeginAgentReplyResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}message\0\u{1}replayed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._message) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.replayed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._message {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.replayed != false {
+      try visitor.visitSingularBoolField(value: self.replayed, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_BeginAgentReplyResponse, rhs: Smrt_Chat_V1_BeginAgentReplyResponse) -> Bool {
+    if lhs._message != rhs._message {return false}
+    if lhs.replayed != rhs.replayed {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_AppendReplyDeltaRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AppendReplyDeltaRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{1}index\0\u{1}text\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.messageID) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.index) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.text) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.messageID.isEmpty {
+      try visitor.visitSingularStringField(value: self.messageID, fieldNumber: 1)
+    }
+    if self.index != 0 {
+      try visitor.visitSingularInt64Field(value: self.index, fieldNumber: 2)
+    }
+    if !self.text.isEmpty {
+      try visitor.visitSingularStringField(value: self.text, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_AppendReplyDeltaRequest, rhs: Smrt_Chat_V1_AppendReplyDeltaRequest) -> Bool {
+    if lhs.messageID != rhs.messageID {return false}
+    if lhs.index != rhs.index {return false}
+    if lhs.text != rhs.text {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_AppendReplyDeltaResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AppendReplyDeltaResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}delta\0\u{3}delta_count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._delta) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.deltaCount) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._delta {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.deltaCount != 0 {
+      try visitor.visitSingularInt64Field(value: self.deltaCount, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_AppendReplyDeltaResponse, rhs: Smrt_Chat_V1_AppendReplyDeltaResponse) -> Bool {
+    if lhs._delta != rhs._delta {return false}
+    if lhs.deltaCount != rhs.deltaCount {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_FinishAgentReplyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FinishAgentReplyRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{1}status\0\u{3}tokens_used\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.messageID) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.status) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.tokensUsed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.messageID.isEmpty {
+      try visitor.visitSingularStringField(value: self.messageID, fieldNumber: 1)
+    }
+    if self.status != .unspecified {
+      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 2)
+    }
+    if self.tokensUsed != 0 {
+      try visitor.visitSingularInt64Field(value: self.tokensUsed, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_FinishAgentReplyRequest, rhs: Smrt_Chat_V1_FinishAgentReplyRequest) -> Bool {
+    if lhs.messageID != rhs.messageID {return false}
+    if lhs.status != rhs.status {return false}
+    if lhs.tokensUsed != rhs.tokensUsed {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_FinishAgentReplyResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FinishAgentReplyResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}message\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._message) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._message {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_FinishAgentReplyResponse, rhs: Smrt_Chat_V1_FinishAgentReplyResponse) -> Bool {
+    if lhs._message != rhs._message {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_StopReplyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StopReplyRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.messageID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.messageID.isEmpty {
+      try visitor.visitSingularStringField(value: self.messageID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_StopReplyRequest, rhs: Smrt_Chat_V1_StopReplyRequest) -> Bool {
+    if lhs.messageID != rhs.messageID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_StopReplyResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StopReplyResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}message\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._message) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._message {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_StopReplyResponse, rhs: Smrt_Chat_V1_StopReplyResponse) -> Bool {
+    if lhs._message != rhs._message {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_ListReplyDeltasRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListReplyDeltasRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{3}from_index\0\u{1}limit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.messageID) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.fromIndex) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.limit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.messageID.isEmpty {
+      try visitor.visitSingularStringField(value: self.messageID, fieldNumber: 1)
+    }
+    if self.fromIndex != 0 {
+      try visitor.visitSingularInt64Field(value: self.fromIndex, fieldNumber: 2)
+    }
+    if self.limit != 0 {
+      try visitor.visitSingularInt32Field(value: self.limit, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_ListReplyDeltasRequest, rhs: Smrt_Chat_V1_ListReplyDeltasRequest) -> Bool {
+    if lhs.messageID != rhs.messageID {return false}
+    if lhs.fromIndex != rhs.fromIndex {return false}
+    if lhs.limit != rhs.limit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_ListReplyDeltasResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListReplyDeltasResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}deltas\0\u{3}has_more\0\u{3}stream_state\0\u{3}delta_count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.deltas) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.hasMore_p) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.streamState) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.deltaCount) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.deltas.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.deltas, fieldNumber: 1)
+    }
+    if self.hasMore_p != false {
+      try visitor.visitSingularBoolField(value: self.hasMore_p, fieldNumber: 2)
+    }
+    if self.streamState != .unspecified {
+      try visitor.visitSingularEnumField(value: self.streamState, fieldNumber: 3)
+    }
+    if self.deltaCount != 0 {
+      try visitor.visitSingularInt64Field(value: self.deltaCount, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_ListReplyDeltasResponse, rhs: Smrt_Chat_V1_ListReplyDeltasResponse) -> Bool {
+    if lhs.deltas != rhs.deltas {return false}
+    if lhs.hasMore_p != rhs.hasMore_p {return false}
+    if lhs.streamState != rhs.streamState {return false}
+    if lhs.deltaCount != rhs.deltaCount {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_DecideToolCallRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DecideToolCallRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{3}call_id\0\u{1}decision\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.callID) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.decision) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self._reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 1)
+    }
+    if !self.callID.isEmpty {
+      try visitor.visitSingularStringField(value: self.callID, fieldNumber: 2)
+    }
+    if self.decision != .unspecified {
+      try visitor.visitSingularEnumField(value: self.decision, fieldNumber: 3)
+    }
+    try { if let v = self._reason {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 4)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_DecideToolCallRequest, rhs: Smrt_Chat_V1_DecideToolCallRequest) -> Bool {
+    if lhs.sessionID != rhs.sessionID {return false}
+    if lhs.callID != rhs.callID {return false}
+    if lhs.decision != rhs.decision {return false}
+    if lhs._reason != rhs._reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_DecideToolCallResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DecideToolCallResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}approval\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._approval) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._approval {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_DecideToolCallResponse, rhs: Smrt_Chat_V1_DecideToolCallResponse) -> Bool {
+    if lhs._approval != rhs._approval {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_ClaimToolCallRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ClaimToolCallRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{3}call_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.callID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 1)
+    }
+    if !self.callID.isEmpty {
+      try visitor.visitSingularStringField(value: self.callID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_ClaimToolCallRequest, rhs: Smrt_Chat_V1_ClaimToolCallRequest) -> Bool {
+    if lhs.sessionID != rhs.sessionID {return false}
+    if lhs.callID != rhs.callID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_ClaimToolCallResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ClaimToolCallResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}approval\0\u{1}message\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._approval) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._message) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._approval {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._message {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_ClaimToolCallResponse, rhs: Smrt_Chat_V1_ClaimToolCallResponse) -> Bool {
+    if lhs._approval != rhs._approval {return false}
+    if lhs._message != rhs._message {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_ListPendingToolCallsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListPendingToolCallsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{1}cursor\0\u{1}limit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.cursor) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.limit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 1)
+    }
+    if !self.cursor.isEmpty {
+      try visitor.visitSingularStringField(value: self.cursor, fieldNumber: 2)
+    }
+    if self.limit != 0 {
+      try visitor.visitSingularInt32Field(value: self.limit, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_ListPendingToolCallsRequest, rhs: Smrt_Chat_V1_ListPendingToolCallsRequest) -> Bool {
+    if lhs.sessionID != rhs.sessionID {return false}
+    if lhs.cursor != rhs.cursor {return false}
+    if lhs.limit != rhs.limit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_ListPendingToolCallsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListPendingToolCallsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}approvals\0\u{3}next_cursor\0\u{3}has_more\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.approvals) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextCursor) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.hasMore_p) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.approvals.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.approvals, fieldNumber: 1)
+    }
+    if !self.nextCursor.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextCursor, fieldNumber: 2)
+    }
+    if self.hasMore_p != false {
+      try visitor.visitSingularBoolField(value: self.hasMore_p, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_ListPendingToolCallsResponse, rhs: Smrt_Chat_V1_ListPendingToolCallsResponse) -> Bool {
+    if lhs.approvals != rhs.approvals {return false}
+    if lhs.nextCursor != rhs.nextCursor {return false}
+    if lhs.hasMore_p != rhs.hasMore_p {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

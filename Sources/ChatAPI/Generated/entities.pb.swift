@@ -645,6 +645,177 @@ public nonisolated enum Smrt_Chat_V1_AgentReplyKind: SwiftProtobuf.Enum, Swift.C
 
 }
 
+/// Where a streamed agent reply stands (SPEC §13.1); unset for messages that never streamed.
+public nonisolated enum Smrt_Chat_V1_StreamState: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// The message never streamed.
+  case unspecified // = 0
+
+  /// Deltas are being appended; the content is their concatenation so far.
+  case streaming // = 1
+
+  /// Finished by the agent as completed.
+  case completed // = 2
+
+  /// Finished by the agent as failed (the partial content stays).
+  case failed // = 3
+
+  /// Finished after a stop request (StopReply or a busy session's interrupt).
+  case stopped // = 4
+
+  /// Finished by the server job: no delta for stream_idle_seconds.
+  case interrupted // = 5
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .streaming
+    case 2: self = .completed
+    case 3: self = .failed
+    case 4: self = .stopped
+    case 5: self = .interrupted
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .streaming: return 1
+    case .completed: return 2
+    case .failed: return 3
+    case .stopped: return 4
+    case .interrupted: return 5
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Smrt_Chat_V1_StreamState] = [
+    .unspecified,
+    .streaming,
+    .completed,
+    .failed,
+    .stopped,
+    .interrupted,
+  ]
+
+}
+
+/// Where a tool call that needs a person's approval stands (SPEC §13.2); unset for calls that need none.
+public nonisolated enum Smrt_Chat_V1_ApprovalState: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// The call needs no approval.
+  case unspecified // = 0
+
+  /// Waiting for DecideToolCall.
+  case pending // = 1
+
+  /// Approved: the agent may claim and run it once.
+  case approved // = 2
+
+  /// Rejected: it never runs.
+  case rejected // = 3
+
+  /// Not decided within approval_ttl_seconds: it never runs.
+  case expired // = 4
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .pending
+    case 2: self = .approved
+    case 3: self = .rejected
+    case 4: self = .expired
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .pending: return 1
+    case .approved: return 2
+    case .rejected: return 3
+    case .expired: return 4
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Smrt_Chat_V1_ApprovalState] = [
+    .unspecified,
+    .pending,
+    .approved,
+    .rejected,
+    .expired,
+  ]
+
+}
+
+/// What a user message into a session with a streaming reply does (SPEC §13.3).
+public nonisolated enum Smrt_Chat_V1_BusyPolicy: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Not set: ENQUEUE.
+  case unspecified // = 0
+
+  /// Accepted as any other message (the default).
+  case enqueue // = 1
+
+  /// Refused: FAILED_PRECONDITION SESSION_BUSY.
+  case reject // = 2
+
+  /// Accepted, and the streaming reply gets a stop request in the same commit.
+  case interrupt // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .enqueue
+    case 2: self = .reject
+    case 3: self = .interrupt
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .enqueue: return 1
+    case .reject: return 2
+    case .interrupt: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Smrt_Chat_V1_BusyPolicy] = [
+    .unspecified,
+    .enqueue,
+    .reject,
+    .interrupt,
+  ]
+
+}
+
 /// A chat room.
 public nonisolated struct Smrt_Chat_V1_Room: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -973,6 +1144,18 @@ public nonisolated struct Smrt_Chat_V1_Message: @unchecked Sendable {
     set {_uniqueStorage()._roomSeq = newValue}
   }
 
+  /// A streamed agent reply's state (unset: never streamed).
+  public var streamState: Smrt_Chat_V1_StreamState {
+    get {_storage._streamState}
+    set {_uniqueStorage()._streamState = newValue}
+  }
+
+  /// Deltas appended to a streamed reply (its content is their concatenation).
+  public var deltaCount: Int64 {
+    get {_storage._deltaCount}
+    set {_uniqueStorage()._deltaCount = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1269,6 +1452,19 @@ public nonisolated struct Smrt_Chat_V1_AgentSession: @unchecked Sendable {
     set {_uniqueStorage()._inactiveReason = newValue}
   }
 
+  /// Tools (names and "prefix.*" patterns) whose calls wait for the participant's approval; a call must also be
+  /// allowed by allowed_tools.
+  public var approvalTools: [String] {
+    get {_storage._approvalTools}
+    set {_uniqueStorage()._approvalTools = newValue}
+  }
+
+  /// What a user message does while one of the session's replies streams (UNSPECIFIED: ENQUEUE).
+  public var busyPolicy: Smrt_Chat_V1_BusyPolicy {
+    get {_storage._busyPolicy}
+    set {_uniqueStorage()._busyPolicy = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1290,6 +1486,104 @@ public nonisolated struct Smrt_Chat_V1_ToolCallDenied: Sendable {
 
   /// The call id it carried.
   public var callID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A tool call that needs approval, as approval UIs and the TOOL_CALL_* events carry it (SPEC §13.2).
+public nonisolated struct Smrt_Chat_V1_ToolCallApproval: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Session.
+  public var sessionID: String = String()
+
+  /// The TOOL_CALL message (its tool_call holds the arguments).
+  public var messageID: String = String()
+
+  /// The call id.
+  public var callID: String = String()
+
+  /// The tool.
+  public var toolName: String = String()
+
+  /// Pending, approved, rejected or expired (unset: the call needs no approval).
+  public var approvalState: Smrt_Chat_V1_ApprovalState = .unspecified
+
+  /// Who decided (the session's participant).
+  public var decidedByProfileID: String {
+    get {_decidedByProfileID ?? String()}
+    set {_decidedByProfileID = newValue}
+  }
+  /// Returns true if `decidedByProfileID` has been explicitly set.
+  public var hasDecidedByProfileID: Bool {self._decidedByProfileID != nil}
+  /// Clears the value of `decidedByProfileID`. Subsequent reads from it will return its default value.
+  public mutating func clearDecidedByProfileID() {self._decidedByProfileID = nil}
+
+  /// The reason given with the decision.
+  public var reason: String {
+    get {_reason ?? String()}
+    set {_reason = newValue}
+  }
+  /// Returns true if `reason` has been explicitly set.
+  public var hasReason: Bool {self._reason != nil}
+  /// Clears the value of `reason`. Subsequent reads from it will return its default value.
+  public mutating func clearReason() {self._reason = nil}
+
+  /// When the agent claimed the call (it runs once).
+  public var claimedAt: Int64 {
+    get {_claimedAt ?? 0}
+    set {_claimedAt = newValue}
+  }
+  /// Returns true if `claimedAt` has been explicitly set.
+  public var hasClaimedAt: Bool {self._claimedAt != nil}
+  /// Clears the value of `claimedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearClaimedAt() {self._claimedAt = nil}
+
+  /// When the call was made (the approval was requested).
+  public var requestedAt: Int64 = 0
+
+  /// When it was decided or expired.
+  public var decidedAt: Int64 {
+    get {_decidedAt ?? 0}
+    set {_decidedAt = newValue}
+  }
+  /// Returns true if `decidedAt` has been explicitly set.
+  public var hasDecidedAt: Bool {self._decidedAt != nil}
+  /// Clears the value of `decidedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearDecidedAt() {self._decidedAt = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _decidedByProfileID: String? = nil
+  fileprivate var _reason: String? = nil
+  fileprivate var _claimedAt: Int64? = nil
+  fileprivate var _decidedAt: Int64? = nil
+}
+
+/// One piece of a streamed reply, published on "smrt.chat.v1.stream/<tenant_id>/<room_id>/<message_id>/" and
+/// kept until delta_retention_seconds after the reply finished (SPEC §13.1).
+public nonisolated struct Smrt_Chat_V1_ReplyDelta: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The streamed message.
+  public var messageID: String = String()
+
+  /// Position: 0, 1, 2... without gaps.
+  public var index: Int64 = 0
+
+  /// The text appended.
+  public var text: String = String()
+
+  /// UTF-8 byte length of the content after this delta.
+  public var contentLength: Int64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1342,6 +1636,18 @@ nonisolated extension Smrt_Chat_V1_TurnOutcome: SwiftProtobuf._ProtoNameProvidin
 
 nonisolated extension Smrt_Chat_V1_AgentReplyKind: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0AGENT_REPLY_KIND_UNSPECIFIED\0\u{1}AGENT_REPLY_KIND_ASSISTANT\0\u{1}AGENT_REPLY_KIND_TOOL\0")
+}
+
+nonisolated extension Smrt_Chat_V1_StreamState: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STREAM_STATE_UNSPECIFIED\0\u{1}STREAM_STATE_STREAMING\0\u{1}STREAM_STATE_COMPLETED\0\u{1}STREAM_STATE_FAILED\0\u{1}STREAM_STATE_STOPPED\0\u{1}STREAM_STATE_INTERRUPTED\0")
+}
+
+nonisolated extension Smrt_Chat_V1_ApprovalState: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0APPROVAL_STATE_UNSPECIFIED\0\u{1}APPROVAL_STATE_PENDING\0\u{1}APPROVAL_STATE_APPROVED\0\u{1}APPROVAL_STATE_REJECTED\0\u{1}APPROVAL_STATE_EXPIRED\0")
+}
+
+nonisolated extension Smrt_Chat_V1_BusyPolicy: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0BUSY_POLICY_UNSPECIFIED\0\u{1}BUSY_POLICY_ENQUEUE\0\u{1}BUSY_POLICY_REJECT\0\u{1}BUSY_POLICY_INTERRUPT\0")
 }
 
 nonisolated extension Smrt_Chat_V1_Room: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1652,7 +1958,7 @@ nonisolated extension Smrt_Chat_V1_ToolCall: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Smrt_Chat_V1_Message: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Message"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}tenant_id\0\u{3}room_id\0\u{3}thread_id\0\u{3}reply_to_message_id\0\u{3}agent_session_id\0\u{3}sender_profile_id\0\u{1}role\0\u{3}message_type\0\u{1}content\0\u{1}attachments\0\u{1}metadata\0\u{3}tool_call\0\u{3}created_at\0\u{3}edited_at\0\u{3}deleted_at\0\u{1}version\0\u{3}room_seq\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}tenant_id\0\u{3}room_id\0\u{3}thread_id\0\u{3}reply_to_message_id\0\u{3}agent_session_id\0\u{3}sender_profile_id\0\u{1}role\0\u{3}message_type\0\u{1}content\0\u{1}attachments\0\u{1}metadata\0\u{3}tool_call\0\u{3}created_at\0\u{3}edited_at\0\u{3}deleted_at\0\u{1}version\0\u{3}room_seq\0\u{3}stream_state\0\u{3}delta_count\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -1673,6 +1979,8 @@ nonisolated extension Smrt_Chat_V1_Message: SwiftProtobuf.Message, SwiftProtobuf
     var _deletedAt: Int64? = nil
     var _version: Int64 = 0
     var _roomSeq: Int64 = 0
+    var _streamState: Smrt_Chat_V1_StreamState = .unspecified
+    var _deltaCount: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1701,6 +2009,8 @@ nonisolated extension Smrt_Chat_V1_Message: SwiftProtobuf.Message, SwiftProtobuf
       _deletedAt = source._deletedAt
       _version = source._version
       _roomSeq = source._roomSeq
+      _streamState = source._streamState
+      _deltaCount = source._deltaCount
     }
   }
 
@@ -1737,6 +2047,8 @@ nonisolated extension Smrt_Chat_V1_Message: SwiftProtobuf.Message, SwiftProtobuf
         case 16: try { try decoder.decodeSingularInt64Field(value: &_storage._deletedAt) }()
         case 17: try { try decoder.decodeSingularInt64Field(value: &_storage._version) }()
         case 18: try { try decoder.decodeSingularInt64Field(value: &_storage._roomSeq) }()
+        case 19: try { try decoder.decodeSingularEnumField(value: &_storage._streamState) }()
+        case 20: try { try decoder.decodeSingularInt64Field(value: &_storage._deltaCount) }()
         default: break
         }
       }
@@ -1803,6 +2115,12 @@ nonisolated extension Smrt_Chat_V1_Message: SwiftProtobuf.Message, SwiftProtobuf
       if _storage._roomSeq != 0 {
         try visitor.visitSingularInt64Field(value: _storage._roomSeq, fieldNumber: 18)
       }
+      if _storage._streamState != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._streamState, fieldNumber: 19)
+      }
+      if _storage._deltaCount != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._deltaCount, fieldNumber: 20)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1830,6 +2148,8 @@ nonisolated extension Smrt_Chat_V1_Message: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._deletedAt != rhs_storage._deletedAt {return false}
         if _storage._version != rhs_storage._version {return false}
         if _storage._roomSeq != rhs_storage._roomSeq {return false}
+        if _storage._streamState != rhs_storage._streamState {return false}
+        if _storage._deltaCount != rhs_storage._deltaCount {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2075,7 +2395,7 @@ nonisolated extension Smrt_Chat_V1_ReactionGroup: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Smrt_Chat_V1_AgentSession: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AgentSession"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}tenant_id\0\u{3}agent_id\0\u{3}agent_profile_id\0\u{3}participant_profile_id\0\u{3}room_id\0\u{1}status\0\u{3}allowed_tools\0\u{3}system_prompt\0\u{3}session_context\0\u{3}context_version\0\u{3}session_key\0\u{3}message_count\0\u{3}total_tokens_used\0\u{3}max_tokens\0\u{3}max_messages\0\u{3}expires_at\0\u{3}last_message_at\0\u{3}closed_at\0\u{3}created_at\0\u{3}is_active\0\u{3}inactive_reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}tenant_id\0\u{3}agent_id\0\u{3}agent_profile_id\0\u{3}participant_profile_id\0\u{3}room_id\0\u{1}status\0\u{3}allowed_tools\0\u{3}system_prompt\0\u{3}session_context\0\u{3}context_version\0\u{3}session_key\0\u{3}message_count\0\u{3}total_tokens_used\0\u{3}max_tokens\0\u{3}max_messages\0\u{3}expires_at\0\u{3}last_message_at\0\u{3}closed_at\0\u{3}created_at\0\u{3}is_active\0\u{3}inactive_reason\0\u{3}approval_tools\0\u{3}busy_policy\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -2100,6 +2420,8 @@ nonisolated extension Smrt_Chat_V1_AgentSession: SwiftProtobuf.Message, SwiftPro
     var _createdAt: Int64 = 0
     var _isActive: Bool = false
     var _inactiveReason: Smrt_Chat_V1_InactiveReason = .unspecified
+    var _approvalTools: [String] = []
+    var _busyPolicy: Smrt_Chat_V1_BusyPolicy = .unspecified
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2132,6 +2454,8 @@ nonisolated extension Smrt_Chat_V1_AgentSession: SwiftProtobuf.Message, SwiftPro
       _createdAt = source._createdAt
       _isActive = source._isActive
       _inactiveReason = source._inactiveReason
+      _approvalTools = source._approvalTools
+      _busyPolicy = source._busyPolicy
     }
   }
 
@@ -2172,6 +2496,8 @@ nonisolated extension Smrt_Chat_V1_AgentSession: SwiftProtobuf.Message, SwiftPro
         case 20: try { try decoder.decodeSingularInt64Field(value: &_storage._createdAt) }()
         case 21: try { try decoder.decodeSingularBoolField(value: &_storage._isActive) }()
         case 22: try { try decoder.decodeSingularEnumField(value: &_storage._inactiveReason) }()
+        case 23: try { try decoder.decodeRepeatedStringField(value: &_storage._approvalTools) }()
+        case 24: try { try decoder.decodeSingularEnumField(value: &_storage._busyPolicy) }()
         default: break
         }
       }
@@ -2250,6 +2576,12 @@ nonisolated extension Smrt_Chat_V1_AgentSession: SwiftProtobuf.Message, SwiftPro
       if _storage._inactiveReason != .unspecified {
         try visitor.visitSingularEnumField(value: _storage._inactiveReason, fieldNumber: 22)
       }
+      if !_storage._approvalTools.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._approvalTools, fieldNumber: 23)
+      }
+      if _storage._busyPolicy != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._busyPolicy, fieldNumber: 24)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2281,6 +2613,8 @@ nonisolated extension Smrt_Chat_V1_AgentSession: SwiftProtobuf.Message, SwiftPro
         if _storage._createdAt != rhs_storage._createdAt {return false}
         if _storage._isActive != rhs_storage._isActive {return false}
         if _storage._inactiveReason != rhs_storage._inactiveReason {return false}
+        if _storage._approvalTools != rhs_storage._approvalTools {return false}
+        if _storage._busyPolicy != rhs_storage._busyPolicy {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2325,6 +2659,130 @@ nonisolated extension Smrt_Chat_V1_ToolCallDenied: SwiftProtobuf.Message, SwiftP
     if lhs.sessionID != rhs.sessionID {return false}
     if lhs.toolName != rhs.toolName {return false}
     if lhs.callID != rhs.callID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_ToolCallApproval: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ToolCallApproval"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{3}message_id\0\u{3}call_id\0\u{3}tool_name\0\u{3}approval_state\0\u{3}decided_by_profile_id\0\u{1}reason\0\u{3}claimed_at\0\u{3}requested_at\0\u{3}decided_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.messageID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.callID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.toolName) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.approvalState) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self._decidedByProfileID) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self._reason) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self._claimedAt) }()
+      case 9: try { try decoder.decodeSingularInt64Field(value: &self.requestedAt) }()
+      case 10: try { try decoder.decodeSingularInt64Field(value: &self._decidedAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 1)
+    }
+    if !self.messageID.isEmpty {
+      try visitor.visitSingularStringField(value: self.messageID, fieldNumber: 2)
+    }
+    if !self.callID.isEmpty {
+      try visitor.visitSingularStringField(value: self.callID, fieldNumber: 3)
+    }
+    if !self.toolName.isEmpty {
+      try visitor.visitSingularStringField(value: self.toolName, fieldNumber: 4)
+    }
+    if self.approvalState != .unspecified {
+      try visitor.visitSingularEnumField(value: self.approvalState, fieldNumber: 5)
+    }
+    try { if let v = self._decidedByProfileID {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 6)
+    } }()
+    try { if let v = self._reason {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 7)
+    } }()
+    try { if let v = self._claimedAt {
+      try visitor.visitSingularInt64Field(value: v, fieldNumber: 8)
+    } }()
+    if self.requestedAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.requestedAt, fieldNumber: 9)
+    }
+    try { if let v = self._decidedAt {
+      try visitor.visitSingularInt64Field(value: v, fieldNumber: 10)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_ToolCallApproval, rhs: Smrt_Chat_V1_ToolCallApproval) -> Bool {
+    if lhs.sessionID != rhs.sessionID {return false}
+    if lhs.messageID != rhs.messageID {return false}
+    if lhs.callID != rhs.callID {return false}
+    if lhs.toolName != rhs.toolName {return false}
+    if lhs.approvalState != rhs.approvalState {return false}
+    if lhs._decidedByProfileID != rhs._decidedByProfileID {return false}
+    if lhs._reason != rhs._reason {return false}
+    if lhs._claimedAt != rhs._claimedAt {return false}
+    if lhs.requestedAt != rhs.requestedAt {return false}
+    if lhs._decidedAt != rhs._decidedAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_ReplyDelta: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReplyDelta"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{1}index\0\u{1}text\0\u{3}content_length\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.messageID) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.index) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.text) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.contentLength) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.messageID.isEmpty {
+      try visitor.visitSingularStringField(value: self.messageID, fieldNumber: 1)
+    }
+    if self.index != 0 {
+      try visitor.visitSingularInt64Field(value: self.index, fieldNumber: 2)
+    }
+    if !self.text.isEmpty {
+      try visitor.visitSingularStringField(value: self.text, fieldNumber: 3)
+    }
+    if self.contentLength != 0 {
+      try visitor.visitSingularInt64Field(value: self.contentLength, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_ReplyDelta, rhs: Smrt_Chat_V1_ReplyDelta) -> Bool {
+    if lhs.messageID != rhs.messageID {return false}
+    if lhs.index != rhs.index {return false}
+    if lhs.text != rhs.text {return false}
+    if lhs.contentLength != rhs.contentLength {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -105,6 +105,27 @@ public nonisolated enum Smrt_Chat_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIt
 
   /// The tool gate refused a tool call (entity: tool_call_denied; subject_id is the session id).
   case toolCallDenied // = 25
+
+  /// A streamed reply finished: completed, failed, stopped or interrupted (entity: message, with its final content).
+  case messageStreamFinished // = 26
+
+  /// The participant asked a streaming reply to stop (entity: message).
+  case replyStopRequested // = 27
+
+  /// A tool call waits for the participant's approval (entity: tool_call_approval; subject_id is the call id).
+  case toolApprovalRequested // = 28
+
+  /// The participant approved a tool call (entity: tool_call_approval).
+  case toolCallApproved // = 29
+
+  /// The participant rejected a tool call (entity: tool_call_approval).
+  case toolCallRejected // = 30
+
+  /// A pending approval was not decided in time (entity: tool_call_approval).
+  case toolCallExpired // = 31
+
+  /// The agent claimed a tool call to run it, once (entity: tool_call_approval).
+  case toolCallClaimed // = 32
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -139,6 +160,13 @@ public nonisolated enum Smrt_Chat_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIt
     case 23: self = .sessionClosed
     case 24: self = .sessionExpired
     case 25: self = .toolCallDenied
+    case 26: self = .messageStreamFinished
+    case 27: self = .replyStopRequested
+    case 28: self = .toolApprovalRequested
+    case 29: self = .toolCallApproved
+    case 30: self = .toolCallRejected
+    case 31: self = .toolCallExpired
+    case 32: self = .toolCallClaimed
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -171,6 +199,13 @@ public nonisolated enum Smrt_Chat_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIt
     case .sessionClosed: return 23
     case .sessionExpired: return 24
     case .toolCallDenied: return 25
+    case .messageStreamFinished: return 26
+    case .replyStopRequested: return 27
+    case .toolApprovalRequested: return 28
+    case .toolCallApproved: return 29
+    case .toolCallRejected: return 30
+    case .toolCallExpired: return 31
+    case .toolCallClaimed: return 32
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -203,6 +238,13 @@ public nonisolated enum Smrt_Chat_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIt
     .sessionClosed,
     .sessionExpired,
     .toolCallDenied,
+    .messageStreamFinished,
+    .replyStopRequested,
+    .toolApprovalRequested,
+    .toolCallApproved,
+    .toolCallRejected,
+    .toolCallExpired,
+    .toolCallClaimed,
   ]
 
 }
@@ -330,6 +372,15 @@ public nonisolated struct Smrt_Chat_V1_RoomEvent: @unchecked Sendable {
     set {_uniqueStorage()._entity = .toolCallDenied(newValue)}
   }
 
+  /// For TOOL_APPROVAL_REQUESTED and TOOL_CALL_APPROVED, _REJECTED, _EXPIRED, _CLAIMED.
+  public var toolCallApproval: Smrt_Chat_V1_ToolCallApproval {
+    get {
+      if case .toolCallApproval(let v)? = _storage._entity {return v}
+      return Smrt_Chat_V1_ToolCallApproval()
+    }
+    set {_uniqueStorage()._entity = .toolCallApproval(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// The changed entity ("full" payload mode); empty in "ids" mode (fetch it over RPC).
@@ -348,6 +399,8 @@ public nonisolated struct Smrt_Chat_V1_RoomEvent: @unchecked Sendable {
     case session(Smrt_Chat_V1_AgentSession)
     /// For TOOL_CALL_DENIED.
     case toolCallDenied(Smrt_Chat_V1_ToolCallDenied)
+    /// For TOOL_APPROVAL_REQUESTED and TOOL_CALL_APPROVED, _REJECTED, _EXPIRED, _CLAIMED.
+    case toolCallApproval(Smrt_Chat_V1_ToolCallApproval)
 
   }
 
@@ -361,12 +414,12 @@ public nonisolated struct Smrt_Chat_V1_RoomEvent: @unchecked Sendable {
 fileprivate nonisolated let _protobuf_package = "smrt.chat.v1"
 
 nonisolated extension Smrt_Chat_V1_EventKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_KIND_UNSPECIFIED\0\u{1}EVENT_KIND_ROOM_CREATED\0\u{1}EVENT_KIND_ROOM_UPDATED\0\u{1}EVENT_KIND_ROOM_ARCHIVED\0\u{1}EVENT_KIND_ROOM_UNARCHIVED\0\u{1}EVENT_KIND_ROOM_DELETED\0\u{1}EVENT_KIND_PARTICIPANT_JOINED\0\u{1}EVENT_KIND_PARTICIPANT_LEFT\0\u{1}EVENT_KIND_PARTICIPANT_KICKED\0\u{1}EVENT_KIND_PARTICIPANT_BANNED\0\u{1}EVENT_KIND_PARTICIPANT_UNBANNED\0\u{1}EVENT_KIND_PARTICIPANT_ROLE_CHANGED\0\u{1}EVENT_KIND_PARTICIPANT_READ\0\u{1}EVENT_KIND_MESSAGE_CREATED\0\u{1}EVENT_KIND_MESSAGE_EDITED\0\u{1}EVENT_KIND_MESSAGE_DELETED\0\u{1}EVENT_KIND_REACTION_ADDED\0\u{1}EVENT_KIND_REACTION_REMOVED\0\u{1}EVENT_KIND_THREAD_STARTED\0\u{1}EVENT_KIND_THREAD_RESOLVED\0\u{1}EVENT_KIND_THREAD_REOPENED\0\u{1}EVENT_KIND_SESSION_CREATED\0\u{1}EVENT_KIND_SESSION_UPDATED\0\u{1}EVENT_KIND_SESSION_CLOSED\0\u{1}EVENT_KIND_SESSION_EXPIRED\0\u{1}EVENT_KIND_TOOL_CALL_DENIED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_KIND_UNSPECIFIED\0\u{1}EVENT_KIND_ROOM_CREATED\0\u{1}EVENT_KIND_ROOM_UPDATED\0\u{1}EVENT_KIND_ROOM_ARCHIVED\0\u{1}EVENT_KIND_ROOM_UNARCHIVED\0\u{1}EVENT_KIND_ROOM_DELETED\0\u{1}EVENT_KIND_PARTICIPANT_JOINED\0\u{1}EVENT_KIND_PARTICIPANT_LEFT\0\u{1}EVENT_KIND_PARTICIPANT_KICKED\0\u{1}EVENT_KIND_PARTICIPANT_BANNED\0\u{1}EVENT_KIND_PARTICIPANT_UNBANNED\0\u{1}EVENT_KIND_PARTICIPANT_ROLE_CHANGED\0\u{1}EVENT_KIND_PARTICIPANT_READ\0\u{1}EVENT_KIND_MESSAGE_CREATED\0\u{1}EVENT_KIND_MESSAGE_EDITED\0\u{1}EVENT_KIND_MESSAGE_DELETED\0\u{1}EVENT_KIND_REACTION_ADDED\0\u{1}EVENT_KIND_REACTION_REMOVED\0\u{1}EVENT_KIND_THREAD_STARTED\0\u{1}EVENT_KIND_THREAD_RESOLVED\0\u{1}EVENT_KIND_THREAD_REOPENED\0\u{1}EVENT_KIND_SESSION_CREATED\0\u{1}EVENT_KIND_SESSION_UPDATED\0\u{1}EVENT_KIND_SESSION_CLOSED\0\u{1}EVENT_KIND_SESSION_EXPIRED\0\u{1}EVENT_KIND_TOOL_CALL_DENIED\0\u{1}EVENT_KIND_MESSAGE_STREAM_FINISHED\0\u{1}EVENT_KIND_REPLY_STOP_REQUESTED\0\u{1}EVENT_KIND_TOOL_APPROVAL_REQUESTED\0\u{1}EVENT_KIND_TOOL_CALL_APPROVED\0\u{1}EVENT_KIND_TOOL_CALL_REJECTED\0\u{1}EVENT_KIND_TOOL_CALL_EXPIRED\0\u{1}EVENT_KIND_TOOL_CALL_CLAIMED\0")
 }
 
 nonisolated extension Smrt_Chat_V1_RoomEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RoomEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{3}room_id\0\u{1}seq\0\u{3}event_id\0\u{1}kind\0\u{3}actor_profile_id\0\u{3}subject_id\0\u{3}created_at\0\u{2}\u{2}room\0\u{1}participant\0\u{1}message\0\u{1}reaction\0\u{1}thread\0\u{1}session\0\u{3}tool_call_denied\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{3}room_id\0\u{1}seq\0\u{3}event_id\0\u{1}kind\0\u{3}actor_profile_id\0\u{3}subject_id\0\u{3}created_at\0\u{2}\u{2}room\0\u{1}participant\0\u{1}message\0\u{1}reaction\0\u{1}thread\0\u{1}session\0\u{3}tool_call_denied\0\u{3}tool_call_approval\0")
 
   fileprivate class _StorageClass {
     var _tenantID: String = String()
@@ -514,6 +567,19 @@ nonisolated extension Smrt_Chat_V1_RoomEvent: SwiftProtobuf.Message, SwiftProtob
             _storage._entity = .toolCallDenied(v)
           }
         }()
+        case 17: try {
+          var v: Smrt_Chat_V1_ToolCallApproval?
+          var hadOneofValue = false
+          if let current = _storage._entity {
+            hadOneofValue = true
+            if case .toolCallApproval(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._entity = .toolCallApproval(v)
+          }
+        }()
         default: break
         }
       }
@@ -578,6 +644,10 @@ nonisolated extension Smrt_Chat_V1_RoomEvent: SwiftProtobuf.Message, SwiftProtob
       case .toolCallDenied?: try {
         guard case .toolCallDenied(let v)? = _storage._entity else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+      }()
+      case .toolCallApproval?: try {
+        guard case .toolCallApproval(let v)? = _storage._entity else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
       }()
       case nil: break
       }

@@ -4687,6 +4687,726 @@ void   smrt__chat__v1__record_turn_outcome_response__free_unpacked
   assert(message->base.descriptor == &smrt__chat__v1__record_turn_outcome_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   smrt__chat__v1__begin_agent_reply_request__init
+                     (Smrt__Chat__V1__BeginAgentReplyRequest         *message)
+{
+  static const Smrt__Chat__V1__BeginAgentReplyRequest init_value = SMRT__CHAT__V1__BEGIN_AGENT_REPLY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__begin_agent_reply_request__get_packed_size
+                     (const Smrt__Chat__V1__BeginAgentReplyRequest *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__begin_agent_reply_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__begin_agent_reply_request__pack
+                     (const Smrt__Chat__V1__BeginAgentReplyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__begin_agent_reply_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__begin_agent_reply_request__pack_to_buffer
+                     (const Smrt__Chat__V1__BeginAgentReplyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__begin_agent_reply_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__BeginAgentReplyRequest *
+       smrt__chat__v1__begin_agent_reply_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__BeginAgentReplyRequest *)
+     protobuf_c_message_unpack (&smrt__chat__v1__begin_agent_reply_request__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__begin_agent_reply_request__free_unpacked
+                     (Smrt__Chat__V1__BeginAgentReplyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__begin_agent_reply_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__begin_agent_reply_response__init
+                     (Smrt__Chat__V1__BeginAgentReplyResponse         *message)
+{
+  static const Smrt__Chat__V1__BeginAgentReplyResponse init_value = SMRT__CHAT__V1__BEGIN_AGENT_REPLY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__begin_agent_reply_response__get_packed_size
+                     (const Smrt__Chat__V1__BeginAgentReplyResponse *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__begin_agent_reply_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__begin_agent_reply_response__pack
+                     (const Smrt__Chat__V1__BeginAgentReplyResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__begin_agent_reply_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__begin_agent_reply_response__pack_to_buffer
+                     (const Smrt__Chat__V1__BeginAgentReplyResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__begin_agent_reply_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__BeginAgentReplyResponse *
+       smrt__chat__v1__begin_agent_reply_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__BeginAgentReplyResponse *)
+     protobuf_c_message_unpack (&smrt__chat__v1__begin_agent_reply_response__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__begin_agent_reply_response__free_unpacked
+                     (Smrt__Chat__V1__BeginAgentReplyResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__begin_agent_reply_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__append_reply_delta_request__init
+                     (Smrt__Chat__V1__AppendReplyDeltaRequest         *message)
+{
+  static const Smrt__Chat__V1__AppendReplyDeltaRequest init_value = SMRT__CHAT__V1__APPEND_REPLY_DELTA_REQUEST__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__append_reply_delta_request__get_packed_size
+                     (const Smrt__Chat__V1__AppendReplyDeltaRequest *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__append_reply_delta_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__append_reply_delta_request__pack
+                     (const Smrt__Chat__V1__AppendReplyDeltaRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__append_reply_delta_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__append_reply_delta_request__pack_to_buffer
+                     (const Smrt__Chat__V1__AppendReplyDeltaRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__append_reply_delta_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__AppendReplyDeltaRequest *
+       smrt__chat__v1__append_reply_delta_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__AppendReplyDeltaRequest *)
+     protobuf_c_message_unpack (&smrt__chat__v1__append_reply_delta_request__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__append_reply_delta_request__free_unpacked
+                     (Smrt__Chat__V1__AppendReplyDeltaRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__append_reply_delta_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__append_reply_delta_response__init
+                     (Smrt__Chat__V1__AppendReplyDeltaResponse         *message)
+{
+  static const Smrt__Chat__V1__AppendReplyDeltaResponse init_value = SMRT__CHAT__V1__APPEND_REPLY_DELTA_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__append_reply_delta_response__get_packed_size
+                     (const Smrt__Chat__V1__AppendReplyDeltaResponse *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__append_reply_delta_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__append_reply_delta_response__pack
+                     (const Smrt__Chat__V1__AppendReplyDeltaResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__append_reply_delta_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__append_reply_delta_response__pack_to_buffer
+                     (const Smrt__Chat__V1__AppendReplyDeltaResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__append_reply_delta_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__AppendReplyDeltaResponse *
+       smrt__chat__v1__append_reply_delta_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__AppendReplyDeltaResponse *)
+     protobuf_c_message_unpack (&smrt__chat__v1__append_reply_delta_response__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__append_reply_delta_response__free_unpacked
+                     (Smrt__Chat__V1__AppendReplyDeltaResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__append_reply_delta_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__finish_agent_reply_request__init
+                     (Smrt__Chat__V1__FinishAgentReplyRequest         *message)
+{
+  static const Smrt__Chat__V1__FinishAgentReplyRequest init_value = SMRT__CHAT__V1__FINISH_AGENT_REPLY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__finish_agent_reply_request__get_packed_size
+                     (const Smrt__Chat__V1__FinishAgentReplyRequest *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__finish_agent_reply_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__finish_agent_reply_request__pack
+                     (const Smrt__Chat__V1__FinishAgentReplyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__finish_agent_reply_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__finish_agent_reply_request__pack_to_buffer
+                     (const Smrt__Chat__V1__FinishAgentReplyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__finish_agent_reply_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__FinishAgentReplyRequest *
+       smrt__chat__v1__finish_agent_reply_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__FinishAgentReplyRequest *)
+     protobuf_c_message_unpack (&smrt__chat__v1__finish_agent_reply_request__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__finish_agent_reply_request__free_unpacked
+                     (Smrt__Chat__V1__FinishAgentReplyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__finish_agent_reply_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__finish_agent_reply_response__init
+                     (Smrt__Chat__V1__FinishAgentReplyResponse         *message)
+{
+  static const Smrt__Chat__V1__FinishAgentReplyResponse init_value = SMRT__CHAT__V1__FINISH_AGENT_REPLY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__finish_agent_reply_response__get_packed_size
+                     (const Smrt__Chat__V1__FinishAgentReplyResponse *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__finish_agent_reply_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__finish_agent_reply_response__pack
+                     (const Smrt__Chat__V1__FinishAgentReplyResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__finish_agent_reply_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__finish_agent_reply_response__pack_to_buffer
+                     (const Smrt__Chat__V1__FinishAgentReplyResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__finish_agent_reply_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__FinishAgentReplyResponse *
+       smrt__chat__v1__finish_agent_reply_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__FinishAgentReplyResponse *)
+     protobuf_c_message_unpack (&smrt__chat__v1__finish_agent_reply_response__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__finish_agent_reply_response__free_unpacked
+                     (Smrt__Chat__V1__FinishAgentReplyResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__finish_agent_reply_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__stop_reply_request__init
+                     (Smrt__Chat__V1__StopReplyRequest         *message)
+{
+  static const Smrt__Chat__V1__StopReplyRequest init_value = SMRT__CHAT__V1__STOP_REPLY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__stop_reply_request__get_packed_size
+                     (const Smrt__Chat__V1__StopReplyRequest *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__stop_reply_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__stop_reply_request__pack
+                     (const Smrt__Chat__V1__StopReplyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__stop_reply_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__stop_reply_request__pack_to_buffer
+                     (const Smrt__Chat__V1__StopReplyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__stop_reply_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__StopReplyRequest *
+       smrt__chat__v1__stop_reply_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__StopReplyRequest *)
+     protobuf_c_message_unpack (&smrt__chat__v1__stop_reply_request__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__stop_reply_request__free_unpacked
+                     (Smrt__Chat__V1__StopReplyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__stop_reply_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__stop_reply_response__init
+                     (Smrt__Chat__V1__StopReplyResponse         *message)
+{
+  static const Smrt__Chat__V1__StopReplyResponse init_value = SMRT__CHAT__V1__STOP_REPLY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__stop_reply_response__get_packed_size
+                     (const Smrt__Chat__V1__StopReplyResponse *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__stop_reply_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__stop_reply_response__pack
+                     (const Smrt__Chat__V1__StopReplyResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__stop_reply_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__stop_reply_response__pack_to_buffer
+                     (const Smrt__Chat__V1__StopReplyResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__stop_reply_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__StopReplyResponse *
+       smrt__chat__v1__stop_reply_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__StopReplyResponse *)
+     protobuf_c_message_unpack (&smrt__chat__v1__stop_reply_response__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__stop_reply_response__free_unpacked
+                     (Smrt__Chat__V1__StopReplyResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__stop_reply_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__list_reply_deltas_request__init
+                     (Smrt__Chat__V1__ListReplyDeltasRequest         *message)
+{
+  static const Smrt__Chat__V1__ListReplyDeltasRequest init_value = SMRT__CHAT__V1__LIST_REPLY_DELTAS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__list_reply_deltas_request__get_packed_size
+                     (const Smrt__Chat__V1__ListReplyDeltasRequest *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__list_reply_deltas_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__list_reply_deltas_request__pack
+                     (const Smrt__Chat__V1__ListReplyDeltasRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__list_reply_deltas_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__list_reply_deltas_request__pack_to_buffer
+                     (const Smrt__Chat__V1__ListReplyDeltasRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__list_reply_deltas_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__ListReplyDeltasRequest *
+       smrt__chat__v1__list_reply_deltas_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__ListReplyDeltasRequest *)
+     protobuf_c_message_unpack (&smrt__chat__v1__list_reply_deltas_request__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__list_reply_deltas_request__free_unpacked
+                     (Smrt__Chat__V1__ListReplyDeltasRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__list_reply_deltas_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__list_reply_deltas_response__init
+                     (Smrt__Chat__V1__ListReplyDeltasResponse         *message)
+{
+  static const Smrt__Chat__V1__ListReplyDeltasResponse init_value = SMRT__CHAT__V1__LIST_REPLY_DELTAS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__list_reply_deltas_response__get_packed_size
+                     (const Smrt__Chat__V1__ListReplyDeltasResponse *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__list_reply_deltas_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__list_reply_deltas_response__pack
+                     (const Smrt__Chat__V1__ListReplyDeltasResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__list_reply_deltas_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__list_reply_deltas_response__pack_to_buffer
+                     (const Smrt__Chat__V1__ListReplyDeltasResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__list_reply_deltas_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__ListReplyDeltasResponse *
+       smrt__chat__v1__list_reply_deltas_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__ListReplyDeltasResponse *)
+     protobuf_c_message_unpack (&smrt__chat__v1__list_reply_deltas_response__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__list_reply_deltas_response__free_unpacked
+                     (Smrt__Chat__V1__ListReplyDeltasResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__list_reply_deltas_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__decide_tool_call_request__init
+                     (Smrt__Chat__V1__DecideToolCallRequest         *message)
+{
+  static const Smrt__Chat__V1__DecideToolCallRequest init_value = SMRT__CHAT__V1__DECIDE_TOOL_CALL_REQUEST__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__decide_tool_call_request__get_packed_size
+                     (const Smrt__Chat__V1__DecideToolCallRequest *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__decide_tool_call_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__decide_tool_call_request__pack
+                     (const Smrt__Chat__V1__DecideToolCallRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__decide_tool_call_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__decide_tool_call_request__pack_to_buffer
+                     (const Smrt__Chat__V1__DecideToolCallRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__decide_tool_call_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__DecideToolCallRequest *
+       smrt__chat__v1__decide_tool_call_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__DecideToolCallRequest *)
+     protobuf_c_message_unpack (&smrt__chat__v1__decide_tool_call_request__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__decide_tool_call_request__free_unpacked
+                     (Smrt__Chat__V1__DecideToolCallRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__decide_tool_call_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__decide_tool_call_response__init
+                     (Smrt__Chat__V1__DecideToolCallResponse         *message)
+{
+  static const Smrt__Chat__V1__DecideToolCallResponse init_value = SMRT__CHAT__V1__DECIDE_TOOL_CALL_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__decide_tool_call_response__get_packed_size
+                     (const Smrt__Chat__V1__DecideToolCallResponse *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__decide_tool_call_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__decide_tool_call_response__pack
+                     (const Smrt__Chat__V1__DecideToolCallResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__decide_tool_call_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__decide_tool_call_response__pack_to_buffer
+                     (const Smrt__Chat__V1__DecideToolCallResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__decide_tool_call_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__DecideToolCallResponse *
+       smrt__chat__v1__decide_tool_call_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__DecideToolCallResponse *)
+     protobuf_c_message_unpack (&smrt__chat__v1__decide_tool_call_response__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__decide_tool_call_response__free_unpacked
+                     (Smrt__Chat__V1__DecideToolCallResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__decide_tool_call_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__claim_tool_call_request__init
+                     (Smrt__Chat__V1__ClaimToolCallRequest         *message)
+{
+  static const Smrt__Chat__V1__ClaimToolCallRequest init_value = SMRT__CHAT__V1__CLAIM_TOOL_CALL_REQUEST__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__claim_tool_call_request__get_packed_size
+                     (const Smrt__Chat__V1__ClaimToolCallRequest *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__claim_tool_call_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__claim_tool_call_request__pack
+                     (const Smrt__Chat__V1__ClaimToolCallRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__claim_tool_call_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__claim_tool_call_request__pack_to_buffer
+                     (const Smrt__Chat__V1__ClaimToolCallRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__claim_tool_call_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__ClaimToolCallRequest *
+       smrt__chat__v1__claim_tool_call_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__ClaimToolCallRequest *)
+     protobuf_c_message_unpack (&smrt__chat__v1__claim_tool_call_request__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__claim_tool_call_request__free_unpacked
+                     (Smrt__Chat__V1__ClaimToolCallRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__claim_tool_call_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__claim_tool_call_response__init
+                     (Smrt__Chat__V1__ClaimToolCallResponse         *message)
+{
+  static const Smrt__Chat__V1__ClaimToolCallResponse init_value = SMRT__CHAT__V1__CLAIM_TOOL_CALL_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__claim_tool_call_response__get_packed_size
+                     (const Smrt__Chat__V1__ClaimToolCallResponse *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__claim_tool_call_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__claim_tool_call_response__pack
+                     (const Smrt__Chat__V1__ClaimToolCallResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__claim_tool_call_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__claim_tool_call_response__pack_to_buffer
+                     (const Smrt__Chat__V1__ClaimToolCallResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__claim_tool_call_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__ClaimToolCallResponse *
+       smrt__chat__v1__claim_tool_call_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__ClaimToolCallResponse *)
+     protobuf_c_message_unpack (&smrt__chat__v1__claim_tool_call_response__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__claim_tool_call_response__free_unpacked
+                     (Smrt__Chat__V1__ClaimToolCallResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__claim_tool_call_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__list_pending_tool_calls_request__init
+                     (Smrt__Chat__V1__ListPendingToolCallsRequest         *message)
+{
+  static const Smrt__Chat__V1__ListPendingToolCallsRequest init_value = SMRT__CHAT__V1__LIST_PENDING_TOOL_CALLS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__list_pending_tool_calls_request__get_packed_size
+                     (const Smrt__Chat__V1__ListPendingToolCallsRequest *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__list_pending_tool_calls_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__list_pending_tool_calls_request__pack
+                     (const Smrt__Chat__V1__ListPendingToolCallsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__list_pending_tool_calls_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__list_pending_tool_calls_request__pack_to_buffer
+                     (const Smrt__Chat__V1__ListPendingToolCallsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__list_pending_tool_calls_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__ListPendingToolCallsRequest *
+       smrt__chat__v1__list_pending_tool_calls_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__ListPendingToolCallsRequest *)
+     protobuf_c_message_unpack (&smrt__chat__v1__list_pending_tool_calls_request__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__list_pending_tool_calls_request__free_unpacked
+                     (Smrt__Chat__V1__ListPendingToolCallsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__list_pending_tool_calls_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__list_pending_tool_calls_response__init
+                     (Smrt__Chat__V1__ListPendingToolCallsResponse         *message)
+{
+  static const Smrt__Chat__V1__ListPendingToolCallsResponse init_value = SMRT__CHAT__V1__LIST_PENDING_TOOL_CALLS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__list_pending_tool_calls_response__get_packed_size
+                     (const Smrt__Chat__V1__ListPendingToolCallsResponse *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__list_pending_tool_calls_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__list_pending_tool_calls_response__pack
+                     (const Smrt__Chat__V1__ListPendingToolCallsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__list_pending_tool_calls_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__list_pending_tool_calls_response__pack_to_buffer
+                     (const Smrt__Chat__V1__ListPendingToolCallsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__list_pending_tool_calls_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__ListPendingToolCallsResponse *
+       smrt__chat__v1__list_pending_tool_calls_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__ListPendingToolCallsResponse *)
+     protobuf_c_message_unpack (&smrt__chat__v1__list_pending_tool_calls_response__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__list_pending_tool_calls_response__free_unpacked
+                     (Smrt__Chat__V1__ListPendingToolCallsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__list_pending_tool_calls_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   smrt__chat__v1__list_room_events_request__init
                      (Smrt__Chat__V1__ListRoomEventsRequest         *message)
 {
@@ -9252,7 +9972,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__get_or_create_dmresponse__descr
   (ProtobufCMessageInit) smrt__chat__v1__get_or_create_dmresponse__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor smrt__chat__v1__create_agent_session_request__field_descriptors[8] =
+static const ProtobufCFieldDescriptor smrt__chat__v1__create_agent_session_request__field_descriptors[10] =
 {
   {
     "agent_id",
@@ -9350,11 +10070,37 @@ static const ProtobufCFieldDescriptor smrt__chat__v1__create_agent_session_reque
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "approval_tools",
+    9,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Smrt__Chat__V1__CreateAgentSessionRequest, n_approval_tools),
+    offsetof(Smrt__Chat__V1__CreateAgentSessionRequest, approval_tools),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "busy_policy",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__CreateAgentSessionRequest, busy_policy),
+    &smrt__chat__v1__busy_policy__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned smrt__chat__v1__create_agent_session_request__field_indices_by_name[] = {
   0,   /* field[0] = agent_id */
   1,   /* field[1] = agent_profile_id */
   2,   /* field[2] = allowed_tools */
+  8,   /* field[8] = approval_tools */
+  9,   /* field[9] = busy_policy */
   5,   /* field[5] = max_messages */
   4,   /* field[4] = max_tokens */
   7,   /* field[7] = session_key */
@@ -9364,7 +10110,7 @@ static const unsigned smrt__chat__v1__create_agent_session_request__field_indice
 static const ProtobufCIntRange smrt__chat__v1__create_agent_session_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor smrt__chat__v1__create_agent_session_request__descriptor =
 {
@@ -9374,7 +10120,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__create_agent_session_request__d
   "Smrt__Chat__V1__CreateAgentSessionRequest",
   "smrt.chat.v1",
   sizeof(Smrt__Chat__V1__CreateAgentSessionRequest),
-  8,
+  10,
   smrt__chat__v1__create_agent_session_request__field_descriptors,
   smrt__chat__v1__create_agent_session_request__field_indices_by_name,
   1,  smrt__chat__v1__create_agent_session_request__number_ranges,
@@ -10060,7 +10806,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__check_tool_call_request__descri
   (ProtobufCMessageInit) smrt__chat__v1__check_tool_call_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor smrt__chat__v1__check_tool_call_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor smrt__chat__v1__check_tool_call_response__field_descriptors[4] =
 {
   {
     "allowed",
@@ -10098,16 +10844,29 @@ static const ProtobufCFieldDescriptor smrt__chat__v1__check_tool_call_response__
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "requires_approval",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__CheckToolCallResponse, requires_approval),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned smrt__chat__v1__check_tool_call_response__field_indices_by_name[] = {
   0,   /* field[0] = allowed */
   1,   /* field[1] = matched_entry */
   2,   /* field[2] = reason */
+  3,   /* field[3] = requires_approval */
 };
 static const ProtobufCIntRange smrt__chat__v1__check_tool_call_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor smrt__chat__v1__check_tool_call_response__descriptor =
 {
@@ -10117,7 +10876,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__check_tool_call_response__descr
   "Smrt__Chat__V1__CheckToolCallResponse",
   "smrt.chat.v1",
   sizeof(Smrt__Chat__V1__CheckToolCallResponse),
-  3,
+  4,
   smrt__chat__v1__check_tool_call_response__field_descriptors,
   smrt__chat__v1__check_tool_call_response__field_indices_by_name,
   1,  smrt__chat__v1__check_tool_call_response__number_ranges,
@@ -10162,7 +10921,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__tool_list__descriptor =
   (ProtobufCMessageInit) smrt__chat__v1__tool_list__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor smrt__chat__v1__update_agent_session_config_request__field_descriptors[6] =
+static const ProtobufCFieldDescriptor smrt__chat__v1__update_agent_session_config_request__field_descriptors[8] =
 {
   {
     "session_id",
@@ -10236,9 +10995,35 @@ static const ProtobufCFieldDescriptor smrt__chat__v1__update_agent_session_confi
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "approval_tools",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Smrt__Chat__V1__UpdateAgentSessionConfigRequest, _approval_tools_case),
+    offsetof(Smrt__Chat__V1__UpdateAgentSessionConfigRequest, approval_tools),
+    &smrt__chat__v1__tool_list__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "busy_policy",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Smrt__Chat__V1__UpdateAgentSessionConfigRequest, _busy_policy_case),
+    offsetof(Smrt__Chat__V1__UpdateAgentSessionConfigRequest, busy_policy),
+    &smrt__chat__v1__busy_policy__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned smrt__chat__v1__update_agent_session_config_request__field_indices_by_name[] = {
   1,   /* field[1] = allowed_tools */
+  6,   /* field[6] = approval_tools */
+  7,   /* field[7] = busy_policy */
   4,   /* field[4] = max_messages */
   3,   /* field[3] = max_tokens */
   0,   /* field[0] = session_id */
@@ -10248,7 +11033,7 @@ static const unsigned smrt__chat__v1__update_agent_session_config_request__field
 static const ProtobufCIntRange smrt__chat__v1__update_agent_session_config_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor smrt__chat__v1__update_agent_session_config_request__descriptor =
 {
@@ -10258,7 +11043,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__update_agent_session_config_req
   "Smrt__Chat__V1__UpdateAgentSessionConfigRequest",
   "smrt.chat.v1",
   sizeof(Smrt__Chat__V1__UpdateAgentSessionConfigRequest),
-  6,
+  8,
   smrt__chat__v1__update_agent_session_config_request__field_descriptors,
   smrt__chat__v1__update_agent_session_config_request__field_indices_by_name,
   1,  smrt__chat__v1__update_agent_session_config_request__number_ranges,
@@ -10800,6 +11585,913 @@ const ProtobufCMessageDescriptor smrt__chat__v1__record_turn_outcome_response__d
   (ProtobufCMessageInit) smrt__chat__v1__record_turn_outcome_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor smrt__chat__v1__begin_agent_reply_request__field_descriptors[4] =
+{
+  {
+    "session_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__BeginAgentReplyRequest, session_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "thread_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__BeginAgentReplyRequest, thread_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reply_to_message_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__BeginAgentReplyRequest, reply_to_message_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "client_request_id",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__BeginAgentReplyRequest, client_request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__begin_agent_reply_request__field_indices_by_name[] = {
+  3,   /* field[3] = client_request_id */
+  2,   /* field[2] = reply_to_message_id */
+  0,   /* field[0] = session_id */
+  1,   /* field[1] = thread_id */
+};
+static const ProtobufCIntRange smrt__chat__v1__begin_agent_reply_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__begin_agent_reply_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.BeginAgentReplyRequest",
+  "BeginAgentReplyRequest",
+  "Smrt__Chat__V1__BeginAgentReplyRequest",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__BeginAgentReplyRequest),
+  4,
+  smrt__chat__v1__begin_agent_reply_request__field_descriptors,
+  smrt__chat__v1__begin_agent_reply_request__field_indices_by_name,
+  1,  smrt__chat__v1__begin_agent_reply_request__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__begin_agent_reply_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__begin_agent_reply_response__field_descriptors[2] =
+{
+  {
+    "message",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__BeginAgentReplyResponse, message),
+    &smrt__chat__v1__message__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "replayed",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__BeginAgentReplyResponse, replayed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__begin_agent_reply_response__field_indices_by_name[] = {
+  0,   /* field[0] = message */
+  1,   /* field[1] = replayed */
+};
+static const ProtobufCIntRange smrt__chat__v1__begin_agent_reply_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__begin_agent_reply_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.BeginAgentReplyResponse",
+  "BeginAgentReplyResponse",
+  "Smrt__Chat__V1__BeginAgentReplyResponse",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__BeginAgentReplyResponse),
+  2,
+  smrt__chat__v1__begin_agent_reply_response__field_descriptors,
+  smrt__chat__v1__begin_agent_reply_response__field_indices_by_name,
+  1,  smrt__chat__v1__begin_agent_reply_response__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__begin_agent_reply_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__append_reply_delta_request__field_descriptors[3] =
+{
+  {
+    "message_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__AppendReplyDeltaRequest, message_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "index",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__AppendReplyDeltaRequest, index),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "text",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__AppendReplyDeltaRequest, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__append_reply_delta_request__field_indices_by_name[] = {
+  1,   /* field[1] = index */
+  0,   /* field[0] = message_id */
+  2,   /* field[2] = text */
+};
+static const ProtobufCIntRange smrt__chat__v1__append_reply_delta_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__append_reply_delta_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.AppendReplyDeltaRequest",
+  "AppendReplyDeltaRequest",
+  "Smrt__Chat__V1__AppendReplyDeltaRequest",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__AppendReplyDeltaRequest),
+  3,
+  smrt__chat__v1__append_reply_delta_request__field_descriptors,
+  smrt__chat__v1__append_reply_delta_request__field_indices_by_name,
+  1,  smrt__chat__v1__append_reply_delta_request__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__append_reply_delta_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__append_reply_delta_response__field_descriptors[2] =
+{
+  {
+    "delta",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__AppendReplyDeltaResponse, delta),
+    &smrt__chat__v1__reply_delta__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "delta_count",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__AppendReplyDeltaResponse, delta_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__append_reply_delta_response__field_indices_by_name[] = {
+  0,   /* field[0] = delta */
+  1,   /* field[1] = delta_count */
+};
+static const ProtobufCIntRange smrt__chat__v1__append_reply_delta_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__append_reply_delta_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.AppendReplyDeltaResponse",
+  "AppendReplyDeltaResponse",
+  "Smrt__Chat__V1__AppendReplyDeltaResponse",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__AppendReplyDeltaResponse),
+  2,
+  smrt__chat__v1__append_reply_delta_response__field_descriptors,
+  smrt__chat__v1__append_reply_delta_response__field_indices_by_name,
+  1,  smrt__chat__v1__append_reply_delta_response__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__append_reply_delta_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__finish_agent_reply_request__field_descriptors[3] =
+{
+  {
+    "message_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__FinishAgentReplyRequest, message_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__FinishAgentReplyRequest, status),
+    &smrt__chat__v1__stream_state__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tokens_used",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__FinishAgentReplyRequest, tokens_used),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__finish_agent_reply_request__field_indices_by_name[] = {
+  0,   /* field[0] = message_id */
+  1,   /* field[1] = status */
+  2,   /* field[2] = tokens_used */
+};
+static const ProtobufCIntRange smrt__chat__v1__finish_agent_reply_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__finish_agent_reply_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.FinishAgentReplyRequest",
+  "FinishAgentReplyRequest",
+  "Smrt__Chat__V1__FinishAgentReplyRequest",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__FinishAgentReplyRequest),
+  3,
+  smrt__chat__v1__finish_agent_reply_request__field_descriptors,
+  smrt__chat__v1__finish_agent_reply_request__field_indices_by_name,
+  1,  smrt__chat__v1__finish_agent_reply_request__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__finish_agent_reply_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__finish_agent_reply_response__field_descriptors[1] =
+{
+  {
+    "message",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__FinishAgentReplyResponse, message),
+    &smrt__chat__v1__message__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__finish_agent_reply_response__field_indices_by_name[] = {
+  0,   /* field[0] = message */
+};
+static const ProtobufCIntRange smrt__chat__v1__finish_agent_reply_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__finish_agent_reply_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.FinishAgentReplyResponse",
+  "FinishAgentReplyResponse",
+  "Smrt__Chat__V1__FinishAgentReplyResponse",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__FinishAgentReplyResponse),
+  1,
+  smrt__chat__v1__finish_agent_reply_response__field_descriptors,
+  smrt__chat__v1__finish_agent_reply_response__field_indices_by_name,
+  1,  smrt__chat__v1__finish_agent_reply_response__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__finish_agent_reply_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__stop_reply_request__field_descriptors[1] =
+{
+  {
+    "message_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__StopReplyRequest, message_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__stop_reply_request__field_indices_by_name[] = {
+  0,   /* field[0] = message_id */
+};
+static const ProtobufCIntRange smrt__chat__v1__stop_reply_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__stop_reply_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.StopReplyRequest",
+  "StopReplyRequest",
+  "Smrt__Chat__V1__StopReplyRequest",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__StopReplyRequest),
+  1,
+  smrt__chat__v1__stop_reply_request__field_descriptors,
+  smrt__chat__v1__stop_reply_request__field_indices_by_name,
+  1,  smrt__chat__v1__stop_reply_request__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__stop_reply_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__stop_reply_response__field_descriptors[1] =
+{
+  {
+    "message",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__StopReplyResponse, message),
+    &smrt__chat__v1__message__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__stop_reply_response__field_indices_by_name[] = {
+  0,   /* field[0] = message */
+};
+static const ProtobufCIntRange smrt__chat__v1__stop_reply_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__stop_reply_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.StopReplyResponse",
+  "StopReplyResponse",
+  "Smrt__Chat__V1__StopReplyResponse",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__StopReplyResponse),
+  1,
+  smrt__chat__v1__stop_reply_response__field_descriptors,
+  smrt__chat__v1__stop_reply_response__field_indices_by_name,
+  1,  smrt__chat__v1__stop_reply_response__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__stop_reply_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__list_reply_deltas_request__field_descriptors[3] =
+{
+  {
+    "message_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ListReplyDeltasRequest, message_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "from_index",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ListReplyDeltasRequest, from_index),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ListReplyDeltasRequest, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__list_reply_deltas_request__field_indices_by_name[] = {
+  1,   /* field[1] = from_index */
+  2,   /* field[2] = limit */
+  0,   /* field[0] = message_id */
+};
+static const ProtobufCIntRange smrt__chat__v1__list_reply_deltas_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__list_reply_deltas_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.ListReplyDeltasRequest",
+  "ListReplyDeltasRequest",
+  "Smrt__Chat__V1__ListReplyDeltasRequest",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__ListReplyDeltasRequest),
+  3,
+  smrt__chat__v1__list_reply_deltas_request__field_descriptors,
+  smrt__chat__v1__list_reply_deltas_request__field_indices_by_name,
+  1,  smrt__chat__v1__list_reply_deltas_request__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__list_reply_deltas_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__list_reply_deltas_response__field_descriptors[4] =
+{
+  {
+    "deltas",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Smrt__Chat__V1__ListReplyDeltasResponse, n_deltas),
+    offsetof(Smrt__Chat__V1__ListReplyDeltasResponse, deltas),
+    &smrt__chat__v1__reply_delta__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "has_more",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ListReplyDeltasResponse, has_more),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stream_state",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ListReplyDeltasResponse, stream_state),
+    &smrt__chat__v1__stream_state__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "delta_count",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ListReplyDeltasResponse, delta_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__list_reply_deltas_response__field_indices_by_name[] = {
+  3,   /* field[3] = delta_count */
+  0,   /* field[0] = deltas */
+  1,   /* field[1] = has_more */
+  2,   /* field[2] = stream_state */
+};
+static const ProtobufCIntRange smrt__chat__v1__list_reply_deltas_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__list_reply_deltas_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.ListReplyDeltasResponse",
+  "ListReplyDeltasResponse",
+  "Smrt__Chat__V1__ListReplyDeltasResponse",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__ListReplyDeltasResponse),
+  4,
+  smrt__chat__v1__list_reply_deltas_response__field_descriptors,
+  smrt__chat__v1__list_reply_deltas_response__field_indices_by_name,
+  1,  smrt__chat__v1__list_reply_deltas_response__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__list_reply_deltas_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__decide_tool_call_request__field_descriptors[4] =
+{
+  {
+    "session_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__DecideToolCallRequest, session_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "call_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__DecideToolCallRequest, call_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "decision",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__DecideToolCallRequest, decision),
+    &smrt__chat__v1__tool_decision__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Smrt__Chat__V1__DecideToolCallRequest, _reason_case),
+    offsetof(Smrt__Chat__V1__DecideToolCallRequest, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__decide_tool_call_request__field_indices_by_name[] = {
+  1,   /* field[1] = call_id */
+  2,   /* field[2] = decision */
+  3,   /* field[3] = reason */
+  0,   /* field[0] = session_id */
+};
+static const ProtobufCIntRange smrt__chat__v1__decide_tool_call_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__decide_tool_call_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.DecideToolCallRequest",
+  "DecideToolCallRequest",
+  "Smrt__Chat__V1__DecideToolCallRequest",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__DecideToolCallRequest),
+  4,
+  smrt__chat__v1__decide_tool_call_request__field_descriptors,
+  smrt__chat__v1__decide_tool_call_request__field_indices_by_name,
+  1,  smrt__chat__v1__decide_tool_call_request__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__decide_tool_call_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__decide_tool_call_response__field_descriptors[1] =
+{
+  {
+    "approval",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__DecideToolCallResponse, approval),
+    &smrt__chat__v1__tool_call_approval__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__decide_tool_call_response__field_indices_by_name[] = {
+  0,   /* field[0] = approval */
+};
+static const ProtobufCIntRange smrt__chat__v1__decide_tool_call_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__decide_tool_call_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.DecideToolCallResponse",
+  "DecideToolCallResponse",
+  "Smrt__Chat__V1__DecideToolCallResponse",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__DecideToolCallResponse),
+  1,
+  smrt__chat__v1__decide_tool_call_response__field_descriptors,
+  smrt__chat__v1__decide_tool_call_response__field_indices_by_name,
+  1,  smrt__chat__v1__decide_tool_call_response__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__decide_tool_call_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__claim_tool_call_request__field_descriptors[2] =
+{
+  {
+    "session_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ClaimToolCallRequest, session_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "call_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ClaimToolCallRequest, call_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__claim_tool_call_request__field_indices_by_name[] = {
+  1,   /* field[1] = call_id */
+  0,   /* field[0] = session_id */
+};
+static const ProtobufCIntRange smrt__chat__v1__claim_tool_call_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__claim_tool_call_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.ClaimToolCallRequest",
+  "ClaimToolCallRequest",
+  "Smrt__Chat__V1__ClaimToolCallRequest",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__ClaimToolCallRequest),
+  2,
+  smrt__chat__v1__claim_tool_call_request__field_descriptors,
+  smrt__chat__v1__claim_tool_call_request__field_indices_by_name,
+  1,  smrt__chat__v1__claim_tool_call_request__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__claim_tool_call_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__claim_tool_call_response__field_descriptors[2] =
+{
+  {
+    "approval",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ClaimToolCallResponse, approval),
+    &smrt__chat__v1__tool_call_approval__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ClaimToolCallResponse, message),
+    &smrt__chat__v1__message__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__claim_tool_call_response__field_indices_by_name[] = {
+  0,   /* field[0] = approval */
+  1,   /* field[1] = message */
+};
+static const ProtobufCIntRange smrt__chat__v1__claim_tool_call_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__claim_tool_call_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.ClaimToolCallResponse",
+  "ClaimToolCallResponse",
+  "Smrt__Chat__V1__ClaimToolCallResponse",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__ClaimToolCallResponse),
+  2,
+  smrt__chat__v1__claim_tool_call_response__field_descriptors,
+  smrt__chat__v1__claim_tool_call_response__field_indices_by_name,
+  1,  smrt__chat__v1__claim_tool_call_response__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__claim_tool_call_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__list_pending_tool_calls_request__field_descriptors[3] =
+{
+  {
+    "session_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ListPendingToolCallsRequest, session_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cursor",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ListPendingToolCallsRequest, cursor),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ListPendingToolCallsRequest, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__list_pending_tool_calls_request__field_indices_by_name[] = {
+  1,   /* field[1] = cursor */
+  2,   /* field[2] = limit */
+  0,   /* field[0] = session_id */
+};
+static const ProtobufCIntRange smrt__chat__v1__list_pending_tool_calls_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__list_pending_tool_calls_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.ListPendingToolCallsRequest",
+  "ListPendingToolCallsRequest",
+  "Smrt__Chat__V1__ListPendingToolCallsRequest",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__ListPendingToolCallsRequest),
+  3,
+  smrt__chat__v1__list_pending_tool_calls_request__field_descriptors,
+  smrt__chat__v1__list_pending_tool_calls_request__field_indices_by_name,
+  1,  smrt__chat__v1__list_pending_tool_calls_request__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__list_pending_tool_calls_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__list_pending_tool_calls_response__field_descriptors[3] =
+{
+  {
+    "approvals",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Smrt__Chat__V1__ListPendingToolCallsResponse, n_approvals),
+    offsetof(Smrt__Chat__V1__ListPendingToolCallsResponse, approvals),
+    &smrt__chat__v1__tool_call_approval__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "next_cursor",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ListPendingToolCallsResponse, next_cursor),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "has_more",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ListPendingToolCallsResponse, has_more),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__list_pending_tool_calls_response__field_indices_by_name[] = {
+  0,   /* field[0] = approvals */
+  2,   /* field[2] = has_more */
+  1,   /* field[1] = next_cursor */
+};
+static const ProtobufCIntRange smrt__chat__v1__list_pending_tool_calls_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__list_pending_tool_calls_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.ListPendingToolCallsResponse",
+  "ListPendingToolCallsResponse",
+  "Smrt__Chat__V1__ListPendingToolCallsResponse",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__ListPendingToolCallsResponse),
+  3,
+  smrt__chat__v1__list_pending_tool_calls_response__field_descriptors,
+  smrt__chat__v1__list_pending_tool_calls_response__field_indices_by_name,
+  1,  smrt__chat__v1__list_pending_tool_calls_response__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__list_pending_tool_calls_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor smrt__chat__v1__list_room_events_request__field_descriptors[3] =
 {
   {
@@ -11043,7 +12735,37 @@ const ProtobufCMessageDescriptor smrt__chat__v1__list_tenant_events_response__de
   (ProtobufCMessageInit) smrt__chat__v1__list_tenant_events_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor smrt__chat__v1__chat_service__method_descriptors[52] =
+static const ProtobufCEnumValue smrt__chat__v1__tool_decision__enum_values_by_number[3] =
+{
+  { "TOOL_DECISION_UNSPECIFIED", "SMRT__CHAT__V1__TOOL_DECISION__TOOL_DECISION_UNSPECIFIED", 0 },
+  { "TOOL_DECISION_APPROVE", "SMRT__CHAT__V1__TOOL_DECISION__TOOL_DECISION_APPROVE", 1 },
+  { "TOOL_DECISION_REJECT", "SMRT__CHAT__V1__TOOL_DECISION__TOOL_DECISION_REJECT", 2 },
+};
+static const ProtobufCIntRange smrt__chat__v1__tool_decision__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex smrt__chat__v1__tool_decision__enum_values_by_name[3] =
+{
+  { "TOOL_DECISION_APPROVE", 1 },
+  { "TOOL_DECISION_REJECT", 2 },
+  { "TOOL_DECISION_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor smrt__chat__v1__tool_decision__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.ToolDecision",
+  "ToolDecision",
+  "Smrt__Chat__V1__ToolDecision",
+  "smrt.chat.v1",
+  3,
+  smrt__chat__v1__tool_decision__enum_values_by_number,
+  3,
+  smrt__chat__v1__tool_decision__enum_values_by_name,
+  1,
+  smrt__chat__v1__tool_decision__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCMethodDescriptor smrt__chat__v1__chat_service__method_descriptors[60] =
 {
   { "Health", &smrt__chat__v1__health_request__descriptor, &smrt__chat__v1__health_response__descriptor },
   { "ServerInfo", &smrt__chat__v1__server_info_request__descriptor, &smrt__chat__v1__server_info_response__descriptor },
@@ -11095,22 +12817,35 @@ static const ProtobufCMethodDescriptor smrt__chat__v1__chat_service__method_desc
   { "CloseAgentSession", &smrt__chat__v1__close_agent_session_request__descriptor, &smrt__chat__v1__close_agent_session_response__descriptor },
   { "ExpireStaleSessions", &smrt__chat__v1__expire_stale_sessions_request__descriptor, &smrt__chat__v1__expire_stale_sessions_response__descriptor },
   { "RecordTurnOutcome", &smrt__chat__v1__record_turn_outcome_request__descriptor, &smrt__chat__v1__record_turn_outcome_response__descriptor },
+  { "BeginAgentReply", &smrt__chat__v1__begin_agent_reply_request__descriptor, &smrt__chat__v1__begin_agent_reply_response__descriptor },
+  { "AppendReplyDelta", &smrt__chat__v1__append_reply_delta_request__descriptor, &smrt__chat__v1__append_reply_delta_response__descriptor },
+  { "FinishAgentReply", &smrt__chat__v1__finish_agent_reply_request__descriptor, &smrt__chat__v1__finish_agent_reply_response__descriptor },
+  { "StopReply", &smrt__chat__v1__stop_reply_request__descriptor, &smrt__chat__v1__stop_reply_response__descriptor },
+  { "ListReplyDeltas", &smrt__chat__v1__list_reply_deltas_request__descriptor, &smrt__chat__v1__list_reply_deltas_response__descriptor },
+  { "DecideToolCall", &smrt__chat__v1__decide_tool_call_request__descriptor, &smrt__chat__v1__decide_tool_call_response__descriptor },
+  { "ClaimToolCall", &smrt__chat__v1__claim_tool_call_request__descriptor, &smrt__chat__v1__claim_tool_call_response__descriptor },
+  { "ListPendingToolCalls", &smrt__chat__v1__list_pending_tool_calls_request__descriptor, &smrt__chat__v1__list_pending_tool_calls_response__descriptor },
   { "ListRoomEvents", &smrt__chat__v1__list_room_events_request__descriptor, &smrt__chat__v1__list_room_events_response__descriptor },
   { "ListTenantEvents", &smrt__chat__v1__list_tenant_events_request__descriptor, &smrt__chat__v1__list_tenant_events_response__descriptor },
 };
 const unsigned smrt__chat__v1__chat_service__method_indices_by_name[] = {
   11,        /* AddParticipant */
   34,        /* AddReaction */
+  51,        /* AppendReplyDelta */
   6,        /* ArchiveRoom */
   14,        /* BanParticipant */
+  50,        /* BeginAgentReply */
   43,        /* CheckToolCall */
+  56,        /* ClaimToolCall */
   47,        /* CloseAgentSession */
   38,        /* CreateAgentSession */
   2,        /* CreateRoom */
+  55,        /* DecideToolCall */
   25,        /* DeleteMessage */
   8,        /* DeleteRoom */
   23,        /* EditMessage */
   48,        /* ExpireStaleSessions */
+  52,        /* FinishAgentReply */
   39,        /* GetAgentSession */
   21,        /* GetMessage */
   24,        /* GetMessageHistory */
@@ -11124,12 +12859,14 @@ const unsigned smrt__chat__v1__chat_service__method_indices_by_name[] = {
   40,        /* ListAgentSessions */
   4,        /* ListMyRooms */
   16,        /* ListParticipants */
+  57,        /* ListPendingToolCalls */
   36,        /* ListReactions */
   31,        /* ListReplies */
-  50,        /* ListRoomEvents */
+  54,        /* ListReplyDeltas */
+  58,        /* ListRoomEvents */
   22,        /* ListRoomMessages */
   29,        /* ListRoomThreads */
-  51,        /* ListTenantEvents */
+  59,        /* ListTenantEvents */
   30,        /* ListThreadMessages */
   18,        /* MarkRead */
   49,        /* RecordTurnOutcome */
@@ -11146,6 +12883,7 @@ const unsigned smrt__chat__v1__chat_service__method_indices_by_name[] = {
   17,        /* SetOnlineStatus */
   13,        /* SetParticipantRole */
   27,        /* StartThread */
+  53,        /* StopReply */
   7,        /* UnarchiveRoom */
   15,        /* UnbanParticipant */
   44,        /* UpdateAgentSessionConfig */
@@ -11159,7 +12897,7 @@ const ProtobufCServiceDescriptor smrt__chat__v1__chat_service__descriptor =
   "ChatService",
   "Smrt__Chat__V1__ChatService",
   "smrt.chat.v1",
-  52,
+  60,
   smrt__chat__v1__chat_service__method_descriptors,
   smrt__chat__v1__chat_service__method_indices_by_name
 };
@@ -11563,13 +13301,77 @@ void smrt__chat__v1__chat_service__record_turn_outcome(ProtobufCService *service
   assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
   service->invoke(service, 49, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void smrt__chat__v1__chat_service__begin_agent_reply(ProtobufCService *service,
+                                                     const Smrt__Chat__V1__BeginAgentReplyRequest *input,
+                                                     Smrt__Chat__V1__BeginAgentReplyResponse_Closure closure,
+                                                     void *closure_data)
+{
+  assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
+  service->invoke(service, 50, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void smrt__chat__v1__chat_service__append_reply_delta(ProtobufCService *service,
+                                                      const Smrt__Chat__V1__AppendReplyDeltaRequest *input,
+                                                      Smrt__Chat__V1__AppendReplyDeltaResponse_Closure closure,
+                                                      void *closure_data)
+{
+  assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
+  service->invoke(service, 51, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void smrt__chat__v1__chat_service__finish_agent_reply(ProtobufCService *service,
+                                                      const Smrt__Chat__V1__FinishAgentReplyRequest *input,
+                                                      Smrt__Chat__V1__FinishAgentReplyResponse_Closure closure,
+                                                      void *closure_data)
+{
+  assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
+  service->invoke(service, 52, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void smrt__chat__v1__chat_service__stop_reply(ProtobufCService *service,
+                                              const Smrt__Chat__V1__StopReplyRequest *input,
+                                              Smrt__Chat__V1__StopReplyResponse_Closure closure,
+                                              void *closure_data)
+{
+  assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
+  service->invoke(service, 53, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void smrt__chat__v1__chat_service__list_reply_deltas(ProtobufCService *service,
+                                                     const Smrt__Chat__V1__ListReplyDeltasRequest *input,
+                                                     Smrt__Chat__V1__ListReplyDeltasResponse_Closure closure,
+                                                     void *closure_data)
+{
+  assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
+  service->invoke(service, 54, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void smrt__chat__v1__chat_service__decide_tool_call(ProtobufCService *service,
+                                                    const Smrt__Chat__V1__DecideToolCallRequest *input,
+                                                    Smrt__Chat__V1__DecideToolCallResponse_Closure closure,
+                                                    void *closure_data)
+{
+  assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
+  service->invoke(service, 55, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void smrt__chat__v1__chat_service__claim_tool_call(ProtobufCService *service,
+                                                   const Smrt__Chat__V1__ClaimToolCallRequest *input,
+                                                   Smrt__Chat__V1__ClaimToolCallResponse_Closure closure,
+                                                   void *closure_data)
+{
+  assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
+  service->invoke(service, 56, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void smrt__chat__v1__chat_service__list_pending_tool_calls(ProtobufCService *service,
+                                                           const Smrt__Chat__V1__ListPendingToolCallsRequest *input,
+                                                           Smrt__Chat__V1__ListPendingToolCallsResponse_Closure closure,
+                                                           void *closure_data)
+{
+  assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
+  service->invoke(service, 57, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void smrt__chat__v1__chat_service__list_room_events(ProtobufCService *service,
                                                     const Smrt__Chat__V1__ListRoomEventsRequest *input,
                                                     Smrt__Chat__V1__ListRoomEventsResponse_Closure closure,
                                                     void *closure_data)
 {
   assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
-  service->invoke(service, 50, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 58, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void smrt__chat__v1__chat_service__list_tenant_events(ProtobufCService *service,
                                                       const Smrt__Chat__V1__ListTenantEventsRequest *input,
@@ -11577,7 +13379,7 @@ void smrt__chat__v1__chat_service__list_tenant_events(ProtobufCService *service,
                                                       void *closure_data)
 {
   assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
-  service->invoke(service, 51, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 59, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void smrt__chat__v1__chat_service__init (Smrt__Chat__V1__ChatService_Service *service,
                                          Smrt__Chat__V1__ChatService_ServiceDestroy destroy)

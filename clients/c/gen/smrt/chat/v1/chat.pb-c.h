@@ -121,6 +121,22 @@ typedef struct Smrt__Chat__V1__ExpireStaleSessionsRequest Smrt__Chat__V1__Expire
 typedef struct Smrt__Chat__V1__ExpireStaleSessionsResponse Smrt__Chat__V1__ExpireStaleSessionsResponse;
 typedef struct Smrt__Chat__V1__RecordTurnOutcomeRequest Smrt__Chat__V1__RecordTurnOutcomeRequest;
 typedef struct Smrt__Chat__V1__RecordTurnOutcomeResponse Smrt__Chat__V1__RecordTurnOutcomeResponse;
+typedef struct Smrt__Chat__V1__BeginAgentReplyRequest Smrt__Chat__V1__BeginAgentReplyRequest;
+typedef struct Smrt__Chat__V1__BeginAgentReplyResponse Smrt__Chat__V1__BeginAgentReplyResponse;
+typedef struct Smrt__Chat__V1__AppendReplyDeltaRequest Smrt__Chat__V1__AppendReplyDeltaRequest;
+typedef struct Smrt__Chat__V1__AppendReplyDeltaResponse Smrt__Chat__V1__AppendReplyDeltaResponse;
+typedef struct Smrt__Chat__V1__FinishAgentReplyRequest Smrt__Chat__V1__FinishAgentReplyRequest;
+typedef struct Smrt__Chat__V1__FinishAgentReplyResponse Smrt__Chat__V1__FinishAgentReplyResponse;
+typedef struct Smrt__Chat__V1__StopReplyRequest Smrt__Chat__V1__StopReplyRequest;
+typedef struct Smrt__Chat__V1__StopReplyResponse Smrt__Chat__V1__StopReplyResponse;
+typedef struct Smrt__Chat__V1__ListReplyDeltasRequest Smrt__Chat__V1__ListReplyDeltasRequest;
+typedef struct Smrt__Chat__V1__ListReplyDeltasResponse Smrt__Chat__V1__ListReplyDeltasResponse;
+typedef struct Smrt__Chat__V1__DecideToolCallRequest Smrt__Chat__V1__DecideToolCallRequest;
+typedef struct Smrt__Chat__V1__DecideToolCallResponse Smrt__Chat__V1__DecideToolCallResponse;
+typedef struct Smrt__Chat__V1__ClaimToolCallRequest Smrt__Chat__V1__ClaimToolCallRequest;
+typedef struct Smrt__Chat__V1__ClaimToolCallResponse Smrt__Chat__V1__ClaimToolCallResponse;
+typedef struct Smrt__Chat__V1__ListPendingToolCallsRequest Smrt__Chat__V1__ListPendingToolCallsRequest;
+typedef struct Smrt__Chat__V1__ListPendingToolCallsResponse Smrt__Chat__V1__ListPendingToolCallsResponse;
 typedef struct Smrt__Chat__V1__ListRoomEventsRequest Smrt__Chat__V1__ListRoomEventsRequest;
 typedef struct Smrt__Chat__V1__ListRoomEventsResponse Smrt__Chat__V1__ListRoomEventsResponse;
 typedef struct Smrt__Chat__V1__ListTenantEventsRequest Smrt__Chat__V1__ListTenantEventsRequest;
@@ -129,6 +145,24 @@ typedef struct Smrt__Chat__V1__ListTenantEventsResponse Smrt__Chat__V1__ListTena
 
 /* --- enums --- */
 
+/*
+ * A decision on a tool call.
+ */
+typedef enum _Smrt__Chat__V1__ToolDecision {
+  /*
+   * Not set; invalid.
+   */
+  SMRT__CHAT__V1__TOOL_DECISION__TOOL_DECISION_UNSPECIFIED = 0,
+  /*
+   * Let the agent run it.
+   */
+  SMRT__CHAT__V1__TOOL_DECISION__TOOL_DECISION_APPROVE = 1,
+  /*
+   * It never runs.
+   */
+  SMRT__CHAT__V1__TOOL_DECISION__TOOL_DECISION_REJECT = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__TOOL_DECISION)
+} Smrt__Chat__V1__ToolDecision;
 
 /* --- messages --- */
 
@@ -2021,6 +2055,15 @@ struct  Smrt__Chat__V1__CreateAgentSessionRequest
    * Reuse key: an active session of (agent, actor, key) is returned instead of a new one.
    */
   char *session_key;
+  /*
+   * Tools whose calls wait for the participant's approval (same syntax and limits as allowed_tools).
+   */
+  size_t n_approval_tools;
+  char **approval_tools;
+  /*
+   * What a user message does while a reply streams (UNSPECIFIED: ENQUEUE).
+   */
+  Smrt__Chat__V1__BusyPolicy busy_policy;
   Smrt__Chat__V1__CreateAgentSessionRequest__SystemPromptCase _system_prompt_case;
   union {
     char *system_prompt;
@@ -2028,7 +2071,7 @@ struct  Smrt__Chat__V1__CreateAgentSessionRequest
 };
 #define SMRT__CHAT__V1__CREATE_AGENT_SESSION_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__create_agent_session_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string, SMRT__CHAT__V1__CREATE_AGENT_SESSION_REQUEST___SYSTEM_PROMPT__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, SMRT__CHAT__V1__BUSY_POLICY__BUSY_POLICY_UNSPECIFIED, SMRT__CHAT__V1__CREATE_AGENT_SESSION_REQUEST___SYSTEM_PROMPT__NOT_SET, {0} }
 
 
 /*
@@ -2321,10 +2364,14 @@ struct  Smrt__Chat__V1__CheckToolCallResponse
    * When not allowed: TOOL_NOT_ALLOWED, TOOL_NAME_MISSING or SESSION_INACTIVE.
    */
   char *reason;
+  /*
+   * Whether a call of the tool waits for the participant's approval (approval_tools matches it).
+   */
+  protobuf_c_boolean requires_approval;
 };
 #define SMRT__CHAT__V1__CHECK_TOOL_CALL_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__check_tool_call_response__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 /*
@@ -2374,6 +2421,18 @@ typedef enum {
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST___TTL_SECONDS__CASE)
 } Smrt__Chat__V1__UpdateAgentSessionConfigRequest__TtlSecondsCase;
 
+typedef enum {
+  SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST___APPROVAL_TOOLS__NOT_SET = 0,
+  SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST___APPROVAL_TOOLS_APPROVAL_TOOLS = 7
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST___APPROVAL_TOOLS__CASE)
+} Smrt__Chat__V1__UpdateAgentSessionConfigRequest__ApprovalToolsCase;
+
+typedef enum {
+  SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST___BUSY_POLICY__NOT_SET = 0,
+  SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST___BUSY_POLICY_BUSY_POLICY = 8
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST___BUSY_POLICY__CASE)
+} Smrt__Chat__V1__UpdateAgentSessionConfigRequest__BusyPolicyCase;
+
 /*
  * UpdateAgentSessionConfig parameters: each supplied field replaces the old value.
  */
@@ -2404,10 +2463,18 @@ struct  Smrt__Chat__V1__UpdateAgentSessionConfigRequest
   union {
     int64_t ttl_seconds;
   };
+  Smrt__Chat__V1__UpdateAgentSessionConfigRequest__ApprovalToolsCase _approval_tools_case;
+  union {
+    Smrt__Chat__V1__ToolList *approval_tools;
+  };
+  Smrt__Chat__V1__UpdateAgentSessionConfigRequest__BusyPolicyCase _busy_policy_case;
+  union {
+    Smrt__Chat__V1__BusyPolicy busy_policy;
+  };
 };
 #define SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__update_agent_session_config_request__descriptor) \
-    , (char *)protobuf_c_empty_string, SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST___ALLOWED_TOOLS__NOT_SET, {0}, SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST___SYSTEM_PROMPT__NOT_SET, {0}, SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST___MAX_TOKENS__NOT_SET, {0}, SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST___MAX_MESSAGES__NOT_SET, {0}, SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST___TTL_SECONDS__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST___ALLOWED_TOOLS__NOT_SET, {0}, SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST___SYSTEM_PROMPT__NOT_SET, {0}, SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST___MAX_TOKENS__NOT_SET, {0}, SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST___MAX_MESSAGES__NOT_SET, {0}, SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST___TTL_SECONDS__NOT_SET, {0}, SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST___APPROVAL_TOOLS__NOT_SET, {0}, SMRT__CHAT__V1__UPDATE_AGENT_SESSION_CONFIG_REQUEST___BUSY_POLICY__NOT_SET, {0} }
 
 
 /*
@@ -2638,6 +2705,362 @@ struct  Smrt__Chat__V1__RecordTurnOutcomeResponse
 #define SMRT__CHAT__V1__RECORD_TURN_OUTCOME_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__record_turn_outcome_response__descriptor) \
     , 0 }
+
+
+/*
+ * BeginAgentReply parameters.
+ */
+struct  Smrt__Chat__V1__BeginAgentReplyRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The session (must be active).
+   */
+  char *session_id;
+  /*
+   * Post into this thread of the session room.
+   */
+  char *thread_id;
+  /*
+   * Reply to this message of the session room.
+   */
+  char *reply_to_message_id;
+  /*
+   * Idempotency key (as in SendMessage, with the session's agent profile as the sender).
+   */
+  char *client_request_id;
+};
+#define SMRT__CHAT__V1__BEGIN_AGENT_REPLY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__begin_agent_reply_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * The streaming message.
+ */
+struct  Smrt__Chat__V1__BeginAgentReplyResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The message: STREAMING, empty content, delta_count 0.
+   */
+  Smrt__Chat__V1__Message *message;
+  /*
+   * True when an earlier Begin with the same client_request_id made it.
+   */
+  protobuf_c_boolean replayed;
+};
+#define SMRT__CHAT__V1__BEGIN_AGENT_REPLY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__begin_agent_reply_response__descriptor) \
+    , NULL, 0 }
+
+
+/*
+ * AppendReplyDelta parameters.
+ */
+struct  Smrt__Chat__V1__AppendReplyDeltaRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The streaming message.
+   */
+  char *message_id;
+  /*
+   * The delta's position: the message's delta_count (a stored index with the same text is a retry).
+   */
+  int64_t index;
+  /*
+   * 1 byte to 16 KiB of text.
+   */
+  char *text;
+};
+#define SMRT__CHAT__V1__APPEND_REPLY_DELTA_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__append_reply_delta_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+
+
+/*
+ * The stored delta.
+ */
+struct  Smrt__Chat__V1__AppendReplyDeltaResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The delta as published (content_length: the content's byte length after it).
+   */
+  Smrt__Chat__V1__ReplyDelta *delta;
+  /*
+   * The message's delta count after it.
+   */
+  int64_t delta_count;
+};
+#define SMRT__CHAT__V1__APPEND_REPLY_DELTA_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__append_reply_delta_response__descriptor) \
+    , NULL, 0 }
+
+
+/*
+ * FinishAgentReply parameters.
+ */
+struct  Smrt__Chat__V1__FinishAgentReplyRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The streaming message.
+   */
+  char *message_id;
+  /*
+   * STREAM_STATE_COMPLETED or STREAM_STATE_FAILED.
+   */
+  Smrt__Chat__V1__StreamState status;
+  /*
+   * Tokens the reply used; added to the session's usage.
+   */
+  int64_t tokens_used;
+};
+#define SMRT__CHAT__V1__FINISH_AGENT_REPLY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__finish_agent_reply_request__descriptor) \
+    , (char *)protobuf_c_empty_string, SMRT__CHAT__V1__STREAM_STATE__STREAM_STATE_UNSPECIFIED, 0 }
+
+
+/*
+ * The finished message.
+ */
+struct  Smrt__Chat__V1__FinishAgentReplyResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The message with its final content and state.
+   */
+  Smrt__Chat__V1__Message *message;
+};
+#define SMRT__CHAT__V1__FINISH_AGENT_REPLY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__finish_agent_reply_response__descriptor) \
+    , NULL }
+
+
+/*
+ * StopReply parameters.
+ */
+struct  Smrt__Chat__V1__StopReplyRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The streaming message.
+   */
+  char *message_id;
+};
+#define SMRT__CHAT__V1__STOP_REPLY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__stop_reply_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+/*
+ * The message a stop was requested for.
+ */
+struct  Smrt__Chat__V1__StopReplyResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The message as it stands.
+   */
+  Smrt__Chat__V1__Message *message;
+};
+#define SMRT__CHAT__V1__STOP_REPLY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__stop_reply_response__descriptor) \
+    , NULL }
+
+
+/*
+ * ListReplyDeltas parameters.
+ */
+struct  Smrt__Chat__V1__ListReplyDeltasRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The streamed message.
+   */
+  char *message_id;
+  /*
+   * First index to return (inclusive).
+   */
+  int64_t from_index;
+  /*
+   * Page size.
+   */
+  int32_t limit;
+};
+#define SMRT__CHAT__V1__LIST_REPLY_DELTAS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__list_reply_deltas_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0 }
+
+
+/*
+ * Stored deltas of a reply.
+ */
+struct  Smrt__Chat__V1__ListReplyDeltasResponse
+{
+  ProtobufCMessage base;
+  /*
+   * In index order from from_index.
+   */
+  size_t n_deltas;
+  Smrt__Chat__V1__ReplyDelta **deltas;
+  /*
+   * Whether more stored deltas follow (continue from the last index + 1).
+   */
+  protobuf_c_boolean has_more;
+  /*
+   * The message's state when read (STREAMING: more deltas may come).
+   */
+  Smrt__Chat__V1__StreamState stream_state;
+  /*
+   * The message's delta count when read.
+   */
+  int64_t delta_count;
+};
+#define SMRT__CHAT__V1__LIST_REPLY_DELTAS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__list_reply_deltas_response__descriptor) \
+    , 0,NULL, 0, SMRT__CHAT__V1__STREAM_STATE__STREAM_STATE_UNSPECIFIED, 0 }
+
+
+typedef enum {
+  SMRT__CHAT__V1__DECIDE_TOOL_CALL_REQUEST___REASON__NOT_SET = 0,
+  SMRT__CHAT__V1__DECIDE_TOOL_CALL_REQUEST___REASON_REASON = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__DECIDE_TOOL_CALL_REQUEST___REASON__CASE)
+} Smrt__Chat__V1__DecideToolCallRequest__ReasonCase;
+
+/*
+ * DecideToolCall parameters.
+ */
+struct  Smrt__Chat__V1__DecideToolCallRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The session.
+   */
+  char *session_id;
+  /*
+   * The pending call.
+   */
+  char *call_id;
+  /*
+   * Approve or reject.
+   */
+  Smrt__Chat__V1__ToolDecision decision;
+  Smrt__Chat__V1__DecideToolCallRequest__ReasonCase _reason_case;
+  union {
+    char *reason;
+  };
+};
+#define SMRT__CHAT__V1__DECIDE_TOOL_CALL_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__decide_tool_call_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, SMRT__CHAT__V1__TOOL_DECISION__TOOL_DECISION_UNSPECIFIED, SMRT__CHAT__V1__DECIDE_TOOL_CALL_REQUEST___REASON__NOT_SET, {0} }
+
+
+/*
+ * The decided call.
+ */
+struct  Smrt__Chat__V1__DecideToolCallResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The call's approval record.
+   */
+  Smrt__Chat__V1__ToolCallApproval *approval;
+};
+#define SMRT__CHAT__V1__DECIDE_TOOL_CALL_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__decide_tool_call_response__descriptor) \
+    , NULL }
+
+
+/*
+ * ClaimToolCall parameters.
+ */
+struct  Smrt__Chat__V1__ClaimToolCallRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The session.
+   */
+  char *session_id;
+  /*
+   * The call to run.
+   */
+  char *call_id;
+};
+#define SMRT__CHAT__V1__CLAIM_TOOL_CALL_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__claim_tool_call_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * The claimed call.
+ */
+struct  Smrt__Chat__V1__ClaimToolCallResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The call's approval record with claimed_at.
+   */
+  Smrt__Chat__V1__ToolCallApproval *approval;
+  /*
+   * The TOOL_CALL message (its tool_call carries the arguments).
+   */
+  Smrt__Chat__V1__Message *message;
+};
+#define SMRT__CHAT__V1__CLAIM_TOOL_CALL_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__claim_tool_call_response__descriptor) \
+    , NULL, NULL }
+
+
+/*
+ * ListPendingToolCalls parameters.
+ */
+struct  Smrt__Chat__V1__ListPendingToolCallsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * Only this session's calls.
+   */
+  char *session_id;
+  /*
+   * From a previous page.
+   */
+  char *cursor;
+  /*
+   * Page size.
+   */
+  int32_t limit;
+};
+#define SMRT__CHAT__V1__LIST_PENDING_TOOL_CALLS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__list_pending_tool_calls_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * Calls waiting for the actor's decision.
+ */
+struct  Smrt__Chat__V1__ListPendingToolCallsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Oldest first.
+   */
+  size_t n_approvals;
+  Smrt__Chat__V1__ToolCallApproval **approvals;
+  /*
+   * Continue from here.
+   */
+  char *next_cursor;
+  /*
+   * Whether more follow.
+   */
+  protobuf_c_boolean has_more;
+};
+#define SMRT__CHAT__V1__LIST_PENDING_TOOL_CALLS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__list_pending_tool_calls_response__descriptor) \
+    , 0,NULL, (char *)protobuf_c_empty_string, 0 }
 
 
 /*
@@ -4710,6 +5133,310 @@ Smrt__Chat__V1__RecordTurnOutcomeResponse *
 void   smrt__chat__v1__record_turn_outcome_response__free_unpacked
                      (Smrt__Chat__V1__RecordTurnOutcomeResponse *message,
                       ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__BeginAgentReplyRequest methods */
+void   smrt__chat__v1__begin_agent_reply_request__init
+                     (Smrt__Chat__V1__BeginAgentReplyRequest         *message);
+size_t smrt__chat__v1__begin_agent_reply_request__get_packed_size
+                     (const Smrt__Chat__V1__BeginAgentReplyRequest   *message);
+size_t smrt__chat__v1__begin_agent_reply_request__pack
+                     (const Smrt__Chat__V1__BeginAgentReplyRequest   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__begin_agent_reply_request__pack_to_buffer
+                     (const Smrt__Chat__V1__BeginAgentReplyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__BeginAgentReplyRequest *
+       smrt__chat__v1__begin_agent_reply_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__begin_agent_reply_request__free_unpacked
+                     (Smrt__Chat__V1__BeginAgentReplyRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__BeginAgentReplyResponse methods */
+void   smrt__chat__v1__begin_agent_reply_response__init
+                     (Smrt__Chat__V1__BeginAgentReplyResponse         *message);
+size_t smrt__chat__v1__begin_agent_reply_response__get_packed_size
+                     (const Smrt__Chat__V1__BeginAgentReplyResponse   *message);
+size_t smrt__chat__v1__begin_agent_reply_response__pack
+                     (const Smrt__Chat__V1__BeginAgentReplyResponse   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__begin_agent_reply_response__pack_to_buffer
+                     (const Smrt__Chat__V1__BeginAgentReplyResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__BeginAgentReplyResponse *
+       smrt__chat__v1__begin_agent_reply_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__begin_agent_reply_response__free_unpacked
+                     (Smrt__Chat__V1__BeginAgentReplyResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__AppendReplyDeltaRequest methods */
+void   smrt__chat__v1__append_reply_delta_request__init
+                     (Smrt__Chat__V1__AppendReplyDeltaRequest         *message);
+size_t smrt__chat__v1__append_reply_delta_request__get_packed_size
+                     (const Smrt__Chat__V1__AppendReplyDeltaRequest   *message);
+size_t smrt__chat__v1__append_reply_delta_request__pack
+                     (const Smrt__Chat__V1__AppendReplyDeltaRequest   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__append_reply_delta_request__pack_to_buffer
+                     (const Smrt__Chat__V1__AppendReplyDeltaRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__AppendReplyDeltaRequest *
+       smrt__chat__v1__append_reply_delta_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__append_reply_delta_request__free_unpacked
+                     (Smrt__Chat__V1__AppendReplyDeltaRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__AppendReplyDeltaResponse methods */
+void   smrt__chat__v1__append_reply_delta_response__init
+                     (Smrt__Chat__V1__AppendReplyDeltaResponse         *message);
+size_t smrt__chat__v1__append_reply_delta_response__get_packed_size
+                     (const Smrt__Chat__V1__AppendReplyDeltaResponse   *message);
+size_t smrt__chat__v1__append_reply_delta_response__pack
+                     (const Smrt__Chat__V1__AppendReplyDeltaResponse   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__append_reply_delta_response__pack_to_buffer
+                     (const Smrt__Chat__V1__AppendReplyDeltaResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__AppendReplyDeltaResponse *
+       smrt__chat__v1__append_reply_delta_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__append_reply_delta_response__free_unpacked
+                     (Smrt__Chat__V1__AppendReplyDeltaResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__FinishAgentReplyRequest methods */
+void   smrt__chat__v1__finish_agent_reply_request__init
+                     (Smrt__Chat__V1__FinishAgentReplyRequest         *message);
+size_t smrt__chat__v1__finish_agent_reply_request__get_packed_size
+                     (const Smrt__Chat__V1__FinishAgentReplyRequest   *message);
+size_t smrt__chat__v1__finish_agent_reply_request__pack
+                     (const Smrt__Chat__V1__FinishAgentReplyRequest   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__finish_agent_reply_request__pack_to_buffer
+                     (const Smrt__Chat__V1__FinishAgentReplyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__FinishAgentReplyRequest *
+       smrt__chat__v1__finish_agent_reply_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__finish_agent_reply_request__free_unpacked
+                     (Smrt__Chat__V1__FinishAgentReplyRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__FinishAgentReplyResponse methods */
+void   smrt__chat__v1__finish_agent_reply_response__init
+                     (Smrt__Chat__V1__FinishAgentReplyResponse         *message);
+size_t smrt__chat__v1__finish_agent_reply_response__get_packed_size
+                     (const Smrt__Chat__V1__FinishAgentReplyResponse   *message);
+size_t smrt__chat__v1__finish_agent_reply_response__pack
+                     (const Smrt__Chat__V1__FinishAgentReplyResponse   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__finish_agent_reply_response__pack_to_buffer
+                     (const Smrt__Chat__V1__FinishAgentReplyResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__FinishAgentReplyResponse *
+       smrt__chat__v1__finish_agent_reply_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__finish_agent_reply_response__free_unpacked
+                     (Smrt__Chat__V1__FinishAgentReplyResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__StopReplyRequest methods */
+void   smrt__chat__v1__stop_reply_request__init
+                     (Smrt__Chat__V1__StopReplyRequest         *message);
+size_t smrt__chat__v1__stop_reply_request__get_packed_size
+                     (const Smrt__Chat__V1__StopReplyRequest   *message);
+size_t smrt__chat__v1__stop_reply_request__pack
+                     (const Smrt__Chat__V1__StopReplyRequest   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__stop_reply_request__pack_to_buffer
+                     (const Smrt__Chat__V1__StopReplyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__StopReplyRequest *
+       smrt__chat__v1__stop_reply_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__stop_reply_request__free_unpacked
+                     (Smrt__Chat__V1__StopReplyRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__StopReplyResponse methods */
+void   smrt__chat__v1__stop_reply_response__init
+                     (Smrt__Chat__V1__StopReplyResponse         *message);
+size_t smrt__chat__v1__stop_reply_response__get_packed_size
+                     (const Smrt__Chat__V1__StopReplyResponse   *message);
+size_t smrt__chat__v1__stop_reply_response__pack
+                     (const Smrt__Chat__V1__StopReplyResponse   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__stop_reply_response__pack_to_buffer
+                     (const Smrt__Chat__V1__StopReplyResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__StopReplyResponse *
+       smrt__chat__v1__stop_reply_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__stop_reply_response__free_unpacked
+                     (Smrt__Chat__V1__StopReplyResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__ListReplyDeltasRequest methods */
+void   smrt__chat__v1__list_reply_deltas_request__init
+                     (Smrt__Chat__V1__ListReplyDeltasRequest         *message);
+size_t smrt__chat__v1__list_reply_deltas_request__get_packed_size
+                     (const Smrt__Chat__V1__ListReplyDeltasRequest   *message);
+size_t smrt__chat__v1__list_reply_deltas_request__pack
+                     (const Smrt__Chat__V1__ListReplyDeltasRequest   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__list_reply_deltas_request__pack_to_buffer
+                     (const Smrt__Chat__V1__ListReplyDeltasRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__ListReplyDeltasRequest *
+       smrt__chat__v1__list_reply_deltas_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__list_reply_deltas_request__free_unpacked
+                     (Smrt__Chat__V1__ListReplyDeltasRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__ListReplyDeltasResponse methods */
+void   smrt__chat__v1__list_reply_deltas_response__init
+                     (Smrt__Chat__V1__ListReplyDeltasResponse         *message);
+size_t smrt__chat__v1__list_reply_deltas_response__get_packed_size
+                     (const Smrt__Chat__V1__ListReplyDeltasResponse   *message);
+size_t smrt__chat__v1__list_reply_deltas_response__pack
+                     (const Smrt__Chat__V1__ListReplyDeltasResponse   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__list_reply_deltas_response__pack_to_buffer
+                     (const Smrt__Chat__V1__ListReplyDeltasResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__ListReplyDeltasResponse *
+       smrt__chat__v1__list_reply_deltas_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__list_reply_deltas_response__free_unpacked
+                     (Smrt__Chat__V1__ListReplyDeltasResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__DecideToolCallRequest methods */
+void   smrt__chat__v1__decide_tool_call_request__init
+                     (Smrt__Chat__V1__DecideToolCallRequest         *message);
+size_t smrt__chat__v1__decide_tool_call_request__get_packed_size
+                     (const Smrt__Chat__V1__DecideToolCallRequest   *message);
+size_t smrt__chat__v1__decide_tool_call_request__pack
+                     (const Smrt__Chat__V1__DecideToolCallRequest   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__decide_tool_call_request__pack_to_buffer
+                     (const Smrt__Chat__V1__DecideToolCallRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__DecideToolCallRequest *
+       smrt__chat__v1__decide_tool_call_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__decide_tool_call_request__free_unpacked
+                     (Smrt__Chat__V1__DecideToolCallRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__DecideToolCallResponse methods */
+void   smrt__chat__v1__decide_tool_call_response__init
+                     (Smrt__Chat__V1__DecideToolCallResponse         *message);
+size_t smrt__chat__v1__decide_tool_call_response__get_packed_size
+                     (const Smrt__Chat__V1__DecideToolCallResponse   *message);
+size_t smrt__chat__v1__decide_tool_call_response__pack
+                     (const Smrt__Chat__V1__DecideToolCallResponse   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__decide_tool_call_response__pack_to_buffer
+                     (const Smrt__Chat__V1__DecideToolCallResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__DecideToolCallResponse *
+       smrt__chat__v1__decide_tool_call_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__decide_tool_call_response__free_unpacked
+                     (Smrt__Chat__V1__DecideToolCallResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__ClaimToolCallRequest methods */
+void   smrt__chat__v1__claim_tool_call_request__init
+                     (Smrt__Chat__V1__ClaimToolCallRequest         *message);
+size_t smrt__chat__v1__claim_tool_call_request__get_packed_size
+                     (const Smrt__Chat__V1__ClaimToolCallRequest   *message);
+size_t smrt__chat__v1__claim_tool_call_request__pack
+                     (const Smrt__Chat__V1__ClaimToolCallRequest   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__claim_tool_call_request__pack_to_buffer
+                     (const Smrt__Chat__V1__ClaimToolCallRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__ClaimToolCallRequest *
+       smrt__chat__v1__claim_tool_call_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__claim_tool_call_request__free_unpacked
+                     (Smrt__Chat__V1__ClaimToolCallRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__ClaimToolCallResponse methods */
+void   smrt__chat__v1__claim_tool_call_response__init
+                     (Smrt__Chat__V1__ClaimToolCallResponse         *message);
+size_t smrt__chat__v1__claim_tool_call_response__get_packed_size
+                     (const Smrt__Chat__V1__ClaimToolCallResponse   *message);
+size_t smrt__chat__v1__claim_tool_call_response__pack
+                     (const Smrt__Chat__V1__ClaimToolCallResponse   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__claim_tool_call_response__pack_to_buffer
+                     (const Smrt__Chat__V1__ClaimToolCallResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__ClaimToolCallResponse *
+       smrt__chat__v1__claim_tool_call_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__claim_tool_call_response__free_unpacked
+                     (Smrt__Chat__V1__ClaimToolCallResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__ListPendingToolCallsRequest methods */
+void   smrt__chat__v1__list_pending_tool_calls_request__init
+                     (Smrt__Chat__V1__ListPendingToolCallsRequest         *message);
+size_t smrt__chat__v1__list_pending_tool_calls_request__get_packed_size
+                     (const Smrt__Chat__V1__ListPendingToolCallsRequest   *message);
+size_t smrt__chat__v1__list_pending_tool_calls_request__pack
+                     (const Smrt__Chat__V1__ListPendingToolCallsRequest   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__list_pending_tool_calls_request__pack_to_buffer
+                     (const Smrt__Chat__V1__ListPendingToolCallsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__ListPendingToolCallsRequest *
+       smrt__chat__v1__list_pending_tool_calls_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__list_pending_tool_calls_request__free_unpacked
+                     (Smrt__Chat__V1__ListPendingToolCallsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__ListPendingToolCallsResponse methods */
+void   smrt__chat__v1__list_pending_tool_calls_response__init
+                     (Smrt__Chat__V1__ListPendingToolCallsResponse         *message);
+size_t smrt__chat__v1__list_pending_tool_calls_response__get_packed_size
+                     (const Smrt__Chat__V1__ListPendingToolCallsResponse   *message);
+size_t smrt__chat__v1__list_pending_tool_calls_response__pack
+                     (const Smrt__Chat__V1__ListPendingToolCallsResponse   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__list_pending_tool_calls_response__pack_to_buffer
+                     (const Smrt__Chat__V1__ListPendingToolCallsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__ListPendingToolCallsResponse *
+       smrt__chat__v1__list_pending_tool_calls_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__list_pending_tool_calls_response__free_unpacked
+                     (Smrt__Chat__V1__ListPendingToolCallsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Smrt__Chat__V1__ListRoomEventsRequest methods */
 void   smrt__chat__v1__list_room_events_request__init
                      (Smrt__Chat__V1__ListRoomEventsRequest         *message);
@@ -5100,6 +5827,54 @@ typedef void (*Smrt__Chat__V1__RecordTurnOutcomeRequest_Closure)
 typedef void (*Smrt__Chat__V1__RecordTurnOutcomeResponse_Closure)
                  (const Smrt__Chat__V1__RecordTurnOutcomeResponse *message,
                   void *closure_data);
+typedef void (*Smrt__Chat__V1__BeginAgentReplyRequest_Closure)
+                 (const Smrt__Chat__V1__BeginAgentReplyRequest *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__BeginAgentReplyResponse_Closure)
+                 (const Smrt__Chat__V1__BeginAgentReplyResponse *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__AppendReplyDeltaRequest_Closure)
+                 (const Smrt__Chat__V1__AppendReplyDeltaRequest *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__AppendReplyDeltaResponse_Closure)
+                 (const Smrt__Chat__V1__AppendReplyDeltaResponse *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__FinishAgentReplyRequest_Closure)
+                 (const Smrt__Chat__V1__FinishAgentReplyRequest *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__FinishAgentReplyResponse_Closure)
+                 (const Smrt__Chat__V1__FinishAgentReplyResponse *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__StopReplyRequest_Closure)
+                 (const Smrt__Chat__V1__StopReplyRequest *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__StopReplyResponse_Closure)
+                 (const Smrt__Chat__V1__StopReplyResponse *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__ListReplyDeltasRequest_Closure)
+                 (const Smrt__Chat__V1__ListReplyDeltasRequest *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__ListReplyDeltasResponse_Closure)
+                 (const Smrt__Chat__V1__ListReplyDeltasResponse *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__DecideToolCallRequest_Closure)
+                 (const Smrt__Chat__V1__DecideToolCallRequest *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__DecideToolCallResponse_Closure)
+                 (const Smrt__Chat__V1__DecideToolCallResponse *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__ClaimToolCallRequest_Closure)
+                 (const Smrt__Chat__V1__ClaimToolCallRequest *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__ClaimToolCallResponse_Closure)
+                 (const Smrt__Chat__V1__ClaimToolCallResponse *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__ListPendingToolCallsRequest_Closure)
+                 (const Smrt__Chat__V1__ListPendingToolCallsRequest *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__ListPendingToolCallsResponse_Closure)
+                 (const Smrt__Chat__V1__ListPendingToolCallsResponse *message,
+                  void *closure_data);
 typedef void (*Smrt__Chat__V1__ListRoomEventsRequest_Closure)
                  (const Smrt__Chat__V1__ListRoomEventsRequest *message,
                   void *closure_data);
@@ -5319,6 +6094,38 @@ struct Smrt__Chat__V1__ChatService_Service
                               const Smrt__Chat__V1__RecordTurnOutcomeRequest *input,
                               Smrt__Chat__V1__RecordTurnOutcomeResponse_Closure closure,
                               void *closure_data);
+  void (*begin_agent_reply)(Smrt__Chat__V1__ChatService_Service *service,
+                            const Smrt__Chat__V1__BeginAgentReplyRequest *input,
+                            Smrt__Chat__V1__BeginAgentReplyResponse_Closure closure,
+                            void *closure_data);
+  void (*append_reply_delta)(Smrt__Chat__V1__ChatService_Service *service,
+                             const Smrt__Chat__V1__AppendReplyDeltaRequest *input,
+                             Smrt__Chat__V1__AppendReplyDeltaResponse_Closure closure,
+                             void *closure_data);
+  void (*finish_agent_reply)(Smrt__Chat__V1__ChatService_Service *service,
+                             const Smrt__Chat__V1__FinishAgentReplyRequest *input,
+                             Smrt__Chat__V1__FinishAgentReplyResponse_Closure closure,
+                             void *closure_data);
+  void (*stop_reply)(Smrt__Chat__V1__ChatService_Service *service,
+                     const Smrt__Chat__V1__StopReplyRequest *input,
+                     Smrt__Chat__V1__StopReplyResponse_Closure closure,
+                     void *closure_data);
+  void (*list_reply_deltas)(Smrt__Chat__V1__ChatService_Service *service,
+                            const Smrt__Chat__V1__ListReplyDeltasRequest *input,
+                            Smrt__Chat__V1__ListReplyDeltasResponse_Closure closure,
+                            void *closure_data);
+  void (*decide_tool_call)(Smrt__Chat__V1__ChatService_Service *service,
+                           const Smrt__Chat__V1__DecideToolCallRequest *input,
+                           Smrt__Chat__V1__DecideToolCallResponse_Closure closure,
+                           void *closure_data);
+  void (*claim_tool_call)(Smrt__Chat__V1__ChatService_Service *service,
+                          const Smrt__Chat__V1__ClaimToolCallRequest *input,
+                          Smrt__Chat__V1__ClaimToolCallResponse_Closure closure,
+                          void *closure_data);
+  void (*list_pending_tool_calls)(Smrt__Chat__V1__ChatService_Service *service,
+                                  const Smrt__Chat__V1__ListPendingToolCallsRequest *input,
+                                  Smrt__Chat__V1__ListPendingToolCallsResponse_Closure closure,
+                                  void *closure_data);
   void (*list_room_events)(Smrt__Chat__V1__ChatService_Service *service,
                            const Smrt__Chat__V1__ListRoomEventsRequest *input,
                            Smrt__Chat__V1__ListRoomEventsResponse_Closure closure,
@@ -5385,6 +6192,14 @@ void smrt__chat__v1__chat_service__init (Smrt__Chat__V1__ChatService_Service *se
       function_prefix__ ## close_agent_session,\
       function_prefix__ ## expire_stale_sessions,\
       function_prefix__ ## record_turn_outcome,\
+      function_prefix__ ## begin_agent_reply,\
+      function_prefix__ ## append_reply_delta,\
+      function_prefix__ ## finish_agent_reply,\
+      function_prefix__ ## stop_reply,\
+      function_prefix__ ## list_reply_deltas,\
+      function_prefix__ ## decide_tool_call,\
+      function_prefix__ ## claim_tool_call,\
+      function_prefix__ ## list_pending_tool_calls,\
       function_prefix__ ## list_room_events,\
       function_prefix__ ## list_tenant_events  }
 void smrt__chat__v1__chat_service__health(ProtobufCService *service,
@@ -5587,6 +6402,38 @@ void smrt__chat__v1__chat_service__record_turn_outcome(ProtobufCService *service
                                                        const Smrt__Chat__V1__RecordTurnOutcomeRequest *input,
                                                        Smrt__Chat__V1__RecordTurnOutcomeResponse_Closure closure,
                                                        void *closure_data);
+void smrt__chat__v1__chat_service__begin_agent_reply(ProtobufCService *service,
+                                                     const Smrt__Chat__V1__BeginAgentReplyRequest *input,
+                                                     Smrt__Chat__V1__BeginAgentReplyResponse_Closure closure,
+                                                     void *closure_data);
+void smrt__chat__v1__chat_service__append_reply_delta(ProtobufCService *service,
+                                                      const Smrt__Chat__V1__AppendReplyDeltaRequest *input,
+                                                      Smrt__Chat__V1__AppendReplyDeltaResponse_Closure closure,
+                                                      void *closure_data);
+void smrt__chat__v1__chat_service__finish_agent_reply(ProtobufCService *service,
+                                                      const Smrt__Chat__V1__FinishAgentReplyRequest *input,
+                                                      Smrt__Chat__V1__FinishAgentReplyResponse_Closure closure,
+                                                      void *closure_data);
+void smrt__chat__v1__chat_service__stop_reply(ProtobufCService *service,
+                                              const Smrt__Chat__V1__StopReplyRequest *input,
+                                              Smrt__Chat__V1__StopReplyResponse_Closure closure,
+                                              void *closure_data);
+void smrt__chat__v1__chat_service__list_reply_deltas(ProtobufCService *service,
+                                                     const Smrt__Chat__V1__ListReplyDeltasRequest *input,
+                                                     Smrt__Chat__V1__ListReplyDeltasResponse_Closure closure,
+                                                     void *closure_data);
+void smrt__chat__v1__chat_service__decide_tool_call(ProtobufCService *service,
+                                                    const Smrt__Chat__V1__DecideToolCallRequest *input,
+                                                    Smrt__Chat__V1__DecideToolCallResponse_Closure closure,
+                                                    void *closure_data);
+void smrt__chat__v1__chat_service__claim_tool_call(ProtobufCService *service,
+                                                   const Smrt__Chat__V1__ClaimToolCallRequest *input,
+                                                   Smrt__Chat__V1__ClaimToolCallResponse_Closure closure,
+                                                   void *closure_data);
+void smrt__chat__v1__chat_service__list_pending_tool_calls(ProtobufCService *service,
+                                                           const Smrt__Chat__V1__ListPendingToolCallsRequest *input,
+                                                           Smrt__Chat__V1__ListPendingToolCallsResponse_Closure closure,
+                                                           void *closure_data);
 void smrt__chat__v1__chat_service__list_room_events(ProtobufCService *service,
                                                     const Smrt__Chat__V1__ListRoomEventsRequest *input,
                                                     Smrt__Chat__V1__ListRoomEventsResponse_Closure closure,
@@ -5598,6 +6445,7 @@ void smrt__chat__v1__chat_service__list_tenant_events(ProtobufCService *service,
 
 /* --- descriptors --- */
 
+extern const ProtobufCEnumDescriptor    smrt__chat__v1__tool_decision__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__health_request__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__health_response__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__server_info_request__descriptor;
@@ -5702,6 +6550,22 @@ extern const ProtobufCMessageDescriptor smrt__chat__v1__expire_stale_sessions_re
 extern const ProtobufCMessageDescriptor smrt__chat__v1__expire_stale_sessions_response__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__record_turn_outcome_request__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__record_turn_outcome_response__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__begin_agent_reply_request__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__begin_agent_reply_response__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__append_reply_delta_request__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__append_reply_delta_response__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__finish_agent_reply_request__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__finish_agent_reply_response__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__stop_reply_request__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__stop_reply_response__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__list_reply_deltas_request__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__list_reply_deltas_response__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__decide_tool_call_request__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__decide_tool_call_response__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__claim_tool_call_request__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__claim_tool_call_response__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__list_pending_tool_calls_request__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__list_pending_tool_calls_response__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__list_room_events_request__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__list_room_events_response__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__list_tenant_events_request__descriptor;

@@ -502,6 +502,96 @@ void   smrt__chat__v1__tool_call_denied__free_unpacked
   assert(message->base.descriptor == &smrt__chat__v1__tool_call_denied__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   smrt__chat__v1__tool_call_approval__init
+                     (Smrt__Chat__V1__ToolCallApproval         *message)
+{
+  static const Smrt__Chat__V1__ToolCallApproval init_value = SMRT__CHAT__V1__TOOL_CALL_APPROVAL__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__tool_call_approval__get_packed_size
+                     (const Smrt__Chat__V1__ToolCallApproval *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__tool_call_approval__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__tool_call_approval__pack
+                     (const Smrt__Chat__V1__ToolCallApproval *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__tool_call_approval__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__tool_call_approval__pack_to_buffer
+                     (const Smrt__Chat__V1__ToolCallApproval *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__tool_call_approval__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__ToolCallApproval *
+       smrt__chat__v1__tool_call_approval__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__ToolCallApproval *)
+     protobuf_c_message_unpack (&smrt__chat__v1__tool_call_approval__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__tool_call_approval__free_unpacked
+                     (Smrt__Chat__V1__ToolCallApproval *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__tool_call_approval__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__reply_delta__init
+                     (Smrt__Chat__V1__ReplyDelta         *message)
+{
+  static const Smrt__Chat__V1__ReplyDelta init_value = SMRT__CHAT__V1__REPLY_DELTA__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__reply_delta__get_packed_size
+                     (const Smrt__Chat__V1__ReplyDelta *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__reply_delta__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__reply_delta__pack
+                     (const Smrt__Chat__V1__ReplyDelta *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__reply_delta__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__reply_delta__pack_to_buffer
+                     (const Smrt__Chat__V1__ReplyDelta *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__reply_delta__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__ReplyDelta *
+       smrt__chat__v1__reply_delta__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__ReplyDelta *)
+     protobuf_c_message_unpack (&smrt__chat__v1__reply_delta__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__reply_delta__free_unpacked
+                     (Smrt__Chat__V1__ReplyDelta *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__reply_delta__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor smrt__chat__v1__room__field_descriptors[15] =
 {
   {
@@ -1096,7 +1186,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__tool_call__descriptor =
   (ProtobufCMessageInit) smrt__chat__v1__tool_call__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor smrt__chat__v1__message__field_descriptors[18] =
+static const ProtobufCFieldDescriptor smrt__chat__v1__message__field_descriptors[20] =
 {
   {
     "id",
@@ -1314,6 +1404,30 @@ static const ProtobufCFieldDescriptor smrt__chat__v1__message__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "stream_state",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__Message, stream_state),
+    &smrt__chat__v1__stream_state__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "delta_count",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__Message, delta_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned smrt__chat__v1__message__field_indices_by_name[] = {
   5,   /* field[5] = agent_session_id */
@@ -1321,6 +1435,7 @@ static const unsigned smrt__chat__v1__message__field_indices_by_name[] = {
   9,   /* field[9] = content */
   13,   /* field[13] = created_at */
   15,   /* field[15] = deleted_at */
+  19,   /* field[19] = delta_count */
   14,   /* field[14] = edited_at */
   0,   /* field[0] = id */
   8,   /* field[8] = message_type */
@@ -1330,6 +1445,7 @@ static const unsigned smrt__chat__v1__message__field_indices_by_name[] = {
   2,   /* field[2] = room_id */
   17,   /* field[17] = room_seq */
   6,   /* field[6] = sender_profile_id */
+  18,   /* field[18] = stream_state */
   1,   /* field[1] = tenant_id */
   3,   /* field[3] = thread_id */
   12,   /* field[12] = tool_call */
@@ -1338,7 +1454,7 @@ static const unsigned smrt__chat__v1__message__field_indices_by_name[] = {
 static const ProtobufCIntRange smrt__chat__v1__message__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 18 }
+  { 0, 20 }
 };
 const ProtobufCMessageDescriptor smrt__chat__v1__message__descriptor =
 {
@@ -1348,7 +1464,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__message__descriptor =
   "Smrt__Chat__V1__Message",
   "smrt.chat.v1",
   sizeof(Smrt__Chat__V1__Message),
-  18,
+  20,
   smrt__chat__v1__message__field_descriptors,
   smrt__chat__v1__message__field_indices_by_name,
   1,  smrt__chat__v1__message__number_ranges,
@@ -1793,7 +1909,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__reaction_group__descriptor =
   (ProtobufCMessageInit) smrt__chat__v1__reaction_group__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor smrt__chat__v1__agent_session__field_descriptors[22] =
+static const ProtobufCFieldDescriptor smrt__chat__v1__agent_session__field_descriptors[24] =
 {
   {
     "id",
@@ -2059,11 +2175,37 @@ static const ProtobufCFieldDescriptor smrt__chat__v1__agent_session__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "approval_tools",
+    23,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Smrt__Chat__V1__AgentSession, n_approval_tools),
+    offsetof(Smrt__Chat__V1__AgentSession, approval_tools),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "busy_policy",
+    24,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__AgentSession, busy_policy),
+    &smrt__chat__v1__busy_policy__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned smrt__chat__v1__agent_session__field_indices_by_name[] = {
   2,   /* field[2] = agent_id */
   3,   /* field[3] = agent_profile_id */
   7,   /* field[7] = allowed_tools */
+  22,   /* field[22] = approval_tools */
+  23,   /* field[23] = busy_policy */
   18,   /* field[18] = closed_at */
   10,   /* field[10] = context_version */
   19,   /* field[19] = created_at */
@@ -2087,7 +2229,7 @@ static const unsigned smrt__chat__v1__agent_session__field_indices_by_name[] = {
 static const ProtobufCIntRange smrt__chat__v1__agent_session__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 22 }
+  { 0, 24 }
 };
 const ProtobufCMessageDescriptor smrt__chat__v1__agent_session__descriptor =
 {
@@ -2097,7 +2239,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__agent_session__descriptor =
   "Smrt__Chat__V1__AgentSession",
   "smrt.chat.v1",
   sizeof(Smrt__Chat__V1__AgentSession),
-  22,
+  24,
   smrt__chat__v1__agent_session__field_descriptors,
   smrt__chat__v1__agent_session__field_indices_by_name,
   1,  smrt__chat__v1__agent_session__number_ranges,
@@ -2166,6 +2308,238 @@ const ProtobufCMessageDescriptor smrt__chat__v1__tool_call_denied__descriptor =
   smrt__chat__v1__tool_call_denied__field_indices_by_name,
   1,  smrt__chat__v1__tool_call_denied__number_ranges,
   (ProtobufCMessageInit) smrt__chat__v1__tool_call_denied__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__tool_call_approval__field_descriptors[10] =
+{
+  {
+    "session_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ToolCallApproval, session_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ToolCallApproval, message_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "call_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ToolCallApproval, call_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tool_name",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ToolCallApproval, tool_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "approval_state",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ToolCallApproval, approval_state),
+    &smrt__chat__v1__approval_state__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "decided_by_profile_id",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Smrt__Chat__V1__ToolCallApproval, _decided_by_profile_id_case),
+    offsetof(Smrt__Chat__V1__ToolCallApproval, decided_by_profile_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Smrt__Chat__V1__ToolCallApproval, _reason_case),
+    offsetof(Smrt__Chat__V1__ToolCallApproval, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "claimed_at",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Smrt__Chat__V1__ToolCallApproval, _claimed_at_case),
+    offsetof(Smrt__Chat__V1__ToolCallApproval, claimed_at),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "requested_at",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ToolCallApproval, requested_at),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "decided_at",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Smrt__Chat__V1__ToolCallApproval, _decided_at_case),
+    offsetof(Smrt__Chat__V1__ToolCallApproval, decided_at),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__tool_call_approval__field_indices_by_name[] = {
+  4,   /* field[4] = approval_state */
+  2,   /* field[2] = call_id */
+  7,   /* field[7] = claimed_at */
+  9,   /* field[9] = decided_at */
+  5,   /* field[5] = decided_by_profile_id */
+  1,   /* field[1] = message_id */
+  6,   /* field[6] = reason */
+  8,   /* field[8] = requested_at */
+  0,   /* field[0] = session_id */
+  3,   /* field[3] = tool_name */
+};
+static const ProtobufCIntRange smrt__chat__v1__tool_call_approval__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 10 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__tool_call_approval__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.ToolCallApproval",
+  "ToolCallApproval",
+  "Smrt__Chat__V1__ToolCallApproval",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__ToolCallApproval),
+  10,
+  smrt__chat__v1__tool_call_approval__field_descriptors,
+  smrt__chat__v1__tool_call_approval__field_indices_by_name,
+  1,  smrt__chat__v1__tool_call_approval__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__tool_call_approval__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__reply_delta__field_descriptors[4] =
+{
+  {
+    "message_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ReplyDelta, message_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "index",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ReplyDelta, index),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "text",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ReplyDelta, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "content_length",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ReplyDelta, content_length),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__reply_delta__field_indices_by_name[] = {
+  3,   /* field[3] = content_length */
+  1,   /* field[1] = index */
+  0,   /* field[0] = message_id */
+  2,   /* field[2] = text */
+};
+static const ProtobufCIntRange smrt__chat__v1__reply_delta__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__reply_delta__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.ReplyDelta",
+  "ReplyDelta",
+  "Smrt__Chat__V1__ReplyDelta",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__ReplyDelta),
+  4,
+  smrt__chat__v1__reply_delta__field_descriptors,
+  smrt__chat__v1__reply_delta__field_indices_by_name,
+  1,  smrt__chat__v1__reply_delta__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__reply_delta__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue smrt__chat__v1__room_type__enum_values_by_number[5] =
@@ -2538,5 +2912,107 @@ const ProtobufCEnumDescriptor smrt__chat__v1__agent_reply_kind__descriptor =
   smrt__chat__v1__agent_reply_kind__enum_values_by_name,
   1,
   smrt__chat__v1__agent_reply_kind__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue smrt__chat__v1__stream_state__enum_values_by_number[6] =
+{
+  { "STREAM_STATE_UNSPECIFIED", "SMRT__CHAT__V1__STREAM_STATE__STREAM_STATE_UNSPECIFIED", 0 },
+  { "STREAM_STATE_STREAMING", "SMRT__CHAT__V1__STREAM_STATE__STREAM_STATE_STREAMING", 1 },
+  { "STREAM_STATE_COMPLETED", "SMRT__CHAT__V1__STREAM_STATE__STREAM_STATE_COMPLETED", 2 },
+  { "STREAM_STATE_FAILED", "SMRT__CHAT__V1__STREAM_STATE__STREAM_STATE_FAILED", 3 },
+  { "STREAM_STATE_STOPPED", "SMRT__CHAT__V1__STREAM_STATE__STREAM_STATE_STOPPED", 4 },
+  { "STREAM_STATE_INTERRUPTED", "SMRT__CHAT__V1__STREAM_STATE__STREAM_STATE_INTERRUPTED", 5 },
+};
+static const ProtobufCIntRange smrt__chat__v1__stream_state__value_ranges[] = {
+{0, 0},{0, 6}
+};
+static const ProtobufCEnumValueIndex smrt__chat__v1__stream_state__enum_values_by_name[6] =
+{
+  { "STREAM_STATE_COMPLETED", 2 },
+  { "STREAM_STATE_FAILED", 3 },
+  { "STREAM_STATE_INTERRUPTED", 5 },
+  { "STREAM_STATE_STOPPED", 4 },
+  { "STREAM_STATE_STREAMING", 1 },
+  { "STREAM_STATE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor smrt__chat__v1__stream_state__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.StreamState",
+  "StreamState",
+  "Smrt__Chat__V1__StreamState",
+  "smrt.chat.v1",
+  6,
+  smrt__chat__v1__stream_state__enum_values_by_number,
+  6,
+  smrt__chat__v1__stream_state__enum_values_by_name,
+  1,
+  smrt__chat__v1__stream_state__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue smrt__chat__v1__approval_state__enum_values_by_number[5] =
+{
+  { "APPROVAL_STATE_UNSPECIFIED", "SMRT__CHAT__V1__APPROVAL_STATE__APPROVAL_STATE_UNSPECIFIED", 0 },
+  { "APPROVAL_STATE_PENDING", "SMRT__CHAT__V1__APPROVAL_STATE__APPROVAL_STATE_PENDING", 1 },
+  { "APPROVAL_STATE_APPROVED", "SMRT__CHAT__V1__APPROVAL_STATE__APPROVAL_STATE_APPROVED", 2 },
+  { "APPROVAL_STATE_REJECTED", "SMRT__CHAT__V1__APPROVAL_STATE__APPROVAL_STATE_REJECTED", 3 },
+  { "APPROVAL_STATE_EXPIRED", "SMRT__CHAT__V1__APPROVAL_STATE__APPROVAL_STATE_EXPIRED", 4 },
+};
+static const ProtobufCIntRange smrt__chat__v1__approval_state__value_ranges[] = {
+{0, 0},{0, 5}
+};
+static const ProtobufCEnumValueIndex smrt__chat__v1__approval_state__enum_values_by_name[5] =
+{
+  { "APPROVAL_STATE_APPROVED", 2 },
+  { "APPROVAL_STATE_EXPIRED", 4 },
+  { "APPROVAL_STATE_PENDING", 1 },
+  { "APPROVAL_STATE_REJECTED", 3 },
+  { "APPROVAL_STATE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor smrt__chat__v1__approval_state__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.ApprovalState",
+  "ApprovalState",
+  "Smrt__Chat__V1__ApprovalState",
+  "smrt.chat.v1",
+  5,
+  smrt__chat__v1__approval_state__enum_values_by_number,
+  5,
+  smrt__chat__v1__approval_state__enum_values_by_name,
+  1,
+  smrt__chat__v1__approval_state__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue smrt__chat__v1__busy_policy__enum_values_by_number[4] =
+{
+  { "BUSY_POLICY_UNSPECIFIED", "SMRT__CHAT__V1__BUSY_POLICY__BUSY_POLICY_UNSPECIFIED", 0 },
+  { "BUSY_POLICY_ENQUEUE", "SMRT__CHAT__V1__BUSY_POLICY__BUSY_POLICY_ENQUEUE", 1 },
+  { "BUSY_POLICY_REJECT", "SMRT__CHAT__V1__BUSY_POLICY__BUSY_POLICY_REJECT", 2 },
+  { "BUSY_POLICY_INTERRUPT", "SMRT__CHAT__V1__BUSY_POLICY__BUSY_POLICY_INTERRUPT", 3 },
+};
+static const ProtobufCIntRange smrt__chat__v1__busy_policy__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex smrt__chat__v1__busy_policy__enum_values_by_name[4] =
+{
+  { "BUSY_POLICY_ENQUEUE", 1 },
+  { "BUSY_POLICY_INTERRUPT", 3 },
+  { "BUSY_POLICY_REJECT", 2 },
+  { "BUSY_POLICY_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor smrt__chat__v1__busy_policy__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.BusyPolicy",
+  "BusyPolicy",
+  "Smrt__Chat__V1__BusyPolicy",
+  "smrt.chat.v1",
+  4,
+  smrt__chat__v1__busy_policy__enum_values_by_number,
+  4,
+  smrt__chat__v1__busy_policy__enum_values_by_name,
+  1,
+  smrt__chat__v1__busy_policy__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

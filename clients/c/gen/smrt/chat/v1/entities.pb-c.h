@@ -26,6 +26,8 @@ typedef struct Smrt__Chat__V1__Reaction Smrt__Chat__V1__Reaction;
 typedef struct Smrt__Chat__V1__ReactionGroup Smrt__Chat__V1__ReactionGroup;
 typedef struct Smrt__Chat__V1__AgentSession Smrt__Chat__V1__AgentSession;
 typedef struct Smrt__Chat__V1__ToolCallDenied Smrt__Chat__V1__ToolCallDenied;
+typedef struct Smrt__Chat__V1__ToolCallApproval Smrt__Chat__V1__ToolCallApproval;
+typedef struct Smrt__Chat__V1__ReplyDelta Smrt__Chat__V1__ReplyDelta;
 
 
 /* --- enums --- */
@@ -312,6 +314,84 @@ typedef enum _Smrt__Chat__V1__AgentReplyKind {
   SMRT__CHAT__V1__AGENT_REPLY_KIND__AGENT_REPLY_KIND_TOOL = 2
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__AGENT_REPLY_KIND)
 } Smrt__Chat__V1__AgentReplyKind;
+/*
+ * Where a streamed agent reply stands (SPEC §13.1); unset for messages that never streamed.
+ */
+typedef enum _Smrt__Chat__V1__StreamState {
+  /*
+   * The message never streamed.
+   */
+  SMRT__CHAT__V1__STREAM_STATE__STREAM_STATE_UNSPECIFIED = 0,
+  /*
+   * Deltas are being appended; the content is their concatenation so far.
+   */
+  SMRT__CHAT__V1__STREAM_STATE__STREAM_STATE_STREAMING = 1,
+  /*
+   * Finished by the agent as completed.
+   */
+  SMRT__CHAT__V1__STREAM_STATE__STREAM_STATE_COMPLETED = 2,
+  /*
+   * Finished by the agent as failed (the partial content stays).
+   */
+  SMRT__CHAT__V1__STREAM_STATE__STREAM_STATE_FAILED = 3,
+  /*
+   * Finished after a stop request (StopReply or a busy session's interrupt).
+   */
+  SMRT__CHAT__V1__STREAM_STATE__STREAM_STATE_STOPPED = 4,
+  /*
+   * Finished by the server job: no delta for stream_idle_seconds.
+   */
+  SMRT__CHAT__V1__STREAM_STATE__STREAM_STATE_INTERRUPTED = 5
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__STREAM_STATE)
+} Smrt__Chat__V1__StreamState;
+/*
+ * Where a tool call that needs a person's approval stands (SPEC §13.2); unset for calls that need none.
+ */
+typedef enum _Smrt__Chat__V1__ApprovalState {
+  /*
+   * The call needs no approval.
+   */
+  SMRT__CHAT__V1__APPROVAL_STATE__APPROVAL_STATE_UNSPECIFIED = 0,
+  /*
+   * Waiting for DecideToolCall.
+   */
+  SMRT__CHAT__V1__APPROVAL_STATE__APPROVAL_STATE_PENDING = 1,
+  /*
+   * Approved: the agent may claim and run it once.
+   */
+  SMRT__CHAT__V1__APPROVAL_STATE__APPROVAL_STATE_APPROVED = 2,
+  /*
+   * Rejected: it never runs.
+   */
+  SMRT__CHAT__V1__APPROVAL_STATE__APPROVAL_STATE_REJECTED = 3,
+  /*
+   * Not decided within approval_ttl_seconds: it never runs.
+   */
+  SMRT__CHAT__V1__APPROVAL_STATE__APPROVAL_STATE_EXPIRED = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__APPROVAL_STATE)
+} Smrt__Chat__V1__ApprovalState;
+/*
+ * What a user message into a session with a streaming reply does (SPEC §13.3).
+ */
+typedef enum _Smrt__Chat__V1__BusyPolicy {
+  /*
+   * Not set: ENQUEUE.
+   */
+  SMRT__CHAT__V1__BUSY_POLICY__BUSY_POLICY_UNSPECIFIED = 0,
+  /*
+   * Accepted as any other message (the default).
+   */
+  SMRT__CHAT__V1__BUSY_POLICY__BUSY_POLICY_ENQUEUE = 1,
+  /*
+   * Refused: FAILED_PRECONDITION SESSION_BUSY.
+   */
+  SMRT__CHAT__V1__BUSY_POLICY__BUSY_POLICY_REJECT = 2,
+  /*
+   * Accepted, and the streaming reply gets a stop request in the same commit.
+   */
+  SMRT__CHAT__V1__BUSY_POLICY__BUSY_POLICY_INTERRUPT = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__BUSY_POLICY)
+} Smrt__Chat__V1__BusyPolicy;
 
 /* --- messages --- */
 
@@ -628,6 +708,14 @@ struct  Smrt__Chat__V1__Message
    * The room event seq of its MESSAGE_CREATED event; orders a room's messages.
    */
   int64_t room_seq;
+  /*
+   * A streamed agent reply's state (unset: never streamed).
+   */
+  Smrt__Chat__V1__StreamState stream_state;
+  /*
+   * Deltas appended to a streamed reply (its content is their concatenation).
+   */
+  int64_t delta_count;
   Smrt__Chat__V1__Message__EditedAtCase _edited_at_case;
   union {
     int64_t edited_at;
@@ -639,7 +727,7 @@ struct  Smrt__Chat__V1__Message
 };
 #define SMRT__CHAT__V1__MESSAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__message__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, SMRT__CHAT__V1__MESSAGE_ROLE__MESSAGE_ROLE_UNSPECIFIED, SMRT__CHAT__V1__MESSAGE_TYPE__MESSAGE_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, NULL, 0, 0, 0, SMRT__CHAT__V1__MESSAGE___EDITED_AT__NOT_SET, {0}, SMRT__CHAT__V1__MESSAGE___DELETED_AT__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, SMRT__CHAT__V1__MESSAGE_ROLE__MESSAGE_ROLE_UNSPECIFIED, SMRT__CHAT__V1__MESSAGE_TYPE__MESSAGE_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, NULL, 0, 0, 0, SMRT__CHAT__V1__STREAM_STATE__STREAM_STATE_UNSPECIFIED, 0, SMRT__CHAT__V1__MESSAGE___EDITED_AT__NOT_SET, {0}, SMRT__CHAT__V1__MESSAGE___DELETED_AT__NOT_SET, {0} }
 
 
 /*
@@ -908,6 +996,16 @@ struct  Smrt__Chat__V1__AgentSession
    * Why not active (UNSPECIFIED when active).
    */
   Smrt__Chat__V1__InactiveReason inactive_reason;
+  /*
+   * Tools (names and "prefix.*" patterns) whose calls wait for the participant's approval; a call must also be
+   * allowed by allowed_tools.
+   */
+  size_t n_approval_tools;
+  char **approval_tools;
+  /*
+   * What a user message does while one of the session's replies streams (UNSPECIFIED: ENQUEUE).
+   */
+  Smrt__Chat__V1__BusyPolicy busy_policy;
   Smrt__Chat__V1__AgentSession__ExpiresAtCase _expires_at_case;
   union {
     int64_t expires_at;
@@ -923,7 +1021,7 @@ struct  Smrt__Chat__V1__AgentSession
 };
 #define SMRT__CHAT__V1__AGENT_SESSION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__agent_session__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, SMRT__CHAT__V1__SESSION_STATUS__SESSION_STATUS_UNSPECIFIED, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, SMRT__CHAT__V1__INACTIVE_REASON__INACTIVE_REASON_UNSPECIFIED, SMRT__CHAT__V1__AGENT_SESSION___EXPIRES_AT__NOT_SET, {0}, SMRT__CHAT__V1__AGENT_SESSION___LAST_MESSAGE_AT__NOT_SET, {0}, SMRT__CHAT__V1__AGENT_SESSION___CLOSED_AT__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, SMRT__CHAT__V1__SESSION_STATUS__SESSION_STATUS_UNSPECIFIED, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, SMRT__CHAT__V1__INACTIVE_REASON__INACTIVE_REASON_UNSPECIFIED, 0,NULL, SMRT__CHAT__V1__BUSY_POLICY__BUSY_POLICY_UNSPECIFIED, SMRT__CHAT__V1__AGENT_SESSION___EXPIRES_AT__NOT_SET, {0}, SMRT__CHAT__V1__AGENT_SESSION___LAST_MESSAGE_AT__NOT_SET, {0}, SMRT__CHAT__V1__AGENT_SESSION___CLOSED_AT__NOT_SET, {0} }
 
 
 /*
@@ -948,6 +1046,111 @@ struct  Smrt__Chat__V1__ToolCallDenied
 #define SMRT__CHAT__V1__TOOL_CALL_DENIED__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__tool_call_denied__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+typedef enum {
+  SMRT__CHAT__V1__TOOL_CALL_APPROVAL___DECIDED_BY_PROFILE_ID__NOT_SET = 0,
+  SMRT__CHAT__V1__TOOL_CALL_APPROVAL___DECIDED_BY_PROFILE_ID_DECIDED_BY_PROFILE_ID = 6
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__TOOL_CALL_APPROVAL___DECIDED_BY_PROFILE_ID__CASE)
+} Smrt__Chat__V1__ToolCallApproval__DecidedByProfileIdCase;
+
+typedef enum {
+  SMRT__CHAT__V1__TOOL_CALL_APPROVAL___REASON__NOT_SET = 0,
+  SMRT__CHAT__V1__TOOL_CALL_APPROVAL___REASON_REASON = 7
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__TOOL_CALL_APPROVAL___REASON__CASE)
+} Smrt__Chat__V1__ToolCallApproval__ReasonCase;
+
+typedef enum {
+  SMRT__CHAT__V1__TOOL_CALL_APPROVAL___CLAIMED_AT__NOT_SET = 0,
+  SMRT__CHAT__V1__TOOL_CALL_APPROVAL___CLAIMED_AT_CLAIMED_AT = 8
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__TOOL_CALL_APPROVAL___CLAIMED_AT__CASE)
+} Smrt__Chat__V1__ToolCallApproval__ClaimedAtCase;
+
+typedef enum {
+  SMRT__CHAT__V1__TOOL_CALL_APPROVAL___DECIDED_AT__NOT_SET = 0,
+  SMRT__CHAT__V1__TOOL_CALL_APPROVAL___DECIDED_AT_DECIDED_AT = 10
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__TOOL_CALL_APPROVAL___DECIDED_AT__CASE)
+} Smrt__Chat__V1__ToolCallApproval__DecidedAtCase;
+
+/*
+ * A tool call that needs approval, as approval UIs and the TOOL_CALL_* events carry it (SPEC §13.2).
+ */
+struct  Smrt__Chat__V1__ToolCallApproval
+{
+  ProtobufCMessage base;
+  /*
+   * Session.
+   */
+  char *session_id;
+  /*
+   * The TOOL_CALL message (its tool_call holds the arguments).
+   */
+  char *message_id;
+  /*
+   * The call id.
+   */
+  char *call_id;
+  /*
+   * The tool.
+   */
+  char *tool_name;
+  /*
+   * Pending, approved, rejected or expired (unset: the call needs no approval).
+   */
+  Smrt__Chat__V1__ApprovalState approval_state;
+  /*
+   * When the call was made (the approval was requested).
+   */
+  int64_t requested_at;
+  Smrt__Chat__V1__ToolCallApproval__DecidedByProfileIdCase _decided_by_profile_id_case;
+  union {
+    char *decided_by_profile_id;
+  };
+  Smrt__Chat__V1__ToolCallApproval__ReasonCase _reason_case;
+  union {
+    char *reason;
+  };
+  Smrt__Chat__V1__ToolCallApproval__ClaimedAtCase _claimed_at_case;
+  union {
+    int64_t claimed_at;
+  };
+  Smrt__Chat__V1__ToolCallApproval__DecidedAtCase _decided_at_case;
+  union {
+    int64_t decided_at;
+  };
+};
+#define SMRT__CHAT__V1__TOOL_CALL_APPROVAL__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__tool_call_approval__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, SMRT__CHAT__V1__APPROVAL_STATE__APPROVAL_STATE_UNSPECIFIED, 0, SMRT__CHAT__V1__TOOL_CALL_APPROVAL___DECIDED_BY_PROFILE_ID__NOT_SET, {0}, SMRT__CHAT__V1__TOOL_CALL_APPROVAL___REASON__NOT_SET, {0}, SMRT__CHAT__V1__TOOL_CALL_APPROVAL___CLAIMED_AT__NOT_SET, {0}, SMRT__CHAT__V1__TOOL_CALL_APPROVAL___DECIDED_AT__NOT_SET, {0} }
+
+
+/*
+ * One piece of a streamed reply, published on "smrt.chat.v1.stream/<tenant_id>/<room_id>/<message_id>/" and
+ * kept until delta_retention_seconds after the reply finished (SPEC §13.1).
+ */
+struct  Smrt__Chat__V1__ReplyDelta
+{
+  ProtobufCMessage base;
+  /*
+   * The streamed message.
+   */
+  char *message_id;
+  /*
+   * Position: 0, 1, 2... without gaps.
+   */
+  int64_t index;
+  /*
+   * The text appended.
+   */
+  char *text;
+  /*
+   * UTF-8 byte length of the content after this delta.
+   */
+  int64_t content_length;
+};
+#define SMRT__CHAT__V1__REPLY_DELTA__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__reply_delta__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0 }
 
 
 /* Smrt__Chat__V1__Room methods */
@@ -1159,6 +1362,44 @@ Smrt__Chat__V1__ToolCallDenied *
 void   smrt__chat__v1__tool_call_denied__free_unpacked
                      (Smrt__Chat__V1__ToolCallDenied *message,
                       ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__ToolCallApproval methods */
+void   smrt__chat__v1__tool_call_approval__init
+                     (Smrt__Chat__V1__ToolCallApproval         *message);
+size_t smrt__chat__v1__tool_call_approval__get_packed_size
+                     (const Smrt__Chat__V1__ToolCallApproval   *message);
+size_t smrt__chat__v1__tool_call_approval__pack
+                     (const Smrt__Chat__V1__ToolCallApproval   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__tool_call_approval__pack_to_buffer
+                     (const Smrt__Chat__V1__ToolCallApproval   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__ToolCallApproval *
+       smrt__chat__v1__tool_call_approval__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__tool_call_approval__free_unpacked
+                     (Smrt__Chat__V1__ToolCallApproval *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__ReplyDelta methods */
+void   smrt__chat__v1__reply_delta__init
+                     (Smrt__Chat__V1__ReplyDelta         *message);
+size_t smrt__chat__v1__reply_delta__get_packed_size
+                     (const Smrt__Chat__V1__ReplyDelta   *message);
+size_t smrt__chat__v1__reply_delta__pack
+                     (const Smrt__Chat__V1__ReplyDelta   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__reply_delta__pack_to_buffer
+                     (const Smrt__Chat__V1__ReplyDelta   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__ReplyDelta *
+       smrt__chat__v1__reply_delta__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__reply_delta__free_unpacked
+                     (Smrt__Chat__V1__ReplyDelta *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Smrt__Chat__V1__Room_Closure)
@@ -1194,6 +1435,12 @@ typedef void (*Smrt__Chat__V1__AgentSession_Closure)
 typedef void (*Smrt__Chat__V1__ToolCallDenied_Closure)
                  (const Smrt__Chat__V1__ToolCallDenied *message,
                   void *closure_data);
+typedef void (*Smrt__Chat__V1__ToolCallApproval_Closure)
+                 (const Smrt__Chat__V1__ToolCallApproval *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__ReplyDelta_Closure)
+                 (const Smrt__Chat__V1__ReplyDelta *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1211,6 +1458,9 @@ extern const ProtobufCEnumDescriptor    smrt__chat__v1__session_status__descript
 extern const ProtobufCEnumDescriptor    smrt__chat__v1__inactive_reason__descriptor;
 extern const ProtobufCEnumDescriptor    smrt__chat__v1__turn_outcome__descriptor;
 extern const ProtobufCEnumDescriptor    smrt__chat__v1__agent_reply_kind__descriptor;
+extern const ProtobufCEnumDescriptor    smrt__chat__v1__stream_state__descriptor;
+extern const ProtobufCEnumDescriptor    smrt__chat__v1__approval_state__descriptor;
+extern const ProtobufCEnumDescriptor    smrt__chat__v1__busy_policy__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__room__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__participant__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__attachment__descriptor;
@@ -1222,6 +1472,8 @@ extern const ProtobufCMessageDescriptor smrt__chat__v1__reaction__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__reaction_group__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__agent_session__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__tool_call_denied__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__tool_call_approval__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__reply_delta__descriptor;
 
 PROTOBUF_C__END_DECLS
 

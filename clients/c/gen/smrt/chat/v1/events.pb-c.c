@@ -52,7 +52,7 @@ void   smrt__chat__v1__room_event__free_unpacked
   assert(message->base.descriptor == &smrt__chat__v1__room_event__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor smrt__chat__v1__room_event__field_descriptors[15] =
+static const ProtobufCFieldDescriptor smrt__chat__v1__room_event__field_descriptors[16] =
 {
   {
     "tenant_id",
@@ -234,6 +234,18 @@ static const ProtobufCFieldDescriptor smrt__chat__v1__room_event__field_descript
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "tool_call_approval",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Smrt__Chat__V1__RoomEvent, entity_case),
+    offsetof(Smrt__Chat__V1__RoomEvent, tool_call_approval),
+    &smrt__chat__v1__tool_call_approval__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned smrt__chat__v1__room_event__field_indices_by_name[] = {
   5,   /* field[5] = actor_profile_id */
@@ -250,13 +262,14 @@ static const unsigned smrt__chat__v1__room_event__field_indices_by_name[] = {
   6,   /* field[6] = subject_id */
   0,   /* field[0] = tenant_id */
   12,   /* field[12] = thread */
+  15,   /* field[15] = tool_call_approval */
   14,   /* field[14] = tool_call_denied */
 };
 static const ProtobufCIntRange smrt__chat__v1__room_event__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 10, 8 },
-  { 0, 15 }
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor smrt__chat__v1__room_event__descriptor =
 {
@@ -266,14 +279,14 @@ const ProtobufCMessageDescriptor smrt__chat__v1__room_event__descriptor =
   "Smrt__Chat__V1__RoomEvent",
   "smrt.chat.v1",
   sizeof(Smrt__Chat__V1__RoomEvent),
-  15,
+  16,
   smrt__chat__v1__room_event__field_descriptors,
   smrt__chat__v1__room_event__field_indices_by_name,
   2,  smrt__chat__v1__room_event__number_ranges,
   (ProtobufCMessageInit) smrt__chat__v1__room_event__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue smrt__chat__v1__event_kind__enum_values_by_number[26] =
+static const ProtobufCEnumValue smrt__chat__v1__event_kind__enum_values_by_number[33] =
 {
   { "EVENT_KIND_UNSPECIFIED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_UNSPECIFIED", 0 },
   { "EVENT_KIND_ROOM_CREATED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_ROOM_CREATED", 1 },
@@ -301,15 +314,23 @@ static const ProtobufCEnumValue smrt__chat__v1__event_kind__enum_values_by_numbe
   { "EVENT_KIND_SESSION_CLOSED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_SESSION_CLOSED", 23 },
   { "EVENT_KIND_SESSION_EXPIRED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_SESSION_EXPIRED", 24 },
   { "EVENT_KIND_TOOL_CALL_DENIED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_TOOL_CALL_DENIED", 25 },
+  { "EVENT_KIND_MESSAGE_STREAM_FINISHED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_MESSAGE_STREAM_FINISHED", 26 },
+  { "EVENT_KIND_REPLY_STOP_REQUESTED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_REPLY_STOP_REQUESTED", 27 },
+  { "EVENT_KIND_TOOL_APPROVAL_REQUESTED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_TOOL_APPROVAL_REQUESTED", 28 },
+  { "EVENT_KIND_TOOL_CALL_APPROVED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_TOOL_CALL_APPROVED", 29 },
+  { "EVENT_KIND_TOOL_CALL_REJECTED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_TOOL_CALL_REJECTED", 30 },
+  { "EVENT_KIND_TOOL_CALL_EXPIRED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_TOOL_CALL_EXPIRED", 31 },
+  { "EVENT_KIND_TOOL_CALL_CLAIMED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_TOOL_CALL_CLAIMED", 32 },
 };
 static const ProtobufCIntRange smrt__chat__v1__event_kind__value_ranges[] = {
-{0, 0},{0, 26}
+{0, 0},{0, 33}
 };
-static const ProtobufCEnumValueIndex smrt__chat__v1__event_kind__enum_values_by_name[26] =
+static const ProtobufCEnumValueIndex smrt__chat__v1__event_kind__enum_values_by_name[33] =
 {
   { "EVENT_KIND_MESSAGE_CREATED", 13 },
   { "EVENT_KIND_MESSAGE_DELETED", 15 },
   { "EVENT_KIND_MESSAGE_EDITED", 14 },
+  { "EVENT_KIND_MESSAGE_STREAM_FINISHED", 26 },
   { "EVENT_KIND_PARTICIPANT_BANNED", 9 },
   { "EVENT_KIND_PARTICIPANT_JOINED", 6 },
   { "EVENT_KIND_PARTICIPANT_KICKED", 8 },
@@ -319,6 +340,7 @@ static const ProtobufCEnumValueIndex smrt__chat__v1__event_kind__enum_values_by_
   { "EVENT_KIND_PARTICIPANT_UNBANNED", 10 },
   { "EVENT_KIND_REACTION_ADDED", 16 },
   { "EVENT_KIND_REACTION_REMOVED", 17 },
+  { "EVENT_KIND_REPLY_STOP_REQUESTED", 27 },
   { "EVENT_KIND_ROOM_ARCHIVED", 3 },
   { "EVENT_KIND_ROOM_CREATED", 1 },
   { "EVENT_KIND_ROOM_DELETED", 5 },
@@ -331,7 +353,12 @@ static const ProtobufCEnumValueIndex smrt__chat__v1__event_kind__enum_values_by_
   { "EVENT_KIND_THREAD_REOPENED", 20 },
   { "EVENT_KIND_THREAD_RESOLVED", 19 },
   { "EVENT_KIND_THREAD_STARTED", 18 },
+  { "EVENT_KIND_TOOL_APPROVAL_REQUESTED", 28 },
+  { "EVENT_KIND_TOOL_CALL_APPROVED", 29 },
+  { "EVENT_KIND_TOOL_CALL_CLAIMED", 32 },
   { "EVENT_KIND_TOOL_CALL_DENIED", 25 },
+  { "EVENT_KIND_TOOL_CALL_EXPIRED", 31 },
+  { "EVENT_KIND_TOOL_CALL_REJECTED", 30 },
   { "EVENT_KIND_UNSPECIFIED", 0 },
 };
 const ProtobufCEnumDescriptor smrt__chat__v1__event_kind__descriptor =
@@ -341,9 +368,9 @@ const ProtobufCEnumDescriptor smrt__chat__v1__event_kind__descriptor =
   "EventKind",
   "Smrt__Chat__V1__EventKind",
   "smrt.chat.v1",
-  26,
+  33,
   smrt__chat__v1__event_kind__enum_values_by_number,
-  26,
+  33,
   smrt__chat__v1__event_kind__enum_values_by_name,
   1,
   smrt__chat__v1__event_kind__value_ranges,

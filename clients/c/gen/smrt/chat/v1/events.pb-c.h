@@ -128,7 +128,35 @@ typedef enum _Smrt__Chat__V1__EventKind {
   /*
    * The tool gate refused a tool call (entity: tool_call_denied; subject_id is the session id).
    */
-  SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_TOOL_CALL_DENIED = 25
+  SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_TOOL_CALL_DENIED = 25,
+  /*
+   * A streamed reply finished: completed, failed, stopped or interrupted (entity: message, with its final content).
+   */
+  SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_MESSAGE_STREAM_FINISHED = 26,
+  /*
+   * The participant asked a streaming reply to stop (entity: message).
+   */
+  SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_REPLY_STOP_REQUESTED = 27,
+  /*
+   * A tool call waits for the participant's approval (entity: tool_call_approval; subject_id is the call id).
+   */
+  SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_TOOL_APPROVAL_REQUESTED = 28,
+  /*
+   * The participant approved a tool call (entity: tool_call_approval).
+   */
+  SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_TOOL_CALL_APPROVED = 29,
+  /*
+   * The participant rejected a tool call (entity: tool_call_approval).
+   */
+  SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_TOOL_CALL_REJECTED = 30,
+  /*
+   * A pending approval was not decided in time (entity: tool_call_approval).
+   */
+  SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_TOOL_CALL_EXPIRED = 31,
+  /*
+   * The agent claimed a tool call to run it, once (entity: tool_call_approval).
+   */
+  SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_TOOL_CALL_CLAIMED = 32
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__EVENT_KIND)
 } Smrt__Chat__V1__EventKind;
 
@@ -142,7 +170,8 @@ typedef enum {
   SMRT__CHAT__V1__ROOM_EVENT__ENTITY_REACTION = 13,
   SMRT__CHAT__V1__ROOM_EVENT__ENTITY_THREAD = 14,
   SMRT__CHAT__V1__ROOM_EVENT__ENTITY_SESSION = 15,
-  SMRT__CHAT__V1__ROOM_EVENT__ENTITY_TOOL_CALL_DENIED = 16
+  SMRT__CHAT__V1__ROOM_EVENT__ENTITY_TOOL_CALL_DENIED = 16,
+  SMRT__CHAT__V1__ROOM_EVENT__ENTITY_TOOL_CALL_APPROVAL = 17
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__ROOM_EVENT__ENTITY__CASE)
 } Smrt__Chat__V1__RoomEvent__EntityCase;
 
@@ -214,6 +243,10 @@ struct  Smrt__Chat__V1__RoomEvent
      * For TOOL_CALL_DENIED.
      */
     Smrt__Chat__V1__ToolCallDenied *tool_call_denied;
+    /*
+     * For TOOL_APPROVAL_REQUESTED and TOOL_CALL_APPROVED, _REJECTED, _EXPIRED, _CLAIMED.
+     */
+    Smrt__Chat__V1__ToolCallApproval *tool_call_approval;
   };
 };
 #define SMRT__CHAT__V1__ROOM_EVENT__INIT \
