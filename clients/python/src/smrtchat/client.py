@@ -287,6 +287,13 @@ class Client:
         out.ParseFromString(resp.payload)
         return out
 
+    def stream_reply(self, message_id: str, events_endpoints: list[str] | str, from_index: int = 0, **kw):
+        """A ``ReplyStream`` of a streamed reply (SPEC §13.1): iterate it for its deltas (``index``,
+        ``text``) in order from ``from_index``, without loss or duplicates, until the reply finished.
+        ``events_endpoints`` is the server's PUB endpoint(s); other options as ``ReplyStream``."""
+        from smrtchat.streaming import ReplyStream
+        return ReplyStream(self, events_endpoints, message_id, from_index=from_index, **kw)
+
     def operations(self) -> list[str]:
         """snake_case names of every operation."""
         return [m for m in OPERATIONS if m == snake_case(m)]
