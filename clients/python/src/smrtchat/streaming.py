@@ -101,7 +101,11 @@ class ReplyStream:
         self._closed = False
         self._last_activity = time.monotonic()
         self._connect()
-        self._fill()
+        try:
+            self._fill()
+        except BaseException:
+            self.close()
+            raise
 
     # -- socket --------------------------------------------------------------------------------------
     def _connect(self):
