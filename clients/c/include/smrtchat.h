@@ -205,6 +205,109 @@ void smrtchat_sub_close(smrtchat_sub *s);
 /* "MESSAGE_CREATED" for EVENT_KIND_MESSAGE_CREATED etc. */
 const char *smrtchat_event_kind_name(int kind);
 
+/* --- Streamed agent replies and tool approvals (SPEC §13) ---
+ *
+ * Typed forms of smrtchat_call_ex for the §13 methods: `opts` may be NULL (the client's tenant and
+ * actor); the return value and `st` are those of smrtchat_call_ex (SMRTCHAT_OK = 0, otherwise the
+ * server's code and reason, e.g. ABORTED DELTA_CONFLICT, FAILED_PRECONDITION DELTA_OUT_OF_ORDER with
+ * metadata expected_index, FAILED_PRECONDITION TOOL_CALL_ALREADY_CLAIMED). On OK, *out (if out is
+ * given) receives the response: release it with protobuf_c_message_free_unpacked(&(*out)->base, NULL).
+ * Scopes: Begin/Append/Finish and ClaimToolCall need an `agent` key; StopReply, DecideToolCall and
+ * ListPendingToolCalls act as the session's participant (`chat`); ListReplyDeltas accepts `chat`
+ * (room member), `events` or `agent`.
+ */
+int smrtchat_begin_agent_reply(smrtchat_client *c, const smrtchat_call_opts *opts,
+                               const Smrt__Chat__V1__BeginAgentReplyRequest *req,
+                               Smrt__Chat__V1__BeginAgentReplyResponse **out, smrtchat_status *st);
+int smrtchat_append_reply_delta(smrtchat_client *c, const smrtchat_call_opts *opts,
+                                const Smrt__Chat__V1__AppendReplyDeltaRequest *req,
+                                Smrt__Chat__V1__AppendReplyDeltaResponse **out, smrtchat_status *st);
+int smrtchat_finish_agent_reply(smrtchat_client *c, const smrtchat_call_opts *opts,
+                                const Smrt__Chat__V1__FinishAgentReplyRequest *req,
+                                Smrt__Chat__V1__FinishAgentReplyResponse **out, smrtchat_status *st);
+int smrtchat_stop_reply(smrtchat_client *c, const smrtchat_call_opts *opts,
+                        const Smrt__Chat__V1__StopReplyRequest *req,
+                        Smrt__Chat__V1__StopReplyResponse **out, smrtchat_status *st);
+int smrtchat_list_reply_deltas(smrtchat_client *c, const smrtchat_call_opts *opts,
+                               const Smrt__Chat__V1__ListReplyDeltasRequest *req,
+                               Smrt__Chat__V1__ListReplyDeltasResponse **out, smrtchat_status *st);
+int smrtchat_decide_tool_call(smrtchat_client *c, const smrtchat_call_opts *opts,
+                              const Smrt__Chat__V1__DecideToolCallRequest *req,
+                              Smrt__Chat__V1__DecideToolCallResponse **out, smrtchat_status *st);
+int smrtchat_claim_tool_call(smrtchat_client *c, const smrtchat_call_opts *opts,
+                             const Smrt__Chat__V1__ClaimToolCallRequest *req,
+                             Smrt__Chat__V1__ClaimToolCallResponse **out, smrtchat_status *st);
+int smrtchat_list_pending_tool_calls(smrtchat_client *c, const smrtchat_call_opts *opts,
+                                     const Smrt__Chat__V1__ListPendingToolCallsRequest *req,
+                                     Smrt__Chat__V1__ListPendingToolCallsResponse **out,
+                                     smrtchat_status *st);
+
+/* "COMPLETED" for STREAM_STATE_COMPLETED etc. */
+const char *smrtchat_stream_state_name(int state);
+
+/*
+ * Resumable reader of one streamed reply: yields its deltas in index order from `from_index`,
+ * each exactly once, until the reply is finished and every delta has been yielded.
+ *   1. The SUB socket is subscribed to the reply's stream topic
+ *      "smrt.chat.v1.stream/<tenant>/<room>/<message>/" and to the room's event topic (for
+ *      MESSAGE_STREAM_FINISHED of this message) before anything is read;
+ *   2. then the stored deltas are read with ListReplyDeltas from from_index;
+ *   3. live deltas follow; an index already yielded is dropped, an index beyond the next one is a
+ *      gap filled from ListReplyDeltas (a live delta is stored before it is published);
+ *   4. the reply ends when it is finished (the event, or a ListReplyDeltas page whose stream_state is
+ *      not STREAMING) and every index below the final delta_count has been yielded; when no live
+ *      delta arrives for the poll interval (default 1000 ms) ListReplyDeltas is polled;
+ *   5. when the stored deltas were dropped (OUT_OF_RANGE RESYNC_REQUIRED) the final content is read
+ *      with GetMessage and its part after what was already yielded is yielded as one last piece
+ *      (index = the first index it covers, content_length = the final length). With from_index > 0
+ *      the reader needs delta from_index-1 to know where the content stood; if that delta is gone
+ *      too, open/next return OUT_OF_RANGE RESYNC_REQUIRED and the caller reloads with GetMessage.
+ * The concatenated texts equal the final GetMessage content (from from_index's offset on).
+ *
+ * `tenant_id` NULL = the client's tenant; `room_id` is the message's room (the session room).
+ * The reader uses `c` for its calls (as c's default actor, or an events / agent key); keep c alive
+ * while the reader lives. One thread at a time. Returns NULL and fills *err on failure (a failing
+ * first ListReplyDeltas, e.g. NOT_FOUND, is such a failure).
+ */
+typedef struct smrtchat_reply_stream smrtchat_reply_stream;
+
+/* Not a gRPC code: smrtchat_reply_stream_next's "the reply is finished and fully yielded". */
+#define SMRTCHAT_FINISHED 100
+
+smrtchat_reply_stream *smrtchat_reply_stream_open(smrtchat_client *c, const char *events_endpoint,
+                                                  const char *tenant_id, const char *room_id,
+                                                  const char *message_id, int64_t from_index,
+                                                  smrtchat_status *err);
+/*
+ * Next delta, waiting up to timeout_ms (-1 = forever). Returns
+ *   SMRTCHAT_OK with *out set (free with smrt__chat__v1__reply_delta__free_unpacked(*out, NULL)),
+ *   SMRTCHAT_FINISHED with *out NULL once the finished reply has been fully yielded (again on every
+ *     later call; st->reason "STREAM_FINISHED"; smrtchat_reply_stream_info_get tells the final state),
+ *   SMRTCHAT_DEADLINE_EXCEEDED (CLIENT_TIMEOUT) with *out NULL when nothing came in time,
+ *   or another code when a ListReplyDeltas / GetMessage call failed (the reader stays usable).
+ */
+int smrtchat_reply_stream_next(smrtchat_reply_stream *s, int timeout_ms,
+                               Smrt__Chat__V1__ReplyDelta **out, smrtchat_status *st);
+/* Idle poll interval in ms (default 1000; 0 = never poll: rely on live deltas, gaps and the event). */
+void smrtchat_reply_stream_set_poll_interval(smrtchat_reply_stream *s, int ms);
+typedef struct smrtchat_reply_stream_info {
+  int finished;             /* the reply is finished (its final delta_count is known) */
+  int stream_state;         /* last known Smrt__Chat__V1__StreamState */
+  int64_t delta_count;      /* last known delta count (final once finished) */
+  int64_t next_index;       /* the next index to yield */
+  int64_t content_length;   /* UTF-8 byte length of the content up to next_index (-1 = unknown) */
+  uint64_t live;            /* deltas yielded as they arrived on the stream topic */
+  uint64_t listed;          /* deltas yielded from ListReplyDeltas */
+  uint64_t duplicates;      /* live deltas dropped: already yielded */
+  uint64_t gaps;            /* live deltas ahead of the next index (a ListReplyDeltas fill followed) */
+  uint64_t list_calls;      /* ListReplyDeltas calls */
+  uint64_t length_mismatches; /* deltas whose content_length disagreed with the bytes yielded */
+  int resynced;             /* the end came from GetMessage after RESYNC_REQUIRED */
+  int finished_event;       /* MESSAGE_STREAM_FINISHED of this message arrived live */
+} smrtchat_reply_stream_info;
+void smrtchat_reply_stream_info_get(const smrtchat_reply_stream *s, smrtchat_reply_stream_info *out);
+void smrtchat_reply_stream_close(smrtchat_reply_stream *s);
+
 #ifdef __cplusplus
 }
 #endif

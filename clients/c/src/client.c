@@ -125,6 +125,7 @@ const char *smrtchat_code_name(int code) {
                                 "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
                                 "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
   if (code >= 0 && code <= 16) return names[code];
+  if (code == SMRTCHAT_FINISHED) return "FINISHED";
   return "CODE_?";
 }
 

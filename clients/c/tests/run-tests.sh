@@ -1,6 +1,6 @@
 #!/bin/sh
 # Starts a real smrt-chatd on a temporary database and fresh ipc paths (plus a free tcp port when
-# one can be found), creates keys, runs the C test program, smrtchat-tail and smrtchat-bench
+# one can be found), creates keys, runs the C test programs, smrtchat-tail and smrtchat-bench
 # against it, and stops the server. Used by `make test`.
 #   SMRTCHAT_SERVER  path of smrt-chatd      BUILD_DIR  clients/c/build      VECTORS  vectors.json
 set -eu
@@ -15,13 +15,18 @@ fi
 
 tmp=$(mktemp -d /tmp/smrtchat-c-test.XXXXXX)
 server_pid=
-cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
+server2_pid=
+stop_server() {
+  if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
+    kill -TERM "$1" 2>/dev/null || true
     i=0
-    while kill -0 "$server_pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-    kill -KILL "$server_pid" 2>/dev/null || true
+    while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    kill -KILL "$1" 2>/dev/null || true
   fi
+}
+cleanup() {
+  stop_server "$server_pid"
+  stop_server "$server2_pid"
   if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
@@ -126,6 +131,34 @@ for op in ping send; do
     cat "$tmp/bench.$op"; echo "FAIL: bench $op exited non-zero"; fail=1
   fi
 done
+
+echo "== test_stream (SPEC §13: streamed replies, tool approvals, busy sessions)"
+${SMRTCHAT_TEST_WRAPPER:-} "$BIN/test_stream" || fail=1
+
+# The reader's RESYNC_REQUIRED fallback against the real server: a second server (own database and
+# endpoints) that drops a finished reply's deltas after 1 s, with the stream job every second.
+echo "== test_stream, resync mode (second server: delta_retention_seconds=1, stream_job_interval=1)"
+db2=$tmp/chat2.sqlite
+chat2_json=$("$SERVER" keys create --db "$db2" --tenant tenant-1 --scope chat --scope events --json)
+agent2_json=$("$SERVER" keys create --db "$db2" --tenant tenant-1 --scope agent --json)
+SMRTCHAT_DELTA_RETENTION_SECONDS=1 SMRTCHAT_STREAM_JOB_INTERVAL=1 \
+  "$SERVER" serve --rpc "ipc://$tmp/rpc-b.sock" --events "ipc://$tmp/events-b.sock" --db "$db2" --no-rate-limits \
+  >"$tmp/server2.out" 2>"$tmp/server2.err" &
+server2_pid=$!
+i=0
+until grep -q "smrt-chatd serving" "$tmp/server2.out" 2>/dev/null; do
+  if ! kill -0 "$server2_pid" 2>/dev/null || [ $i -gt 300 ]; then
+    echo "FAIL: second server not serving:"; cat "$tmp/server2.err"; fail=1; break
+  fi
+  i=$((i + 1)); sleep 0.1
+done
+if kill -0 "$server2_pid" 2>/dev/null; then
+  SMRTCHAT_RPC="ipc://$tmp/rpc-b.sock" SMRTCHAT_EVENTS="ipc://$tmp/events-b.sock" SMRTCHAT_STREAM_TEST_MODE=resync \
+    SMRTCHAT_KEY_ID=$(echo "$chat2_json" | field key_id) SMRTCHAT_SECRET=$(echo "$chat2_json" | field secret) \
+    SMRTCHAT_AGENT_KEY_ID=$(echo "$agent2_json" | field key_id) SMRTCHAT_AGENT_SECRET=$(echo "$agent2_json" | field secret) \
+    ${SMRTCHAT_TEST_WRAPPER:-} "$BIN/test_stream" || fail=1
+fi
+stop_server "$server2_pid"
 
 if [ -s "$tmp/server.err" ] && grep -qi "fatal\|crash" "$tmp/server.err"; then
   echo "server stderr:"; tail -20 "$tmp/server.err"
