@@ -253,6 +253,46 @@ extension ChatClient {
         try await call("RecordTurnOutcome", request)
     }
 
+    /// Starts a streamed assistant reply of the session's agent profile. Scope: agent.
+    public func beginAgentReply(_ request: Smrt_Chat_V1_BeginAgentReplyRequest = .init()) async throws -> Smrt_Chat_V1_BeginAgentReplyResponse {
+        try await call("BeginAgentReply", request)
+    }
+
+    /// Appends delta `index` to a streaming reply; published live on the reply's stream topic. Scope: agent.
+    public func appendReplyDelta(_ request: Smrt_Chat_V1_AppendReplyDeltaRequest = .init()) async throws -> Smrt_Chat_V1_AppendReplyDeltaResponse {
+        try await call("AppendReplyDelta", request)
+    }
+
+    /// Finishes a streaming reply as completed or failed (stopped when a stop was requested). Scope: agent.
+    public func finishAgentReply(_ request: Smrt_Chat_V1_FinishAgentReplyRequest = .init()) async throws -> Smrt_Chat_V1_FinishAgentReplyResponse {
+        try await call("FinishAgentReply", request)
+    }
+
+    /// The session's participant asks a streaming reply to stop. Scope: chat.
+    public func stopReply(_ request: Smrt_Chat_V1_StopReplyRequest = .init()) async throws -> Smrt_Chat_V1_StopReplyResponse {
+        try await call("StopReply", request)
+    }
+
+    /// Stored deltas of a streamed reply in index order. Scope: chat (members), events or agent.
+    public func listReplyDeltas(_ request: Smrt_Chat_V1_ListReplyDeltasRequest = .init()) async throws -> Smrt_Chat_V1_ListReplyDeltasResponse {
+        try await call("ListReplyDeltas", request)
+    }
+
+    /// The session's participant approves or rejects a tool call waiting for approval. Scope: chat.
+    public func decideToolCall(_ request: Smrt_Chat_V1_DecideToolCallRequest = .init()) async throws -> Smrt_Chat_V1_DecideToolCallResponse {
+        try await call("DecideToolCall", request)
+    }
+
+    /// The agent claims an approved (or approval-free) tool call to run it; succeeds once per call. Scope: agent.
+    public func claimToolCall(_ request: Smrt_Chat_V1_ClaimToolCallRequest = .init()) async throws -> Smrt_Chat_V1_ClaimToolCallResponse {
+        try await call("ClaimToolCall", request)
+    }
+
+    /// Tool calls waiting for the actor's approval in its own sessions, oldest first. Scope: chat.
+    public func listPendingToolCalls(_ request: Smrt_Chat_V1_ListPendingToolCallsRequest = .init()) async throws -> Smrt_Chat_V1_ListPendingToolCallsResponse {
+        try await call("ListPendingToolCalls", request)
+    }
+
     /// A room's durable events after a seq. Scope: events (any room) or chat (active members).
     public func listRoomEvents(_ request: Smrt_Chat_V1_ListRoomEventsRequest = .init()) async throws -> Smrt_Chat_V1_ListRoomEventsResponse {
         try await call("ListRoomEvents", request)

@@ -28,6 +28,16 @@ public struct ChatLimits: Sendable, Equatable {
     public var reactionProfileCap = 50
     /// Whether MarkRead appends PARTICIPANT_READ events.
     public var emitReadEvents = false
+    /// The longest text of one AppendReplyDelta (SPEC §13.1).
+    public var maxDeltaBytes = 16 * 1024
+    /// The longest reason given with a tool call decision.
+    public var maxDecisionReasonBytes = 1024
+    /// A pending tool call approval expires this long after it was requested (SPEC §13.2).
+    public var approvalTtlSeconds: Int64 = 86_400
+    /// A streaming reply without a delta (or a stopped one not finished) this long is finished by the job.
+    public var streamIdleSeconds: Int64 = 60
+    /// Stored deltas of a finished reply are dropped this long after it finished.
+    public var deltaRetentionSeconds: Int64 = 3_600
 
     public init() {}
 }

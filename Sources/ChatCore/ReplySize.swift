@@ -46,6 +46,14 @@ extension SessionView: ReplySized {
     public var replyBytes: Int { session.replyBytes }
 }
 
+extension ToolCallApproval: ReplySized {
+    public var replyBytes: Int { fixedAllowance + toolName.utf8.count + (reason?.utf8.count ?? 0) }
+}
+
+extension ReplyDelta: ReplySized {
+    public var replyBytes: Int { 64 + text.utf8.count }
+}
+
 extension MessageVersion: ReplySized {
     public var replyBytes: Int { fixedAllowance + content.utf8.count }
 }
@@ -58,7 +66,7 @@ extension RoomEvent: ReplySized {
         case .message(let message)?: fixedAllowance + message.replyBytes
         case .thread(let thread)?: fixedAllowance + thread.replyBytes
         case .session(let session)?: fixedAllowance + session.replyBytes
-        case .reaction?, .toolCallDenied?, nil: 2 * fixedAllowance
+        case .reaction?, .toolCallDenied?, .toolCallApproval?, nil: 2 * fixedAllowance
         }
     }
 }

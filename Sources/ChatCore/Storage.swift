@@ -239,7 +239,10 @@ public protocol ChatTransaction: AnyObject {
     func setOnlineStatus(tenantId: String, profileId: String, status: OnlineStatus, at: Int64) throws -> Int
 
     // MARK: Messages
+    /// A message; a streaming reply with its content so far (the concatenation of its stored deltas).
     func message(tenantId: String, id: String) throws -> Message?
+    /// A message as its row stores it (a streaming reply: empty content, delta count 0).
+    func messageRow(tenantId: String, id: String) throws -> Message?
     func insertMessage(_ message: Message) throws
     /// Writes content, attachments, metadata, edited_at, deleted_at and version.
     func updateMessage(_ message: Message) throws
@@ -303,8 +306,34 @@ public protocol ChatTransaction: AnyObject {
     func toolCall(tenantId: String, sessionId: String, callId: String) throws -> ToolCallRecord?
     func insertToolCall(_ call: ToolCallRecord) throws
     func setToolCallResult(tenantId: String, sessionId: String, callId: String, resultMessageId: String) throws
+    /// Writes a call's approval state, decision and claim.
+    func updateToolCall(_ call: ToolCallRecord) throws
+    /// Pending calls of the sessions whose participant is `participantProfileId`, oldest first (position:
+    /// requested_at, tiebreak: the call's message id).
+    func pendingToolCalls(tenantId: String, participantProfileId: String, sessionId: String?, after: ActivityPosition?,
+                          limit: Int) throws -> [ToolCallRecord]
+    /// Pending calls of every tenant requested before `cutoff`, oldest first (for the server's expiry job).
+    func expiredApprovals(requestedBefore cutoff: Int64, limit: Int) throws -> [ToolCallRecord]
     func turnState(tenantId: String, messageId: String) throws -> TurnState?
     func upsertTurnState(_ state: TurnState) throws
+
+    // MARK: Streamed replies (SPEC §13.1)
+    /// Writes a streamed message's content, delta count and stream state.
+    func updateMessageStream(_ message: Message) throws
+    func insertReplyDelta(_ delta: ReplyDelta) throws
+    /// The delta with the highest index of a message (nil: none stored).
+    func lastReplyDelta(tenantId: String, roomId: String, messageId: String) throws -> ReplyDelta?
+    func replyDelta(tenantId: String, roomId: String, messageId: String, index: Int64) throws -> ReplyDelta?
+    /// Stored deltas from `fromIndex` on, in index order.
+    func replyDeltas(tenantId: String, roomId: String, messageId: String, fromIndex: Int64, limit: Int) throws -> [ReplyDelta]
+    /// A session's replies that are streaming.
+    func streamingReplies(tenantId: String, sessionId: String) throws -> [Message]
+    /// Streaming replies of every tenant (for the server's stream job).
+    func streamingReplies(limit: Int) throws -> [Message]
+    /// Deletes the stored deltas of replies finished before `cutoff`; returns how many.
+    func dropReplyDeltas(finishedBefore cutoff: Int64) throws -> Int
+    /// Publishes a delta on its stream topic after the commit (not a room event; rolled back with its savepoint).
+    func publish(_ delta: ReplyDelta)
 
     // MARK: Event log
     /// Reserves the room's next event seq (increments the room's `last_event_seq`, serialising writers of the room).

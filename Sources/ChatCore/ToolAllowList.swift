@@ -6,17 +6,17 @@ public struct ToolAllowList: Sendable, Equatable {
     public let entries: [String]
 
     /// Validates `entries` (INVALID_ARGUMENT VALIDATION on `allowed_tools` when one is malformed).
-    public init(validating entries: [String], limits: ChatLimits = ChatLimits()) throws {
+    public init(validating entries: [String], limits: ChatLimits = ChatLimits(), field: String = "allowed_tools") throws {
         guard entries.count <= limits.maxAllowedTools else {
-            throw ChatError.validation("allowed_tools", "has more than \(limits.maxAllowedTools) entries")
+            throw ChatError.validation(field, "has more than \(limits.maxAllowedTools) entries")
         }
         for entry in entries {
-            guard !entry.isEmpty else { throw ChatError.validation("allowed_tools", "entries must not be empty") }
+            guard !entry.isEmpty else { throw ChatError.validation(field, "entries must not be empty") }
             guard entry.utf8.count <= limits.maxToolNameBytes else {
-                throw ChatError.validation("allowed_tools", "entry longer than \(limits.maxToolNameBytes) bytes")
+                throw ChatError.validation(field, "entry longer than \(limits.maxToolNameBytes) bytes")
             }
             guard Self.isValidEntry(entry) else {
-                throw ChatError.validation("allowed_tools", "'\(entry)' is neither a tool name nor a 'prefix.*' pattern")
+                throw ChatError.validation(field, "'\(entry)' is neither a tool name nor a 'prefix.*' pattern")
             }
         }
         self.entries = entries

@@ -15,6 +15,8 @@ public struct PostgresConfiguration: Sendable {
     public var maxBatch = 256
     /// Called after each commit with the transaction's events in log order (must not block).
     public var onCommit: (@Sendable ([RoomEvent]) -> Void)?
+    /// Called after each commit (after `onCommit`) with the reply deltas it stored, in append order (SPEC §13.1).
+    public var onStream: (@Sendable ([ReplyDelta]) -> Void)?
 
     public init(url: String) { self.url = url }
 
@@ -189,7 +191,8 @@ public final class PostgresStorage: ChatStorage, @unchecked Sendable {
             throw error
         }
         writer = GroupCommitWriter(engine: PostgresWriteEngine(pool: pool, logger: logger), maxBatch: configuration.maxBatch,
-                                   logger: logger, onCommit: configuration.onCommit)
+                                   logger: logger, onCommit: configuration.onCommit,
+                                   onStream: configuration.onStream)
     }
 
     /// Applies pending migrations to the database at `url` and returns the applied migration names.

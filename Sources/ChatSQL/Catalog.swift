@@ -213,7 +213,8 @@ package enum Catalog {
     static let updateSession = S("""
         UPDATE agent_sessions SET status = ?1, inactive_reason = ?2:text, allowed_tools = ?3, system_prompt = ?4,
             session_context = ?5, context_version = ?6, message_count = ?7, total_tokens_used = ?8, max_tokens = ?9,
-            max_messages = ?10, expires_at = ?11:int, last_message_at = ?12:int, closed_at = ?13:int
+            max_messages = ?10, expires_at = ?11:int, last_message_at = ?12:int, closed_at = ?13:int,
+            approval_tools = ?16, busy_policy = ?17
         WHERE tenant_id = ?14 AND id = ?15
         """)
     static let activeSession = S("""
@@ -234,6 +235,56 @@ package enum Catalog {
     static let tenantsWithActiveSessions = S("SELECT DISTINCT tenant_id FROM agent_sessions WHERE status = 'active'")
     static let toolCall = S("""
         SELECT \(Rows.toolCallColumns) FROM tool_calls WHERE tenant_id = ?1 AND session_id = ?2 AND call_id = ?3
+        """, locking: true)
+    static let updateToolCall = S("""
+        UPDATE tool_calls SET approval_state = ?1:text, decided_by_profile_id = ?2:text, decision_reason = ?3:text,
+            decided_at = ?4:int, claimed_at = ?5:int
+        WHERE tenant_id = ?6 AND session_id = ?7 AND call_id = ?8
+        """)
+    /// Pending calls of the sessions a profile is the participant of, oldest first (position: requested_at,
+    /// tiebreak: the call's message id).
+    static let pendingToolCalls = S("""
+        SELECT \(Rows.qualified(Rows.toolCallColumns, "c")) FROM tool_calls c
+          JOIN agent_sessions s ON s.tenant_id = c.tenant_id AND s.id = c.session_id
+        WHERE c.tenant_id = ?1 AND c.approval_state = 'pending' AND s.participant_profile_id = ?2
+          AND (?3:text IS NULL OR c.session_id = ?3:text)
+          AND (?4:int IS NULL OR c.requested_at > ?4:int OR (c.requested_at = ?4:int AND c.call_message_id > ?5:text))
+        ORDER BY c.requested_at, c.call_message_id LIMIT ?6
+        """)
+    static let expiredApprovals = S("""
+        SELECT \(Rows.toolCallColumns) FROM tool_calls WHERE approval_state = 'pending' AND requested_at < ?1
+        ORDER BY requested_at LIMIT ?2
+        """)
+
+    static let updateMessageStream = S("""
+        UPDATE messages SET content = ?1, delta_count = ?2, stream_state = ?3, stream_stop_at = ?4:int,
+            stream_finished_at = ?5:int
+        WHERE tenant_id = ?6 AND id = ?7
+        """)
+    static let insertReplyDelta = Rows.insert("reply_deltas", Rows.deltaColumns)
+    static let lastReplyDelta = S("""
+        SELECT \(Rows.deltaColumns) FROM reply_deltas WHERE tenant_id = ?1 AND message_id = ?2 ORDER BY idx DESC LIMIT 1
+        """)
+    static let replyDelta = S("""
+        SELECT \(Rows.deltaColumns) FROM reply_deltas WHERE tenant_id = ?1 AND message_id = ?2 AND idx = ?3
+        """)
+    static let replyDeltas = S("""
+        SELECT \(Rows.deltaColumns) FROM reply_deltas WHERE tenant_id = ?1 AND message_id = ?2 AND idx >= ?3
+        ORDER BY idx LIMIT ?4
+        """)
+    static let sessionStreamingReplies = S("""
+        SELECT \(Rows.messageColumns) FROM messages
+        WHERE tenant_id = ?1 AND agent_session_id = ?2 AND stream_state = 'streaming'
+        ORDER BY room_seq
+        """)
+    static let streamingReplies = S("""
+        SELECT \(Rows.messageColumns) FROM messages WHERE stream_state = 'streaming' ORDER BY tenant_id, room_seq LIMIT ?1
+        """)
+    /// Deltas of replies that finished before ?1 (the table holds only streaming and recently finished replies).
+    static let dropReplyDeltas = S("""
+        DELETE FROM reply_deltas WHERE EXISTS (
+            SELECT 1 FROM messages m WHERE m.tenant_id = reply_deltas.tenant_id AND m.id = reply_deltas.message_id
+              AND m.stream_finished_at < ?1)
         """)
     static let insertToolCall = Rows.insert("tool_calls", Rows.toolCallColumns)
     static let setToolCallResult = S("""

@@ -66,12 +66,15 @@ package final class GroupCommitWriter: @unchecked Sendable {
     private let queueDepth = Gauge(label: "smrtchat_writer_queue_depth")
 
     private let onCommit: (@Sendable ([RoomEvent]) -> Void)?
+    private let onStream: (@Sendable ([ReplyDelta]) -> Void)?
     /// Runs each committed batch's completions (replies, continuations) while the next batch commits.
     private let completions = WorkerThreads("smrt.chat.completions")
 
-    package init(engine: any WriteEngine, maxBatch: Int, logger: Logger, onCommit: (@Sendable ([RoomEvent]) -> Void)?) {
+    package init(engine: any WriteEngine, maxBatch: Int, logger: Logger, onCommit: (@Sendable ([RoomEvent]) -> Void)?,
+                 onStream: (@Sendable ([ReplyDelta]) -> Void)? = nil) {
         self.engine = engine
         self.onCommit = onCommit
+        self.onStream = onStream
         self.maxBatch = max(1, maxBatch)
         self.logger = logger
         let thread = Thread { [self] in loop() }
@@ -171,16 +174,19 @@ package final class GroupCommitWriter: @unchecked Sendable {
             finishers.removeAll(keepingCapacity: true)
             do {
                 var events: [RoomEvent] = []
+                var deltas: [ReplyDelta] = []
                 try engine.inWriteTransaction { connection in
                     let tx = SQLTransaction(connection, optimistic: optimistic)
                     if tx.prefetches { try tx.prefetch(calls: batch.compactMap { $0.call }, rooms: Set(batch.compactMap { $0.room })) }
                     for job in batch { finishers.append(try job.run(tx)) }
                     try engine.finishBatch(tx)
                     events = tx.events
+                    deltas = tx.deltas
                 }
                 commits += 1
                 operations += batch.count
                 if let onCommit, !events.isEmpty { onCommit(events) }
+                if let onStream, !deltas.isEmpty { onStream(deltas) }
                 let committed = finishers
                 completions.submit { for finish in committed { finish(nil) } }
                 return

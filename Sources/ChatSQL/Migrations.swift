@@ -20,7 +20,47 @@ package enum Migrations {
         Migration(name: "v3-deferred-fts") { $0 == .sqlite ? deferredFTS : [] },
         Migration(name: "v4-redact-session-events") { [redactSessionEvents($0)] },
         Migration(name: "v5-audit-log", statements: auditLog),
+        Migration(name: "v6-streams-and-approvals", statements: streamsAndApprovals),
     ]
+
+    /// SPEC §13: a streamed reply's state on its message and its deltas in their own table (a delta is one
+    /// inserted row, never a rewrite of the message); a tool call's approval, claim and decision; a session's
+    /// approval list and busy policy.
+    static func streamsAndApprovals(_ d: SQLDialect) -> [String] {
+        let states = StreamState.allCases.map { "'\($0.rawValue)'" }.joined(separator: ",")
+        let approvals = ApprovalState.allCases.map { "'\($0.rawValue)'" }.joined(separator: ",")
+        let policies = BusyPolicy.allCases.map { "'\($0.rawValue)'" }.joined(separator: ",")
+        return [
+            "ALTER TABLE messages ADD COLUMN stream_state TEXT CHECK (stream_state IN (\(states)))",
+            "ALTER TABLE messages ADD COLUMN delta_count \(d.int) NOT NULL DEFAULT 0",
+            "ALTER TABLE messages ADD COLUMN stream_stop_at \(d.int)",
+            "ALTER TABLE messages ADD COLUMN stream_finished_at \(d.int)",
+            // The idle job's and the busy check's scan: only streaming replies are in it.
+            "CREATE INDEX messages_streaming ON messages(tenant_id, agent_session_id) WHERE stream_state = 'streaming'",
+            "CREATE INDEX messages_stream_finished ON messages(stream_finished_at) WHERE stream_finished_at IS NOT NULL",
+            """
+            CREATE TABLE reply_deltas (
+                tenant_id TEXT NOT NULL,
+                message_id TEXT NOT NULL,
+                idx \(d.int) NOT NULL CHECK (idx >= 0),
+                text TEXT NOT NULL,
+                content_length \(d.int) NOT NULL,
+                created_at \(d.int) NOT NULL,
+                PRIMARY KEY (tenant_id, message_id, idx),
+                FOREIGN KEY (tenant_id, message_id) REFERENCES messages(tenant_id, id)
+            )\(d.withoutRowid)
+            """,
+            "ALTER TABLE tool_calls ADD COLUMN approval_state TEXT CHECK (approval_state IN (\(approvals)))",
+            "ALTER TABLE tool_calls ADD COLUMN requested_at \(d.int) NOT NULL DEFAULT 0",
+            "ALTER TABLE tool_calls ADD COLUMN decided_by_profile_id TEXT",
+            "ALTER TABLE tool_calls ADD COLUMN decision_reason TEXT",
+            "ALTER TABLE tool_calls ADD COLUMN decided_at \(d.int)",
+            "ALTER TABLE tool_calls ADD COLUMN claimed_at \(d.int)",
+            "CREATE INDEX tool_calls_pending ON tool_calls(tenant_id, requested_at, session_id, call_id) WHERE approval_state = 'pending'",
+            "ALTER TABLE agent_sessions ADD COLUMN approval_tools TEXT NOT NULL DEFAULT '[]' \(d.json("approval_tools"))",
+            "ALTER TABLE agent_sessions ADD COLUMN busy_policy TEXT NOT NULL DEFAULT 'enqueue' CHECK (busy_policy IN (\(policies)))",
+        ]
+    }
 
     /// The audit trail: an append-only table (triggers refuse updates and deletes on both engines).
     static func auditLog(_ d: SQLDialect) -> [String] {

@@ -104,13 +104,14 @@ package enum Rows {
     static let messageColumns = """
         id, tenant_id, room_id, thread_id, reply_to_message_id, agent_session_id, sender_profile_id, role, \
         message_type, content, attachments, metadata, tool_call, created_at, edited_at, deleted_at, version, \
-        room_seq, client_request_id
+        room_seq, client_request_id, stream_state, delta_count, stream_stop_at, stream_finished_at
         """
 
     static func values(_ m: Message) -> [any SQLBindable] {
         [m.id, m.tenantId, m.roomId, m.threadId, m.replyToMessageId, m.agentSessionId, m.senderProfileId,
          m.role.rawValue, m.messageType.rawValue, m.content, json(m.attachments), m.metadata, m.toolCall.map(json),
-         m.createdAt, m.editedAt, m.deletedAt, m.version, m.roomSeq, m.clientRequestId]
+         m.createdAt, m.editedAt, m.deletedAt, m.version, m.roomSeq, m.clientRequestId, m.stream?.state.rawValue,
+         m.stream?.deltaCount ?? 0, m.stream?.stopRequestedAt, m.stream?.finishedAt]
     }
 
     static func message(_ r: any SQLRow) throws -> Message {
@@ -121,7 +122,25 @@ package enum Rows {
                 attachments: try list(Attachment.self, try r.text(10)), metadata: try r.text(11),
                 toolCall: try decode(ToolCallData.self, try r.optionalText(12)), createdAt: try r.int(13),
                 editedAt: try r.optionalInt(14), deletedAt: try r.optionalInt(15), version: try r.int(16),
-                roomSeq: try r.int(17), clientRequestId: try r.optionalText(18))
+                roomSeq: try r.int(17), clientRequestId: try r.optionalText(18),
+                stream: try r.optionalText(19).map { state in
+                    ReplyStream(state: try enumValue(StreamState.self, state, "stream_state"), deltaCount: try r.int(20),
+                                stopRequestedAt: try r.optionalInt(21), finishedAt: try r.optionalInt(22))
+                })
+    }
+
+    private static func enumValue<E: RawRepresentable>(_ type: E.Type, _ text: String, _ column: String) throws -> E
+        where E.RawValue == String {
+        guard let value = E(rawValue: text) else { throw StorageCorruption("unexpected \(column) '\(text)'") }
+        return value
+    }
+
+    static let deltaColumns = "tenant_id, message_id, idx, text, content_length, created_at"
+
+    /// A delta selected as `deltaColumns`, of a message of `roomId`.
+    static func delta(_ r: any SQLRow, roomId: String) throws -> ReplyDelta {
+        ReplyDelta(tenantId: try r.text(0), roomId: roomId, messageId: try r.text(1), index: try r.int(2),
+                   text: try r.text(3), contentLength: try r.int(4), createdAt: try r.int(5))
     }
 
     static let versionColumns = "message_id, version, content, edited_at"
@@ -167,14 +186,15 @@ package enum Rows {
     static let sessionColumns = """
         id, tenant_id, agent_id, agent_profile_id, participant_profile_id, room_id, status, inactive_reason, \
         allowed_tools, system_prompt, session_context, context_version, session_key, message_count, \
-        total_tokens_used, max_tokens, max_messages, expires_at, last_message_at, closed_at, created_at
+        total_tokens_used, max_tokens, max_messages, expires_at, last_message_at, closed_at, created_at, \
+        approval_tools, busy_policy
         """
 
     static func values(_ s: AgentSession) -> [any SQLBindable] {
         [s.id, s.tenantId, s.agentId, s.agentProfileId, s.participantProfileId, s.roomId, s.status.rawValue,
          s.storedInactiveReason?.rawValue, json(s.allowedTools), s.systemPrompt, s.sessionContext, s.contextVersion,
          s.sessionKey, s.messageCount, s.totalTokensUsed, s.maxTokens, s.maxMessages, s.expiresAt, s.lastMessageAt,
-         s.closedAt, s.createdAt]
+         s.closedAt, s.createdAt, json(s.approvalTools), s.busyPolicy.rawValue]
     }
 
     static func session(_ r: any SQLRow) throws -> AgentSession {
@@ -186,18 +206,26 @@ package enum Rows {
             messageCount: try r.int(13), totalTokensUsed: try r.int(14), maxTokens: try r.int(15),
             maxMessages: try r.int(16), expiresAt: try r.optionalInt(17), lastMessageAt: try r.optionalInt(18),
             closedAt: try r.optionalInt(19), createdAt: try r.int(20),
-            storedInactiveReason: try r.optionalText(7).flatMap(InactiveReason.init(rawValue:)))
+            storedInactiveReason: try r.optionalText(7).flatMap(InactiveReason.init(rawValue:)),
+            approvalTools: try list(String.self, try r.text(21)), busyPolicy: try r.enumValue(22, "busy_policy"))
     }
 
-    static let toolCallColumns = "tenant_id, session_id, call_id, tool_name, call_message_id, result_message_id"
+    static let toolCallColumns = """
+        tenant_id, session_id, call_id, tool_name, call_message_id, result_message_id, approval_state, requested_at, \
+        decided_by_profile_id, decision_reason, decided_at, claimed_at
+        """
 
     static func values(_ c: ToolCallRecord) -> [any SQLBindable] {
-        [c.tenantId, c.sessionId, c.callId, c.toolName, c.callMessageId, c.resultMessageId]
+        [c.tenantId, c.sessionId, c.callId, c.toolName, c.callMessageId, c.resultMessageId, c.approvalState?.rawValue,
+         c.requestedAt, c.decidedByProfileId, c.decisionReason, c.decidedAt, c.claimedAt]
     }
 
     static func toolCall(_ r: any SQLRow) throws -> ToolCallRecord {
         ToolCallRecord(tenantId: try r.text(0), sessionId: try r.text(1), callId: try r.text(2), toolName: try r.text(3),
-                       callMessageId: try r.text(4), resultMessageId: try r.optionalText(5))
+                       callMessageId: try r.text(4), resultMessageId: try r.optionalText(5),
+                       approvalState: try r.optionalText(6).map { try enumValue(ApprovalState.self, $0, "approval_state") },
+                       requestedAt: try r.int(7), decidedByProfileId: try r.optionalText(8),
+                       decisionReason: try r.optionalText(9), decidedAt: try r.optionalInt(10), claimedAt: try r.optionalInt(11))
     }
 
     static let turnStateColumns = "tenant_id, message_id, outcome, continuation_id, settled_at"

@@ -12,6 +12,8 @@ package final class SQLTransaction: ChatTransaction {
     package let connection: any SQLConnection
     /// Events appended so far, in log order (rolled back with their savepoint).
     package private(set) var events: [RoomEvent] = []
+    /// Reply deltas to publish after the commit, in append order (rolled back with their savepoint).
+    package private(set) var deltas: [ReplyDelta] = []
     private var savepointDepth = 0
     /// Optimistic mode (the write path's first attempt at a batch): `savepoint` opens no SQL savepoint.
     /// A body that fails without having changed a row needs no rollback; one that fails after changing
@@ -72,6 +74,7 @@ package final class SQLTransaction: ChatTransaction {
             connection.depthChanged(savepointDepth)
         }
         let mark = events.count
+        let deltaMark = deltas.count
         let remembered = memory
         try connection.execute(raw: "SAVEPOINT \(name)")
         do {
@@ -84,6 +87,7 @@ package final class SQLTransaction: ChatTransaction {
             try connection.execute(raw: "RELEASE SAVEPOINT \(name)")
             connection.rolledBack(toDepth: savepointDepth)
             events.removeSubrange(mark...)
+            deltas.removeSubrange(deltaMark...)
             memory = remembered
             throw error
         }
@@ -190,7 +194,24 @@ package final class SQLTransaction: ChatTransaction {
     // MARK: Messages
 
     package func message(tenantId: String, id: String) throws -> Message? {
+        try messageRow(tenantId: tenantId, id: id).map(withStreamContent)
+    }
+
+    package func messageRow(tenantId: String, id: String) throws -> Message? {
         try one(Catalog.message, [tenantId, id], Rows.message)
+    }
+
+    /// A streaming reply's row holds no content: its content and delta count are those of its stored deltas.
+    private func withStreamContent(_ row: Message) throws -> Message {
+        guard var stream = row.stream, stream.isStreaming else { return row }
+        var message = row
+        // Every delta is at least one byte of content, so the content limit bounds the rows read.
+        let deltas = try replyDeltas(tenantId: row.tenantId, roomId: row.roomId, messageId: row.id, fromIndex: 0,
+                                     limit: Int.max / 2)
+        message.content = deltas.reduce(into: "") { $0 += $1.text }
+        stream.deltaCount = Int64(deltas.count)
+        message.stream = stream
+        return message
     }
 
     package func insertMessage(_ m: Message) throws {
@@ -215,7 +236,7 @@ package final class SQLTransaction: ChatTransaction {
         let filter = q.threadId != nil ? 0 : q.includeThreadReplies ? 1 : 2
         return try all(Catalog.messages[filter][q.order == .newestFirst ? 0 : 1],
                        [q.tenantId, q.roomId, q.threadId, q.includeDeleted, q.afterSeq, q.beforeSeq,
-                        q.replyToMessageId, q.limit], Rows.message)
+                        q.replyToMessageId, q.limit], Rows.message).map(withStreamContent)
     }
 
     package func searchMessages(_ s: MessageSearch) throws -> [Message] {
@@ -328,7 +349,7 @@ package final class SQLTransaction: ChatTransaction {
         try run(Catalog.updateSession, [
             s.status.rawValue, s.storedInactiveReason?.rawValue, Rows.json(s.allowedTools), s.systemPrompt,
             s.sessionContext, s.contextVersion, s.messageCount, s.totalTokensUsed, s.maxTokens, s.maxMessages,
-            s.expiresAt, s.lastMessageAt, s.closedAt, s.tenantId, s.id,
+            s.expiresAt, s.lastMessageAt, s.closedAt, s.tenantId, s.id, Rows.json(s.approvalTools), s.busyPolicy.rawValue,
         ])
     }
 
@@ -358,6 +379,61 @@ package final class SQLTransaction: ChatTransaction {
 
     package func insertToolCall(_ c: ToolCallRecord) throws {
         try run(Catalog.insertToolCall, Rows.values(c))
+    }
+
+    package func updateToolCall(_ c: ToolCallRecord) throws {
+        try run(Catalog.updateToolCall, [c.approvalState?.rawValue, c.decidedByProfileId, c.decisionReason, c.decidedAt,
+                                         c.claimedAt, c.tenantId, c.sessionId, c.callId])
+    }
+
+    package func pendingToolCalls(tenantId: String, participantProfileId: String, sessionId: String?,
+                                  after: ActivityPosition?, limit: Int) throws -> [ToolCallRecord] {
+        try all(Catalog.pendingToolCalls, [tenantId, participantProfileId, sessionId, after?.activityAt, after?.id, limit],
+                Rows.toolCall)
+    }
+
+    package func expiredApprovals(requestedBefore cutoff: Int64, limit: Int) throws -> [ToolCallRecord] {
+        try all(Catalog.expiredApprovals, [cutoff, limit], Rows.toolCall)
+    }
+
+    // MARK: Streamed replies
+
+    package func updateMessageStream(_ m: Message) throws {
+        try run(Catalog.updateMessageStream, [m.content, m.stream?.deltaCount ?? 0, m.stream?.state.rawValue,
+                                              m.stream?.stopRequestedAt, m.stream?.finishedAt, m.tenantId, m.id])
+    }
+
+    package func insertReplyDelta(_ d: ReplyDelta) throws {
+        try run(Catalog.insertReplyDelta, [d.tenantId, d.messageId, d.index, d.text, d.contentLength, d.createdAt])
+    }
+
+    package func lastReplyDelta(tenantId: String, roomId: String, messageId: String) throws -> ReplyDelta? {
+        try one(Catalog.lastReplyDelta, [tenantId, messageId]) { try Rows.delta($0, roomId: roomId) }
+    }
+
+    package func replyDelta(tenantId: String, roomId: String, messageId: String, index: Int64) throws -> ReplyDelta? {
+        try one(Catalog.replyDelta, [tenantId, messageId, index]) { try Rows.delta($0, roomId: roomId) }
+    }
+
+    package func replyDeltas(tenantId: String, roomId: String, messageId: String, fromIndex: Int64, limit: Int) throws
+        -> [ReplyDelta] {
+        try all(Catalog.replyDeltas, [tenantId, messageId, fromIndex, limit]) { try Rows.delta($0, roomId: roomId) }
+    }
+
+    package func streamingReplies(tenantId: String, sessionId: String) throws -> [Message] {
+        try all(Catalog.sessionStreamingReplies, [tenantId, sessionId], Rows.message)
+    }
+
+    package func streamingReplies(limit: Int) throws -> [Message] {
+        try all(Catalog.streamingReplies, [limit], Rows.message)
+    }
+
+    package func dropReplyDeltas(finishedBefore cutoff: Int64) throws -> Int {
+        try run(Catalog.dropReplyDeltas, [cutoff])
+    }
+
+    package func publish(_ delta: ReplyDelta) {
+        deltas.append(delta)
     }
 
     package func setToolCallResult(tenantId: String, sessionId: String, callId: String, resultMessageId: String) throws {

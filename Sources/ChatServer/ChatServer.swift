@@ -117,6 +117,7 @@ public final class ChatServer: Service {
         let jobs: [(String, Int64, @Sendable () async throws -> Void)] = [
             ("session-expiry", configuration.sessionExpiryIntervalSeconds, { [self] in try await expireSessions() }),
             ("retention", configuration.retentionIntervalSeconds, { [self] in try await purge() }),
+            ("agent-streams", configuration.streamJobIntervalSeconds, { [self] in try await runStreamJob() }),
         ]
         return jobs.filter { $0.1 > 0 }.map { name, interval, body in
             PeriodicJob(name: name, interval: .seconds(interval), logger: logger, body: body)
@@ -134,6 +135,17 @@ public final class ChatServer: Service {
                 count += try domain.expireStaleSessions(tx, actor, olderThanSeconds: idle, serverJob: true)
             }
             return count
+        }
+    }
+
+    /// Finishes idle and stopped streaming replies, expires approvals, drops old reply deltas (SPEC §13).
+    func runStreamJob() async throws {
+        let domain = self.domain
+        let report = try await storage.write { tx in try domain.runStreamJob(tx) }
+        if report != StreamJobReport() {
+            logger.debug("stream job", metadata: ["chat.interrupted": "\(report.interrupted)", "chat.stopped": "\(report.stopped)",
+                                                  "chat.approvals_expired": "\(report.approvalsExpired)",
+                                                  "chat.deltas_dropped": "\(report.deltasDropped)"])
         }
     }
 

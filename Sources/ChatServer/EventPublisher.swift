@@ -19,7 +19,12 @@ public final class EventPublisher: @unchecked Sendable, Service, CustomStringCon
     private let includeEntities: Bool
     private let logger: Logger
     private let condition = NSCondition()
-    private var queue: [RoomEvent] = []
+    /// What leaves next: a room event, or a reply delta on its stream topic.
+    private enum Item {
+        case event(RoomEvent)
+        case delta(ReplyDelta)
+    }
+    private var queue: [Item] = []
     private var stopped = false
     private var finished = false
 
@@ -43,9 +48,18 @@ public final class EventPublisher: @unchecked Sendable, Service, CustomStringCon
 
     /// Queues events for publishing; never blocks on the network.
     public func publish(_ events: [RoomEvent]) {
+        enqueue(events.map(Item.event))
+    }
+
+    /// Queues reply deltas for publishing on their stream topics (SPEC §13.1).
+    public func publish(_ deltas: [ReplyDelta]) {
+        enqueue(deltas.map(Item.delta))
+    }
+
+    private func enqueue(_ items: [Item]) {
         condition.lock()
         if !stopped {
-            queue += events
+            queue += items
             condition.signal()
         }
         condition.unlock()
@@ -81,6 +95,14 @@ public final class EventPublisher: @unchecked Sendable, Service, CustomStringCon
         return bytes
     }
 
+    /// The bytes of one published reply delta: its stream topic, 0x00, the serialized `ReplyDelta`.
+    static func frame(_ delta: ReplyDelta) -> [UInt8] {
+        var bytes = Array(delta.topic.utf8)
+        bytes.append(0)
+        bytes += (try? delta.wire.serializedBytes()) ?? []
+        return bytes
+    }
+
     private func loop() {
         while true {
             condition.lock()
@@ -94,15 +116,24 @@ public final class EventPublisher: @unchecked Sendable, Service, CustomStringCon
             let batch = queue
             queue.removeAll(keepingCapacity: true)
             condition.unlock()
-            ServerMetrics.eventsPublished.increment(by: Int64(batch.count))
-            for event in batch {
+            var events = 0
+            for item in batch {
+                let frame: [UInt8]
+                switch item {
+                case .event(let event):
+                    events += 1
+                    frame = Self.frame(event, includeEntities: includeEntities)
+                case .delta(let delta):
+                    frame = Self.frame(delta)
+                }
                 do {
-                    try socket.send(Self.frame(event, includeEntities: includeEntities), dontWait: true)
+                    try socket.send(frame, dontWait: true)
                 } catch {
                     // A PUB socket drops what it cannot send; consumers recover through the log.
                     logger.debug("event not published", metadata: ["error": "\(error)"])
                 }
             }
+            ServerMetrics.eventsPublished.increment(by: Int64(events))
         }
     }
 }

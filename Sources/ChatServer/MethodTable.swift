@@ -75,7 +75,7 @@ enum MethodTable {
     /// The table; `includeEntities` false serves event pages in the `ids` payload mode.
     static func build(includeEntities: Bool) -> [String: MethodSpec] {
         var table: [String: MethodSpec] = [:]
-        for method in rooms + participants + messages + threads + reactions + sessions
+        for method in rooms + participants + messages + threads + reactions + sessions + streams
             + events(includeEntities: includeEntities) {
             table[RequestSigning.methodName(method.name)] = method
         }
@@ -331,7 +331,8 @@ enum MethodTable {
             let c = try d.createAgentSession(
                 tx, a, agentId: r.agentID, agentProfileId: r.agentProfileID, allowedTools: r.allowedTools,
                 systemPrompt: r.hasSystemPrompt ? r.systemPrompt : nil, maxTokens: r.maxTokens,
-                maxMessages: r.maxMessages, ttlSeconds: r.ttlSeconds, sessionKey: r.sessionKey)
+                maxMessages: r.maxMessages, ttlSeconds: r.ttlSeconds, sessionKey: r.sessionKey,
+                approvalTools: r.approvalTools, busyPolicy: try optionalDomainEnum(r.busyPolicy, "busy_policy") ?? .enqueue)
             return Smrt_Chat_V1_CreateAgentSessionResponse.with {
                 $0.session = c.session.wire
                 $0.room = c.room.wire
@@ -381,13 +382,16 @@ enum MethodTable {
                 $0.allowed = check.allowed
                 $0.matchedEntry = check.matchedEntry ?? ""
                 $0.reason = check.reason?.rawValue ?? ""
+                $0.requiresApproval = check.requiresApproval
             }
         },
         write("UpdateAgentSessionConfig", Smrt_Chat_V1_UpdateAgentSessionConfigRequest.self) { d, tx, a, r in
             let s = try d.updateAgentSessionConfig(
                 tx, a, sessionId: r.sessionID, allowedTools: r.hasAllowedTools ? r.allowedTools.tools : nil,
                 systemPrompt: r.hasSystemPrompt ? r.systemPrompt : nil, maxTokens: r.hasMaxTokens ? r.maxTokens : nil,
-                maxMessages: r.hasMaxMessages ? r.maxMessages : nil, ttlSeconds: r.hasTtlSeconds ? r.ttlSeconds : nil)
+                maxMessages: r.hasMaxMessages ? r.maxMessages : nil, ttlSeconds: r.hasTtlSeconds ? r.ttlSeconds : nil,
+                approvalTools: r.hasApprovalTools ? r.approvalTools.tools : nil,
+                busyPolicy: r.hasBusyPolicy ? try optionalDomainEnum(r.busyPolicy, "busy_policy") ?? .enqueue : nil)
             return Smrt_Chat_V1_UpdateAgentSessionConfigResponse.with { $0.session = s.wire }
         },
         read("GetSessionContext", Smrt_Chat_V1_GetSessionContextRequest.self, [.chat, .agent]) { d, tx, a, r in
@@ -417,6 +421,62 @@ enum MethodTable {
                                                   outcome: try domainEnum(r.outcome, "outcome"),
                                                   resumedFrom: r.resumedFrom, continuationId: r.continuationID)
             return Smrt_Chat_V1_RecordTurnOutcomeResponse.with { $0.applied = applied }
+        },
+    ]
+
+    static let streams: [MethodSpec] = [
+        write("BeginAgentReply", Smrt_Chat_V1_BeginAgentReplyRequest.self, [.agent]) { d, tx, a, r in
+            let sent = try d.beginAgentReply(tx, a, sessionId: r.sessionID, threadId: r.threadID,
+                                             replyToMessageId: r.replyToMessageID, clientRequestId: r.clientRequestID)
+            return Smrt_Chat_V1_BeginAgentReplyResponse.with { $0.message = sent.message.wire; $0.replayed = sent.replayed }
+        },
+        write("AppendReplyDelta", Smrt_Chat_V1_AppendReplyDeltaRequest.self, [.agent]) { d, tx, a, r in
+            let appended = try d.appendReplyDelta(tx, a, messageId: r.messageID, index: r.index, text: r.text)
+            return Smrt_Chat_V1_AppendReplyDeltaResponse.with {
+                $0.delta = appended.delta.wire
+                $0.deltaCount = appended.deltaCount
+            }
+        },
+        write("FinishAgentReply", Smrt_Chat_V1_FinishAgentReplyRequest.self, [.agent]) { d, tx, a, r in
+            let message = try d.finishAgentReply(tx, a, messageId: r.messageID,
+                                                 status: try domainEnum(r.status, "status"), tokensUsed: r.tokensUsed)
+            return Smrt_Chat_V1_FinishAgentReplyResponse.with { $0.message = message.wire }
+        },
+        write("StopReply", Smrt_Chat_V1_StopReplyRequest.self) { d, tx, a, r in
+            let message = try d.stopReply(tx, a, messageId: r.messageID)
+            return Smrt_Chat_V1_StopReplyResponse.with { $0.message = message.wire }
+        },
+        read("ListReplyDeltas", Smrt_Chat_V1_ListReplyDeltasRequest.self, [.chat, .events, .agent]) { d, tx, a, r in
+            let page = try d.listReplyDeltas(tx, a, messageId: r.messageID, fromIndex: r.fromIndex, limit: Int(r.limit))
+            return Smrt_Chat_V1_ListReplyDeltasResponse.with {
+                $0.deltas = page.deltas.map(\.wire)
+                $0.hasMore_p = page.hasMore
+                $0.streamState = wireEnum(page.state)
+                $0.deltaCount = page.deltaCount
+            }
+        },
+        write("DecideToolCall", Smrt_Chat_V1_DecideToolCallRequest.self, [.chat]) { d, tx, a, r in
+            let decision: Smrt_Chat_V1_ToolDecision = r.decision
+            guard decision == .approve || decision == .reject else {
+                throw ChatError.validation("decision", "must be APPROVE or REJECT")
+            }
+            let approval = try d.decideToolCall(tx, a, sessionId: r.sessionID, callId: r.callID,
+                                                approve: decision == .approve, reason: r.hasReason ? r.reason : nil)
+            return Smrt_Chat_V1_DecideToolCallResponse.with { $0.approval = approval.wire }
+        },
+        write("ClaimToolCall", Smrt_Chat_V1_ClaimToolCallRequest.self, [.agent]) { d, tx, a, r in
+            let claimed = try d.claimToolCall(tx, a, sessionId: r.sessionID, callId: r.callID)
+            return Smrt_Chat_V1_ClaimToolCallResponse.with {
+                $0.approval = claimed.approval.wire
+                $0.message = claimed.message.wire
+            }
+        },
+        read("ListPendingToolCalls", Smrt_Chat_V1_ListPendingToolCallsRequest.self) { d, tx, a, r in
+            let page = try d.listPendingToolCalls(tx, a, sessionId: r.sessionID, cursor: r.cursor, limit: Int(r.limit))
+            return Smrt_Chat_V1_ListPendingToolCallsResponse.with {
+                $0.approvals = page.items.map(\.wire)
+                ($0.nextCursor, $0.hasMore_p) = pageFields(page)
+            }
         },
     ]
 

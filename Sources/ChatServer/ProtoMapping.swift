@@ -115,7 +115,39 @@ extension ChatCore.Message {
         if let deletedAt { m.deletedAt = deletedAt }
         m.version = version
         m.roomSeq = roomSeq
+        if let stream {
+            m.streamState = wireEnum(stream.state)
+            m.deltaCount = stream.deltaCount
+        }
         return m
+    }
+}
+
+extension ReplyDelta {
+    var wire: Smrt_Chat_V1_ReplyDelta {
+        var d = Smrt_Chat_V1_ReplyDelta()
+        d.messageID = messageId
+        d.index = index
+        d.text = text
+        d.contentLength = contentLength
+        return d
+    }
+}
+
+extension ToolCallApproval {
+    var wire: Smrt_Chat_V1_ToolCallApproval {
+        var a = Smrt_Chat_V1_ToolCallApproval()
+        a.sessionID = sessionId
+        a.messageID = messageId
+        a.callID = callId
+        a.toolName = toolName
+        a.approvalState = approvalState.map { wireEnum($0) } ?? .unspecified
+        if let decidedByProfileId { a.decidedByProfileID = decidedByProfileId }
+        if let reason { a.reason = reason }
+        if let claimedAt { a.claimedAt = claimedAt }
+        a.requestedAt = requestedAt
+        if let decidedAt { a.decidedAt = decidedAt }
+        return a
     }
 }
 
@@ -197,6 +229,8 @@ extension AgentSession {
         if let lastMessageAt { s.lastMessageAt = lastMessageAt }
         if let closedAt { s.closedAt = closedAt }
         s.createdAt = createdAt
+        s.approvalTools = approvalTools
+        s.busyPolicy = wireEnum(busyPolicy)
         let reason = inactiveReason(at: now)
         s.isActive = reason == nil
         s.inactiveReason = reason.map { wireEnum($0) } ?? .unspecified
@@ -239,6 +273,7 @@ extension RoomEvent {
             w.toolName = d.toolName
             w.callID = d.callId
             e.toolCallDenied = w
+        case .toolCallApproval(let a): e.toolCallApproval = a.wire
         }
         return e
     }

@@ -44,6 +44,9 @@ public struct ServerConfiguration: Sendable {
     public var sessionExpiryIntervalSeconds: Int64 = 300
     /// Sessions idle longer than this are expired by the job (0: only sessions no longer active).
     public var sessionIdleSeconds: Int64 = 0
+    /// How often idle streaming replies are finished, approvals expired and old reply deltas dropped (SPEC §13;
+    /// their times are `limits.streamIdleSeconds`, `approvalTtlSeconds`, `deltaRetentionSeconds`); 0: off.
+    public var streamJobIntervalSeconds: Int64 = 5
     /// PUB socket send buffer (bursts beyond it are dropped; consumers catch up from the log).
     public var publishBufferBytes = 4 << 20
     public var limits = ChatLimits()

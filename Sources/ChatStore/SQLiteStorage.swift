@@ -19,6 +19,8 @@ public struct SQLiteConfiguration: Sendable {
     /// Called on the writer thread after each commit with the batch's events in log order (the
     /// publisher hands them to its own thread; it must not block).
     public var onCommit: (@Sendable ([RoomEvent]) -> Void)?
+    /// Called after each commit (after `onCommit`) with the reply deltas it stored, in append order (SPEC §13.1).
+    public var onStream: (@Sendable ([ReplyDelta]) -> Void)?
 
     public init(path: String) { self.path = path }
 }
@@ -58,7 +60,8 @@ public final class SQLiteStorage: ChatStorage {
         try Self.migrator.migrate(pool)
         self.logger = logger
         writer = GroupCommitWriter(engine: SQLiteWriteEngine(pool: pool, logger: logger), maxBatch: configuration.maxBatch,
-                                   logger: logger, onCommit: configuration.onCommit)
+                                   logger: logger, onCommit: configuration.onCommit,
+                                   onStream: configuration.onStream)
     }
 
     /// The database holds the key secrets: a new one is created 0600 in a folder created 0700, and an

@@ -76,6 +76,9 @@ struct EventFormat {
             return "agent \(s.agentID) \(Output.name(s.status))"
         case .toolCallDenied(let d)?:
             return "tool \(d.toolName) denied (call \(d.callID))"
+        case .toolCallApproval(let a)?:
+            let by = a.hasDecidedByProfileID ? " by \(a.decidedByProfileID)" : ""
+            return "tool \(a.toolName) call \(a.callID) \(Output.name(a.approvalState))\(by)"
         case nil:
             return ""
         }

@@ -11,12 +11,15 @@ import Foundation
 /// instance), `durability` (normal|full), `workers`,
 /// `max_frame_bytes`, `signature_window_ms`, `key_rate`, `key_burst`, `tenant_rate`, `tenant_burst`
 /// (0 turns a rate limit off), `payload_mode` (full|ids), `retention_seconds`, `retention_interval`,
-/// `session_expiry_interval`, `session_idle_seconds` (0 turns a job off), `read_events` (true|false),
+/// `session_expiry_interval`, `session_idle_seconds` (0 turns a job off), `stream_job_interval` (0: off),
+/// `stream_idle_seconds`, `delta_retention_seconds`, `approval_ttl_seconds`, `read_events` (true|false),
 /// `log_format` (text|json), `metrics` (HOST:PORT of the Prometheus endpoint; empty: off).
 enum ConfigurationLoader {
     static let keys = ["rpc", "events", "db", "storage", "pg_pool", "durability", "workers", "max_frame_bytes", "signature_window_ms",
                        "key_rate", "key_burst", "tenant_rate", "tenant_burst", "payload_mode", "retention_seconds",
-                       "retention_interval", "session_expiry_interval", "session_idle_seconds", "read_events", "log_format", "metrics"]
+                       "retention_interval", "session_expiry_interval", "session_idle_seconds", "stream_job_interval",
+                       "stream_idle_seconds", "delta_retention_seconds", "approval_ttl_seconds", "read_events", "log_format",
+                       "metrics"]
 
     static func load(file: String?, overrides: [String: String]) throws -> (ServerConfiguration, StorageSettings) {
         var values: [String: String] = [:]
@@ -74,6 +77,10 @@ enum ConfigurationLoader {
         if let v = try int("retention_interval") { c.retentionIntervalSeconds = v }
         if let v = try int("session_expiry_interval") { c.sessionExpiryIntervalSeconds = v }
         if let v = try int("session_idle_seconds") { c.sessionIdleSeconds = v }
+        if let v = try int("stream_job_interval") { c.streamJobIntervalSeconds = v }
+        if let v = try int("stream_idle_seconds") { c.limits.streamIdleSeconds = max(1, min(v, c.limits.maxDurationSeconds)) }
+        if let v = try int("delta_retention_seconds") { c.limits.deltaRetentionSeconds = max(0, min(v, c.limits.maxDurationSeconds)) }
+        if let v = try int("approval_ttl_seconds") { c.limits.approvalTtlSeconds = max(1, min(v, c.limits.maxDurationSeconds)) }
         if let v = values["read_events"] { c.limits.emitReadEvents = v == "true" || v == "1" }
         if let v = values["metrics"] { c.metricsAddress = v.trimmingCharacters(in: .whitespaces) }
         if let v = values["log_format"] {

@@ -39,19 +39,23 @@ struct Engine {
     let storage: any ChatStorage
     let checkConsistency: () throws -> ConsistencyReport
 
-    /// Opens (creating and migrating) the engine `settings` name; `onCommit` receives every commit's events.
+    /// Opens (creating and migrating) the engine `settings` name; `onCommit` receives every commit's events and
+    /// `onStream` its reply deltas.
     static func open(_ settings: StorageSettings, onCommit: (@Sendable ([RoomEvent]) -> Void)? = nil,
+                     onStream: (@Sendable ([ReplyDelta]) -> Void)? = nil,
                      logger: Logger = Logger(label: "smrt.chat.store")) throws -> Engine {
         if let url = settings.postgresURL {
             var configuration = PostgresConfiguration(url: url)
             configuration.poolSize = settings.postgresPoolSize
             configuration.onCommit = onCommit
+            configuration.onStream = onStream
             let postgres = try PostgresStorage(configuration, logger: logger)
             return Engine(storage: postgres, checkConsistency: postgres.checkConsistency)
         }
         var configuration = SQLiteConfiguration(path: settings.databasePath)
         configuration.durability = settings.durability
         configuration.onCommit = onCommit
+        configuration.onStream = onStream
         let sqlite = try SQLiteStorage(configuration, logger: logger)
         return Engine(storage: sqlite, checkConsistency: sqlite.checkConsistency)
     }

@@ -46,7 +46,11 @@ struct Serve: AsyncParsableCommand {
         if let logFormat { overrides["log_format"] = logFormat }
         if let metrics { overrides["metrics"] = metrics }
         if noRateLimits { overrides["key_rate"] = "0"; overrides["tenant_rate"] = "0" }
-        if noJobs { overrides["retention_interval"] = "0"; overrides["session_expiry_interval"] = "0" }
+        if noJobs {
+            overrides["retention_interval"] = "0"
+            overrides["session_expiry_interval"] = "0"
+            overrides["stream_job_interval"] = "0"
+        }
         let (configuration, settings) = try ConfigurationLoader.load(file: config, overrides: overrides)
         let level = Logger.Level(rawValue: logLevel) ?? .info
         let json = configuration.logFormat == "json"
@@ -64,7 +68,8 @@ struct Serve: AsyncParsableCommand {
         let publisher = try EventPublisher(configuration, logger: logger)
         let engine: Engine
         do {
-            engine = try Engine.open(settings, onCommit: { publisher.publish($0) }, logger: logger)
+            engine = try Engine.open(settings, onCommit: { publisher.publish($0) }, onStream: { publisher.publish($0) },
+                                     logger: logger)
         } catch {
             publisher.stop()
             throw error

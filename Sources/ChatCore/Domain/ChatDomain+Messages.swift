@@ -40,8 +40,31 @@ extension ChatDomain {
             }
             session = s
         }
-        return try writeMessage(tx, room: room, draft: draft, sender: actor.profileId, role: .user,
-                                type: messageType, session: session, toolCall: nil, tokensUsed: 0)
+        return try writeUserMessage(tx, room: room, draft: draft, sender: actor.profileId, type: messageType,
+                                    session: session)
+    }
+
+    /// A user message, into a session (SPEC §13.3): while one of the session's replies streams, `reject`
+    /// refuses it and `interrupt` asks the streaming replies to stop in the same commit.
+    func writeUserMessage(
+        _ tx: any ChatTransaction, room: Room, draft: Draft, sender: String, type: MessageType, session: AgentSession?
+    ) throws -> SendResult {
+        var streaming: [Message] = []
+        let sent = try writeMessage(
+            tx, room: room, draft: draft, sender: sender, role: .user, type: type, session: session, toolCall: nil,
+            tokensUsed: 0,
+            afterIdempotency: {
+                guard let session, session.busyPolicy != .enqueue else { return }
+                streaming = try streamingReplies(tx, session)
+                if session.busyPolicy == .reject && !streaming.isEmpty {
+                    throw ChatError.precondition(.sessionBusy, "a reply of the session is streaming",
+                                                 metadata: ["message_id": streaming[0].id])
+                }
+            })
+        for reply in streaming where reply.stream?.stopRequestedAt == nil {
+            _ = try requestStop(tx, reply, now: sent.message.createdAt, actor: sender)
+        }
+        return sent
     }
 
     /// A validated message body, before any lookup.
@@ -94,8 +117,8 @@ extension ChatDomain {
     func writeMessage(
         _ tx: any ChatTransaction, room: Room, draft: Draft, sender: String, role: MessageRole, type: MessageType,
         session: AgentSession?, toolCall: ToolCallData?, tokensUsed: Int64,
-        beforeIdempotency: (() throws -> Void)? = nil, afterIdempotency: (() throws -> Void)? = nil,
-        afterInsert: ((String) throws -> Void)? = nil
+        stream: ReplyStream? = nil, beforeIdempotency: (() throws -> Void)? = nil,
+        afterIdempotency: (() throws -> Void)? = nil, afterInsert: ((String) throws -> Void)? = nil
     ) throws -> SendResult {
         let tenant = room.tenantId
         let now = clock()
@@ -125,7 +148,7 @@ extension ChatDomain {
             id = Identifiers.clientRequestMessageId(tenantId: tenant, roomId: room.id, threadId: draft.threadId,
                                                     actorProfileId: sender, clientRequestId: key)
             if let existing = try tx.message(tenantId: tenant, id: id) {
-                guard try isSameSend(tx, existing, draft: draft, type: type, toolCall: toolCall) else {
+                guard try isSameSend(tx, existing, draft: draft, type: type, toolCall: toolCall, streamed: stream != nil) else {
                     throw ChatError(.alreadyExists, .clientRequestConflict,
                                     "client_request_id was already used for a different message",
                                     metadata: ["existing_message_id": existing.id])
@@ -140,7 +163,7 @@ extension ChatDomain {
             id: id, tenantId: tenant, roomId: room.id, threadId: draft.threadId,
             replyToMessageId: draft.replyToMessageId, agentSessionId: session?.id, senderProfileId: sender,
             role: role, messageType: type, content: draft.content, attachments: draft.attachments, metadata: draft.metadata,
-            toolCall: toolCall, createdAt: now, roomSeq: seq, clientRequestId: draft.clientRequestId)
+            toolCall: toolCall, createdAt: now, roomSeq: seq, clientRequestId: draft.clientRequestId, stream: stream)
         try tx.insertMessage(message)
         try afterInsert?(id)
 
@@ -167,13 +190,17 @@ extension ChatDomain {
     /// Whether a resend carries what the original send carried (compared with its first text when
     /// edited since; a deleted original matches on everything but the cleared content).
     private func isSameSend(
-        _ tx: any ChatTransaction, _ existing: Message, draft: Draft, type: MessageType, toolCall: ToolCallData?
+        _ tx: any ChatTransaction, _ existing: Message, draft: Draft, type: MessageType, toolCall: ToolCallData?,
+        streamed: Bool
     ) throws -> Bool {
         guard existing.messageType == type, existing.threadId == draft.threadId,
               existing.replyToMessageId == draft.replyToMessageId,
-              existing.toolCall?.callId == toolCall?.callId, existing.toolCall?.name == toolCall?.name else {
+              existing.toolCall?.callId == toolCall?.callId, existing.toolCall?.name == toolCall?.name,
+              (existing.stream != nil) == streamed else {
             return false
         }
+        // A streamed reply's content comes from its deltas, not from the Begin call.
+        if streamed { return true }
         if existing.deletedAt != nil { return true }
         if existing.version > 1 {
             let first = try tx.messageVersions(tenantId: existing.tenantId, messageId: existing.id, oldestFirst: true,
@@ -286,6 +313,9 @@ extension ChatDomain {
         guard message.deletedAt == nil else {
             throw ChatError.precondition(.messageDeleted, "a deleted message cannot be edited")
         }
+        if message.stream?.isStreaming == true {
+            throw ChatError.precondition(.replyStreaming, "a streaming reply cannot be edited before it finishes")
+        }
         guard message.content != content else { return message }
         let now = clock()
         let previousWrittenAt = message.editedAt ?? message.createdAt
@@ -324,6 +354,15 @@ extension ChatDomain {
         try requireNotArchived(room)
         guard message.deletedAt == nil else { return message }
         let now = clock()
+        if var stream = message.stream, stream.isStreaming {
+            // A deleted reply streams no more: it finishes as stopped, empty.
+            stream.state = .stopped
+            stream.stopRequestedAt = stream.stopRequestedAt ?? now
+            stream.finishedAt = now
+            message.stream = stream
+            message.content = ""
+            try tx.updateMessageStream(message)
+        }
         message.content = ""
         message.attachments = []
         message.deletedAt = now

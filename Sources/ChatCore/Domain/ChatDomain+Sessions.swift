@@ -11,6 +11,8 @@ public struct ToolCheck: Sendable, Equatable {
     public var matchedEntry: String?
     /// TOOL_NOT_ALLOWED, TOOL_NAME_MISSING or SESSION_INACTIVE when not allowed.
     public var reason: ErrorReason?
+    /// Whether a call of the tool waits for the participant's approval (SPEC §13.2).
+    public var requiresApproval = false
 }
 
 /// The tool data of an agent reply.
@@ -37,12 +39,13 @@ extension ChatDomain {
     public func createAgentSession(
         _ tx: any ChatTransaction, _ actor: CallActor, agentId: String, agentProfileId: String? = nil,
         allowedTools: [String] = [], systemPrompt: String? = nil, maxTokens: Int64 = 0, maxMessages: Int64 = 0,
-        ttlSeconds: Int64 = 0, sessionKey: String? = nil
+        ttlSeconds: Int64 = 0, sessionKey: String? = nil, approvalTools: [String] = [], busyPolicy: BusyPolicy = .enqueue
     ) throws -> SessionCreation {
         try Validate.identifier(agentId, "agent_id")
         let givenProfile = (agentProfileId?.isEmpty ?? true) ? nil : agentProfileId
         if let givenProfile { try Validate.identifier(givenProfile, "agent_profile_id") }
         let tools = try ToolAllowList(validating: allowedTools, limits: limits)
+        let approvals = try ToolAllowList(validating: approvalTools, limits: limits, field: "approval_tools")
         try Validate.text(systemPrompt ?? "", "system_prompt", max: limits.maxSystemPromptBytes)
         guard maxTokens >= 0 else { throw ChatError.validation("max_tokens", "must not be negative") }
         guard maxMessages >= 0 else { throw ChatError.validation("max_messages", "must not be negative") }
@@ -76,7 +79,8 @@ extension ChatDomain {
             id: Identifiers.newUUID(), tenantId: tenant, agentId: agentId, agentProfileId: agentProfile,
             participantProfileId: actor.profileId, roomId: room.id, allowedTools: tools.entries,
             systemPrompt: systemPrompt ?? "", sessionKey: key, maxTokens: maxTokens, maxMessages: maxMessages,
-            expiresAt: ttlSeconds > 0 ? now + ttlSeconds * 1000 : nil, createdAt: now)
+            expiresAt: ttlSeconds > 0 ? now + ttlSeconds * 1000 : nil, createdAt: now, approvalTools: approvals.entries,
+            busyPolicy: busyPolicy)
         try tx.insertSession(session)
         try emit(tx, .roomCreated, tenantId: tenant, roomId: room.id, actor: actor.profileId, subject: room.id,
                  at: now, entity: .room(room))
@@ -166,8 +170,7 @@ extension ChatDomain {
         let (room, me) = try memberRoom(tx, actor, session.roomId)
         try requireWriter(me)
         try requireNotArchived(room)
-        return try writeMessage(tx, room: room, draft: draft, sender: actor.profileId, role: .user, type: .text,
-                                session: session, toolCall: nil, tokensUsed: 0)
+        return try writeUserMessage(tx, room: room, draft: draft, sender: actor.profileId, type: .text, session: session)
     }
 
     /// The agent (an `agent` key) writes a reply as the session's agent profile; tool messages pass the
@@ -223,7 +226,9 @@ extension ChatDomain {
                                       "tool '\(data.name)' is not allowed in this session", metadata: ["tool": data.name]))
         }
         try requireNotArchived(room)
-        return .value(try writeMessage(
+        let needsApproval = data.map { type == .toolCall && ToolAllowList(trusted: session.approvalTools).match($0.name) != nil }
+            ?? false
+        let sent = try writeMessage(
             tx, room: room, draft: draft, sender: session.agentProfileId, role: kind == .tool ? .tool : .assistant,
             type: type, session: session, toolCall: data, tokensUsed: tokensUsed,
             beforeIdempotency: {
@@ -231,6 +236,13 @@ extension ChatDomain {
                 guard let call = try tx.toolCall(tenantId: session.tenantId, sessionId: session.id, callId: data.callId),
                       call.toolName == data.name else {
                     throw ChatError.precondition(.unknownToolCall, "no open tool call '\(data.callId)' of tool '\(data.name)'")
+                }
+                switch effectiveApproval(call, now: now) {
+                case .approved? where call.claimedAt == nil:
+                    throw ChatError.precondition(.toolCallNotClaimed, "tool call '\(data.callId)' must be claimed first")
+                case let state? where state != .approved:
+                    throw ChatError.precondition(.toolCallNotApproved, "tool call '\(data.callId)' is \(state.rawValue), not approved")
+                default: break
                 }
                 if call.resultMessageId != nil {
                     throw ChatError.precondition(.toolCallAlreadyAnswered, "tool call '\(data.callId)' was already answered")
@@ -249,12 +261,19 @@ extension ChatDomain {
                 if type == .toolCall {
                     try tx.insertToolCall(ToolCallRecord(tenantId: session.tenantId, sessionId: session.id,
                                                          callId: data.callId, toolName: data.name,
-                                                         callMessageId: messageId))
+                                                         callMessageId: messageId,
+                                                         approvalState: needsApproval ? .pending : nil, requestedAt: now))
                 } else {
                     try tx.setToolCallResult(tenantId: session.tenantId, sessionId: session.id, callId: data.callId,
                                              resultMessageId: messageId)
                 }
-            }))
+            })
+        if needsApproval, !sent.replayed, let data,
+           let call = try tx.toolCall(tenantId: session.tenantId, sessionId: session.id, callId: data.callId) {
+            try emit(tx, .toolApprovalRequested, tenantId: room.tenantId, roomId: room.id, actor: session.agentProfileId,
+                     subject: data.callId, at: now, entity: .toolCallApproval(call.approval))
+        }
+        return .value(sent)
     }
 
     /// Whether the session's allow-list lets the application run `toolName` now.
@@ -271,16 +290,19 @@ extension ChatDomain {
         if !session.isActive(at: clock()) {
             return ToolCheck(allowed: false, matchedEntry: entry, reason: .sessionInactive)
         }
-        return ToolCheck(allowed: true, matchedEntry: entry, reason: nil)
+        return ToolCheck(allowed: true, matchedEntry: entry, reason: nil,
+                         requiresApproval: ToolAllowList(trusted: session.approvalTools).match(toolName) != nil)
     }
 
     /// Replaces the supplied configuration fields (the participant only). A ttl sets expires_at = now + ttl
     /// (0 clears it). Closed or expired sessions cannot be reconfigured (SESSION_INACTIVE).
     public func updateAgentSessionConfig(
         _ tx: any ChatTransaction, _ actor: CallActor, sessionId: String, allowedTools: [String]? = nil,
-        systemPrompt: String? = nil, maxTokens: Int64? = nil, maxMessages: Int64? = nil, ttlSeconds: Int64? = nil
+        systemPrompt: String? = nil, maxTokens: Int64? = nil, maxMessages: Int64? = nil, ttlSeconds: Int64? = nil,
+        approvalTools: [String]? = nil, busyPolicy: BusyPolicy? = nil
     ) throws -> SessionView {
         let tools = try allowedTools.map { try ToolAllowList(validating: $0, limits: limits) }
+        let approvals = try approvalTools.map { try ToolAllowList(validating: $0, limits: limits, field: "approval_tools") }
         if let systemPrompt { try Validate.text(systemPrompt, "system_prompt", max: limits.maxSystemPromptBytes) }
         if let maxTokens, maxTokens < 0 { throw ChatError.validation("max_tokens", "must not be negative") }
         if let maxMessages, maxMessages < 0 { throw ChatError.validation("max_messages", "must not be negative") }
@@ -294,6 +316,8 @@ extension ChatDomain {
         if let maxTokens { session.maxTokens = maxTokens }
         if let maxMessages { session.maxMessages = maxMessages }
         if let ttlSeconds { session.expiresAt = ttlSeconds > 0 ? now + ttlSeconds * 1000 : nil }
+        if let approvals { session.approvalTools = approvals.entries }
+        if let busyPolicy { session.busyPolicy = busyPolicy }
         guard session != before else { return SessionView(session, now: now) }
         try tx.updateSession(session)
         try emit(tx, .sessionUpdated, tenantId: session.tenantId, roomId: session.roomId, actor: actor.profileId,

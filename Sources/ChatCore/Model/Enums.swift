@@ -95,4 +95,26 @@ public enum EventKind: String, Sendable, Codable, CaseIterable {
     case sessionClosed = "SESSION_CLOSED"
     case sessionExpired = "SESSION_EXPIRED"
     case toolCallDenied = "TOOL_CALL_DENIED"
+    case messageStreamFinished = "MESSAGE_STREAM_FINISHED"
+    case replyStopRequested = "REPLY_STOP_REQUESTED"
+    case toolApprovalRequested = "TOOL_APPROVAL_REQUESTED"
+    case toolCallApproved = "TOOL_CALL_APPROVED"
+    case toolCallRejected = "TOOL_CALL_REJECTED"
+    case toolCallExpired = "TOOL_CALL_EXPIRED"
+    case toolCallClaimed = "TOOL_CALL_CLAIMED"
+}
+
+/// Where a streamed agent reply stands (SPEC §13.1).
+public enum StreamState: String, Sendable, Codable, CaseIterable {
+    case streaming, completed, failed, stopped, interrupted
+}
+
+/// Where a tool call that needs approval stands (SPEC §13.2).
+public enum ApprovalState: String, Sendable, Codable, CaseIterable {
+    case pending, approved, rejected, expired
+}
+
+/// What a user message into a session with a streaming reply does (SPEC §13.3).
+public enum BusyPolicy: String, Sendable, Codable, CaseIterable {
+    case enqueue, reject, interrupt
 }

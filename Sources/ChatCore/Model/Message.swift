@@ -59,13 +59,15 @@ public struct Message: Sendable, Codable, Equatable {
     public var roomSeq: Int64
     /// The client request id it was sent with, if any (also inside `metadata`).
     public var clientRequestId: String?
+    /// A streamed agent reply's state (nil: the message never streamed).
+    public var stream: ReplyStream?
 
     public init(
         id: String, tenantId: String, roomId: String, threadId: String? = nil, replyToMessageId: String? = nil,
         agentSessionId: String? = nil, senderProfileId: String, role: MessageRole, messageType: MessageType,
         content: String, attachments: [Attachment] = [], metadata: String = "{}", toolCall: ToolCallData? = nil,
         createdAt: Int64, editedAt: Int64? = nil, deletedAt: Int64? = nil, version: Int64 = 1, roomSeq: Int64 = 0,
-        clientRequestId: String? = nil
+        clientRequestId: String? = nil, stream: ReplyStream? = nil
     ) {
         self.id = id
         self.tenantId = tenantId
@@ -86,6 +88,7 @@ public struct Message: Sendable, Codable, Equatable {
         self.version = version
         self.roomSeq = roomSeq
         self.clientRequestId = clientRequestId
+        self.stream = stream
     }
 
     /// Whether the message is a soft-deleted tombstone.
@@ -106,4 +109,55 @@ public struct MessageVersion: Sendable, Codable, Equatable {
         self.content = content
         self.editedAt = editedAt
     }
+}
+
+/// The stream of a reply begun with BeginAgentReply (SPEC §13.1). While it streams, the message row keeps an
+/// empty content: the content is the concatenation of its stored deltas (no row rewrite per delta), and
+/// `deltaCount` is read from them; finishing writes both into the row.
+public struct ReplyStream: Sendable, Codable, Equatable {
+    public var state: StreamState
+    public var deltaCount: Int64
+    /// When the participant asked it to stop (or a busy session's interrupt did).
+    public var stopRequestedAt: Int64?
+    /// When it finished (its stored deltas are dropped delta_retention_seconds later).
+    public var finishedAt: Int64?
+
+    public init(state: StreamState, deltaCount: Int64 = 0, stopRequestedAt: Int64? = nil, finishedAt: Int64? = nil) {
+        self.state = state
+        self.deltaCount = deltaCount
+        self.stopRequestedAt = stopRequestedAt
+        self.finishedAt = finishedAt
+    }
+
+    public var isStreaming: Bool { state == .streaming }
+}
+
+/// One stored delta of a streamed reply; published live on the reply's stream topic.
+public struct ReplyDelta: Sendable, Equatable {
+    public var tenantId: String
+    public var roomId: String
+    public var messageId: String
+    public var index: Int64
+    public var text: String
+    /// UTF-8 byte length of the content after this delta.
+    public var contentLength: Int64
+    public var createdAt: Int64
+
+    public init(tenantId: String, roomId: String, messageId: String, index: Int64, text: String, contentLength: Int64,
+                createdAt: Int64) {
+        self.tenantId = tenantId
+        self.roomId = roomId
+        self.messageId = messageId
+        self.index = index
+        self.text = text
+        self.contentLength = contentLength
+        self.createdAt = createdAt
+    }
+
+    /// The pub/sub topic of a reply's deltas, outside the room and tenant event topics (SPEC §13.1).
+    public static func topic(tenantId: String, roomId: String, messageId: String) -> String {
+        "smrt.chat.v1.stream/\(tenantId)/\(roomId)/\(messageId)/"
+    }
+
+    public var topic: String { Self.topic(tenantId: tenantId, roomId: roomId, messageId: messageId) }
 }

@@ -7,6 +7,7 @@ public enum EventEntity: Sendable, Codable, Equatable {
     case thread(ChatThread)
     case session(AgentSession)
     case toolCallDenied(ToolCallDenied)
+    case toolCallApproval(ToolCallApproval)
 }
 
 /// One entry of the durable, gap-free per-room event log (SPEC §6, §12.4).
