@@ -1042,7 +1042,10 @@ static void test_approvals(smrtchat_client *chat, smrtchat_client *agent, const 
   dc.call_id = "call-a";
   dc.decision = SMRT__CHAT__V1__TOOL_DECISION__TOOL_DECISION_APPROVE;
   ERR(agent, "agent:streamer", "DecideToolCall", dc, SMRTCHAT_PERMISSION_DENIED, "SCOPE_MISSING");
+  /* SPEC §13.2: "anyone else PERMISSION_DENIED NOT_SESSION_PARTICIPANT" -- for a stranger and for the
+     session's own agent profile acting through a chat key ("an agent never approves its own calls"). */
   ERR(chat, "bob", "DecideToolCall", dc, SMRTCHAT_PERMISSION_DENIED, "NOT_SESSION_PARTICIPANT");
+  ERR(chat, "agent:streamer", "DecideToolCall", dc, SMRTCHAT_PERMISSION_DENIED, "NOT_SESSION_PARTICIPANT");
   dc.call_id = "call-unknown";
   smrtchat_status st = SMRTCHAT_STATUS_INIT;
   ERR_ST(chat, "alice", "DecideToolCall", dc, SMRTCHAT_NOT_FOUND, NULL, &st);
