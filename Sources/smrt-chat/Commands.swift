@@ -547,3 +547,80 @@ struct Events: AsyncParsableCommand {
         }
     }
 }
+
+// MARK: - Tool approvals (SPEC §13.2)
+
+/// ListPendingToolCalls.
+struct Pending: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the tool calls waiting for your approval in your agent sessions, oldest first.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var page: PageOptions
+    @Option(help: "Only this session.") var session: String?
+
+    func run() async throws {
+        let client = try global.client()
+        defer { client.close() }
+        let reply = try await client.listPendingToolCalls(.with {
+            if let session { $0.sessionID = session }
+            if let limit = page.limit { $0.limit = limit }
+            if let cursor = page.cursor { $0.cursor = cursor }
+        })
+        if global.json { return try Output.json(reply) }
+        Output.table(["CALL", "TOOL", "SESSION", "MESSAGE", "REQUESTED"], reply.approvals.map {
+            [$0.callID, $0.toolName, $0.sessionID, $0.messageID, Output.time($0.requestedAt)]
+        })
+        Output.more(reply.hasMore_p, reply.nextCursor)
+    }
+}
+
+/// DecideToolCall: `approve` and `reject`.
+struct Decide: ParsableArguments {
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The call id (as 'pending' lists it).") var callId: String
+    @Option(help: "The session (default: the one session whose pending calls include CALL_ID).") var session: String?
+    @Option(help: "Why (kept with the decision).") var reason: String?
+
+    func run(_ decision: Smrt_Chat_V1_ToolDecision) async throws {
+        let client = try global.client()
+        defer { client.close() }
+        var sessionId = session
+        if sessionId == nil {
+            // Find the call among the pending ones; a call id is unique only within its session.
+            var matches: [String] = []
+            var cursor = ""
+            repeat {
+                let page = try await client.listPendingToolCalls(.with { $0.cursor = cursor; $0.limit = 200 })
+                matches += page.approvals.filter { $0.callID == callId }.map(\.sessionID)
+                cursor = page.hasMore_p ? page.nextCursor : ""
+            } while !cursor.isEmpty
+            guard matches.count == 1 else {
+                throw (matches.isEmpty ? CLIError.failure : CLIError.usage)(matches.isEmpty
+                    ? "no pending tool call '\(callId)' in your sessions (give --session for a decided one)"
+                    : "tool call '\(callId)' is pending in \(matches.count) sessions: give --session")
+            }
+            sessionId = matches[0]
+        }
+        let reply = try await client.decideToolCall(.with {
+            $0.sessionID = sessionId ?? ""
+            $0.callID = callId
+            $0.decision = decision
+            if let reason { $0.reason = reason }
+        })
+        if global.json { return try Output.json(reply) }
+        let a = reply.approval
+        Output.line("\(a.callID) \(a.toolName): \(Output.name(a.approvalState)) (session \(a.sessionID))")
+    }
+}
+
+struct Approve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Approve a pending tool call: the agent may then run it once.")
+    @OptionGroup var decide: Decide
+    func run() async throws { try await decide.run(.approve) }
+}
+
+struct Reject: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Reject a pending tool call: it never runs.")
+    @OptionGroup var decide: Decide
+    func run() async throws { try await decide.run(.reject) }
+}

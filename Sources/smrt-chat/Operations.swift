@@ -34,7 +34,7 @@ struct Operation: Sendable {
     }
 }
 
-/// Every operation of chat.proto, in its order (52).
+/// Every operation of chat.proto, in its order (60).
 enum Operations {
     static let all: [Operation] = [
         Operation("Health", Smrt_Chat_V1_HealthRequest.self, Smrt_Chat_V1_HealthResponse.self),
@@ -107,6 +107,14 @@ enum Operations {
                   Smrt_Chat_V1_ExpireStaleSessionsResponse.self),
         Operation("RecordTurnOutcome", Smrt_Chat_V1_RecordTurnOutcomeRequest.self,
                   Smrt_Chat_V1_RecordTurnOutcomeResponse.self),
+        Operation("BeginAgentReply", Smrt_Chat_V1_BeginAgentReplyRequest.self, Smrt_Chat_V1_BeginAgentReplyResponse.self),
+        Operation("AppendReplyDelta", Smrt_Chat_V1_AppendReplyDeltaRequest.self, Smrt_Chat_V1_AppendReplyDeltaResponse.self),
+        Operation("FinishAgentReply", Smrt_Chat_V1_FinishAgentReplyRequest.self, Smrt_Chat_V1_FinishAgentReplyResponse.self),
+        Operation("StopReply", Smrt_Chat_V1_StopReplyRequest.self, Smrt_Chat_V1_StopReplyResponse.self),
+        Operation("ListReplyDeltas", Smrt_Chat_V1_ListReplyDeltasRequest.self, Smrt_Chat_V1_ListReplyDeltasResponse.self),
+        Operation("DecideToolCall", Smrt_Chat_V1_DecideToolCallRequest.self, Smrt_Chat_V1_DecideToolCallResponse.self),
+        Operation("ClaimToolCall", Smrt_Chat_V1_ClaimToolCallRequest.self, Smrt_Chat_V1_ClaimToolCallResponse.self),
+        Operation("ListPendingToolCalls", Smrt_Chat_V1_ListPendingToolCallsRequest.self, Smrt_Chat_V1_ListPendingToolCallsResponse.self),
         Operation("ListRoomEvents", Smrt_Chat_V1_ListRoomEventsRequest.self, Smrt_Chat_V1_ListRoomEventsResponse.self),
         Operation("ListTenantEvents", Smrt_Chat_V1_ListTenantEventsRequest.self,
                   Smrt_Chat_V1_ListTenantEventsResponse.self),

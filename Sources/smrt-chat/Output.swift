@@ -10,6 +10,11 @@ enum Output {
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
     }
 
+    /// Writes text to stdout as is.
+    static func write(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+
     /// Writes one line to stderr.
     static func error(_ text: String) {
         FileHandle.standardError.write(Data((text + "\n").utf8))

@@ -94,6 +94,8 @@ struct Tail: AsyncParsableCommand {
             first replays the durable log from there. Delivery is in order, with no gaps and no duplicates \
             (missed live events are fetched from the log). The tenant feed needs a key with the events scope.
             Line: TIME #EVENT_ID ROOM seq=SEQ KIND ACTOR SUBJECT SUMMARY. --json prints each event as one JSON line.
+            A streamed agent reply (SPEC §13) is followed as it grows: on a terminal its line is rewritten in \
+            place, otherwise each delta is a line '  +MESSAGE #INDEX "TEXT"' (--no-streams: only the events).
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -103,6 +105,7 @@ struct Tail: AsyncParsableCommand {
     @Option(help: "Without --room: start after this event id (0: from the oldest retained event).")
     var afterEventId: Int64?
     @Option(help: "Exit after this many events.") var count: Int?
+    @Flag(help: "Do not follow streamed replies' deltas (only their events).") var noStreams = false
 
     func validate() throws {
         if afterSeq != nil && room == nil { throw ValidationError("--after-seq needs --room") }
@@ -137,15 +140,87 @@ struct Tail: AsyncParsableCommand {
             scope = .tenant(afterEventId: after ?? 0)
         }
         let format = EventFormat(color: color.enabled)
-        var seen = 0
-        for try await event in client.events(scope) {
-            if global.json {
-                try Output.json(event)
-            } else {
-                Output.line(format.line(event))
+        let printer = StreamPrinter(inPlace: isatty(STDOUT_FILENO) != 0)
+        let follow = !noStreams && !global.json
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var seen = 0
+            for try await event in client.events(scope) {
+                if global.json {
+                    try Output.json(event)
+                } else {
+                    printer.line(format.line(event))
+                }
+                if follow, event.kind == .messageCreated, event.message.streamState == .streaming {
+                    let message = event.message
+                    printer.started()
+                    group.addTask {
+                        for try await delta in client.replyStream(messageId: message.id, roomId: message.roomID) {
+                            printer.delta(delta)
+                        }
+                        printer.finished(message.id)
+                    }
+                }
+                seen += 1
+                if let count, seen >= count { break }
             }
-            seen += 1
-            if let count, seen >= count { break }
+            // With --count: the replies that streamed may still be delivering their last deltas; give them a moment.
+            group.addTask { try await Task.sleep(for: .seconds(2)) }
+            while printer.streaming > 0, (try? await group.next()) != nil {}
+            group.cancelAll()
+        }
+    }
+}
+
+/// Prints event lines and the deltas of streaming replies: on a terminal the reply's line grows in place
+/// (until another line is printed, after which it starts again below with the content so far).
+final class StreamPrinter: @unchecked Sendable {
+    // @unchecked Sendable: every field is touched with `lock` held.
+    private let lock = NSLock()
+    private let inPlace: Bool
+    private var contents: [String: String] = [:]
+    /// The message whose line is the last, unfinished line of the terminal.
+    private var live: String?
+    private var running = 0
+
+    /// Streams followed and not finished yet.
+    var streaming: Int { lock.withLock { running } }
+
+    func started() { lock.withLock { running += 1 } }
+
+    init(inPlace: Bool) { self.inPlace = inPlace }
+
+    func line(_ text: String) {
+        lock.withLock {
+            if live != nil { Output.write("\n") }
+            live = nil
+            Output.line(text)
+        }
+    }
+
+    func delta(_ delta: Smrt_Chat_V1_ReplyDelta) {
+        lock.withLock {
+            let id = delta.messageID
+            let content = (contents[id] ?? "") + delta.text
+            contents[id] = content
+            guard inPlace else {
+                Output.line("  +\(Output.short(id)) #\(delta.index) \"\(delta.text)\"")
+                return
+            }
+            if live != nil && live != id { Output.write("\n") }
+            live = id
+            let shown = content.replacingOccurrences(of: "\n", with: " ")
+            Output.write("\r\u{1B}[K  \(Output.short(id)) ▸ \(shown.count > 100 ? "…" + shown.suffix(99) : shown)")
+        }
+    }
+
+    func finished(_ messageId: String) {
+        lock.withLock {
+            running -= 1
+            if live == messageId {
+                Output.write("\n")
+                live = nil
+            }
+            contents[messageId] = nil
         }
     }
 }

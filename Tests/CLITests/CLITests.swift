@@ -73,6 +73,64 @@ struct CLITests {
         #expect(events.map { ($0["message"] as? [String: Any])?["content"] as? String } == ["one", "two", "three"])
     }
 
+    @Test("pending lists tool calls waiting for approval; approve and reject decide them by call id")
+    func approvals() throws {
+        let server = try Server()
+        let created = try server.cli(["call", "CreateAgentSession",
+                                      #"{"agentId": "bot", "allowedTools": ["fs.*"], "approvalTools": ["fs.write"]}"#])
+        #expect(created.status == 0, "\(created.stderr)")
+        let session = try #require((try created.object()["session"] as? [String: Any])?["id"] as? String)
+        for call in ["c1", "c2"] {
+            let sent = try server.cli(["call", "SendAgentReply", """
+                {"sessionId": "\(session)", "kind": "AGENT_REPLY_KIND_TOOL", "messageType": "MESSAGE_TYPE_TOOL_CALL",
+                 "toolCall": {"callId": "\(call)", "name": "fs.write", "arguments": "{}"}}
+                """])
+            #expect(sent.status == 0, "\(sent.stderr)")
+        }
+        let pending = try server.cli(["pending"])
+        #expect(pending.status == 0 && pending.stdout.contains("c1") && pending.stdout.contains("c2"), "\(pending.stdout)")
+        let approved = try server.cli(["approve", "c1"])
+        #expect(approved.status == 0 && approved.stdout.contains("c1 fs.write: APPROVED"), "\(approved.stdout) \(approved.stderr)")
+        let rejected = try server.cli(["reject", "c2", "--session", session, "--reason", "not now"])
+        #expect(rejected.status == 0 && rejected.stdout.contains("REJECTED"), "\(rejected.stdout) \(rejected.stderr)")
+        let after = try server.cli(["pending", "--json"])
+        let left = try after.object()["approvals"] as? [Any] ?? []
+        #expect(after.status == 0 && left.isEmpty, "\(after.stdout)")
+        // Deciding again with another answer is refused; an unknown call is not found among the pending ones.
+        let again = try server.cli(["reject", "c1", "--session", session])
+        #expect(again.status == 1 && again.stderr.contains("TOOL_CALL_ALREADY_DECIDED"), "\(again.stderr)")
+        #expect(try server.cli(["approve", "c9"]).status == 1)
+    }
+
+    @Test("tail follows a streamed reply's deltas between its events")
+    func tailStream() throws {
+        let server = try Server()
+        let created = try server.cli(["call", "CreateAgentSession", #"{"agentId": "streamer"}"#])
+        let session = try #require(try created.object()["session"] as? [String: Any])
+        let sessionId = try #require(session["id"] as? String)
+        let room = try #require(session["roomId"] as? String)
+        let head = try server.cli(["events", room, "--json"]).object()["headSeq"].flatMap { Int64("\($0)") } ?? 0
+        let tail = try server.start(["tail", "--count", "2", "--room", room, "--after-seq", "\(head)"])
+        let begun = try server.cli(["call", "BeginAgentReply", #"{"sessionId": "\#(sessionId)"}"#])
+        let message = try #require((try begun.object()["message"] as? [String: Any])?["id"] as? String)
+        for (i, text) in ["Hel", "lo ", "world"].enumerated() {
+            let appended = try server.cli(["call", "AppendReplyDelta",
+                                           #"{"messageId": "\#(message)", "index": \#(i), "text": "\#(text)"}"#])
+            #expect(appended.status == 0, "\(appended.stderr)")
+        }
+        let finished = try server.cli(["call", "FinishAgentReply",
+                                       #"{"messageId": "\#(message)", "status": "STREAM_STATE_COMPLETED"}"#])
+        #expect(finished.status == 0, "\(finished.stderr)")
+        let result = try tail.wait(seconds: 15)
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.contains("MESSAGE_CREATED") }, "\(result.stdout)")
+        #expect(lines.contains { $0.contains("MESSAGE_STREAM_FINISHED") && $0.contains("Hello world") }, "\(result.stdout)")
+        let deltas = lines.filter { $0.hasPrefix("  +") }
+        #expect(deltas == ["  +\(message.prefix(8)) #0 \"Hel\"", "  +\(message.prefix(8)) #1 \"lo \"",
+                           "  +\(message.prefix(8)) #2 \"world\""], "\(result.stdout)")
+    }
+
     @Test("errors: an unknown room exits 1 with NOT_FOUND on stderr; usage errors exit 2")
     func errors() throws {
         let server = try Server()
@@ -194,11 +252,11 @@ final class Server: @unchecked Sendable {
             if chunk.isEmpty { Thread.sleep(forTimeInterval: 0.02) }
             seen += chunk
         }
-        // A key for tenant-1 with the chat and events scopes.
+        // A key for tenant-1 with the chat, events and agent scopes.
         let keys = Process()
         keys.executableURL = URL(fileURLWithPath: Self.serverBinary)
         keys.arguments = ["keys", "create", "--db", database, "--tenant", "tenant-1",
-                          "--scope", "chat", "--scope", "events", "--json"]
+                          "--scope", "chat", "--scope", "events", "--scope", "agent", "--json"]
         let pipe = Pipe()
         keys.standardOutput = pipe
         try keys.run()

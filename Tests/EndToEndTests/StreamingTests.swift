@@ -272,7 +272,10 @@ struct StreamingTests {
         // Nothing runs before the decision; nobody but the participant decides.
         await expectRPC("TOOL_CALL_NOT_APPROVED") { _ = try await s.claim("c1") }
         await expectRPC("TOOL_CALL_NOT_APPROVED") { _ = try await s.toolResult("c1", "fs.write") }
-        await expectRPC("NOT_FOUND") { _ = try await s.decide("c1", approve: true, as: bob) }
+        await expectRPC("NOT_SESSION_PARTICIPANT", code: 7) { _ = try await s.decide("c1", approve: true, as: bob) }
+        let stranger = try server.client(actor: "bob", tenant: "tenant-2")
+        defer { stranger.close() }
+        await expectRPC("NOT_FOUND") { _ = try await s.decide("c1", approve: true, as: stranger) }
         let agentAsChat = try server.client(actor: s.session.agentProfileID)
         defer { agentAsChat.close() }
         await expectRPC("NOT_SESSION_PARTICIPANT", code: 7) { _ = try await s.decide("c1", approve: true, as: agentAsChat) }

@@ -258,12 +258,9 @@ extension ChatDomain {
         guard let session = try tx.session(tenantId: actor.tenantId, id: sessionId) else {
             throw ChatError.notFound("session")
         }
-        // The agent (any profile it acts as, or an `agent` key) sees the session but never decides its calls.
+        // SPEC §13.2: anyone but the participant (the agent's profile included: it never approves its own calls).
         guard session.participantProfileId == actor.profileId else {
-            if session.agentProfileId == actor.profileId || actor.has(.agent) {
-                throw ChatError.denied(.notSessionParticipant, "only the session's participant may decide its tool calls")
-            }
-            throw ChatError.notFound("session")
+            throw ChatError.denied(.notSessionParticipant, "only the session's participant may decide its tool calls")
         }
         guard var call = try tx.toolCall(tenantId: actor.tenantId, sessionId: sessionId, callId: callId) else {
             throw ChatError.notFound("tool_call")
