@@ -30,8 +30,10 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, binary: str):
+    def __init__(self, binary: str, config: dict | None = None):
+        """config: key = value lines for --config; given, the periodic jobs run as it says (no --no-jobs)."""
         self.binary = binary
+        self.config = config
         self.dir = tempfile.mkdtemp(prefix="smrtchat-py-")
         self.db = os.path.join(self.dir, "chat.sqlite")
         self.rpc_tcp = f"tcp://127.0.0.1:{_free_port()}"
@@ -42,10 +44,16 @@ class Server:
         self.log = open(os.path.join(self.dir, "server.log"), "wb")
 
     def start(self):
-        self.proc = subprocess.Popen(
-            [self.binary, "serve", "--rpc", ",".join(self.rpc), "--events", self.events, "--db", self.db,
-             "--no-rate-limits", "--no-jobs", "--log-level", "warning"],
-            stdout=subprocess.PIPE, stderr=self.log)
+        args = [self.binary, "serve", "--rpc", ",".join(self.rpc), "--events", self.events, "--db", self.db,
+                "--no-rate-limits", "--log-level", "warning"]
+        if self.config is None:
+            args.append("--no-jobs")
+        else:
+            path = os.path.join(self.dir, "smrt-chatd.conf")
+            with open(path, "w") as f:
+                f.writelines(f"{k} = {v}\n" for k, v in self.config.items())
+            args += ["--config", path]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log)
         ready = {}
 
         def wait_line():
@@ -88,13 +96,12 @@ class Server:
                        capture_output=True, timeout=30)
 
 
-@pytest.fixture(scope="session")
-def server():
+def run_server(config=None):
     binary = os.environ.get("SMRTCHAT_SERVER") or str(DEFAULT_SERVER)
     if not os.access(binary, os.X_OK):
         pytest.fail(f"server binary not found: {binary} (build it: swift build --product smrt-chatd, "
                     f"or set SMRTCHAT_SERVER)")
-    srv = Server(binary)
+    srv = Server(binary, config)
     srv.start()
     yield srv
     srv.stop()
@@ -102,6 +109,11 @@ def server():
         print(f"smrt-chatd exited with {srv.proc.returncode}; log kept in {srv.dir}")
     else:
         shutil.rmtree(srv.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server():
+    yield from run_server()
 
 
 @pytest.fixture(scope="session")
