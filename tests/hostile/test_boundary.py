@@ -244,6 +244,7 @@ class Fixtures:
                                                   thread_id=self.thread).message.id
         client.add_reaction(message_id=self.message, emoji="👍")
         self.session = self.new_session()
+        self.streamed = self.new_streaming_reply(3)
 
     def uniq(self, prefix: str) -> str:
         return f"{prefix}-{next(self._n)}"
@@ -288,6 +289,22 @@ class Fixtures:
 
     def new_user_message(self) -> str:
         return self.c.send_agent_user_message(session_id=self.session, content="boundary question").message.id
+
+    def new_streaming_reply(self, deltas: int = 0) -> str:
+        """A reply of the fixture session's agent that is streaming, with `deltas` deltas."""
+        message = self.c.begin_agent_reply(session_id=self.session).message.id
+        for i in range(deltas):
+            self.c.append_reply_delta(message_id=message, index=i, text=f"part {i} ")
+        return message
+
+    def new_pending_approval(self) -> tuple[str, str]:
+        """A session whose tool call waits for the participant's approval."""
+        session, call = self.c.create_agent_session(
+            agent_id="approver", allowed_tools=["search.*"], approval_tools=["search.*"],
+            session_key=self.uniq("approval")).session.id, self.uniq("call")
+        self.c.send_agent_reply(session_id=session, kind="tool", message_type="tool_call",
+                                tool_call={"call_id": call, "name": "search.web", "arguments": '{"q":"a"}'})
+        return session, call
 
 
 def send_agent_reply_baseline(fx: Fixtures, path: tuple[str, ...]) -> dict:
@@ -361,6 +378,16 @@ BASELINES = {
     # Only an agent no session belongs to, so varying the age never expires the fixtures.
     "ExpireStaleSessions": lambda fx, p: {"older_than_seconds": 365 * 86400, "agent_id": "expiry-bot"},
     "RecordTurnOutcome": lambda fx, p: {"message_id": fx.new_user_message(), "outcome": "running"},
+    "BeginAgentReply": lambda fx, p: {"session_id": fx.session, "client_request_id": fx.uniq("begin")},
+    "AppendReplyDelta": lambda fx, p: {"message_id": fx.new_streaming_reply(), "index": 0, "text": "token"},
+    "FinishAgentReply": lambda fx, p: {"message_id": fx.new_streaming_reply(1), "status": "completed",
+                                       "tokens_used": 5},
+    "StopReply": lambda fx, p: {"message_id": fx.new_streaming_reply()},
+    "ListReplyDeltas": lambda fx, p: {"message_id": fx.streamed, "from_index": 0, "limit": 10},
+    "DecideToolCall": lambda fx, p: dict(zip(("session_id", "call_id"), fx.new_pending_approval()),
+                                         decision="approve", reason="fine"),
+    "ClaimToolCall": lambda fx, p: dict(zip(("session_id", "call_id"), fx.new_session_with_pending_call())),
+    "ListPendingToolCalls": lambda fx, p: {"limit": 10},
     "ListRoomEvents": lambda fx, p: {"room_id": fx.room, "after_seq": 0, "limit": 10},
     "ListTenantEvents": lambda fx, p: {"after_event_id": 0, "limit": 10},
 }
