@@ -9,14 +9,14 @@ for a person's approval, then runs exactly once.
      needs the `events` scope for that; without it the agent keeps trying to claim the call);
   4. claims the call once, runs the "tool", posts its tool_result, and streams the final answer.
 
-Who approves: by default someone else (the script prints the command to run: `--decide approve
---session-id S --call-id C` of this script, or `smrt-chat call DecideToolCall ...`); `--ask` asks on this
+Who approves: by default someone else (the script prints the command to run: `smrt-chat approve CALL
+--session S`, or `--decide approve --session-id S --call-id C` of this script); `--ask` asks on this
 terminal; `--auto-approve` (or `--auto-reject`) decides from a thread with the approver key (default: the
 user key), as an approval UI would, for tests and demos.
 
-To watch the replies grow from another terminal: `--watch ROOM_ID` follows the room's events and prints
-each streamed reply delta by delta with `client.stream_reply` (`smrt-chat tail` shows room events, and
-deltas are not room events).
+To watch the replies grow from another terminal: `smrt-chat tail --room ROOM_ID`, or `--watch ROOM_ID`
+of this script, which follows the room's events and prints each streamed reply delta by delta with
+`client.stream_reply`.
 
   python examples/agent_stream.py --rpc tcp://127.0.0.1:7450 --events tcp://127.0.0.1:7451 \\
       --key-id USER_KEY --secret USER_SECRET --agent-key-id AGENT_KEY --agent-secret AGENT_SECRET \\
@@ -256,8 +256,8 @@ def main(argv=None) -> int:
                                         system_prompt="You answer weather questions.")
     s = created.session
     say(f"session {s.id}  room {s.room_id}  agent {s.agent_profile_id}")
-    say(f"watch it: python {sys.argv[0]} --watch {s.room_id} --tenant {a.tenant}   (replies as they grow)\n"
-        f"      or: smrt-chat tail --room {s.room_id} --tenant {a.tenant}   (room events)")
+    say(f"watch it: smrt-chat tail --room {s.room_id} --tenant {a.tenant}\n"
+        f"      or: python {sys.argv[0]} --watch {s.room_id} --tenant {a.tenant}")
     if a.start_delay:
         time.sleep(a.start_delay)
 
@@ -284,11 +284,10 @@ def main(argv=None) -> int:
         decision = "approve" if answer in ("y", "yes") else "reject"
         user.decide_tool_call(session_id=s.id, call_id=call_id, decision=decision, reason="asked on the terminal")
     else:
-        say("approve it (same SMRTCHAT_* environment) with:\n"
+        say("approve it (the user's key, same SMRTCHAT_* environment) with:\n"
+            f"  smrt-chat approve {call_id} --session {s.id} --tenant {a.tenant} --actor {a.actor}\n"
+            "or:\n"
             f"  python {sys.argv[0]} --decide approve --session-id {s.id} --call-id {call_id}"
-            f" --tenant {a.tenant} --actor {a.actor}\n"
-            "or: smrt-chat call DecideToolCall "
-            f"'{{\"sessionId\": \"{s.id}\", \"callId\": \"{call_id}\", \"decision\": \"TOOL_DECISION_APPROVE\"}}'"
             f" --tenant {a.tenant} --actor {a.actor}")
 
     try:

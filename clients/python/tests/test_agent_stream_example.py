@@ -84,6 +84,7 @@ def test_example_waits_for_a_decision_made_elsewhere(server, tenant):
             lines.append(line)
             if "--decide approve" in line:
                 break
+        assert any(ln.strip().startswith("smrt-chat approve ") for ln in lines)
         cmd = line.split()
         assert cmd[0] == "python" and cmd[1] == str(EXAMPLE)
         d = subprocess.run([sys.executable, *cmd[1:]], env=env, capture_output=True, text=True, timeout=30)

@@ -135,6 +135,13 @@ def test_reader_fills_live_deltas_it_lost(server, alice, agent, session):
     assert rs.fills > fills and rs.live_received < 80 and not rs.resynced
 
 
+def test_reader_of_a_message_that_never_streamed(server, alice, session):
+    m = alice.send_agent_user_message(session_id=session.id, content="plain, not streamed").message
+    with alice.stream_reply(m.id, server.events, timeout_ms=5000) as rs:
+        got = list(rs)
+    assert [(d.index, d.text) for d in got] == [(0, "plain, not streamed")] and rs.resynced
+
+
 def test_event_subscribers_never_see_deltas(server, alice, agent, session):
     with EventSubscriber(alice, server.events, room_id=session.room_id) as sub:
         before = len(sub.take(1000, 500))
@@ -290,11 +297,13 @@ def test_approval_claimed_exactly_once(make_client, agent_key, alice, agent, ses
     assert (e.code_name, e.reason) == ("FAILED_PRECONDITION", "TOOL_CALL_NOT_APPROVED")
     e = err(tool_result, agent=agent, session=session, call_id="w1", name="notes.write")
     assert (e.code_name, e.reason) == ("FAILED_PRECONDITION", "TOOL_CALL_NOT_APPROVED")
-    # Only the participant decides.
-    e = err(alice.with_actor("bob").decide_tool_call, session_id=session.id, call_id="w1", decision="approve")
-    assert e.code_name in ("PERMISSION_DENIED", "NOT_FOUND")
+    # Only the participant decides (SPEC §13.2: "anyone else PERMISSION_DENIED NOT_SESSION_PARTICIPANT";
+    # an agent never approves its own calls, not even through a chat key).
+    for stranger in (alice.with_actor("bob"), alice.with_actor(session.agent_profile_id)):
+        e = err(stranger.decide_tool_call, session_id=session.id, call_id="w1", decision="approve")
+        assert (e.code_name, e.reason) == ("PERMISSION_DENIED", "NOT_SESSION_PARTICIPANT"), stranger.actor_profile_id
     e = err(agent.decide_tool_call, session_id=session.id, call_id="w1", decision="approve")
-    assert e.code_name == "PERMISSION_DENIED"
+    assert (e.code_name, e.reason) == ("PERMISSION_DENIED", "SCOPE_MISSING")
 
     ok = alice.decide_tool_call(session_id=session.id, call_id="w1", decision="approve", reason="go ahead").approval
     assert ok.approval_state == E.APPROVAL_STATE_APPROVED and ok.decided_by_profile_id == "alice"

@@ -45,7 +45,8 @@ class ReplyStream:
        yielded;
     5. when the stored deltas were dropped (OUT_OF_RANGE RESYNC_REQUIRED: the reply finished long ago), reads
        the final content with GetMessage and yields what follows the yielded part as one last piece (index
-       = the next expected index; ``resynced`` is then True). Its byte offset is known once a delta was
+       = the next expected index; ``resynced`` is then True). A message that never streamed
+       (FAILED_PRECONDITION NOT_STREAMED) is read the same way: its content is one piece. Its byte offset is known once a delta was
        seen; when starting at ``from_index > 0``, give ``from_offset`` (the content_length of delta
        ``from_index - 1``), else ``ResyncRequired`` is raised.
 
@@ -180,7 +181,9 @@ class ReplyStream:
                 page = self.client.list_reply_deltas(message_id=self.message_id, from_index=self.next_index,
                                                      limit=self.page_limit)
             except ChatError as e:
-                if e.code == rpc_pb2.CODE_OUT_OF_RANGE:
+                # OUT_OF_RANGE RESYNC_REQUIRED: the deltas were dropped; NOT_STREAMED: the message never
+                # streamed. Either way GetMessage has the final content.
+                if e.code == rpc_pb2.CODE_OUT_OF_RANGE or e.reason == "NOT_STREAMED":
                     self._resync(e)
                     return
                 raise
