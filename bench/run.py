@@ -5,7 +5,10 @@ Builds release binaries, then measures the service against raw baselines in ONE 
 service/baseline pair interleaved and repeated REPEATS times; reports medians. Writes
 bench/results.json and regenerates BENCHMARKS.md at the repository root. Standard library only.
 
-Environment: BENCH_REPEATS (default 5), BENCH_SEED_ROWS (default 1000000), BENCH_SKIP_BUILD=1.
+Environment: BENCH_REPEATS (default 5), BENCH_SEED_ROWS (default 1000000), BENCH_SKIP_BUILD=1,
+BENCH_ONLY=deltas (only the streamed-reply measurements and their baselines, on a NORMAL server of their
+own; prints the figures and writes bench/build/results-deltas.json, leaving results.json and BENCHMARKS.md
+alone).
 """
 import json
 import os
@@ -27,6 +30,7 @@ BENCH = os.path.join(ROOT, "bench")
 SERVER = os.path.join(ROOT, ".build/release/smrt-chatd")
 CBENCH = os.path.join(ROOT, "clients/c/build/bin/smrtchat-bench")
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
+ONLY = os.environ.get("BENCH_ONLY", "")
 SEED_ROWS = int(os.environ.get("BENCH_SEED_ROWS", "1000000"))
 SMALL_ROWS = 10000
 TENANT, ACTOR = "bench", "alice"
@@ -122,11 +126,17 @@ class Server:
         if not os.path.exists(self.db):
             k = json.loads(out([SERVER, "keys", "create", "--db", self.db, "--tenant", TENANT, "--scope", "chat",
                                 "--scope", "events", "--json"]))
+            # A second key for the streamed-reply measurements (SPEC §13.1): Begin/AppendReplyDelta need the
+            # `agent` scope and CreateAgentSession a `chat` one. Kept apart so the issue-5 calls keep their key.
+            a = json.loads(out([SERVER, "keys", "create", "--db", self.db, "--tenant", TENANT, "--scope", "chat",
+                                "--scope", "events", "--scope", "agent", "--json"]))
+            k["agent_key_id"], k["agent_secret"] = a["key_id"], a["secret"]
             with open(os.path.join(self.dir, "key.json"), "w") as f:
                 json.dump(k, f)
         with open(os.path.join(os.path.dirname(self.db), "key.json")) as f:
             k = json.load(f)
         self.key_id, self.secret = k["key_id"], k["secret"]
+        self.agent_key_id, self.agent_secret = k.get("agent_key_id"), k.get("agent_secret")
 
     def start(self, extra=()):
         cmd = [SERVER, "serve", "--rpc", self.rpc, "--events", self.events, "--db", self.db,
@@ -150,9 +160,9 @@ class Server:
                 self.proc.wait()
             self.proc = None
 
-    def flags(self):
-        return ["--rpc", self.rpc, "--key-id", self.key_id, "--secret", self.secret, "--tenant", TENANT,
-                "--actor", ACTOR]
+    def flags(self, agent=False):
+        key_id, secret = (self.agent_key_id, self.agent_secret) if agent else (self.key_id, self.secret)
+        return ["--rpc", self.rpc, "--key-id", key_id, "--secret", secret, "--tenant", TENANT, "--actor", ACTOR]
 
     def cbench(self, op, clients, calls, room=None):
         cmd = [CBENCH, "--clients", str(clients), "--calls", str(calls), "--op", op] + self.flags()
@@ -185,15 +195,98 @@ def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
+# ---------------------------------------------------------------- streamed agent replies (SPEC §13.1)
+
+DELTA_CLIENTS, DELTA_CALLS, DELTA_SIZE = 64, 60, 20          # delta_tput64: as svc_send64_normal's 64 x 60 calls
+DELTA_STREAMS, DELTA_RATE, DELTA_COUNT = 10, 200, 40         # delivery: 10 streams, 200 deltas/s in all, 2 s
+RESUME_DELTAS, RESUME_SIZE, RESUME_READS, RESUME_PAGE = 10000, 6, 5, 2000
+
+
+class Deltas:
+    """The streamed-reply measurements on a running NORMAL server, with its chat+events+agent key.
+
+    Setup (untimed): one warm-up of each op, which also creates the agent sessions (one per stream, reused
+    afterwards through their session_key; every measurement begins fresh replies in them and finishes them
+    after the clock stops), and one finished reply of RESUME_DELTAS deltas of RESUME_SIZE bytes to resume."""
+
+    def __init__(self, sb, srv, R):
+        self.sb, self.srv, self.flags = sb, srv, srv.flags(agent=True)
+        self.tput(calls=5)
+        self.delivery(count=5)
+        log(f"writing a {RESUME_DELTAS:,}-delta reply to resume")
+        seed = jrun([sb, "delta-seed", "--deltas", str(RESUME_DELTAS), "--size", str(RESUME_SIZE)] + self.flags)
+        self.room, self.message = seed["room"], seed["message"]
+        R["delta_resume_seed_seconds"] = seed["seconds"]
+        R["delta_resume_bytes"] = seed["bytes"]
+
+    def tput(self, calls=DELTA_CALLS):
+        r = jrun([self.sb, "delta-tput", "--clients", str(DELTA_CLIENTS), "--calls", str(calls), "--size",
+                  str(DELTA_SIZE)] + self.flags)
+        if r["errors"]:
+            raise RuntimeError(f"smrtbench delta-tput: {r['first_error']}")
+        return r
+
+    def delivery(self, count=DELTA_COUNT):
+        r = jrun([self.sb, "delta-fanout", "--events", self.srv.events, "--subs", str(DELTA_STREAMS), "--rate",
+                  str(DELTA_RATE), "--count", str(count)] + self.flags)
+        if r["errors"]:
+            raise RuntimeError(f"smrtbench delta-fanout: {r['errors']} AppendReplyDelta calls failed")
+        return r
+
+    def resume(self, reads=RESUME_READS):
+        return jrun([self.sb, "delta-resume", "--events", self.srv.events, "--room", self.room, "--message",
+                     self.message, "--deltas", str(RESUME_DELTAS), "--calls", str(reads), "--limit",
+                     str(RESUME_PAGE)] + self.flags)
+
+
+def run_deltas_only(sb, tmp, R, raw):
+    """BENCH_ONLY=deltas: the streamed-reply measurements with their two baselines (SendMessage at 64 clients,
+    room-event fan-out at 10 subscribers), interleaved as in the NORMAL phase, on a NORMAL server of their own."""
+    srv = Server(tmp, "deltas", "normal")
+    srv.start()
+    try:
+        room = jrun([sb, "rooms", "--count", "1", "--clients", "1"] + srv.flags())["first"]
+        srv.cbench("send", 4, 200, room)  # warm-up
+        deltas = Deltas(sb, srv, R)
+        for rep in range(REPEATS):
+            wait_no_build()
+            log(f"deltas repetition {rep + 1}/{REPEATS}")
+            rec(raw, "svc_send64_normal", srv.cbench("send", 64, 60, room))
+            rec(raw, "delta_tput64", deltas.tput())
+            rec(raw, "fanout_svc_10", jrun([sb, "fanout-svc", "--events", srv.events, "--subs", "10", "--rate", "200",
+                                            "--count", "200", "--room", room] + srv.flags()))
+            rec(raw, "delta_fanout_10", deltas.delivery())
+            rec(raw, "delta_resume", deltas.resume())
+    finally:
+        srv.stop()
+    summarize_deltas(R, raw)
+
+
 # ---------------------------------------------------------------- the run
 
 def main():
+    if ONLY not in ("", "deltas"):
+        sys.exit(f"BENCH_ONLY={ONLY!r}: only 'deltas' is known")
     log("building release binaries")
     sb = build()
     wait_no_build()
     tmp = tempfile.mkdtemp(prefix="smrtbench-", dir="/tmp")
     R = {}     # medians and raw inputs
     raw = {}   # every repetition
+    if ONLY == "deltas":
+        try:
+            run_deltas_only(sb, tmp, R, raw)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        R["repeats"] = REPEATS
+        R["elapsed_s"] = round(time.time() - T_START, 1)
+        path = os.path.join(BENCH, "build", "results-deltas.json")
+        with open(path, "w") as f:
+            json.dump({"medians": R, "raw": raw}, f, indent=1, sort_keys=True)
+            f.write("\n")
+        print(json.dumps(R, indent=2, sort_keys=True))
+        log(f"done: {os.path.relpath(path, ROOT)} (results.json and BENCHMARKS.md untouched)")
+        return
     try:
         run_all(sb, tmp, R, raw)
     finally:
@@ -266,6 +359,7 @@ def run_all(sb, tmp, R, raw):
     srv.cbench("ping", 4, 200, ping_room)  # warm-up
     srv.cbench("send", 4, 200, room)
     echo.run(4, 500, 256, 256)
+    deltas = Deltas(sb, srv, R)  # streamed replies: sessions made, the 10,000-delta reply written
 
     for rep in range(REPEATS):
         wait_no_build()
@@ -293,12 +387,17 @@ def run_all(sb, tmp, R, raw):
             r = srv.cbench("send", n, calls, room)
             rec(raw, f"svc_send_cpu_us_{n}", (cpu_s(srv.proc.pid) - c0) / (n * calls) * 1e6)
             rec(raw, f"svc_send{n}_normal", r)
+        # streamed replies: AppendReplyDelta at 64 streams, next to SendMessage at 64 clients
+        rec(raw, "delta_tput64", deltas.tput())
         # 4. fan-out (steady 200 events/s for 1 s)
         for k in (1, 10, 100):
             rec(raw, f"fanout_bare_{k}", jrun([sb, "fanout-bare", "--url", f"ipc://{tmp}/pub.sock", "--subs", str(k),
                                                "--rate", "200", "--count", "200", "--size", "420"]))
             rec(raw, f"fanout_svc_{k}", jrun([sb, "fanout-svc", "--events", srv.events, "--subs", str(k), "--rate",
                                               "200", "--count", "200", "--room", room] + srv.flags()))
+            if k == 10:  # streamed replies: delta delivery at 10 streams next to fan-out at 10 subscribers
+                rec(raw, "delta_fanout_10", deltas.delivery())
+        rec(raw, "delta_resume", deltas.resume())
 
     # 6. memory: per 1k idle rooms, per idle subscriber
     r0 = rss_kib(srv.proc.pid)
@@ -448,6 +547,32 @@ def summarize(R, raw):
     R["send_tput8_with_4_readers"] = m("mixed_4_readers", "send_per_s")
     R["reader_pages_per_s"] = m("mixed_4_readers", "list_per_s")
     R["send_tput_with_readers_ratio"] = round(R["send_tput8_with_4_readers"] / R["send_tput8_without_readers"], 3)
+    summarize_deltas(R, raw)
+
+
+def summarize_deltas(R, raw):
+    """Streamed replies: medians over the repetitions; the baselines are the same raw series as summarize()'s
+    svc_send_tput64_normal and fanout_svc10_p99_us (computed here too, for BENCH_ONLY=deltas)."""
+    m = lambda key, field: round(med([x[field] for x in raw[key]]), 1)
+    R.setdefault("svc_send_tput64_normal", m("svc_send64_normal", "throughput_per_s"))
+    R.setdefault("fanout_svc10_p99_us", m("fanout_svc_10", "p99_us"))
+    R.setdefault("fanout_svc10_p50_us", m("fanout_svc_10", "p50_us"))
+    R.setdefault("svc_send64_normal_p50_us", m("svc_send64_normal", "p50_us"))
+    R.setdefault("svc_send64_normal_p99_us", m("svc_send64_normal", "p99_us"))
+    R["delta_tput64"] = m("delta_tput64", "throughput_per_s")
+    R["delta_tput64_p50_us"] = m("delta_tput64", "p50_us")
+    R["delta_tput64_p99_us"] = m("delta_tput64", "p99_us")
+    R["delta_tput64_vs_send64"] = round(R["delta_tput64"] / R["svc_send_tput64_normal"], 3)
+    R["delta_delivery_p50_us"] = m("delta_fanout_10", "p50_us")
+    R["delta_delivery_p99_us"] = m("delta_fanout_10", "p99_us")
+    R["delta_delivery_lost_total"] = sum(x["lost"] for x in raw["delta_fanout_10"])
+    R["delta_delivery_append_p50_us"] = m("delta_fanout_10", "append_p50_us")
+    R["delta_delivery_append_p99_us"] = m("delta_fanout_10", "append_p99_us")
+    R["delta_delivery_p99_vs_fanout10"] = round(R["delta_delivery_p99_us"] / R["fanout_svc10_p99_us"], 3)
+    R["delta_resume_ms"] = round(med([x["reader_p50_ms"] for x in raw["delta_resume"]]), 1)
+    R["delta_resume_list_ms"] = round(med([x["list_p50_ms"] for x in raw["delta_resume"]]), 1)
+    R["delta_resume_deltas"] = RESUME_DELTAS
+    R["delta_resume_list_page"] = RESUME_PAGE
 
 
 # ---------------------------------------------------------------- BENCHMARKS.md
@@ -532,6 +657,8 @@ def write_markdown(R):
     for key, what, svc, base, ratio, target, ok in rows:
         L.append(f"| {key} | {what} | {svc} | {base} | {ratio} | {target} | {met(ok)} |")
     L.append("")
+    if "delta_tput64" in R:
+        L.extend(delta_section(R, met, f1))
     L.append("## Every measurement (medians)\n")
     L.append("### SendMessage throughput (msgs/s) and latency by concurrency\n")
     L.append("| clients | NORMAL msgs/s | NORMAL p50 / p99 µs | FULL msgs/s | FULL p50 / p99 µs | server CPU µs/msg (NORMAL) |")
@@ -606,9 +733,12 @@ def write_markdown(R):
              "`COMMIT`, as the service's write path does.")
     L.append("- Service: `smrt-chatd serve --durability normal|full --no-rate-limits --no-jobs`, calls by "
              "`clients/c/build/bin/smrtchat-bench --op ping|send` (ping = authenticated GetRoom) and by "
-             "`smrtbench fanout-svc | list | mixed | rooms | idle-subs` (libsmrtchat).")
+             "`smrtbench fanout-svc | list | mixed | rooms | idle-subs | delta-tput | delta-fanout | delta-seed | "
+             "delta-resume` (libsmrtchat).")
     L.append("- Interleaving: within every repetition each service measurement runs next to its baseline; "
-             "NORMAL phase (items 1–4, 6), FULL phase (item 3 FULL), history phase (item 5).")
+             "NORMAL phase (items 1–4, 6, and the streamed replies: `delta_tput64` right after SendMessage at "
+             "64 clients, the delta delivery right after the fan-out at 10 subscribers, then the resume), "
+             "FULL phase (item 3 FULL), history phase (item 5).")
     L.append("- Server commands used:\n")
     L.append("```")
     for c in dict.fromkeys(COMMANDS):
@@ -625,6 +755,58 @@ def write_markdown(R):
         text = L[0] + "\n" + body + "\n" + (("\n" + text) if text else "")
     with open(path, "w") as f:
         f.write(text)
+
+
+def delta_section(R, met, f1):
+    """BENCHMARKS.md: the streamed-reply figures (SPEC §13.1), their targets and how they are measured."""
+    rows = [
+        ("`delta_tput64`", f"AppendReplyDelta calls/s, {DELTA_CLIENTS} concurrent streams ({DELTA_SIZE}-byte deltas)",
+         f1(R["delta_tput64"]), f"SendMessage msgs/s at 64 clients {f1(R['svc_send_tput64_normal'])}",
+         R["delta_tput64_vs_send64"], "≥ 1.0", R["delta_tput64_vs_send64"] >= 1.0),
+        ("`delta_delivery_p99_us`", f"delta delivery p99 (AppendReplyDelta called → SUB receives), "
+         f"{DELTA_STREAMS} streams, {DELTA_RATE} deltas/s in all", f"{f1(R['delta_delivery_p99_us'])} µs",
+         f"room-event fan-out p99 at 10 subscribers {f1(R['fanout_svc10_p99_us'])} µs",
+         R["delta_delivery_p99_vs_fanout10"], "≤ 1.5", R["delta_delivery_p99_vs_fanout10"] <= 1.5),
+        ("`delta_resume_ms`", f"resume a finished {R['delta_resume_deltas']:,}-delta reply from index 0 with the "
+         f"C reply reader", f"{R['delta_resume_ms']} ms", "–", "–", "≤ 200 ms", R["delta_resume_ms"] <= 200),
+    ]
+    L = ["## Streamed replies (SPEC §13.1)\n",
+         f"{sum(1 for r in rows if r[6])} of {len(rows)} targets met in this run (NORMAL server, same run and "
+         "repetitions as the baselines; ratio keys `delta_tput64_vs_send64`, `delta_delivery_p99_vs_fanout10`).\n",
+         "| key | measurement | service | baseline (same run) | ratio | target | |",
+         "|---|---|---|---|---|---|---|"]
+    for key, what, svc, base, ratio, target, ok in rows:
+        L.append(f"| {key} | {what} | {svc} | {base} | {ratio} | {target} | {met(ok)} |")
+    L.append("")
+    L.append(f"- `delta_tput64`: `smrtbench delta-tput` — {DELTA_CLIENTS} threads, each with its own client, agent "
+             f"session and streaming reply (CreateAgentSession + BeginAgentReply before the clock starts), append "
+             f"{DELTA_CALLS} sequential {DELTA_SIZE}-byte deltas each (index 0, 1, …), as many calls as "
+             f"`smrtchat-bench --op send --clients 64` makes; calls/s = all appends / time from the common start to "
+             f"the last append; the replies are finished after the clock stops. Per-call p50 / p99: "
+             f"{R['delta_tput64_p50_us']} / {R['delta_tput64_p99_us']} µs (SendMessage at 64 clients: "
+             f"{R.get('svc_send64_normal_p50_us', '–')} / {R.get('svc_send64_normal_p99_us', '–')} µs).")
+    L.append(f"- `delta_delivery_p99_us`: `smrtbench delta-fanout` — {DELTA_STREAMS} streaming replies, each with "
+             f"its own SUB socket subscribed to its topic `smrt.chat.v1.stream/<tenant>/<room>/<message>/` (4 MiB "
+             f"receive buffer, connected 0.7 s before the first delta); one sender thread per reply appends "
+             f"{DELTA_COUNT} deltas at {DELTA_RATE // DELTA_STREAMS}/s, the streams staggered so the server sees "
+             f"{DELTA_RATE} evenly spaced appends/s in all ({DELTA_STREAMS * DELTA_COUNT} deltas, "
+             f"{DELTA_COUNT * DELTA_STREAMS // DELTA_RATE} s) — the commit and publish rate of the fan-out "
+             f"measurement, each delta going to one subscriber. Latency = receive time − the sender's wall-clock "
+             f"stamp written into the delta's text just before the AppendReplyDelta call (the RPC, the group "
+             f"commit and the publish). p50 {R['delta_delivery_p50_us']} µs (fan-out at 10: "
+             f"{R.get('fanout_svc10_p50_us', '–')} µs); AppendReplyDelta p50 / p99 "
+             f"{R['delta_delivery_append_p50_us']} / {R['delta_delivery_append_p99_us']} µs; deltas lost over all "
+             f"repetitions: {R['delta_delivery_lost_total']}.")
+    L.append(f"- `delta_resume_ms`: `smrtbench delta-resume` — a reply of {R['delta_resume_deltas']:,} "
+             f"{RESUME_SIZE}-byte deltas ({R['delta_resume_bytes']:,} bytes of content; written once before the "
+             f"repetitions in {R['delta_resume_seed_seconds']} s, then finished) is read from index 0 to its end "
+             f"with the C reply reader: `smrtchat_reply_stream_open(…, from_index 0)` (SUB socket subscribed, then "
+             f"`ListReplyDeltas` pages of 200) and `smrtchat_reply_stream_next` until `SMRTCHAT_FINISHED`, close "
+             f"included, every delta checked; median of {RESUME_READS} reads per repetition. Paging "
+             f"`ListReplyDeltas` directly from 0 to the end with pages of {R['delta_resume_list_page']} (the "
+             f"server's maximum) takes {R['delta_resume_list_ms']} ms.")
+    L.append("")
+    return L
 
 
 BEGIN = "<!-- bench:begin (generated by make bench; edits inside are overwritten) -->"

@@ -15,6 +15,17 @@
  *   sizes        --room ID (+ service flags)    frame sizes of a GetRoom / SendMessage call
  *   rooms        --count N --clients T (+ service flags)   CreateRoom N times; prints the first id
  *   idle-subs    --events U --subs K --seconds D            K idle SUB sockets (RSS per subscriber)
+ * Streamed agent replies (SPEC §13.1; the key needs the chat and agent scopes; the agent sessions are
+ * CreateAgentSession'd by --actor for agent "bench" with a session_key per stream, so reruns reuse them):
+ *   delta-tput   --clients N --calls M [--size 20]        (+ service flags) N threads, each its own session
+ *                and streaming reply, M sequential AppendReplyDelta calls of --size bytes each
+ *   delta-fanout --events U --subs K --rate R --count C   (+ service flags) K streams, each with its own SUB
+ *                socket on its stream topic; C deltas per stream, R deltas/s in all (staggered), each
+ *                delta's text carrying the sender's clock just before AppendReplyDelta
+ *   delta-seed   --deltas N [--size 6]                    (+ service flags) one finished reply of N deltas
+ *   delta-resume --events U --room ID --message ID --deltas N --calls K [--limit 2000] (+ service flags)
+ *                K times: the C reply reader opened at index 0 and read to its end; K times: ListReplyDeltas
+ *                paged (--limit per page) from 0 to the end
  * Service flags: --rpc U --key-id K --secret S --tenant T --actor A */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -70,16 +81,17 @@ static double pct_us(const int64_t *v, size_t n, double p) {
 
 typedef struct {
   const char *url, *events, *rpc, *key_id, *secret, *tenant, *actor, *db, *sync, *mode, *room, *sender,
-      *send_room, *read_room;
-  int threads, clients, calls, size, reply_size, subs, count, rows, limit, senders, readers;
+      *send_room, *read_room, *message;
+  int threads, clients, calls, size, reply_size, subs, count, rows, limit, senders, readers, deltas;
   double rate, seconds;
+  int size_given;
 } args_t;
 
 static void parse(int argc, char **argv, args_t *a) {
   memset(a, 0, sizeof *a);
   a->threads = 4; a->clients = 1; a->calls = 1000; a->size = 256; a->reply_size = -1; a->subs = 1;
   a->count = 200; a->rate = 200; a->rows = 1000; a->limit = 50; a->senders = 8; a->readers = 4;
-  a->seconds = 3; a->sync = "normal"; a->mode = "single"; a->tenant = "bench"; a->sender = "alice";
+  a->seconds = 3; a->deltas = 10000; a->sync = "normal"; a->mode = "single"; a->tenant = "bench"; a->sender = "alice";
   for (int i = 2; i < argc; i++) {
     const char *k = argv[i];
     if (i + 1 >= argc) die("flag without value");
@@ -90,6 +102,7 @@ static void parse(int argc, char **argv, args_t *a) {
     S("--url", url) S("--events", events) S("--rpc", rpc) S("--key-id", key_id) S("--secret", secret)
     S("--tenant", tenant) S("--actor", actor) S("--db", db) S("--sync", sync) S("--mode", mode)
     S("--room", room) S("--sender", sender) S("--send-room", send_room) S("--read-room", read_room)
+    S("--message", message) I("--deltas", deltas)
     I("--threads", threads) I("--clients", clients) I("--calls", calls) I("--size", size)
     I("--reply-size", reply_size) I("--subs", subs) I("--count", count) I("--rows", rows)
     I("--limit", limit) I("--senders", senders) I("--readers", readers)
@@ -98,6 +111,9 @@ static void parse(int argc, char **argv, args_t *a) {
     exit(2);
   }
   if (a->reply_size < 0) a->reply_size = a->size;
+  a->size_given = 0;
+  for (int i = 2; i + 1 < argc; i += 2)
+    if (!strcmp(argv[i], "--size")) a->size_given = 1;
 }
 
 static smrtchat_client *svc_client(const args_t *a) {
@@ -236,18 +252,20 @@ typedef struct {
   const char *prefix;
 } subs_t;
 
+static int sub_socket(const char *url, const char *prefix) {
+  int fd = nn_socket(AF_SP, NN_SUB);
+  int buf = 4 << 20;
+  nn_setsockopt(fd, NN_SOL_SOCKET, NN_RCVBUF, &buf, sizeof buf);
+  nn_setsockopt(fd, NN_SUB, NN_SUB_SUBSCRIBE, prefix, strlen(prefix));
+  if (fd < 0 || nn_connect(fd, url) < 0) die("sub connect");
+  return fd;
+}
+
 static void subs_open(subs_t *s, const char *url, int k, const char *prefix) {
   s->k = k;
   s->prefix = prefix;
   s->socks = calloc((size_t)k, sizeof(int));
-  for (int i = 0; i < k; i++) {
-    int fd = nn_socket(AF_SP, NN_SUB);
-    int buf = 4 << 20;
-    nn_setsockopt(fd, NN_SOL_SOCKET, NN_RCVBUF, &buf, sizeof buf);
-    nn_setsockopt(fd, NN_SUB, NN_SUB_SUBSCRIBE, prefix, strlen(prefix));
-    if (fd < 0 || nn_connect(fd, url) < 0) die("sub connect");
-    s->socks[i] = fd;
-  }
+  for (int i = 0; i < k; i++) s->socks[i] = sub_socket(url, prefix);
 }
 
 /* Receives until `expected` markers per subscriber arrived or deadline (monotonic ns) passes, or
@@ -709,6 +727,360 @@ static int mode_rooms(const args_t *a) {
   return 0;
 }
 
+/* ---------- streamed agent replies (SPEC §13.1) ---------- */
+
+typedef struct {
+  char session[128], room[128], agent[128], message[128];
+} reply_t;
+
+/* The agent session `key` of --actor (agent "bench"; created once, then reused through its
+ * session_key) and a new streaming reply in it, begun as the session's agent profile. */
+static void begin_reply(smrtchat_client *c, const char *key, reply_t *r) {
+  smrtchat_status st = SMRTCHAT_STATUS_INIT;
+  Smrt__Chat__V1__CreateAgentSessionRequest cs = SMRT__CHAT__V1__CREATE_AGENT_SESSION_REQUEST__INIT;
+  cs.agent_id = "bench";
+  cs.session_key = (char *)key;
+  ProtobufCMessage *out = NULL;
+  if (smrtchat_call(c, "CreateAgentSession", &cs.base, NULL, &out, &st) != SMRTCHAT_OK) {
+    fprintf(stderr, "smrtbench: CreateAgentSession: %s %s\n", st.reason ? st.reason : "", st.message ? st.message : "");
+    exit(1);
+  }
+  Smrt__Chat__V1__AgentSession *ses = ((Smrt__Chat__V1__CreateAgentSessionResponse *)out)->session;
+  snprintf(r->session, sizeof r->session, "%s", ses->id);
+  snprintf(r->room, sizeof r->room, "%s", ses->room_id);
+  snprintf(r->agent, sizeof r->agent, "%s", ses->agent_profile_id);
+  protobuf_c_message_free_unpacked(out, NULL);
+  Smrt__Chat__V1__BeginAgentReplyRequest b = SMRT__CHAT__V1__BEGIN_AGENT_REPLY_REQUEST__INIT;
+  b.session_id = r->session;
+  smrtchat_call_opts o = {0};
+  o.actor_profile_id = r->agent;
+  Smrt__Chat__V1__BeginAgentReplyResponse *br = NULL;
+  if (smrtchat_begin_agent_reply(c, &o, &b, &br, &st) != SMRTCHAT_OK) {
+    fprintf(stderr, "smrtbench: BeginAgentReply: %s %s\n", st.reason ? st.reason : "", st.message ? st.message : "");
+    exit(1);
+  }
+  snprintf(r->message, sizeof r->message, "%s", br->message->id);
+  protobuf_c_message_free_unpacked(&br->base, NULL);
+  smrtchat_status_clear(&st);
+}
+
+static int append_delta(smrtchat_client *c, const reply_t *r, int64_t index, const char *text, smrtchat_status *st) {
+  Smrt__Chat__V1__AppendReplyDeltaRequest req = SMRT__CHAT__V1__APPEND_REPLY_DELTA_REQUEST__INIT;
+  req.message_id = (char *)r->message;
+  req.index = index;
+  req.text = (char *)text;
+  smrtchat_call_opts o = {0};
+  o.actor_profile_id = r->agent;
+  Smrt__Chat__V1__AppendReplyDeltaResponse *out = NULL;
+  int code = smrtchat_append_reply_delta(c, &o, &req, &out, st);
+  if (out) protobuf_c_message_free_unpacked(&out->base, NULL);
+  return code;
+}
+
+static void finish_reply(smrtchat_client *c, const reply_t *r) {
+  smrtchat_status st = SMRTCHAT_STATUS_INIT;
+  Smrt__Chat__V1__FinishAgentReplyRequest f = SMRT__CHAT__V1__FINISH_AGENT_REPLY_REQUEST__INIT;
+  f.message_id = (char *)r->message;
+  f.status = SMRT__CHAT__V1__STREAM_STATE__STREAM_STATE_COMPLETED;
+  smrtchat_call_opts o = {0};
+  o.actor_profile_id = r->agent;
+  if (smrtchat_finish_agent_reply(c, &o, &f, NULL, &st) != SMRTCHAT_OK) {
+    fprintf(stderr, "smrtbench: FinishAgentReply: %s %s\n", st.reason ? st.reason : "", st.message ? st.message : "");
+    exit(1);
+  }
+  smrtchat_status_clear(&st);
+}
+
+/* delta-tput: N threads, each with its own client, session and streaming reply, append M sequential
+ * deltas of --size bytes; throughput = all appends / (last append done - the common start). The
+ * sessions and replies are set up before the clock starts; the replies are finished after it stops. */
+typedef struct {
+  const args_t *a;
+  int index, size;
+  pthread_barrier_t *start, *stop;
+  int64_t *lat;
+  long ok, errors;
+  char first_error[256];
+} dtput_w;
+static void *delta_tput_run(void *arg) {
+  dtput_w *w = arg;
+  const args_t *a = w->a;
+  smrtchat_client *c = svc_client(a);
+  smrtchat_status st = SMRTCHAT_STATUS_INIT;
+  reply_t r;
+  char key[64];
+  snprintf(key, sizeof key, "bench-tput-%d", w->index);
+  begin_reply(c, key, &r);
+  char *text = malloc((size_t)w->size + 16);
+  pthread_barrier_wait(w->start);
+  for (int i = 0; i < a->calls; i++) {
+    int n = snprintf(text, (size_t)w->size + 16, "%03d:%06d", w->index, i);
+    if (n > w->size) n = w->size;
+    memset(text + n, '.', (size_t)(w->size - n));
+    text[w->size] = 0;
+    int64_t t0 = mono_ns();
+    int code = append_delta(c, &r, i, text, &st);
+    w->lat[i] = mono_ns() - t0;
+    if (code == SMRTCHAT_OK) {
+      w->ok++;
+    } else {
+      if (!w->errors)
+        snprintf(w->first_error, sizeof w->first_error, "%s %s: %s", smrtchat_code_name(code),
+                 st.reason ? st.reason : "", st.message ? st.message : "");
+      w->errors++;
+    }
+  }
+  pthread_barrier_wait(w->stop);
+  finish_reply(c, &r);
+  free(text);
+  smrtchat_status_clear(&st);
+  smrtchat_client_free(c);
+  return NULL;
+}
+static void json_str(const char *s) {
+  putchar('"');
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\') putchar('\\');
+    putchar((unsigned char)*s < 0x20 ? ' ' : *s);
+  }
+  putchar('"');
+}
+static int mode_delta_tput(const args_t *a) {
+  int n = a->clients;
+  int size = a->size_given ? a->size : 20;
+  if (size < 1) die("--size must be at least 1");
+  dtput_w *ws = calloc((size_t)n, sizeof *ws);
+  pthread_t *th = calloc((size_t)n, sizeof *th);
+  int64_t *lat = calloc((size_t)n * (size_t)a->calls, sizeof *lat);
+  pthread_barrier_t b0, b1;
+  pthread_barrier_init(&b0, NULL, (unsigned)n + 1);
+  pthread_barrier_init(&b1, NULL, (unsigned)n + 1);
+  for (int i = 0; i < n; i++) {
+    ws[i] = (dtput_w){a, i, size, &b0, &b1, lat + (size_t)i * (size_t)a->calls, 0, 0, ""};
+    pthread_create(&th[i], NULL, delta_tput_run, &ws[i]);
+  }
+  pthread_barrier_wait(&b0);
+  int64_t t0 = mono_ns();
+  pthread_barrier_wait(&b1);
+  double el = (double)(mono_ns() - t0) / 1e9;
+  long ok = 0, errors = 0;
+  const char *first = "";
+  for (int i = 0; i < n; i++) {
+    pthread_join(th[i], NULL);
+    ok += ws[i].ok;
+    if (ws[i].errors && !errors) first = ws[i].first_error;
+    errors += ws[i].errors;
+  }
+  size_t total = (size_t)n * (size_t)a->calls;
+  qsort(lat, total, sizeof *lat, cmp64);
+  printf("{\"op\":\"delta-tput\",\"clients\":%d,\"calls\":%zu,\"size\":%d,\"ok\":%ld,\"errors\":%ld,"
+         "\"elapsed_s\":%.3f,\"throughput_per_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,\"first_error\":",
+         n, total, size, ok, errors, el, (double)ok / el, pct_us(lat, total, .5), pct_us(lat, total, .99),
+         (double)lat[total - 1] / 1000.0);
+  json_str(first);
+  printf("}\n");
+  return 0;
+}
+
+/* delta-fanout: K streams appending at R deltas/s in all (stream k's delta i is due at
+ * t0 + (i*K + k)/R, so the appends are evenly spaced as fanout-svc's sends are), C deltas per stream;
+ * each stream has its own SUB socket subscribed to its stream topic. Latency = receive time - the
+ * wall-clock stamp "T@<ns>" the sender put in the delta's text just before calling AppendReplyDelta. */
+typedef struct {
+  const args_t *a;
+  int k;
+  reply_t r;
+  smrtchat_client *c;
+  pthread_barrier_t *ready;
+  int64_t *t0;
+  int64_t *send_lat;
+  int sent, errors;
+  volatile int *left;
+  volatile int64_t *done_at;
+  pthread_mutex_t *mu;
+} dfan_w;
+static void *delta_fanout_run(void *arg) {
+  dfan_w *w = arg;
+  const args_t *a = w->a;
+  smrtchat_status st = SMRTCHAT_STATUS_INIT;
+  pthread_barrier_wait(w->ready); /* main has subscribed and set *t0 */
+  char text[64];
+  for (int i = 0; i < a->count; i++) {
+    sleep_until_mono(*w->t0 + (int64_t)((double)((int64_t)i * a->subs + w->k) * 1e9 / a->rate));
+    snprintf(text, sizeof text, "T@%019lld %d/%d", (long long)real_ns(), w->k, i);
+    int64_t s0 = mono_ns();
+    int code = append_delta(w->c, &w->r, i, text, &st);
+    w->send_lat[i] = mono_ns() - s0;
+    if (code == SMRTCHAT_OK) {
+      w->sent++;
+    } else {
+      if (!w->errors) fprintf(stderr, "delta-fanout append: %s %s\n", st.reason ? st.reason : "", st.message ? st.message : "?");
+      w->errors++;
+    }
+  }
+  smrtchat_status_clear(&st);
+  pthread_mutex_lock(w->mu);
+  if (--*w->left == 0) *w->done_at = mono_ns();
+  pthread_mutex_unlock(w->mu);
+  return NULL;
+}
+static int mode_delta_fanout(const args_t *a) {
+  int k = a->subs;
+  dfan_w *ws = calloc((size_t)k, sizeof *ws);
+  pthread_t *th = calloc((size_t)k, sizeof *th);
+  int64_t *send_lat = calloc((size_t)k * (size_t)a->count + 1, sizeof *send_lat);
+  pthread_barrier_t ready;
+  pthread_barrier_init(&ready, NULL, (unsigned)k + 1);
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  volatile int left = k;
+  volatile int64_t done_at = 0;
+  int64_t t0 = 0;
+  subs_t s = {calloc((size_t)k, sizeof(int)), k, "smrt.chat.v1.stream/"};
+  for (int i = 0; i < k; i++) {
+    dfan_w *w = &ws[i];
+    memset(w, 0, sizeof *w);
+    w->a = a;
+    w->k = i;
+    w->c = svc_client(a);
+    w->ready = &ready;
+    w->t0 = &t0;
+    w->send_lat = send_lat + (size_t)i * (size_t)a->count;
+    w->left = &left;
+    w->done_at = &done_at;
+    w->mu = &mu;
+    char key[64];
+    snprintf(key, sizeof key, "bench-deliv-%d", i);
+    begin_reply(w->c, key, &w->r);
+    char topic[512];
+    snprintf(topic, sizeof topic, "smrt.chat.v1.stream/%s/%s/%s/", a->tenant, w->r.room, w->r.message);
+    s.socks[i] = sub_socket(a->events, topic);
+    pthread_create(&th[i], NULL, delta_fanout_run, w);
+  }
+  usleep(700000); /* subscriptions reach the server's PUB socket */
+  t0 = mono_ns() + 1000000;
+  pthread_barrier_wait(&ready);
+  int64_t *lat = calloc((size_t)a->count * (size_t)k + 1, sizeof *lat);
+  long got = 0;
+  subs_collect(&s, a->count, &done_at, 2000000000LL, lat, &got);
+  int errors = 0;
+  for (int i = 0; i < k; i++) {
+    pthread_join(th[i], NULL);
+    errors += ws[i].errors;
+    finish_reply(ws[i].c, &ws[i].r);
+    smrtchat_client_free(ws[i].c);
+    nn_close(s.socks[i]);
+  }
+  size_t ns = (size_t)k * (size_t)a->count;
+  qsort(send_lat, ns, sizeof *send_lat, cmp64);
+  long expected = (long)a->count * k;
+  qsort(lat, (size_t)got, sizeof *lat, cmp64);
+  printf("{\"op\":\"delta-fanout\",\"streams\":%d,\"rate\":%.0f,\"count\":%d,\"delivered\":%ld,\"lost\":%ld,"
+         "\"errors\":%d,\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,\"append_p50_us\":%.1f,\"append_p99_us\":%.1f}\n",
+         k, a->rate, a->count, got, expected - got, errors, pct_us(lat, (size_t)got, .5), pct_us(lat, (size_t)got, .99),
+         got ? (double)lat[got - 1] / 1000.0 : 0.0, pct_us(send_lat, ns, .5), pct_us(send_lat, ns, .99));
+  return 0;
+}
+
+/* delta-seed: one reply of --deltas sequential deltas of --size bytes, finished; prints its ids. */
+static int mode_delta_seed(const args_t *a) {
+  int size = a->size_given ? a->size : 6;
+  if (size < 1 || size > 60) die("--size must be 1..60");
+  smrtchat_client *c = svc_client(a);
+  smrtchat_status st = SMRTCHAT_STATUS_INIT;
+  reply_t r;
+  begin_reply(c, "bench-resume", &r);
+  int64_t t0 = mono_ns();
+  char text[64];
+  for (int i = 0; i < a->deltas; i++) {
+    int n = snprintf(text, sizeof text, "%d", i);
+    if (n > size) n = size;
+    memset(text + n, ' ', (size_t)(size - n));
+    text[size] = 0;
+    if (append_delta(c, &r, i, text, &st) != SMRTCHAT_OK) {
+      fprintf(stderr, "smrtbench: delta-seed append %d: %s %s\n", i, st.reason ? st.reason : "", st.message ? st.message : "");
+      return 1;
+    }
+  }
+  finish_reply(c, &r);
+  printf("{\"op\":\"delta-seed\",\"deltas\":%d,\"bytes\":%lld,\"seconds\":%.2f,\"room\":\"%s\",\"message\":\"%s\"}\n",
+         a->deltas, (long long)a->deltas * size, (double)(mono_ns() - t0) / 1e9, r.room, r.message);
+  smrtchat_status_clear(&st);
+  smrtchat_client_free(c);
+  return 0;
+}
+
+/* delta-resume: the time to read a finished reply from index 0 to its end, (a) with the C reply reader
+ * (smrtchat_reply_stream_open at 0: SUB socket subscribed, ListReplyDeltas pages of 200, then _next
+ * until SMRTCHAT_FINISHED; close included), (b) by paging ListReplyDeltas with --limit. Each --calls
+ * times, after one untimed read of each; both check that every delta arrived. */
+static int mode_delta_resume(const args_t *a) {
+  if (!a->message || !a->room || !a->events) die("delta-resume needs --message, --room and --events");
+  smrtchat_client *c = svc_client(a);
+  smrtchat_status st = SMRTCHAT_STATUS_INIT;
+  int calls = a->calls;
+  int64_t *rd = calloc((size_t)calls + 1, sizeof *rd), *ls = calloc((size_t)calls + 1, sizeof *ls);
+  long bytes = 0, pages = 0;
+  for (int i = -1; i < calls; i++) {
+    int64_t t0 = mono_ns();
+    smrtchat_reply_stream *rs = smrtchat_reply_stream_open(c, a->events, NULL, a->room, a->message, 0, &st);
+    if (!rs) die(st.message ? st.message : "reply_stream_open");
+    Smrt__Chat__V1__ReplyDelta *d = NULL;
+    int code;
+    long n = 0, b = 0;
+    while ((code = smrtchat_reply_stream_next(rs, 10000, &d, &st)) == SMRTCHAT_OK) {
+      if (d->index != n) die("reader: out of order");
+      b += (long)strlen(d->text);
+      n++;
+      smrt__chat__v1__reply_delta__free_unpacked(d, NULL);
+    }
+    smrtchat_reply_stream_close(rs);
+    int64_t el = mono_ns() - t0;
+    if (code != SMRTCHAT_FINISHED) die(st.message ? st.message : "reader did not finish");
+    if (n != a->deltas) {
+      fprintf(stderr, "smrtbench: reader yielded %ld deltas, expected %d\n", n, a->deltas);
+      return 1;
+    }
+    bytes = b;
+    if (i >= 0) rd[i] = el;
+  }
+  for (int i = -1; i < calls; i++) {
+    int64_t t0 = mono_ns();
+    int64_t from = 0;
+    long p = 0;
+    for (;;) {
+      Smrt__Chat__V1__ListReplyDeltasRequest req = SMRT__CHAT__V1__LIST_REPLY_DELTAS_REQUEST__INIT;
+      req.message_id = (char *)a->message;
+      req.from_index = from;
+      req.limit = a->limit;
+      Smrt__Chat__V1__ListReplyDeltasResponse *resp = NULL;
+      if (smrtchat_list_reply_deltas(c, NULL, &req, &resp, &st) != SMRTCHAT_OK) die(st.message ? st.message : "list");
+      p++;
+      for (size_t j = 0; j < resp->n_deltas; j++)
+        if (resp->deltas[j]->index != from + (int64_t)j) die("list: not contiguous");
+      from += (int64_t)resp->n_deltas;
+      int more = resp->has_more && resp->n_deltas > 0;
+      protobuf_c_message_free_unpacked(&resp->base, NULL);
+      if (!more) break;
+    }
+    int64_t el = mono_ns() - t0;
+    if (from != a->deltas) {
+      fprintf(stderr, "smrtbench: ListReplyDeltas paged %lld deltas, expected %d\n", (long long)from, a->deltas);
+      return 1;
+    }
+    pages = p;
+    if (i >= 0) ls[i] = el;
+  }
+  qsort(rd, (size_t)calls, sizeof *rd, cmp64);
+  qsort(ls, (size_t)calls, sizeof *ls, cmp64);
+  printf("{\"op\":\"delta-resume\",\"deltas\":%d,\"bytes\":%ld,\"calls\":%d,\"reader_p50_ms\":%.2f,\"reader_max_ms\":%.2f,"
+         "\"list_limit\":%d,\"list_pages\":%ld,\"list_p50_ms\":%.2f,\"list_max_ms\":%.2f}\n",
+         a->deltas, bytes, calls, pct_us(rd, (size_t)calls, .5) / 1000.0, (double)rd[calls - 1] / 1e6, a->limit, pages,
+         pct_us(ls, (size_t)calls, .5) / 1000.0, (double)ls[calls - 1] / 1e6);
+  smrtchat_status_clear(&st);
+  smrtchat_client_free(c);
+  return 0;
+}
+
 /* Opens --subs idle SUB sockets on --events, prints "ready", and sleeps --seconds. */
 static int mode_idle_subs(const args_t *a) {
   char prefix[256];
@@ -738,6 +1110,10 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "sizes")) return mode_sizes(&a);
   if (!strcmp(m, "rooms")) return mode_rooms(&a);
   if (!strcmp(m, "idle-subs")) return mode_idle_subs(&a);
+  if (!strcmp(m, "delta-tput")) return mode_delta_tput(&a);
+  if (!strcmp(m, "delta-fanout")) return mode_delta_fanout(&a);
+  if (!strcmp(m, "delta-seed")) return mode_delta_seed(&a);
+  if (!strcmp(m, "delta-resume")) return mode_delta_resume(&a);
   die("unknown mode");
   return 2;
 }
