@@ -293,6 +293,41 @@ extension ChatClient {
         try await call("ListPendingToolCalls", request)
     }
 
+    /// Sets the tenant default (admin) or a room's override (admin, or chat as the room's owner).
+    public func setRetentionPolicy(_ request: Smrt_Chat_V1_SetRetentionPolicyRequest = .init()) async throws -> Smrt_Chat_V1_SetRetentionPolicyResponse {
+        try await call("SetRetentionPolicy", request)
+    }
+
+    /// A room's effective retention and its source (as reading the room), or the tenant default (admin).
+    public func getRetentionPolicy(_ request: Smrt_Chat_V1_GetRetentionPolicyRequest = .init()) async throws -> Smrt_Chat_V1_GetRetentionPolicyResponse {
+        try await call("GetRetentionPolicy", request)
+    }
+
+    /// Snapshots every entity of the tenant into an export. Scope: admin.
+    public func exportTenant(_ request: Smrt_Chat_V1_ExportTenantRequest = .init()) async throws -> Smrt_Chat_V1_ExportTenantResponse {
+        try await call("ExportTenant", request)
+    }
+
+    /// Snapshots a room and everything in it into an export. Scope: admin.
+    public func exportRoom(_ request: Smrt_Chat_V1_ExportRoomRequest = .init()) async throws -> Smrt_Chat_V1_ExportRoomResponse {
+        try await call("ExportRoom", request)
+    }
+
+    /// Snapshots what a profile authored or took part in into an export. Scope: admin.
+    public func exportProfile(_ request: Smrt_Chat_V1_ExportProfileRequest = .init()) async throws -> Smrt_Chat_V1_ExportProfileResponse {
+        try await call("ExportProfile", request)
+    }
+
+    /// Up to 1 MiB of an export's NDJSON lines. Scope: admin.
+    public func exportPage(_ request: Smrt_Chat_V1_ExportPageRequest = .init()) async throws -> Smrt_Chat_V1_ExportPageResponse {
+        try await call("ExportPage", request)
+    }
+
+    /// Erases a profile's personal data everywhere, in one operation. Scope: admin.
+    public func eraseProfile(_ request: Smrt_Chat_V1_EraseProfileRequest = .init()) async throws -> Smrt_Chat_V1_EraseProfileResponse {
+        try await call("EraseProfile", request)
+    }
+
     /// A room's durable events after a seq. Scope: events (any room) or chat (active members).
     public func listRoomEvents(_ request: Smrt_Chat_V1_ListRoomEventsRequest = .init()) async throws -> Smrt_Chat_V1_ListRoomEventsResponse {
         try await call("ListRoomEvents", request)

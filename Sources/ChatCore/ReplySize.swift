@@ -66,7 +66,8 @@ extension RoomEvent: ReplySized {
         case .message(let message)?: fixedAllowance + message.replyBytes
         case .thread(let thread)?: fixedAllowance + thread.replyBytes
         case .session(let session)?: fixedAllowance + session.replyBytes
-        case .reaction?, .toolCallDenied?, .toolCallApproval?, nil: 2 * fixedAllowance
+        case .reaction?, .toolCallDenied?, .toolCallApproval?, .messagesPurged?, .profileErased?, nil:
+            2 * fixedAllowance
         }
     }
 }

@@ -76,6 +76,11 @@ public protocol ChatStorage: Sendable {
 
     /// Lets queued writes commit, then releases the engine's connections and threads.
     func close()
+
+    /// Gives space freed by deletions back to the file system, after what was queued before it committed (SQLite:
+    /// an incremental vacuum and a truncating WAL checkpoint; with `fullText`, the search index merged first so no
+    /// old segment keeps a removed word; PostgreSQL: its autovacuum does this).
+    func reclaimSpace(fullText: Bool) throws
 }
 
 extension ChatStorage {
@@ -352,6 +357,20 @@ public protocol ChatTransaction: AnyObject {
     func headEventId(tenantId: String) throws -> Int64
     /// Deletes events created before `cutoff` in every tenant; returns how many.
     func purgeEvents(createdBefore cutoff: Int64) throws -> Int
+
+    // MARK: Data lifecycle (SPEC §14)
+    /// The stored retention of a room (nil room: the tenant default); nil when none is set.
+    func retentionDays(tenantId: String, roomId: String?) throws -> Int64?
+    /// Sets (or with nil days removes) the retention of a room or, with a nil room, the tenant default.
+    func setRetentionDays(tenantId: String, roomId: String?, days: Int64?, at: Int64) throws
+    /// Rooms (not deleted) whose effective retention is limited, with it, in every tenant.
+    func roomsWithRetention() throws -> [RoomRetention]
+    /// Ids of a room's messages created before `cutoff`, oldest first.
+    func expiredMessageIds(tenantId: String, roomId: String, createdBefore cutoff: Int64, limit: Int) throws -> [String]
+    /// Deletes messages of a room for good with what hangs off them (versions, reactions, deltas, tool calls,
+    /// turn states; thread roots and reply links to them are cleared), keeps the thread and session counters
+    /// exact (their purged part), and empties the payload of their events. Returns how many were deleted.
+    func purgeMessages(tenantId: String, roomId: String, ids: [String], purgedBefore: Int64) throws -> Int
 
     // MARK: Service credentials and the replay window (shared by every server instance)
     func apiKey(id: String) throws -> ApiKey?

@@ -268,6 +268,9 @@ public final class PostgresStorage: ChatStorage, @unchecked Sendable {
     }
 
     /// Lets queued writes commit, then closes every connection.
+    /// Deleted rows are reclaimed by PostgreSQL's autovacuum; nothing to do here.
+    public func reclaimSpace(fullText: Bool) throws {}
+
     public func close() {
         writer.stop()
         pool.close()

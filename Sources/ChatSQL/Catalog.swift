@@ -331,6 +331,83 @@ package enum Catalog {
         """)
     static let purgeEvents = S("DELETE FROM room_events WHERE created_at < ?1")
 
+    // MARK: Data lifecycle (SPEC §14)
+
+    /// `column IN` the JSON array of text parameter `?n`, in each engine's JSON functions.
+    static func inJSONArray(_ column: String, _ n: Int) -> (sqlite: String, postgres: String) {
+        ("\(column) IN (SELECT value FROM json_each(?\(n)))", "\(column) IN (SELECT jsonb_array_elements_text(?\(n)::jsonb))")
+    }
+
+    /// A statement whose only engine difference is `inJSONArray` (written `{ids}` in `template`).
+    static func withIds(_ template: String, column: String, parameter: Int) -> SQLStatement {
+        let list = inJSONArray(column, parameter)
+        return S(sqlite: template.replacingOccurrences(of: "{ids}", with: list.sqlite),
+                 postgres: template.replacingOccurrences(of: "{ids}", with: list.postgres))
+    }
+
+    static let retentionDays = S("""
+        SELECT message_retention_days FROM retention_policies WHERE tenant_id = ?1 AND room_id = ?2
+        """)
+    static let setRetentionDays = S("""
+        INSERT INTO retention_policies (tenant_id, room_id, message_retention_days, updated_at) VALUES (?1, ?2, ?3, ?4)
+        ON CONFLICT (tenant_id, room_id) DO UPDATE SET message_retention_days = excluded.message_retention_days,
+            updated_at = excluded.updated_at
+        """)
+    static let deleteRetention = S("DELETE FROM retention_policies WHERE tenant_id = ?1 AND room_id = ?2")
+    /// Rooms (not deleted) whose effective policy keeps messages for a limited time: their own, else the tenant's.
+    static let roomsWithRetention = S("""
+        SELECT r.tenant_id, r.id, coalesce(rp.message_retention_days, tp.message_retention_days) FROM rooms r
+        LEFT JOIN retention_policies rp ON rp.tenant_id = r.tenant_id AND rp.room_id = r.id
+        LEFT JOIN retention_policies tp ON tp.tenant_id = r.tenant_id AND tp.room_id = ''
+        WHERE r.status <> 'deleted' AND coalesce(rp.message_retention_days, tp.message_retention_days, 0) > 0
+          AND (rp.tenant_id IS NOT NULL OR tp.tenant_id IS NOT NULL)
+        ORDER BY r.tenant_id, r.id
+        """)
+    static let expiredMessages = S("""
+        SELECT id FROM messages WHERE tenant_id = ?1 AND created_at < ?3 AND room_id = ?2
+        ORDER BY created_at, id LIMIT ?4
+        """)
+    /// The rows that hang off messages about to be deleted, then the messages (?1 tenant, ?2 room, ?3 the ids).
+    static let purgeMessageRows: [SQLStatement] = [
+        withIds("DELETE FROM message_versions WHERE tenant_id = ?1 AND {ids}", column: "message_id", parameter: 3),
+        withIds("DELETE FROM reactions WHERE tenant_id = ?1 AND {ids}", column: "message_id", parameter: 3),
+        withIds("DELETE FROM reply_deltas WHERE tenant_id = ?1 AND {ids}", column: "message_id", parameter: 3),
+        withIds("DELETE FROM turn_states WHERE tenant_id = ?1 AND {ids}", column: "message_id", parameter: 3),
+        withIds("DELETE FROM tool_calls WHERE tenant_id = ?1 AND {ids}", column: "call_message_id", parameter: 3),
+        withIds("UPDATE tool_calls SET result_message_id = NULL WHERE tenant_id = ?1 AND {ids}",
+                column: "result_message_id", parameter: 3),
+        withIds("UPDATE threads SET root_message_id = NULL WHERE tenant_id = ?1 AND room_id = ?2 AND {ids}",
+                column: "root_message_id", parameter: 3),
+        withIds("UPDATE messages SET reply_to_message_id = NULL WHERE tenant_id = ?1 AND {ids}",
+                column: "reply_to_message_id", parameter: 3),
+        // Counters keep counting what was posted: the purged part is recorded beside them.
+        withIds("""
+            UPDATE threads SET purged_count = purged_count + (
+                SELECT count(*) FROM messages m WHERE m.tenant_id = threads.tenant_id AND m.thread_id = threads.id
+                  AND {ids})
+            WHERE tenant_id = ?1 AND room_id = ?2 AND id IN (
+                SELECT m.thread_id FROM messages m WHERE m.tenant_id = ?1 AND m.thread_id IS NOT NULL AND {ids})
+            """, column: "m.id", parameter: 3),
+        withIds("""
+            UPDATE agent_sessions SET purged_count = purged_count + (
+                SELECT count(*) FROM messages m WHERE m.tenant_id = agent_sessions.tenant_id
+                  AND m.agent_session_id = agent_sessions.id AND {ids})
+            WHERE tenant_id = ?1 AND room_id = ?2 AND id IN (
+                SELECT m.agent_session_id FROM messages m WHERE m.tenant_id = ?1 AND m.agent_session_id IS NOT NULL AND {ids})
+            """, column: "m.id", parameter: 3),
+        // Their events stay (the log is gap-free) without the content they carried.
+        withIds("UPDATE room_events SET payload = NULL WHERE tenant_id = ?1 AND room_id = ?2 AND {ids}",
+                column: "subject_id", parameter: 3),
+    ]
+    static let deleteMessages = withIds("DELETE FROM messages WHERE tenant_id = ?1 AND room_id = ?2 AND {ids}",
+                                        column: "id", parameter: 3)
+    static let recordPurge = S("""
+        INSERT INTO room_purges (tenant_id, room_id, purged_count, purged_before) VALUES (?1, ?2, ?3, ?4)
+        ON CONFLICT (tenant_id, room_id) DO UPDATE SET purged_count = room_purges.purged_count + excluded.purged_count,
+            purged_before = CASE WHEN excluded.purged_before > room_purges.purged_before
+                THEN excluded.purged_before ELSE room_purges.purged_before END
+        """)
+
     static let apiKey = S("SELECT \(Rows.apiKeyColumns) FROM api_keys WHERE key_id = ?1", deferral: .independent)
     static let apiKeyIsActive = S("SELECT revoked_at IS NULL FROM api_keys WHERE key_id = ?1", deferral: .independent)
     static let insertApiKey = Rows.insert("api_keys", Rows.apiKeyColumns)

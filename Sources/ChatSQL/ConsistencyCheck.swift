@@ -24,7 +24,8 @@ package enum ConsistencyCheck {
             SELECT 'thread=' || c.id || ' message_count=' || c.message_count || ' messages=' || c.messages
                    || ' participant_count=' || c.participant_count || ' senders=' || c.senders
             FROM (SELECT t.id, t.message_count, t.participant_count,
-                  (SELECT count(*) FROM messages m WHERE m.tenant_id = t.tenant_id AND m.thread_id = t.id) AS messages,
+                  t.purged_count + (SELECT count(*) FROM messages m WHERE m.tenant_id = t.tenant_id AND m.thread_id = t.id)
+                    AS messages,
                   (SELECT count(*) FROM thread_senders s WHERE s.tenant_id = t.tenant_id AND s.thread_id = t.id) AS senders
                   FROM threads t) c
             WHERE c.message_count <> c.messages OR c.participant_count <> c.senders
@@ -32,7 +33,8 @@ package enum ConsistencyCheck {
         ("session counters", SQLStatement("""
             SELECT 'session=' || c.id || ' message_count=' || c.message_count || ' messages=' || c.messages
             FROM (SELECT s.id, s.message_count,
-                  (SELECT count(*) FROM messages m WHERE m.tenant_id = s.tenant_id AND m.agent_session_id = s.id) AS messages
+                  s.purged_count + (SELECT count(*) FROM messages m WHERE m.tenant_id = s.tenant_id
+                                    AND m.agent_session_id = s.id) AS messages
                   FROM agent_sessions s) c
             WHERE c.message_count <> c.messages
             """)),
@@ -40,9 +42,10 @@ package enum ConsistencyCheck {
             SELECT 'room=' || c.id || ' last_message_at=' || coalesce(c.last_message_at || '', 'null')
                    || ' newest=' || coalesce(c.newest || '', 'null')
             FROM (SELECT r.id, r.last_message_at,
-                  (SELECT max(created_at) FROM messages m WHERE m.tenant_id = r.tenant_id AND m.room_id = r.id) AS newest
+                  (SELECT max(created_at) FROM messages m WHERE m.tenant_id = r.tenant_id AND m.room_id = r.id) AS newest,
+                  EXISTS (SELECT 1 FROM room_purges p WHERE p.tenant_id = r.tenant_id AND p.room_id = r.id) AS purged
                   FROM rooms r) c
-            WHERE c.last_message_at IS DISTINCT FROM c.newest
+            WHERE c.last_message_at IS DISTINCT FROM c.newest AND NOT c.purged
             """)),
     ]
 

@@ -21,7 +21,59 @@ package enum Migrations {
         Migration(name: "v4-redact-session-events") { [redactSessionEvents($0)] },
         Migration(name: "v5-audit-log", statements: auditLog),
         Migration(name: "v6-streams-and-approvals", statements: streamsAndApprovals),
+        Migration(name: "v7-data-lifecycle", statements: dataLifecycle),
     ]
+
+    /// SPEC §14: retention policies (a tenant default under room id '', per-room overrides), what purges removed
+    /// (so counters stay exact: a thread's or session's message_count counts purged messages too), erased
+    /// tombstones, and exports kept as NDJSON chunks until they expire.
+    static func dataLifecycle(_ d: SQLDialect) -> [String] {
+        [
+            """
+            CREATE TABLE retention_policies (
+                tenant_id TEXT NOT NULL,
+                room_id TEXT NOT NULL,
+                message_retention_days \(d.int) NOT NULL CHECK (message_retention_days >= 0),
+                updated_at \(d.int) NOT NULL,
+                PRIMARY KEY (tenant_id, room_id)
+            )\(d.withoutRowid)
+            """,
+            """
+            CREATE TABLE room_purges (
+                tenant_id TEXT NOT NULL,
+                room_id TEXT NOT NULL,
+                purged_count \(d.int) NOT NULL,
+                purged_before \(d.int) NOT NULL,
+                PRIMARY KEY (tenant_id, room_id)
+            )\(d.withoutRowid)
+            """,
+            "ALTER TABLE threads ADD COLUMN purged_count \(d.int) NOT NULL DEFAULT 0",
+            "ALTER TABLE agent_sessions ADD COLUMN purged_count \(d.int) NOT NULL DEFAULT 0",
+            "ALTER TABLE messages ADD COLUMN erased \(d.flag("erased"))",
+            """
+            CREATE TABLE exports (
+                export_id TEXT PRIMARY KEY NOT NULL,
+                tenant_id TEXT NOT NULL,
+                scope TEXT NOT NULL CHECK (scope IN ('tenant','room','profile')),
+                subject TEXT NOT NULL,
+                created_at \(d.int) NOT NULL,
+                expires_at \(d.int) NOT NULL,
+                chunks \(d.int) NOT NULL,
+                bytes \(d.int) NOT NULL
+            )\(d.withoutRowid)
+            """,
+            "CREATE INDEX exports_by_expiry ON exports(expires_at)",
+            """
+            CREATE TABLE export_chunks (
+                export_id TEXT NOT NULL,
+                chunk \(d.int) NOT NULL,
+                data TEXT NOT NULL,
+                PRIMARY KEY (export_id, chunk),
+                FOREIGN KEY (export_id) REFERENCES exports(export_id) ON DELETE CASCADE
+            )\(d.withoutRowid)
+            """,
+        ]
+    }
 
     /// SPEC §13: a streamed reply's state on its message and its deltas in their own table (a delta is one
     /// inserted row, never a rewrite of the message); a tool call's approval, claim and decision; a session's

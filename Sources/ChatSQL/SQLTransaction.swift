@@ -521,6 +521,40 @@ package final class SQLTransaction: ChatTransaction {
         return try run(Catalog.purgeEvents, [cutoff])
     }
 
+    // MARK: Data lifecycle
+
+    package func retentionDays(tenantId: String, roomId: String?) throws -> Int64? {
+        try int(Catalog.retentionDays, [tenantId, roomId ?? ""])
+    }
+
+    package func setRetentionDays(tenantId: String, roomId: String?, days: Int64?, at: Int64) throws {
+        if let days {
+            try run(Catalog.setRetentionDays, [tenantId, roomId ?? "", days, at])
+        } else {
+            try run(Catalog.deleteRetention, [tenantId, roomId ?? ""])
+        }
+    }
+
+    package func roomsWithRetention() throws -> [RoomRetention] {
+        try all(Catalog.roomsWithRetention, []) {
+            RoomRetention(tenantId: try $0.text(0), roomId: try $0.text(1), days: try $0.int(2))
+        }
+    }
+
+    package func expiredMessageIds(tenantId: String, roomId: String, createdBefore cutoff: Int64, limit: Int) throws
+        -> [String] {
+        try all(Catalog.expiredMessages, [tenantId, roomId, cutoff, limit]) { try $0.text(0) }
+    }
+
+    package func purgeMessages(tenantId: String, roomId: String, ids: [String], purgedBefore: Int64) throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        let list = Rows.json(ids)
+        for statement in Catalog.purgeMessageRows { try run(statement, [tenantId, roomId, list]) }
+        let deleted = try run(Catalog.deleteMessages, [tenantId, roomId, list])
+        if deleted > 0 { try run(Catalog.recordPurge, [tenantId, roomId, deleted, purgedBefore]) }
+        return deleted
+    }
+
     // MARK: Service credentials and replay window
 
     package func apiKey(id: String) throws -> ApiKey? {

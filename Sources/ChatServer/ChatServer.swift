@@ -149,14 +149,14 @@ public final class ChatServer: Service {
         }
     }
 
-    /// Trims the event log to the retention and forgets request ids older than twice the signature window.
+    /// Deletes messages past their retention (SPEC §14), trims the event log to its retention and forgets request ids
+    /// older than twice the signature window.
     func purge() async throws {
-        let domain = self.domain
-        let retention = configuration.eventRetentionSeconds
-        let replayCutoff = domain.clock() - 2 * configuration.signatureWindowMs
-        _ = try await storage.write { tx in
-            _ = try domain.purgeEvents(tx, retentionSeconds: retention)
-            return try tx.purgeReplayEntries(createdBefore: replayCutoff)
+        let report = try await ChatService(domain: domain, storage: storage)
+            .purge(eventRetentionSeconds: configuration.eventRetentionSeconds,
+                   replayCutoff: domain.clock() - 2 * configuration.signatureWindowMs)
+        if report.messages > 0 {
+            logger.info("messages purged", metadata: ["chat.messages": "\(report.messages)", "chat.rooms": "\(report.rooms)"])
         }
     }
 

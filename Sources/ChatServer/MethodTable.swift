@@ -75,7 +75,7 @@ enum MethodTable {
     /// The table; `includeEntities` false serves event pages in the `ids` payload mode.
     static func build(includeEntities: Bool) -> [String: MethodSpec] {
         var table: [String: MethodSpec] = [:]
-        for method in rooms + participants + messages + threads + reactions + sessions + streams
+        for method in rooms + participants + messages + threads + reactions + sessions + streams + lifecycle
             + events(includeEntities: includeEntities) {
             table[RequestSigning.methodName(method.name)] = method
         }
@@ -421,6 +421,18 @@ enum MethodTable {
                                                   outcome: try domainEnum(r.outcome, "outcome"),
                                                   resumedFrom: r.resumedFrom, continuationId: r.continuationID)
             return Smrt_Chat_V1_RecordTurnOutcomeResponse.with { $0.applied = applied }
+        },
+    ]
+
+    static let lifecycle: [MethodSpec] = [
+        write("SetRetentionPolicy", Smrt_Chat_V1_SetRetentionPolicyRequest.self, [.admin, .chat]) { d, tx, a, r in
+            let policy = try d.setRetentionPolicy(tx, a, roomId: r.roomID,
+                                                  days: r.hasMessageRetentionDays ? Int64(r.messageRetentionDays) : nil)
+            return Smrt_Chat_V1_SetRetentionPolicyResponse.with { $0.policy = policy.wire }
+        },
+        read("GetRetentionPolicy", Smrt_Chat_V1_GetRetentionPolicyRequest.self, [.chat, .admin]) { d, tx, a, r in
+            let policy = try d.getRetentionPolicy(tx, a, roomId: r.roomID)
+            return Smrt_Chat_V1_GetRetentionPolicyResponse.with { $0.policy = policy.wire }
         },
     ]
 

@@ -123,6 +123,16 @@ extension ChatCore.Message {
     }
 }
 
+extension RetentionPolicy {
+    var wire: Smrt_Chat_V1_RetentionPolicy {
+        .with {
+            $0.roomID = roomId ?? ""
+            $0.messageRetentionDays = Int32(clamping: messageRetentionDays)
+            $0.source = wireEnum(source)
+        }
+    }
+}
+
 extension ReplyDelta {
     var wire: Smrt_Chat_V1_ReplyDelta {
         var d = Smrt_Chat_V1_ReplyDelta()
@@ -274,6 +284,10 @@ extension RoomEvent {
             w.callID = d.callId
             e.toolCallDenied = w
         case .toolCallApproval(let a): e.toolCallApproval = a.wire
+        case .messagesPurged(let p):
+            e.messagesPurged = .with { $0.count = p.count; $0.purgedBeforeMs = p.purgedBeforeMs }
+        case .profileErased(let p):
+            e.profileErased = .with { $0.profileID = p.profileId; $0.messagesErased = p.messagesErased }
         }
         return e
     }

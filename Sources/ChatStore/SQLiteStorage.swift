@@ -49,6 +49,8 @@ public final class SQLiteStorage: ChatStorage {
             // original of each page it touches; on disk (the default past 64 KiB) that was a temp-file
             // write per page and the writer's largest cost. In memory it is a copy.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
+            // Deleted and overwritten content is zeroed in the file (erasure leaves no trace, SPEC §14).
+            try db.execute(sql: "PRAGMA secure_delete = ON")
             // SQLite's default page cache is 2 MiB; the writer's working set (index tails, FTS segments,
             // the replay cache) is larger, and a miss is a pread. The cache grows only as it is used.
             try db.execute(sql: "PRAGMA cache_size = \(db.configuration.readonly ? -8192 : -32768)")
@@ -57,6 +59,7 @@ public final class SQLiteStorage: ChatStorage {
         }
         try Self.preparePrivateFile(configuration.path)
         pool = try DatabasePool(path: configuration.path, configuration: config)
+        try Self.enableIncrementalVacuum(pool, logger: logger)
         try Self.migrator.migrate(pool)
         self.logger = logger
         writer = GroupCommitWriter(engine: SQLiteWriteEngine(pool: pool, logger: logger), maxBatch: configuration.maxBatch,
@@ -94,6 +97,30 @@ public final class SQLiteStorage: ChatStorage {
             "the database \(path) holds key secrets but has mode \(String(mode, radix: 8)): "
                 + "run 'chmod 600 \(path)' (and its -wal and -shm files) before starting"
         }
+    }
+
+    /// Purges must give space back (SPEC §14): the file uses `auto_vacuum = INCREMENTAL`, and freed pages are
+    /// zeroed (`secure_delete`, set per connection). An older file is converted once, by a VACUUM.
+    static func enableIncrementalVacuum(_ pool: DatabasePool, logger: Logger) throws {
+        try pool.writeWithoutTransaction { db in
+            guard try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") != 2 else { return }
+            let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+            if pages > 64 { logger.info("converting the database to incremental vacuum (once)", metadata: ["chat.pages": "\(pages)"]) }
+            try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+            try db.execute(sql: "VACUUM")
+        }
+    }
+
+    /// Copies the database at `path` to a new file `destination` with SQLite's backup API, from one read snapshot (a
+    /// server may keep writing meanwhile); returns the copy's page count. The copy is 0600, like the original.
+    public static func backup(path: String, to destination: String) throws -> Int {
+        var config = Configuration()
+        config.readonly = true
+        let source = try DatabaseQueue(path: path, configuration: config)
+        try preparePrivateFile(destination)
+        let copy = try DatabaseQueue(path: destination)
+        try source.backup(to: copy)
+        return try copy.read { try Int.fetchOne($0, sql: "PRAGMA page_count") ?? 0 }
     }
 
     /// The shared migration list, recorded by GRDB's migrator (`grdb_migrations`).
@@ -136,6 +163,17 @@ public final class SQLiteStorage: ChatStorage {
     /// Runs raw SQL on a snapshot (tests and maintenance: counts, integrity checks).
     public func withSnapshot<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) throws -> T {
         try pool.read(body)
+    }
+
+    /// Merges the search index (with `fullText`), returns the free pages to the file system and truncates the WAL,
+    /// on the write connection between two commits. With `secure_delete` on, freed pages were zeroed when freed.
+    public func reclaimSpace(fullText: Bool) throws {
+        try writeBlocking { _ in () }  // what was queued before commits first
+        try pool.writeWithoutTransaction { db in
+            if fullText { try db.execute(sql: "INSERT INTO messages_fts(messages_fts) VALUES ('optimize')") }
+            try db.execute(sql: "PRAGMA incremental_vacuum")
+            _ = try db.checkpoint(.truncate)
+        }
     }
 
     /// Finishes queued writes, checkpoints the WAL into the database file and stops the writer.

@@ -34,7 +34,7 @@ struct Operation: Sendable {
     }
 }
 
-/// Every operation of chat.proto, in its order (60).
+/// Every operation of chat.proto, in its order (67).
 enum Operations {
     static let all: [Operation] = [
         Operation("Health", Smrt_Chat_V1_HealthRequest.self, Smrt_Chat_V1_HealthResponse.self),
@@ -115,6 +115,13 @@ enum Operations {
         Operation("DecideToolCall", Smrt_Chat_V1_DecideToolCallRequest.self, Smrt_Chat_V1_DecideToolCallResponse.self),
         Operation("ClaimToolCall", Smrt_Chat_V1_ClaimToolCallRequest.self, Smrt_Chat_V1_ClaimToolCallResponse.self),
         Operation("ListPendingToolCalls", Smrt_Chat_V1_ListPendingToolCallsRequest.self, Smrt_Chat_V1_ListPendingToolCallsResponse.self),
+        Operation("SetRetentionPolicy", Smrt_Chat_V1_SetRetentionPolicyRequest.self, Smrt_Chat_V1_SetRetentionPolicyResponse.self),
+        Operation("GetRetentionPolicy", Smrt_Chat_V1_GetRetentionPolicyRequest.self, Smrt_Chat_V1_GetRetentionPolicyResponse.self),
+        Operation("ExportTenant", Smrt_Chat_V1_ExportTenantRequest.self, Smrt_Chat_V1_ExportTenantResponse.self),
+        Operation("ExportRoom", Smrt_Chat_V1_ExportRoomRequest.self, Smrt_Chat_V1_ExportRoomResponse.self),
+        Operation("ExportProfile", Smrt_Chat_V1_ExportProfileRequest.self, Smrt_Chat_V1_ExportProfileResponse.self),
+        Operation("ExportPage", Smrt_Chat_V1_ExportPageRequest.self, Smrt_Chat_V1_ExportPageResponse.self),
+        Operation("EraseProfile", Smrt_Chat_V1_EraseProfileRequest.self, Smrt_Chat_V1_EraseProfileResponse.self),
         Operation("ListRoomEvents", Smrt_Chat_V1_ListRoomEventsRequest.self, Smrt_Chat_V1_ListRoomEventsResponse.self),
         Operation("ListTenantEvents", Smrt_Chat_V1_ListTenantEventsRequest.self,
                   Smrt_Chat_V1_ListTenantEventsResponse.self),

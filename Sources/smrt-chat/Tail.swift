@@ -79,6 +79,10 @@ struct EventFormat {
         case .toolCallApproval(let a)?:
             let by = a.hasDecidedByProfileID ? " by \(a.decidedByProfileID)" : ""
             return "tool \(a.toolName) call \(a.callID) \(Output.name(a.approvalState))\(by)"
+        case .messagesPurged(let p)?:
+            return "\(p.count) messages before \(Output.time(p.purgedBeforeMs)) purged"
+        case .profileErased(let p)?:
+            return "\(p.profileID): \(p.messagesErased) messages erased"
         case nil:
             return ""
         }

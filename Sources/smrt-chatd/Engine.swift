@@ -60,6 +60,11 @@ struct Engine {
         return Engine(storage: sqlite, checkConsistency: sqlite.checkConsistency)
     }
 
+    /// An online copy of a SQLite database (`smrt-chatd backup`); returns its page count.
+    static func backup(_ settings: StorageSettings, to destination: String) throws -> Int {
+        try SQLiteStorage.backup(path: settings.databasePath, to: destination)
+    }
+
     /// Applies pending migrations and returns the applied migration names.
     static func migrate(_ settings: StorageSettings) throws -> [String] {
         if let url = settings.postgresURL { return try PostgresStorage.migrate(url: url) }

@@ -11,7 +11,7 @@ struct SmrtChatd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "smrt-chatd",
         abstract: "The SmrtChat server: chat rooms, messages and agent sessions over nanomsg RPC.",
-        subcommands: [Serve.self, Migrate.self, Keys.self, Check.self, Audit.self],
+        subcommands: [Serve.self, Migrate.self, Keys.self, Check.self, Audit.self, Purge.self, Backup.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -302,6 +302,52 @@ struct Audit: ParsableCommand {
         if let tenant = e.tenantId { text.string(tenant) } else { text.null() }
         text.endObject()
         return text.text
+    }
+}
+
+struct Purge: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the retention job now: messages past their room's retention, old events, old request ids.",
+        discussion: """
+            What the server's retention job does every retention_interval, on demand (also while the server runs). \
+            --now-ms runs it as at another time (tests, or catching up after a policy change). Prints what it removed.
+            """)
+    @OptionGroup var location: StorageLocation
+    @Option(help: "Run as at this time (Unix milliseconds; default: now).") var nowMs: Int64?
+    @Option(help: "Event log retention in seconds (default 604800, as the server's retention_seconds).")
+    var retentionSeconds: Int64 = 7 * 24 * 3600
+
+    func run() async throws {
+        let storage = try Engine.open(location.settings).storage
+        defer { storage.close() }
+        var domain = ChatDomain()
+        if let nowMs { domain.clock = { nowMs } }
+        let report = try await ChatService(domain: domain, storage: storage)
+            .purge(eventRetentionSeconds: max(1, retentionSeconds),
+                   replayCutoff: domain.clock() - 2 * ServerConfiguration().signatureWindowMs)
+        print("purged \(report.messages) messages in \(report.rooms) rooms, \(report.events) events, "
+              + "\(report.replayEntries) request ids")
+    }
+}
+
+struct Backup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy the SQLite database to OUT while the server runs (a consistent online backup).",
+        discussion: """
+            Uses SQLite's backup API on one snapshot: the copy holds every write committed before it started. Check \
+            it with 'smrt-chatd check --db OUT'. On PostgreSQL use its own tools (pg_basebackup, pg_dump).
+            """)
+    @OptionGroup var location: StorageLocation
+    @Argument(help: "The backup file to write (must not exist).") var out: String
+
+    func run() throws {
+        let settings = location.settings
+        guard settings.postgresURL == nil else {
+            throw ValidationError("backup copies SQLite databases; for PostgreSQL use pg_basebackup or pg_dump")
+        }
+        guard !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists already") }
+        let pages = try Engine.backup(settings, to: out)
+        print("backed up \(settings.databasePath) to \(out) (\(pages) pages)")
     }
 }
 

@@ -816,6 +816,57 @@ public nonisolated enum Smrt_Chat_V1_BusyPolicy: SwiftProtobuf.Enum, Swift.CaseI
 
 }
 
+/// Where a room's effective message retention comes from (SPEC §14).
+public nonisolated enum Smrt_Chat_V1_RetentionSource: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Not set.
+  case unspecified // = 0
+
+  /// The room's own override.
+  case room // = 1
+
+  /// The tenant default.
+  case tenant // = 2
+
+  /// Neither is set: messages are kept forever.
+  case `default` // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .room
+    case 2: self = .tenant
+    case 3: self = .default
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .room: return 1
+    case .tenant: return 2
+    case .default: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Smrt_Chat_V1_RetentionSource] = [
+    .unspecified,
+    .room,
+    .tenant,
+    .default,
+  ]
+
+}
+
 /// A chat room.
 public nonisolated struct Smrt_Chat_V1_Room: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -1154,6 +1205,12 @@ public nonisolated struct Smrt_Chat_V1_Message: @unchecked Sendable {
   public var deltaCount: Int64 {
     get {_storage._deltaCount}
     set {_uniqueStorage()._deltaCount = newValue}
+  }
+
+  /// Erased with its author's data (EraseProfile): content, metadata, attachments and history are gone.
+  public var erased: Bool {
+    get {_storage._erased}
+    set {_uniqueStorage()._erased = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1590,6 +1647,60 @@ public nonisolated struct Smrt_Chat_V1_ReplyDelta: Sendable {
   public init() {}
 }
 
+/// A room's (or the tenant's) effective message retention.
+public nonisolated struct Smrt_Chat_V1_RetentionPolicy: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The room (empty: the tenant default).
+  public var roomID: String = String()
+
+  /// Messages older than this many days are deleted for good by the purge job; 0 keeps them forever.
+  public var messageRetentionDays: Int32 = 0
+
+  /// Where the value comes from.
+  public var source: Smrt_Chat_V1_RetentionSource = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The payload of ROOM_MESSAGES_PURGED.
+public nonisolated struct Smrt_Chat_V1_MessagesPurged: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Messages deleted by this purge run in the room.
+  public var count: Int64 = 0
+
+  /// They were created before this time (Unix ms).
+  public var purgedBeforeMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The payload of PROFILE_ERASED.
+public nonisolated struct Smrt_Chat_V1_ProfileErased: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The erased profile.
+  public var profileID: String = String()
+
+  /// Its messages (and its sessions' messages) erased in this room.
+  public var messagesErased: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "smrt.chat.v1"
@@ -1648,6 +1759,10 @@ nonisolated extension Smrt_Chat_V1_ApprovalState: SwiftProtobuf._ProtoNameProvid
 
 nonisolated extension Smrt_Chat_V1_BusyPolicy: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0BUSY_POLICY_UNSPECIFIED\0\u{1}BUSY_POLICY_ENQUEUE\0\u{1}BUSY_POLICY_REJECT\0\u{1}BUSY_POLICY_INTERRUPT\0")
+}
+
+nonisolated extension Smrt_Chat_V1_RetentionSource: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RETENTION_SOURCE_UNSPECIFIED\0\u{1}RETENTION_SOURCE_ROOM\0\u{1}RETENTION_SOURCE_TENANT\0\u{1}RETENTION_SOURCE_DEFAULT\0")
 }
 
 nonisolated extension Smrt_Chat_V1_Room: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1958,7 +2073,7 @@ nonisolated extension Smrt_Chat_V1_ToolCall: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Smrt_Chat_V1_Message: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Message"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}tenant_id\0\u{3}room_id\0\u{3}thread_id\0\u{3}reply_to_message_id\0\u{3}agent_session_id\0\u{3}sender_profile_id\0\u{1}role\0\u{3}message_type\0\u{1}content\0\u{1}attachments\0\u{1}metadata\0\u{3}tool_call\0\u{3}created_at\0\u{3}edited_at\0\u{3}deleted_at\0\u{1}version\0\u{3}room_seq\0\u{3}stream_state\0\u{3}delta_count\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}tenant_id\0\u{3}room_id\0\u{3}thread_id\0\u{3}reply_to_message_id\0\u{3}agent_session_id\0\u{3}sender_profile_id\0\u{1}role\0\u{3}message_type\0\u{1}content\0\u{1}attachments\0\u{1}metadata\0\u{3}tool_call\0\u{3}created_at\0\u{3}edited_at\0\u{3}deleted_at\0\u{1}version\0\u{3}room_seq\0\u{3}stream_state\0\u{3}delta_count\0\u{1}erased\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -1981,6 +2096,7 @@ nonisolated extension Smrt_Chat_V1_Message: SwiftProtobuf.Message, SwiftProtobuf
     var _roomSeq: Int64 = 0
     var _streamState: Smrt_Chat_V1_StreamState = .unspecified
     var _deltaCount: Int64 = 0
+    var _erased: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2011,6 +2127,7 @@ nonisolated extension Smrt_Chat_V1_Message: SwiftProtobuf.Message, SwiftProtobuf
       _roomSeq = source._roomSeq
       _streamState = source._streamState
       _deltaCount = source._deltaCount
+      _erased = source._erased
     }
   }
 
@@ -2049,6 +2166,7 @@ nonisolated extension Smrt_Chat_V1_Message: SwiftProtobuf.Message, SwiftProtobuf
         case 18: try { try decoder.decodeSingularInt64Field(value: &_storage._roomSeq) }()
         case 19: try { try decoder.decodeSingularEnumField(value: &_storage._streamState) }()
         case 20: try { try decoder.decodeSingularInt64Field(value: &_storage._deltaCount) }()
+        case 21: try { try decoder.decodeSingularBoolField(value: &_storage._erased) }()
         default: break
         }
       }
@@ -2121,6 +2239,9 @@ nonisolated extension Smrt_Chat_V1_Message: SwiftProtobuf.Message, SwiftProtobuf
       if _storage._deltaCount != 0 {
         try visitor.visitSingularInt64Field(value: _storage._deltaCount, fieldNumber: 20)
       }
+      if _storage._erased != false {
+        try visitor.visitSingularBoolField(value: _storage._erased, fieldNumber: 21)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2150,6 +2271,7 @@ nonisolated extension Smrt_Chat_V1_Message: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._roomSeq != rhs_storage._roomSeq {return false}
         if _storage._streamState != rhs_storage._streamState {return false}
         if _storage._deltaCount != rhs_storage._deltaCount {return false}
+        if _storage._erased != rhs_storage._erased {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2783,6 +2905,116 @@ nonisolated extension Smrt_Chat_V1_ReplyDelta: SwiftProtobuf.Message, SwiftProto
     if lhs.index != rhs.index {return false}
     if lhs.text != rhs.text {return false}
     if lhs.contentLength != rhs.contentLength {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_RetentionPolicy: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RetentionPolicy"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}room_id\0\u{3}message_retention_days\0\u{1}source\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.roomID) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.messageRetentionDays) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.source) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.roomID.isEmpty {
+      try visitor.visitSingularStringField(value: self.roomID, fieldNumber: 1)
+    }
+    if self.messageRetentionDays != 0 {
+      try visitor.visitSingularInt32Field(value: self.messageRetentionDays, fieldNumber: 2)
+    }
+    if self.source != .unspecified {
+      try visitor.visitSingularEnumField(value: self.source, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_RetentionPolicy, rhs: Smrt_Chat_V1_RetentionPolicy) -> Bool {
+    if lhs.roomID != rhs.roomID {return false}
+    if lhs.messageRetentionDays != rhs.messageRetentionDays {return false}
+    if lhs.source != rhs.source {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_MessagesPurged: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MessagesPurged"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}count\0\u{3}purged_before_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.count) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.purgedBeforeMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.count != 0 {
+      try visitor.visitSingularInt64Field(value: self.count, fieldNumber: 1)
+    }
+    if self.purgedBeforeMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.purgedBeforeMs, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_MessagesPurged, rhs: Smrt_Chat_V1_MessagesPurged) -> Bool {
+    if lhs.count != rhs.count {return false}
+    if lhs.purgedBeforeMs != rhs.purgedBeforeMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Smrt_Chat_V1_ProfileErased: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ProfileErased"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}profile_id\0\u{3}messages_erased\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.profileID) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.messagesErased) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.profileID.isEmpty {
+      try visitor.visitSingularStringField(value: self.profileID, fieldNumber: 1)
+    }
+    if self.messagesErased != 0 {
+      try visitor.visitSingularInt64Field(value: self.messagesErased, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Smrt_Chat_V1_ProfileErased, rhs: Smrt_Chat_V1_ProfileErased) -> Bool {
+    if lhs.profileID != rhs.profileID {return false}
+    if lhs.messagesErased != rhs.messagesErased {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

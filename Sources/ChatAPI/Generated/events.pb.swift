@@ -126,6 +126,15 @@ public nonisolated enum Smrt_Chat_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIt
 
   /// The agent claimed a tool call to run it, once (entity: tool_call_approval).
   case toolCallClaimed // = 32
+
+  /// The purge job deleted messages older than the room's retention (entity: messages_purged; subject_id: the room).
+  case roomMessagesPurged // = 33
+
+  /// The room was recreated by `smrt-chatd import`; its log starts here (no entity).
+  case roomImported // = 34
+
+  /// A profile's data was erased from the room (entity: profile_erased; subject_id: the profile).
+  case profileErased // = 35
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -167,6 +176,9 @@ public nonisolated enum Smrt_Chat_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIt
     case 30: self = .toolCallRejected
     case 31: self = .toolCallExpired
     case 32: self = .toolCallClaimed
+    case 33: self = .roomMessagesPurged
+    case 34: self = .roomImported
+    case 35: self = .profileErased
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -206,6 +218,9 @@ public nonisolated enum Smrt_Chat_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIt
     case .toolCallRejected: return 30
     case .toolCallExpired: return 31
     case .toolCallClaimed: return 32
+    case .roomMessagesPurged: return 33
+    case .roomImported: return 34
+    case .profileErased: return 35
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -245,6 +260,9 @@ public nonisolated enum Smrt_Chat_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIt
     .toolCallRejected,
     .toolCallExpired,
     .toolCallClaimed,
+    .roomMessagesPurged,
+    .roomImported,
+    .profileErased,
   ]
 
 }
@@ -381,6 +399,24 @@ public nonisolated struct Smrt_Chat_V1_RoomEvent: @unchecked Sendable {
     set {_uniqueStorage()._entity = .toolCallApproval(newValue)}
   }
 
+  /// For ROOM_MESSAGES_PURGED.
+  public var messagesPurged: Smrt_Chat_V1_MessagesPurged {
+    get {
+      if case .messagesPurged(let v)? = _storage._entity {return v}
+      return Smrt_Chat_V1_MessagesPurged()
+    }
+    set {_uniqueStorage()._entity = .messagesPurged(newValue)}
+  }
+
+  /// For PROFILE_ERASED.
+  public var profileErased: Smrt_Chat_V1_ProfileErased {
+    get {
+      if case .profileErased(let v)? = _storage._entity {return v}
+      return Smrt_Chat_V1_ProfileErased()
+    }
+    set {_uniqueStorage()._entity = .profileErased(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// The changed entity ("full" payload mode); empty in "ids" mode (fetch it over RPC).
@@ -401,6 +437,10 @@ public nonisolated struct Smrt_Chat_V1_RoomEvent: @unchecked Sendable {
     case toolCallDenied(Smrt_Chat_V1_ToolCallDenied)
     /// For TOOL_APPROVAL_REQUESTED and TOOL_CALL_APPROVED, _REJECTED, _EXPIRED, _CLAIMED.
     case toolCallApproval(Smrt_Chat_V1_ToolCallApproval)
+    /// For ROOM_MESSAGES_PURGED.
+    case messagesPurged(Smrt_Chat_V1_MessagesPurged)
+    /// For PROFILE_ERASED.
+    case profileErased(Smrt_Chat_V1_ProfileErased)
 
   }
 
@@ -414,12 +454,12 @@ public nonisolated struct Smrt_Chat_V1_RoomEvent: @unchecked Sendable {
 fileprivate nonisolated let _protobuf_package = "smrt.chat.v1"
 
 nonisolated extension Smrt_Chat_V1_EventKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_KIND_UNSPECIFIED\0\u{1}EVENT_KIND_ROOM_CREATED\0\u{1}EVENT_KIND_ROOM_UPDATED\0\u{1}EVENT_KIND_ROOM_ARCHIVED\0\u{1}EVENT_KIND_ROOM_UNARCHIVED\0\u{1}EVENT_KIND_ROOM_DELETED\0\u{1}EVENT_KIND_PARTICIPANT_JOINED\0\u{1}EVENT_KIND_PARTICIPANT_LEFT\0\u{1}EVENT_KIND_PARTICIPANT_KICKED\0\u{1}EVENT_KIND_PARTICIPANT_BANNED\0\u{1}EVENT_KIND_PARTICIPANT_UNBANNED\0\u{1}EVENT_KIND_PARTICIPANT_ROLE_CHANGED\0\u{1}EVENT_KIND_PARTICIPANT_READ\0\u{1}EVENT_KIND_MESSAGE_CREATED\0\u{1}EVENT_KIND_MESSAGE_EDITED\0\u{1}EVENT_KIND_MESSAGE_DELETED\0\u{1}EVENT_KIND_REACTION_ADDED\0\u{1}EVENT_KIND_REACTION_REMOVED\0\u{1}EVENT_KIND_THREAD_STARTED\0\u{1}EVENT_KIND_THREAD_RESOLVED\0\u{1}EVENT_KIND_THREAD_REOPENED\0\u{1}EVENT_KIND_SESSION_CREATED\0\u{1}EVENT_KIND_SESSION_UPDATED\0\u{1}EVENT_KIND_SESSION_CLOSED\0\u{1}EVENT_KIND_SESSION_EXPIRED\0\u{1}EVENT_KIND_TOOL_CALL_DENIED\0\u{1}EVENT_KIND_MESSAGE_STREAM_FINISHED\0\u{1}EVENT_KIND_REPLY_STOP_REQUESTED\0\u{1}EVENT_KIND_TOOL_APPROVAL_REQUESTED\0\u{1}EVENT_KIND_TOOL_CALL_APPROVED\0\u{1}EVENT_KIND_TOOL_CALL_REJECTED\0\u{1}EVENT_KIND_TOOL_CALL_EXPIRED\0\u{1}EVENT_KIND_TOOL_CALL_CLAIMED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_KIND_UNSPECIFIED\0\u{1}EVENT_KIND_ROOM_CREATED\0\u{1}EVENT_KIND_ROOM_UPDATED\0\u{1}EVENT_KIND_ROOM_ARCHIVED\0\u{1}EVENT_KIND_ROOM_UNARCHIVED\0\u{1}EVENT_KIND_ROOM_DELETED\0\u{1}EVENT_KIND_PARTICIPANT_JOINED\0\u{1}EVENT_KIND_PARTICIPANT_LEFT\0\u{1}EVENT_KIND_PARTICIPANT_KICKED\0\u{1}EVENT_KIND_PARTICIPANT_BANNED\0\u{1}EVENT_KIND_PARTICIPANT_UNBANNED\0\u{1}EVENT_KIND_PARTICIPANT_ROLE_CHANGED\0\u{1}EVENT_KIND_PARTICIPANT_READ\0\u{1}EVENT_KIND_MESSAGE_CREATED\0\u{1}EVENT_KIND_MESSAGE_EDITED\0\u{1}EVENT_KIND_MESSAGE_DELETED\0\u{1}EVENT_KIND_REACTION_ADDED\0\u{1}EVENT_KIND_REACTION_REMOVED\0\u{1}EVENT_KIND_THREAD_STARTED\0\u{1}EVENT_KIND_THREAD_RESOLVED\0\u{1}EVENT_KIND_THREAD_REOPENED\0\u{1}EVENT_KIND_SESSION_CREATED\0\u{1}EVENT_KIND_SESSION_UPDATED\0\u{1}EVENT_KIND_SESSION_CLOSED\0\u{1}EVENT_KIND_SESSION_EXPIRED\0\u{1}EVENT_KIND_TOOL_CALL_DENIED\0\u{1}EVENT_KIND_MESSAGE_STREAM_FINISHED\0\u{1}EVENT_KIND_REPLY_STOP_REQUESTED\0\u{1}EVENT_KIND_TOOL_APPROVAL_REQUESTED\0\u{1}EVENT_KIND_TOOL_CALL_APPROVED\0\u{1}EVENT_KIND_TOOL_CALL_REJECTED\0\u{1}EVENT_KIND_TOOL_CALL_EXPIRED\0\u{1}EVENT_KIND_TOOL_CALL_CLAIMED\0\u{1}EVENT_KIND_ROOM_MESSAGES_PURGED\0\u{1}EVENT_KIND_ROOM_IMPORTED\0\u{1}EVENT_KIND_PROFILE_ERASED\0")
 }
 
 nonisolated extension Smrt_Chat_V1_RoomEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RoomEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{3}room_id\0\u{1}seq\0\u{3}event_id\0\u{1}kind\0\u{3}actor_profile_id\0\u{3}subject_id\0\u{3}created_at\0\u{2}\u{2}room\0\u{1}participant\0\u{1}message\0\u{1}reaction\0\u{1}thread\0\u{1}session\0\u{3}tool_call_denied\0\u{3}tool_call_approval\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{3}room_id\0\u{1}seq\0\u{3}event_id\0\u{1}kind\0\u{3}actor_profile_id\0\u{3}subject_id\0\u{3}created_at\0\u{2}\u{2}room\0\u{1}participant\0\u{1}message\0\u{1}reaction\0\u{1}thread\0\u{1}session\0\u{3}tool_call_denied\0\u{3}tool_call_approval\0\u{3}messages_purged\0\u{3}profile_erased\0")
 
   fileprivate class _StorageClass {
     var _tenantID: String = String()
@@ -580,6 +620,32 @@ nonisolated extension Smrt_Chat_V1_RoomEvent: SwiftProtobuf.Message, SwiftProtob
             _storage._entity = .toolCallApproval(v)
           }
         }()
+        case 18: try {
+          var v: Smrt_Chat_V1_MessagesPurged?
+          var hadOneofValue = false
+          if let current = _storage._entity {
+            hadOneofValue = true
+            if case .messagesPurged(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._entity = .messagesPurged(v)
+          }
+        }()
+        case 19: try {
+          var v: Smrt_Chat_V1_ProfileErased?
+          var hadOneofValue = false
+          if let current = _storage._entity {
+            hadOneofValue = true
+            if case .profileErased(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._entity = .profileErased(v)
+          }
+        }()
         default: break
         }
       }
@@ -648,6 +714,14 @@ nonisolated extension Smrt_Chat_V1_RoomEvent: SwiftProtobuf.Message, SwiftProtob
       case .toolCallApproval?: try {
         guard case .toolCallApproval(let v)? = _storage._entity else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+      }()
+      case .messagesPurged?: try {
+        guard case .messagesPurged(let v)? = _storage._entity else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+      }()
+      case .profileErased?: try {
+        guard case .profileErased(let v)? = _storage._entity else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
       }()
       case nil: break
       }

@@ -102,6 +102,9 @@ public enum EventKind: String, Sendable, Codable, CaseIterable {
     case toolCallRejected = "TOOL_CALL_REJECTED"
     case toolCallExpired = "TOOL_CALL_EXPIRED"
     case toolCallClaimed = "TOOL_CALL_CLAIMED"
+    case roomMessagesPurged = "ROOM_MESSAGES_PURGED"
+    case roomImported = "ROOM_IMPORTED"
+    case profileErased = "PROFILE_ERASED"
 }
 
 /// Where a streamed agent reply stands (SPEC §13.1).

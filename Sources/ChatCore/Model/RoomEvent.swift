@@ -8,6 +8,8 @@ public enum EventEntity: Sendable, Codable, Equatable {
     case session(AgentSession)
     case toolCallDenied(ToolCallDenied)
     case toolCallApproval(ToolCallApproval)
+    case messagesPurged(MessagesPurged)
+    case profileErased(ProfileErased)
 }
 
 /// One entry of the durable, gap-free per-room event log (SPEC §6, §12.4).

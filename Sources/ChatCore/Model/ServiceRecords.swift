@@ -55,6 +55,10 @@ public struct AuditEntry: Sendable, Equatable {
         case keyCreate = "key.create"
         case keyRevoke = "key.revoke"
         case sessionsExpire = "sessions.expire"
+        case retentionSet = "retention.set"
+        case messagesPurge = "messages.purge"
+        case exportCreate = "export.create"
+        case profileErase = "profile.erase"
         /// An authenticated call to an admin operation refused (scope or tenant).
         case adminDenied = "admin.denied"
     }
@@ -86,5 +90,58 @@ public struct AuditEntry: Sendable, Equatable {
         self.subject = subject
         self.outcome = outcome
         self.detail = detail
+    }
+}
+
+/// Where a room's effective message retention comes from (SPEC §14).
+public enum RetentionSource: String, Sendable, CaseIterable {
+    case room, tenant, `default`
+}
+
+/// A room's (or, without a room, the tenant's) effective message retention in days (0: keep forever).
+public struct RetentionPolicy: Sendable, Equatable {
+    public var roomId: String?
+    public var messageRetentionDays: Int64
+    public var source: RetentionSource
+
+    public init(roomId: String?, messageRetentionDays: Int64, source: RetentionSource) {
+        self.roomId = roomId
+        self.messageRetentionDays = messageRetentionDays
+        self.source = source
+    }
+}
+
+/// A room whose messages are kept `days` days.
+public struct RoomRetention: Sendable, Equatable {
+    public var tenantId: String
+    public var roomId: String
+    public var days: Int64
+
+    public init(tenantId: String, roomId: String, days: Int64) {
+        self.tenantId = tenantId
+        self.roomId = roomId
+        self.days = days
+    }
+}
+
+/// The payload of ROOM_MESSAGES_PURGED.
+public struct MessagesPurged: Sendable, Codable, Equatable {
+    public var count: Int64
+    public var purgedBeforeMs: Int64
+
+    public init(count: Int64, purgedBeforeMs: Int64) {
+        self.count = count
+        self.purgedBeforeMs = purgedBeforeMs
+    }
+}
+
+/// The payload of PROFILE_ERASED.
+public struct ProfileErased: Sendable, Codable, Equatable {
+    public var profileId: String
+    public var messagesErased: Int64
+
+    public init(profileId: String, messagesErased: Int64) {
+        self.profileId = profileId
+        self.messagesErased = messagesErased
     }
 }

@@ -5407,6 +5407,636 @@ void   smrt__chat__v1__list_pending_tool_calls_response__free_unpacked
   assert(message->base.descriptor == &smrt__chat__v1__list_pending_tool_calls_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   smrt__chat__v1__set_retention_policy_request__init
+                     (Smrt__Chat__V1__SetRetentionPolicyRequest         *message)
+{
+  static const Smrt__Chat__V1__SetRetentionPolicyRequest init_value = SMRT__CHAT__V1__SET_RETENTION_POLICY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__set_retention_policy_request__get_packed_size
+                     (const Smrt__Chat__V1__SetRetentionPolicyRequest *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__set_retention_policy_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__set_retention_policy_request__pack
+                     (const Smrt__Chat__V1__SetRetentionPolicyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__set_retention_policy_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__set_retention_policy_request__pack_to_buffer
+                     (const Smrt__Chat__V1__SetRetentionPolicyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__set_retention_policy_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__SetRetentionPolicyRequest *
+       smrt__chat__v1__set_retention_policy_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__SetRetentionPolicyRequest *)
+     protobuf_c_message_unpack (&smrt__chat__v1__set_retention_policy_request__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__set_retention_policy_request__free_unpacked
+                     (Smrt__Chat__V1__SetRetentionPolicyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__set_retention_policy_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__set_retention_policy_response__init
+                     (Smrt__Chat__V1__SetRetentionPolicyResponse         *message)
+{
+  static const Smrt__Chat__V1__SetRetentionPolicyResponse init_value = SMRT__CHAT__V1__SET_RETENTION_POLICY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__set_retention_policy_response__get_packed_size
+                     (const Smrt__Chat__V1__SetRetentionPolicyResponse *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__set_retention_policy_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__set_retention_policy_response__pack
+                     (const Smrt__Chat__V1__SetRetentionPolicyResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__set_retention_policy_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__set_retention_policy_response__pack_to_buffer
+                     (const Smrt__Chat__V1__SetRetentionPolicyResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__set_retention_policy_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__SetRetentionPolicyResponse *
+       smrt__chat__v1__set_retention_policy_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__SetRetentionPolicyResponse *)
+     protobuf_c_message_unpack (&smrt__chat__v1__set_retention_policy_response__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__set_retention_policy_response__free_unpacked
+                     (Smrt__Chat__V1__SetRetentionPolicyResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__set_retention_policy_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__get_retention_policy_request__init
+                     (Smrt__Chat__V1__GetRetentionPolicyRequest         *message)
+{
+  static const Smrt__Chat__V1__GetRetentionPolicyRequest init_value = SMRT__CHAT__V1__GET_RETENTION_POLICY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__get_retention_policy_request__get_packed_size
+                     (const Smrt__Chat__V1__GetRetentionPolicyRequest *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__get_retention_policy_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__get_retention_policy_request__pack
+                     (const Smrt__Chat__V1__GetRetentionPolicyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__get_retention_policy_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__get_retention_policy_request__pack_to_buffer
+                     (const Smrt__Chat__V1__GetRetentionPolicyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__get_retention_policy_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__GetRetentionPolicyRequest *
+       smrt__chat__v1__get_retention_policy_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__GetRetentionPolicyRequest *)
+     protobuf_c_message_unpack (&smrt__chat__v1__get_retention_policy_request__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__get_retention_policy_request__free_unpacked
+                     (Smrt__Chat__V1__GetRetentionPolicyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__get_retention_policy_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__get_retention_policy_response__init
+                     (Smrt__Chat__V1__GetRetentionPolicyResponse         *message)
+{
+  static const Smrt__Chat__V1__GetRetentionPolicyResponse init_value = SMRT__CHAT__V1__GET_RETENTION_POLICY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__get_retention_policy_response__get_packed_size
+                     (const Smrt__Chat__V1__GetRetentionPolicyResponse *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__get_retention_policy_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__get_retention_policy_response__pack
+                     (const Smrt__Chat__V1__GetRetentionPolicyResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__get_retention_policy_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__get_retention_policy_response__pack_to_buffer
+                     (const Smrt__Chat__V1__GetRetentionPolicyResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__get_retention_policy_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__GetRetentionPolicyResponse *
+       smrt__chat__v1__get_retention_policy_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__GetRetentionPolicyResponse *)
+     protobuf_c_message_unpack (&smrt__chat__v1__get_retention_policy_response__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__get_retention_policy_response__free_unpacked
+                     (Smrt__Chat__V1__GetRetentionPolicyResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__get_retention_policy_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__export_tenant_request__init
+                     (Smrt__Chat__V1__ExportTenantRequest         *message)
+{
+  static const Smrt__Chat__V1__ExportTenantRequest init_value = SMRT__CHAT__V1__EXPORT_TENANT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__export_tenant_request__get_packed_size
+                     (const Smrt__Chat__V1__ExportTenantRequest *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_tenant_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__export_tenant_request__pack
+                     (const Smrt__Chat__V1__ExportTenantRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_tenant_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__export_tenant_request__pack_to_buffer
+                     (const Smrt__Chat__V1__ExportTenantRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_tenant_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__ExportTenantRequest *
+       smrt__chat__v1__export_tenant_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__ExportTenantRequest *)
+     protobuf_c_message_unpack (&smrt__chat__v1__export_tenant_request__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__export_tenant_request__free_unpacked
+                     (Smrt__Chat__V1__ExportTenantRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__export_tenant_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__export_tenant_response__init
+                     (Smrt__Chat__V1__ExportTenantResponse         *message)
+{
+  static const Smrt__Chat__V1__ExportTenantResponse init_value = SMRT__CHAT__V1__EXPORT_TENANT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__export_tenant_response__get_packed_size
+                     (const Smrt__Chat__V1__ExportTenantResponse *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_tenant_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__export_tenant_response__pack
+                     (const Smrt__Chat__V1__ExportTenantResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_tenant_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__export_tenant_response__pack_to_buffer
+                     (const Smrt__Chat__V1__ExportTenantResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_tenant_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__ExportTenantResponse *
+       smrt__chat__v1__export_tenant_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__ExportTenantResponse *)
+     protobuf_c_message_unpack (&smrt__chat__v1__export_tenant_response__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__export_tenant_response__free_unpacked
+                     (Smrt__Chat__V1__ExportTenantResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__export_tenant_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__export_room_request__init
+                     (Smrt__Chat__V1__ExportRoomRequest         *message)
+{
+  static const Smrt__Chat__V1__ExportRoomRequest init_value = SMRT__CHAT__V1__EXPORT_ROOM_REQUEST__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__export_room_request__get_packed_size
+                     (const Smrt__Chat__V1__ExportRoomRequest *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_room_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__export_room_request__pack
+                     (const Smrt__Chat__V1__ExportRoomRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_room_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__export_room_request__pack_to_buffer
+                     (const Smrt__Chat__V1__ExportRoomRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_room_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__ExportRoomRequest *
+       smrt__chat__v1__export_room_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__ExportRoomRequest *)
+     protobuf_c_message_unpack (&smrt__chat__v1__export_room_request__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__export_room_request__free_unpacked
+                     (Smrt__Chat__V1__ExportRoomRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__export_room_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__export_room_response__init
+                     (Smrt__Chat__V1__ExportRoomResponse         *message)
+{
+  static const Smrt__Chat__V1__ExportRoomResponse init_value = SMRT__CHAT__V1__EXPORT_ROOM_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__export_room_response__get_packed_size
+                     (const Smrt__Chat__V1__ExportRoomResponse *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_room_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__export_room_response__pack
+                     (const Smrt__Chat__V1__ExportRoomResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_room_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__export_room_response__pack_to_buffer
+                     (const Smrt__Chat__V1__ExportRoomResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_room_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__ExportRoomResponse *
+       smrt__chat__v1__export_room_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__ExportRoomResponse *)
+     protobuf_c_message_unpack (&smrt__chat__v1__export_room_response__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__export_room_response__free_unpacked
+                     (Smrt__Chat__V1__ExportRoomResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__export_room_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__export_profile_request__init
+                     (Smrt__Chat__V1__ExportProfileRequest         *message)
+{
+  static const Smrt__Chat__V1__ExportProfileRequest init_value = SMRT__CHAT__V1__EXPORT_PROFILE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__export_profile_request__get_packed_size
+                     (const Smrt__Chat__V1__ExportProfileRequest *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_profile_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__export_profile_request__pack
+                     (const Smrt__Chat__V1__ExportProfileRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_profile_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__export_profile_request__pack_to_buffer
+                     (const Smrt__Chat__V1__ExportProfileRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_profile_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__ExportProfileRequest *
+       smrt__chat__v1__export_profile_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__ExportProfileRequest *)
+     protobuf_c_message_unpack (&smrt__chat__v1__export_profile_request__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__export_profile_request__free_unpacked
+                     (Smrt__Chat__V1__ExportProfileRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__export_profile_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__export_profile_response__init
+                     (Smrt__Chat__V1__ExportProfileResponse         *message)
+{
+  static const Smrt__Chat__V1__ExportProfileResponse init_value = SMRT__CHAT__V1__EXPORT_PROFILE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__export_profile_response__get_packed_size
+                     (const Smrt__Chat__V1__ExportProfileResponse *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_profile_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__export_profile_response__pack
+                     (const Smrt__Chat__V1__ExportProfileResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_profile_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__export_profile_response__pack_to_buffer
+                     (const Smrt__Chat__V1__ExportProfileResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_profile_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__ExportProfileResponse *
+       smrt__chat__v1__export_profile_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__ExportProfileResponse *)
+     protobuf_c_message_unpack (&smrt__chat__v1__export_profile_response__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__export_profile_response__free_unpacked
+                     (Smrt__Chat__V1__ExportProfileResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__export_profile_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__export_page_request__init
+                     (Smrt__Chat__V1__ExportPageRequest         *message)
+{
+  static const Smrt__Chat__V1__ExportPageRequest init_value = SMRT__CHAT__V1__EXPORT_PAGE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__export_page_request__get_packed_size
+                     (const Smrt__Chat__V1__ExportPageRequest *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_page_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__export_page_request__pack
+                     (const Smrt__Chat__V1__ExportPageRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_page_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__export_page_request__pack_to_buffer
+                     (const Smrt__Chat__V1__ExportPageRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_page_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__ExportPageRequest *
+       smrt__chat__v1__export_page_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__ExportPageRequest *)
+     protobuf_c_message_unpack (&smrt__chat__v1__export_page_request__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__export_page_request__free_unpacked
+                     (Smrt__Chat__V1__ExportPageRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__export_page_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__export_page_response__init
+                     (Smrt__Chat__V1__ExportPageResponse         *message)
+{
+  static const Smrt__Chat__V1__ExportPageResponse init_value = SMRT__CHAT__V1__EXPORT_PAGE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__export_page_response__get_packed_size
+                     (const Smrt__Chat__V1__ExportPageResponse *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_page_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__export_page_response__pack
+                     (const Smrt__Chat__V1__ExportPageResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_page_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__export_page_response__pack_to_buffer
+                     (const Smrt__Chat__V1__ExportPageResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__export_page_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__ExportPageResponse *
+       smrt__chat__v1__export_page_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__ExportPageResponse *)
+     protobuf_c_message_unpack (&smrt__chat__v1__export_page_response__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__export_page_response__free_unpacked
+                     (Smrt__Chat__V1__ExportPageResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__export_page_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__erase_profile_request__init
+                     (Smrt__Chat__V1__EraseProfileRequest         *message)
+{
+  static const Smrt__Chat__V1__EraseProfileRequest init_value = SMRT__CHAT__V1__ERASE_PROFILE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__erase_profile_request__get_packed_size
+                     (const Smrt__Chat__V1__EraseProfileRequest *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__erase_profile_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__erase_profile_request__pack
+                     (const Smrt__Chat__V1__EraseProfileRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__erase_profile_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__erase_profile_request__pack_to_buffer
+                     (const Smrt__Chat__V1__EraseProfileRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__erase_profile_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__EraseProfileRequest *
+       smrt__chat__v1__erase_profile_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__EraseProfileRequest *)
+     protobuf_c_message_unpack (&smrt__chat__v1__erase_profile_request__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__erase_profile_request__free_unpacked
+                     (Smrt__Chat__V1__EraseProfileRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__erase_profile_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__erase_profile_response__init
+                     (Smrt__Chat__V1__EraseProfileResponse         *message)
+{
+  static const Smrt__Chat__V1__EraseProfileResponse init_value = SMRT__CHAT__V1__ERASE_PROFILE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__erase_profile_response__get_packed_size
+                     (const Smrt__Chat__V1__EraseProfileResponse *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__erase_profile_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__erase_profile_response__pack
+                     (const Smrt__Chat__V1__EraseProfileResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__erase_profile_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__erase_profile_response__pack_to_buffer
+                     (const Smrt__Chat__V1__EraseProfileResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__erase_profile_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__EraseProfileResponse *
+       smrt__chat__v1__erase_profile_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__EraseProfileResponse *)
+     protobuf_c_message_unpack (&smrt__chat__v1__erase_profile_response__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__erase_profile_response__free_unpacked
+                     (Smrt__Chat__V1__EraseProfileResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__erase_profile_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   smrt__chat__v1__list_room_events_request__init
                      (Smrt__Chat__V1__ListRoomEventsRequest         *message)
 {
@@ -12492,6 +13122,635 @@ const ProtobufCMessageDescriptor smrt__chat__v1__list_pending_tool_calls_respons
   (ProtobufCMessageInit) smrt__chat__v1__list_pending_tool_calls_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor smrt__chat__v1__set_retention_policy_request__field_descriptors[2] =
+{
+  {
+    "room_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__SetRetentionPolicyRequest, room_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message_retention_days",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    offsetof(Smrt__Chat__V1__SetRetentionPolicyRequest, _message_retention_days_case),
+    offsetof(Smrt__Chat__V1__SetRetentionPolicyRequest, message_retention_days),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__set_retention_policy_request__field_indices_by_name[] = {
+  1,   /* field[1] = message_retention_days */
+  0,   /* field[0] = room_id */
+};
+static const ProtobufCIntRange smrt__chat__v1__set_retention_policy_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__set_retention_policy_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.SetRetentionPolicyRequest",
+  "SetRetentionPolicyRequest",
+  "Smrt__Chat__V1__SetRetentionPolicyRequest",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__SetRetentionPolicyRequest),
+  2,
+  smrt__chat__v1__set_retention_policy_request__field_descriptors,
+  smrt__chat__v1__set_retention_policy_request__field_indices_by_name,
+  1,  smrt__chat__v1__set_retention_policy_request__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__set_retention_policy_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__set_retention_policy_response__field_descriptors[1] =
+{
+  {
+    "policy",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__SetRetentionPolicyResponse, policy),
+    &smrt__chat__v1__retention_policy__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__set_retention_policy_response__field_indices_by_name[] = {
+  0,   /* field[0] = policy */
+};
+static const ProtobufCIntRange smrt__chat__v1__set_retention_policy_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__set_retention_policy_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.SetRetentionPolicyResponse",
+  "SetRetentionPolicyResponse",
+  "Smrt__Chat__V1__SetRetentionPolicyResponse",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__SetRetentionPolicyResponse),
+  1,
+  smrt__chat__v1__set_retention_policy_response__field_descriptors,
+  smrt__chat__v1__set_retention_policy_response__field_indices_by_name,
+  1,  smrt__chat__v1__set_retention_policy_response__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__set_retention_policy_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__get_retention_policy_request__field_descriptors[1] =
+{
+  {
+    "room_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__GetRetentionPolicyRequest, room_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__get_retention_policy_request__field_indices_by_name[] = {
+  0,   /* field[0] = room_id */
+};
+static const ProtobufCIntRange smrt__chat__v1__get_retention_policy_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__get_retention_policy_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.GetRetentionPolicyRequest",
+  "GetRetentionPolicyRequest",
+  "Smrt__Chat__V1__GetRetentionPolicyRequest",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__GetRetentionPolicyRequest),
+  1,
+  smrt__chat__v1__get_retention_policy_request__field_descriptors,
+  smrt__chat__v1__get_retention_policy_request__field_indices_by_name,
+  1,  smrt__chat__v1__get_retention_policy_request__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__get_retention_policy_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__get_retention_policy_response__field_descriptors[1] =
+{
+  {
+    "policy",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__GetRetentionPolicyResponse, policy),
+    &smrt__chat__v1__retention_policy__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__get_retention_policy_response__field_indices_by_name[] = {
+  0,   /* field[0] = policy */
+};
+static const ProtobufCIntRange smrt__chat__v1__get_retention_policy_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__get_retention_policy_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.GetRetentionPolicyResponse",
+  "GetRetentionPolicyResponse",
+  "Smrt__Chat__V1__GetRetentionPolicyResponse",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__GetRetentionPolicyResponse),
+  1,
+  smrt__chat__v1__get_retention_policy_response__field_descriptors,
+  smrt__chat__v1__get_retention_policy_response__field_indices_by_name,
+  1,  smrt__chat__v1__get_retention_policy_response__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__get_retention_policy_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define smrt__chat__v1__export_tenant_request__field_descriptors NULL
+#define smrt__chat__v1__export_tenant_request__field_indices_by_name NULL
+#define smrt__chat__v1__export_tenant_request__number_ranges NULL
+const ProtobufCMessageDescriptor smrt__chat__v1__export_tenant_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.ExportTenantRequest",
+  "ExportTenantRequest",
+  "Smrt__Chat__V1__ExportTenantRequest",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__ExportTenantRequest),
+  0,
+  smrt__chat__v1__export_tenant_request__field_descriptors,
+  smrt__chat__v1__export_tenant_request__field_indices_by_name,
+  0,  smrt__chat__v1__export_tenant_request__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__export_tenant_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__export_tenant_response__field_descriptors[2] =
+{
+  {
+    "export_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ExportTenantResponse, export_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_at",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ExportTenantResponse, expires_at),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__export_tenant_response__field_indices_by_name[] = {
+  1,   /* field[1] = expires_at */
+  0,   /* field[0] = export_id */
+};
+static const ProtobufCIntRange smrt__chat__v1__export_tenant_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__export_tenant_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.ExportTenantResponse",
+  "ExportTenantResponse",
+  "Smrt__Chat__V1__ExportTenantResponse",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__ExportTenantResponse),
+  2,
+  smrt__chat__v1__export_tenant_response__field_descriptors,
+  smrt__chat__v1__export_tenant_response__field_indices_by_name,
+  1,  smrt__chat__v1__export_tenant_response__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__export_tenant_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__export_room_request__field_descriptors[1] =
+{
+  {
+    "room_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ExportRoomRequest, room_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__export_room_request__field_indices_by_name[] = {
+  0,   /* field[0] = room_id */
+};
+static const ProtobufCIntRange smrt__chat__v1__export_room_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__export_room_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.ExportRoomRequest",
+  "ExportRoomRequest",
+  "Smrt__Chat__V1__ExportRoomRequest",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__ExportRoomRequest),
+  1,
+  smrt__chat__v1__export_room_request__field_descriptors,
+  smrt__chat__v1__export_room_request__field_indices_by_name,
+  1,  smrt__chat__v1__export_room_request__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__export_room_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__export_room_response__field_descriptors[2] =
+{
+  {
+    "export_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ExportRoomResponse, export_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_at",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ExportRoomResponse, expires_at),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__export_room_response__field_indices_by_name[] = {
+  1,   /* field[1] = expires_at */
+  0,   /* field[0] = export_id */
+};
+static const ProtobufCIntRange smrt__chat__v1__export_room_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__export_room_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.ExportRoomResponse",
+  "ExportRoomResponse",
+  "Smrt__Chat__V1__ExportRoomResponse",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__ExportRoomResponse),
+  2,
+  smrt__chat__v1__export_room_response__field_descriptors,
+  smrt__chat__v1__export_room_response__field_indices_by_name,
+  1,  smrt__chat__v1__export_room_response__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__export_room_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__export_profile_request__field_descriptors[1] =
+{
+  {
+    "profile_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ExportProfileRequest, profile_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__export_profile_request__field_indices_by_name[] = {
+  0,   /* field[0] = profile_id */
+};
+static const ProtobufCIntRange smrt__chat__v1__export_profile_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__export_profile_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.ExportProfileRequest",
+  "ExportProfileRequest",
+  "Smrt__Chat__V1__ExportProfileRequest",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__ExportProfileRequest),
+  1,
+  smrt__chat__v1__export_profile_request__field_descriptors,
+  smrt__chat__v1__export_profile_request__field_indices_by_name,
+  1,  smrt__chat__v1__export_profile_request__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__export_profile_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__export_profile_response__field_descriptors[2] =
+{
+  {
+    "export_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ExportProfileResponse, export_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_at",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ExportProfileResponse, expires_at),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__export_profile_response__field_indices_by_name[] = {
+  1,   /* field[1] = expires_at */
+  0,   /* field[0] = export_id */
+};
+static const ProtobufCIntRange smrt__chat__v1__export_profile_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__export_profile_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.ExportProfileResponse",
+  "ExportProfileResponse",
+  "Smrt__Chat__V1__ExportProfileResponse",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__ExportProfileResponse),
+  2,
+  smrt__chat__v1__export_profile_response__field_descriptors,
+  smrt__chat__v1__export_profile_response__field_indices_by_name,
+  1,  smrt__chat__v1__export_profile_response__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__export_profile_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__export_page_request__field_descriptors[2] =
+{
+  {
+    "export_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ExportPageRequest, export_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cursor",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ExportPageRequest, cursor),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__export_page_request__field_indices_by_name[] = {
+  1,   /* field[1] = cursor */
+  0,   /* field[0] = export_id */
+};
+static const ProtobufCIntRange smrt__chat__v1__export_page_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__export_page_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.ExportPageRequest",
+  "ExportPageRequest",
+  "Smrt__Chat__V1__ExportPageRequest",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__ExportPageRequest),
+  2,
+  smrt__chat__v1__export_page_request__field_descriptors,
+  smrt__chat__v1__export_page_request__field_indices_by_name,
+  1,  smrt__chat__v1__export_page_request__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__export_page_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__export_page_response__field_descriptors[3] =
+{
+  {
+    "data",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ExportPageResponse, data),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "next_cursor",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ExportPageResponse, next_cursor),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "has_more",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ExportPageResponse, has_more),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__export_page_response__field_indices_by_name[] = {
+  0,   /* field[0] = data */
+  2,   /* field[2] = has_more */
+  1,   /* field[1] = next_cursor */
+};
+static const ProtobufCIntRange smrt__chat__v1__export_page_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__export_page_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.ExportPageResponse",
+  "ExportPageResponse",
+  "Smrt__Chat__V1__ExportPageResponse",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__ExportPageResponse),
+  3,
+  smrt__chat__v1__export_page_response__field_descriptors,
+  smrt__chat__v1__export_page_response__field_indices_by_name,
+  1,  smrt__chat__v1__export_page_response__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__export_page_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__erase_profile_request__field_descriptors[1] =
+{
+  {
+    "profile_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__EraseProfileRequest, profile_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__erase_profile_request__field_indices_by_name[] = {
+  0,   /* field[0] = profile_id */
+};
+static const ProtobufCIntRange smrt__chat__v1__erase_profile_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__erase_profile_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.EraseProfileRequest",
+  "EraseProfileRequest",
+  "Smrt__Chat__V1__EraseProfileRequest",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__EraseProfileRequest),
+  1,
+  smrt__chat__v1__erase_profile_request__field_descriptors,
+  smrt__chat__v1__erase_profile_request__field_indices_by_name,
+  1,  smrt__chat__v1__erase_profile_request__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__erase_profile_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__erase_profile_response__field_descriptors[3] =
+{
+  {
+    "messages_erased",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__EraseProfileResponse, messages_erased),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rooms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__EraseProfileResponse, rooms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sessions_erased",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__EraseProfileResponse, sessions_erased),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__erase_profile_response__field_indices_by_name[] = {
+  0,   /* field[0] = messages_erased */
+  1,   /* field[1] = rooms */
+  2,   /* field[2] = sessions_erased */
+};
+static const ProtobufCIntRange smrt__chat__v1__erase_profile_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__erase_profile_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.EraseProfileResponse",
+  "EraseProfileResponse",
+  "Smrt__Chat__V1__EraseProfileResponse",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__EraseProfileResponse),
+  3,
+  smrt__chat__v1__erase_profile_response__field_descriptors,
+  smrt__chat__v1__erase_profile_response__field_indices_by_name,
+  1,  smrt__chat__v1__erase_profile_response__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__erase_profile_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor smrt__chat__v1__list_room_events_request__field_descriptors[3] =
 {
   {
@@ -12765,7 +14024,7 @@ const ProtobufCEnumDescriptor smrt__chat__v1__tool_decision__descriptor =
   smrt__chat__v1__tool_decision__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor smrt__chat__v1__chat_service__method_descriptors[60] =
+static const ProtobufCMethodDescriptor smrt__chat__v1__chat_service__method_descriptors[67] =
 {
   { "Health", &smrt__chat__v1__health_request__descriptor, &smrt__chat__v1__health_response__descriptor },
   { "ServerInfo", &smrt__chat__v1__server_info_request__descriptor, &smrt__chat__v1__server_info_response__descriptor },
@@ -12825,6 +14084,13 @@ static const ProtobufCMethodDescriptor smrt__chat__v1__chat_service__method_desc
   { "DecideToolCall", &smrt__chat__v1__decide_tool_call_request__descriptor, &smrt__chat__v1__decide_tool_call_response__descriptor },
   { "ClaimToolCall", &smrt__chat__v1__claim_tool_call_request__descriptor, &smrt__chat__v1__claim_tool_call_response__descriptor },
   { "ListPendingToolCalls", &smrt__chat__v1__list_pending_tool_calls_request__descriptor, &smrt__chat__v1__list_pending_tool_calls_response__descriptor },
+  { "SetRetentionPolicy", &smrt__chat__v1__set_retention_policy_request__descriptor, &smrt__chat__v1__set_retention_policy_response__descriptor },
+  { "GetRetentionPolicy", &smrt__chat__v1__get_retention_policy_request__descriptor, &smrt__chat__v1__get_retention_policy_response__descriptor },
+  { "ExportTenant", &smrt__chat__v1__export_tenant_request__descriptor, &smrt__chat__v1__export_tenant_response__descriptor },
+  { "ExportRoom", &smrt__chat__v1__export_room_request__descriptor, &smrt__chat__v1__export_room_response__descriptor },
+  { "ExportProfile", &smrt__chat__v1__export_profile_request__descriptor, &smrt__chat__v1__export_profile_response__descriptor },
+  { "ExportPage", &smrt__chat__v1__export_page_request__descriptor, &smrt__chat__v1__export_page_response__descriptor },
+  { "EraseProfile", &smrt__chat__v1__erase_profile_request__descriptor, &smrt__chat__v1__erase_profile_response__descriptor },
   { "ListRoomEvents", &smrt__chat__v1__list_room_events_request__descriptor, &smrt__chat__v1__list_room_events_response__descriptor },
   { "ListTenantEvents", &smrt__chat__v1__list_tenant_events_request__descriptor, &smrt__chat__v1__list_tenant_events_response__descriptor },
 };
@@ -12844,12 +14110,18 @@ const unsigned smrt__chat__v1__chat_service__method_indices_by_name[] = {
   25,        /* DeleteMessage */
   8,        /* DeleteRoom */
   23,        /* EditMessage */
+  64,        /* EraseProfile */
   48,        /* ExpireStaleSessions */
+  63,        /* ExportPage */
+  62,        /* ExportProfile */
+  61,        /* ExportRoom */
+  60,        /* ExportTenant */
   52,        /* FinishAgentReply */
   39,        /* GetAgentSession */
   21,        /* GetMessage */
   24,        /* GetMessageHistory */
   37,        /* GetOrCreateDM */
+  59,        /* GetRetentionPolicy */
   3,        /* GetRoom */
   45,        /* GetSessionContext */
   28,        /* GetThread */
@@ -12863,10 +14135,10 @@ const unsigned smrt__chat__v1__chat_service__method_indices_by_name[] = {
   36,        /* ListReactions */
   31,        /* ListReplies */
   54,        /* ListReplyDeltas */
-  58,        /* ListRoomEvents */
+  65,        /* ListRoomEvents */
   22,        /* ListRoomMessages */
   29,        /* ListRoomThreads */
-  59,        /* ListTenantEvents */
+  66,        /* ListTenantEvents */
   30,        /* ListThreadMessages */
   18,        /* MarkRead */
   49,        /* RecordTurnOutcome */
@@ -12882,6 +14154,7 @@ const unsigned smrt__chat__v1__chat_service__method_indices_by_name[] = {
   1,        /* ServerInfo */
   17,        /* SetOnlineStatus */
   13,        /* SetParticipantRole */
+  58,        /* SetRetentionPolicy */
   27,        /* StartThread */
   53,        /* StopReply */
   7,        /* UnarchiveRoom */
@@ -12897,7 +14170,7 @@ const ProtobufCServiceDescriptor smrt__chat__v1__chat_service__descriptor =
   "ChatService",
   "Smrt__Chat__V1__ChatService",
   "smrt.chat.v1",
-  60,
+  67,
   smrt__chat__v1__chat_service__method_descriptors,
   smrt__chat__v1__chat_service__method_indices_by_name
 };
@@ -13365,13 +14638,69 @@ void smrt__chat__v1__chat_service__list_pending_tool_calls(ProtobufCService *ser
   assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
   service->invoke(service, 57, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void smrt__chat__v1__chat_service__set_retention_policy(ProtobufCService *service,
+                                                        const Smrt__Chat__V1__SetRetentionPolicyRequest *input,
+                                                        Smrt__Chat__V1__SetRetentionPolicyResponse_Closure closure,
+                                                        void *closure_data)
+{
+  assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
+  service->invoke(service, 58, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void smrt__chat__v1__chat_service__get_retention_policy(ProtobufCService *service,
+                                                        const Smrt__Chat__V1__GetRetentionPolicyRequest *input,
+                                                        Smrt__Chat__V1__GetRetentionPolicyResponse_Closure closure,
+                                                        void *closure_data)
+{
+  assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
+  service->invoke(service, 59, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void smrt__chat__v1__chat_service__export_tenant(ProtobufCService *service,
+                                                 const Smrt__Chat__V1__ExportTenantRequest *input,
+                                                 Smrt__Chat__V1__ExportTenantResponse_Closure closure,
+                                                 void *closure_data)
+{
+  assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
+  service->invoke(service, 60, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void smrt__chat__v1__chat_service__export_room(ProtobufCService *service,
+                                               const Smrt__Chat__V1__ExportRoomRequest *input,
+                                               Smrt__Chat__V1__ExportRoomResponse_Closure closure,
+                                               void *closure_data)
+{
+  assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
+  service->invoke(service, 61, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void smrt__chat__v1__chat_service__export_profile(ProtobufCService *service,
+                                                  const Smrt__Chat__V1__ExportProfileRequest *input,
+                                                  Smrt__Chat__V1__ExportProfileResponse_Closure closure,
+                                                  void *closure_data)
+{
+  assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
+  service->invoke(service, 62, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void smrt__chat__v1__chat_service__export_page(ProtobufCService *service,
+                                               const Smrt__Chat__V1__ExportPageRequest *input,
+                                               Smrt__Chat__V1__ExportPageResponse_Closure closure,
+                                               void *closure_data)
+{
+  assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
+  service->invoke(service, 63, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void smrt__chat__v1__chat_service__erase_profile(ProtobufCService *service,
+                                                 const Smrt__Chat__V1__EraseProfileRequest *input,
+                                                 Smrt__Chat__V1__EraseProfileResponse_Closure closure,
+                                                 void *closure_data)
+{
+  assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
+  service->invoke(service, 64, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void smrt__chat__v1__chat_service__list_room_events(ProtobufCService *service,
                                                     const Smrt__Chat__V1__ListRoomEventsRequest *input,
                                                     Smrt__Chat__V1__ListRoomEventsResponse_Closure closure,
                                                     void *closure_data)
 {
   assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
-  service->invoke(service, 58, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 65, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void smrt__chat__v1__chat_service__list_tenant_events(ProtobufCService *service,
                                                       const Smrt__Chat__V1__ListTenantEventsRequest *input,
@@ -13379,7 +14708,7 @@ void smrt__chat__v1__chat_service__list_tenant_events(ProtobufCService *service,
                                                       void *closure_data)
 {
   assert(service->descriptor == &smrt__chat__v1__chat_service__descriptor);
-  service->invoke(service, 59, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 66, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void smrt__chat__v1__chat_service__init (Smrt__Chat__V1__ChatService_Service *service,
                                          Smrt__Chat__V1__ChatService_ServiceDestroy destroy)

@@ -137,6 +137,20 @@ typedef struct Smrt__Chat__V1__ClaimToolCallRequest Smrt__Chat__V1__ClaimToolCal
 typedef struct Smrt__Chat__V1__ClaimToolCallResponse Smrt__Chat__V1__ClaimToolCallResponse;
 typedef struct Smrt__Chat__V1__ListPendingToolCallsRequest Smrt__Chat__V1__ListPendingToolCallsRequest;
 typedef struct Smrt__Chat__V1__ListPendingToolCallsResponse Smrt__Chat__V1__ListPendingToolCallsResponse;
+typedef struct Smrt__Chat__V1__SetRetentionPolicyRequest Smrt__Chat__V1__SetRetentionPolicyRequest;
+typedef struct Smrt__Chat__V1__SetRetentionPolicyResponse Smrt__Chat__V1__SetRetentionPolicyResponse;
+typedef struct Smrt__Chat__V1__GetRetentionPolicyRequest Smrt__Chat__V1__GetRetentionPolicyRequest;
+typedef struct Smrt__Chat__V1__GetRetentionPolicyResponse Smrt__Chat__V1__GetRetentionPolicyResponse;
+typedef struct Smrt__Chat__V1__ExportTenantRequest Smrt__Chat__V1__ExportTenantRequest;
+typedef struct Smrt__Chat__V1__ExportTenantResponse Smrt__Chat__V1__ExportTenantResponse;
+typedef struct Smrt__Chat__V1__ExportRoomRequest Smrt__Chat__V1__ExportRoomRequest;
+typedef struct Smrt__Chat__V1__ExportRoomResponse Smrt__Chat__V1__ExportRoomResponse;
+typedef struct Smrt__Chat__V1__ExportProfileRequest Smrt__Chat__V1__ExportProfileRequest;
+typedef struct Smrt__Chat__V1__ExportProfileResponse Smrt__Chat__V1__ExportProfileResponse;
+typedef struct Smrt__Chat__V1__ExportPageRequest Smrt__Chat__V1__ExportPageRequest;
+typedef struct Smrt__Chat__V1__ExportPageResponse Smrt__Chat__V1__ExportPageResponse;
+typedef struct Smrt__Chat__V1__EraseProfileRequest Smrt__Chat__V1__EraseProfileRequest;
+typedef struct Smrt__Chat__V1__EraseProfileResponse Smrt__Chat__V1__EraseProfileResponse;
 typedef struct Smrt__Chat__V1__ListRoomEventsRequest Smrt__Chat__V1__ListRoomEventsRequest;
 typedef struct Smrt__Chat__V1__ListRoomEventsResponse Smrt__Chat__V1__ListRoomEventsResponse;
 typedef struct Smrt__Chat__V1__ListTenantEventsRequest Smrt__Chat__V1__ListTenantEventsRequest;
@@ -3063,6 +3077,268 @@ struct  Smrt__Chat__V1__ListPendingToolCallsResponse
     , 0,NULL, (char *)protobuf_c_empty_string, 0 }
 
 
+typedef enum {
+  SMRT__CHAT__V1__SET_RETENTION_POLICY_REQUEST___MESSAGE_RETENTION_DAYS__NOT_SET = 0,
+  SMRT__CHAT__V1__SET_RETENTION_POLICY_REQUEST___MESSAGE_RETENTION_DAYS_MESSAGE_RETENTION_DAYS = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__SET_RETENTION_POLICY_REQUEST___MESSAGE_RETENTION_DAYS__CASE)
+} Smrt__Chat__V1__SetRetentionPolicyRequest__MessageRetentionDaysCase;
+
+/*
+ * SetRetentionPolicy parameters.
+ */
+struct  Smrt__Chat__V1__SetRetentionPolicyRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The room (empty: the tenant default).
+   */
+  char *room_id;
+  Smrt__Chat__V1__SetRetentionPolicyRequest__MessageRetentionDaysCase _message_retention_days_case;
+  union {
+    int32_t message_retention_days;
+  };
+};
+#define SMRT__CHAT__V1__SET_RETENTION_POLICY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__set_retention_policy_request__descriptor) \
+    , (char *)protobuf_c_empty_string, SMRT__CHAT__V1__SET_RETENTION_POLICY_REQUEST___MESSAGE_RETENTION_DAYS__NOT_SET, {0} }
+
+
+/*
+ * The effective policy after the change.
+ */
+struct  Smrt__Chat__V1__SetRetentionPolicyResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The room's (or tenant's) effective policy.
+   */
+  Smrt__Chat__V1__RetentionPolicy *policy;
+};
+#define SMRT__CHAT__V1__SET_RETENTION_POLICY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__set_retention_policy_response__descriptor) \
+    , NULL }
+
+
+/*
+ * GetRetentionPolicy parameters.
+ */
+struct  Smrt__Chat__V1__GetRetentionPolicyRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The room (empty: the tenant default).
+   */
+  char *room_id;
+};
+#define SMRT__CHAT__V1__GET_RETENTION_POLICY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__get_retention_policy_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+/*
+ * The effective policy.
+ */
+struct  Smrt__Chat__V1__GetRetentionPolicyResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The room's (or tenant's) effective policy.
+   */
+  Smrt__Chat__V1__RetentionPolicy *policy;
+};
+#define SMRT__CHAT__V1__GET_RETENTION_POLICY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__get_retention_policy_response__descriptor) \
+    , NULL }
+
+
+/*
+ * ExportTenant parameters.
+ */
+struct  Smrt__Chat__V1__ExportTenantRequest
+{
+  ProtobufCMessage base;
+};
+#define SMRT__CHAT__V1__EXPORT_TENANT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__export_tenant_request__descriptor) \
+     }
+
+
+/*
+ * A started export.
+ */
+struct  Smrt__Chat__V1__ExportTenantResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Read it with ExportPage until has_more is false.
+   */
+  char *export_id;
+  /*
+   * When it is dropped (Unix ms).
+   */
+  int64_t expires_at;
+};
+#define SMRT__CHAT__V1__EXPORT_TENANT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__export_tenant_response__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * ExportRoom parameters.
+ */
+struct  Smrt__Chat__V1__ExportRoomRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The room.
+   */
+  char *room_id;
+};
+#define SMRT__CHAT__V1__EXPORT_ROOM_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__export_room_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+/*
+ * A started export.
+ */
+struct  Smrt__Chat__V1__ExportRoomResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Read it with ExportPage until has_more is false.
+   */
+  char *export_id;
+  /*
+   * When it is dropped (Unix ms).
+   */
+  int64_t expires_at;
+};
+#define SMRT__CHAT__V1__EXPORT_ROOM_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__export_room_response__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * ExportProfile parameters.
+ */
+struct  Smrt__Chat__V1__ExportProfileRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The profile.
+   */
+  char *profile_id;
+};
+#define SMRT__CHAT__V1__EXPORT_PROFILE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__export_profile_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+/*
+ * A started export.
+ */
+struct  Smrt__Chat__V1__ExportProfileResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Read it with ExportPage until has_more is false.
+   */
+  char *export_id;
+  /*
+   * When it is dropped (Unix ms).
+   */
+  int64_t expires_at;
+};
+#define SMRT__CHAT__V1__EXPORT_PROFILE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__export_profile_response__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * ExportPage parameters.
+ */
+struct  Smrt__Chat__V1__ExportPageRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The export.
+   */
+  char *export_id;
+  /*
+   * From a previous page (empty: the first).
+   */
+  char *cursor;
+};
+#define SMRT__CHAT__V1__EXPORT_PAGE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__export_page_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Whole NDJSON lines of an export (docs/export-format.md).
+ */
+struct  Smrt__Chat__V1__ExportPageResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Up to 1 MiB of lines, each ending with a newline.
+   */
+  char *data;
+  /*
+   * Continue from here.
+   */
+  char *next_cursor;
+  /*
+   * Whether more lines follow.
+   */
+  protobuf_c_boolean has_more;
+};
+#define SMRT__CHAT__V1__EXPORT_PAGE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__export_page_response__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * EraseProfile parameters.
+ */
+struct  Smrt__Chat__V1__EraseProfileRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The profile whose personal data is erased.
+   */
+  char *profile_id;
+};
+#define SMRT__CHAT__V1__ERASE_PROFILE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__erase_profile_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+/*
+ * What was erased.
+ */
+struct  Smrt__Chat__V1__EraseProfileResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Messages erased (the profile's, and every message of the sessions it took part in).
+   */
+  int64_t messages_erased;
+  /*
+   * Rooms that got a PROFILE_ERASED event.
+   */
+  int32_t rooms;
+  /*
+   * Agent sessions closed and erased.
+   */
+  int32_t sessions_erased;
+};
+#define SMRT__CHAT__V1__ERASE_PROFILE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__erase_profile_response__descriptor) \
+    , 0, 0, 0 }
+
+
 /*
  * ListRoomEvents parameters.
  */
@@ -5437,6 +5713,272 @@ Smrt__Chat__V1__ListPendingToolCallsResponse *
 void   smrt__chat__v1__list_pending_tool_calls_response__free_unpacked
                      (Smrt__Chat__V1__ListPendingToolCallsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__SetRetentionPolicyRequest methods */
+void   smrt__chat__v1__set_retention_policy_request__init
+                     (Smrt__Chat__V1__SetRetentionPolicyRequest         *message);
+size_t smrt__chat__v1__set_retention_policy_request__get_packed_size
+                     (const Smrt__Chat__V1__SetRetentionPolicyRequest   *message);
+size_t smrt__chat__v1__set_retention_policy_request__pack
+                     (const Smrt__Chat__V1__SetRetentionPolicyRequest   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__set_retention_policy_request__pack_to_buffer
+                     (const Smrt__Chat__V1__SetRetentionPolicyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__SetRetentionPolicyRequest *
+       smrt__chat__v1__set_retention_policy_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__set_retention_policy_request__free_unpacked
+                     (Smrt__Chat__V1__SetRetentionPolicyRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__SetRetentionPolicyResponse methods */
+void   smrt__chat__v1__set_retention_policy_response__init
+                     (Smrt__Chat__V1__SetRetentionPolicyResponse         *message);
+size_t smrt__chat__v1__set_retention_policy_response__get_packed_size
+                     (const Smrt__Chat__V1__SetRetentionPolicyResponse   *message);
+size_t smrt__chat__v1__set_retention_policy_response__pack
+                     (const Smrt__Chat__V1__SetRetentionPolicyResponse   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__set_retention_policy_response__pack_to_buffer
+                     (const Smrt__Chat__V1__SetRetentionPolicyResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__SetRetentionPolicyResponse *
+       smrt__chat__v1__set_retention_policy_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__set_retention_policy_response__free_unpacked
+                     (Smrt__Chat__V1__SetRetentionPolicyResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__GetRetentionPolicyRequest methods */
+void   smrt__chat__v1__get_retention_policy_request__init
+                     (Smrt__Chat__V1__GetRetentionPolicyRequest         *message);
+size_t smrt__chat__v1__get_retention_policy_request__get_packed_size
+                     (const Smrt__Chat__V1__GetRetentionPolicyRequest   *message);
+size_t smrt__chat__v1__get_retention_policy_request__pack
+                     (const Smrt__Chat__V1__GetRetentionPolicyRequest   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__get_retention_policy_request__pack_to_buffer
+                     (const Smrt__Chat__V1__GetRetentionPolicyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__GetRetentionPolicyRequest *
+       smrt__chat__v1__get_retention_policy_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__get_retention_policy_request__free_unpacked
+                     (Smrt__Chat__V1__GetRetentionPolicyRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__GetRetentionPolicyResponse methods */
+void   smrt__chat__v1__get_retention_policy_response__init
+                     (Smrt__Chat__V1__GetRetentionPolicyResponse         *message);
+size_t smrt__chat__v1__get_retention_policy_response__get_packed_size
+                     (const Smrt__Chat__V1__GetRetentionPolicyResponse   *message);
+size_t smrt__chat__v1__get_retention_policy_response__pack
+                     (const Smrt__Chat__V1__GetRetentionPolicyResponse   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__get_retention_policy_response__pack_to_buffer
+                     (const Smrt__Chat__V1__GetRetentionPolicyResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__GetRetentionPolicyResponse *
+       smrt__chat__v1__get_retention_policy_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__get_retention_policy_response__free_unpacked
+                     (Smrt__Chat__V1__GetRetentionPolicyResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__ExportTenantRequest methods */
+void   smrt__chat__v1__export_tenant_request__init
+                     (Smrt__Chat__V1__ExportTenantRequest         *message);
+size_t smrt__chat__v1__export_tenant_request__get_packed_size
+                     (const Smrt__Chat__V1__ExportTenantRequest   *message);
+size_t smrt__chat__v1__export_tenant_request__pack
+                     (const Smrt__Chat__V1__ExportTenantRequest   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__export_tenant_request__pack_to_buffer
+                     (const Smrt__Chat__V1__ExportTenantRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__ExportTenantRequest *
+       smrt__chat__v1__export_tenant_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__export_tenant_request__free_unpacked
+                     (Smrt__Chat__V1__ExportTenantRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__ExportTenantResponse methods */
+void   smrt__chat__v1__export_tenant_response__init
+                     (Smrt__Chat__V1__ExportTenantResponse         *message);
+size_t smrt__chat__v1__export_tenant_response__get_packed_size
+                     (const Smrt__Chat__V1__ExportTenantResponse   *message);
+size_t smrt__chat__v1__export_tenant_response__pack
+                     (const Smrt__Chat__V1__ExportTenantResponse   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__export_tenant_response__pack_to_buffer
+                     (const Smrt__Chat__V1__ExportTenantResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__ExportTenantResponse *
+       smrt__chat__v1__export_tenant_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__export_tenant_response__free_unpacked
+                     (Smrt__Chat__V1__ExportTenantResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__ExportRoomRequest methods */
+void   smrt__chat__v1__export_room_request__init
+                     (Smrt__Chat__V1__ExportRoomRequest         *message);
+size_t smrt__chat__v1__export_room_request__get_packed_size
+                     (const Smrt__Chat__V1__ExportRoomRequest   *message);
+size_t smrt__chat__v1__export_room_request__pack
+                     (const Smrt__Chat__V1__ExportRoomRequest   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__export_room_request__pack_to_buffer
+                     (const Smrt__Chat__V1__ExportRoomRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__ExportRoomRequest *
+       smrt__chat__v1__export_room_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__export_room_request__free_unpacked
+                     (Smrt__Chat__V1__ExportRoomRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__ExportRoomResponse methods */
+void   smrt__chat__v1__export_room_response__init
+                     (Smrt__Chat__V1__ExportRoomResponse         *message);
+size_t smrt__chat__v1__export_room_response__get_packed_size
+                     (const Smrt__Chat__V1__ExportRoomResponse   *message);
+size_t smrt__chat__v1__export_room_response__pack
+                     (const Smrt__Chat__V1__ExportRoomResponse   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__export_room_response__pack_to_buffer
+                     (const Smrt__Chat__V1__ExportRoomResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__ExportRoomResponse *
+       smrt__chat__v1__export_room_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__export_room_response__free_unpacked
+                     (Smrt__Chat__V1__ExportRoomResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__ExportProfileRequest methods */
+void   smrt__chat__v1__export_profile_request__init
+                     (Smrt__Chat__V1__ExportProfileRequest         *message);
+size_t smrt__chat__v1__export_profile_request__get_packed_size
+                     (const Smrt__Chat__V1__ExportProfileRequest   *message);
+size_t smrt__chat__v1__export_profile_request__pack
+                     (const Smrt__Chat__V1__ExportProfileRequest   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__export_profile_request__pack_to_buffer
+                     (const Smrt__Chat__V1__ExportProfileRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__ExportProfileRequest *
+       smrt__chat__v1__export_profile_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__export_profile_request__free_unpacked
+                     (Smrt__Chat__V1__ExportProfileRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__ExportProfileResponse methods */
+void   smrt__chat__v1__export_profile_response__init
+                     (Smrt__Chat__V1__ExportProfileResponse         *message);
+size_t smrt__chat__v1__export_profile_response__get_packed_size
+                     (const Smrt__Chat__V1__ExportProfileResponse   *message);
+size_t smrt__chat__v1__export_profile_response__pack
+                     (const Smrt__Chat__V1__ExportProfileResponse   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__export_profile_response__pack_to_buffer
+                     (const Smrt__Chat__V1__ExportProfileResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__ExportProfileResponse *
+       smrt__chat__v1__export_profile_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__export_profile_response__free_unpacked
+                     (Smrt__Chat__V1__ExportProfileResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__ExportPageRequest methods */
+void   smrt__chat__v1__export_page_request__init
+                     (Smrt__Chat__V1__ExportPageRequest         *message);
+size_t smrt__chat__v1__export_page_request__get_packed_size
+                     (const Smrt__Chat__V1__ExportPageRequest   *message);
+size_t smrt__chat__v1__export_page_request__pack
+                     (const Smrt__Chat__V1__ExportPageRequest   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__export_page_request__pack_to_buffer
+                     (const Smrt__Chat__V1__ExportPageRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__ExportPageRequest *
+       smrt__chat__v1__export_page_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__export_page_request__free_unpacked
+                     (Smrt__Chat__V1__ExportPageRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__ExportPageResponse methods */
+void   smrt__chat__v1__export_page_response__init
+                     (Smrt__Chat__V1__ExportPageResponse         *message);
+size_t smrt__chat__v1__export_page_response__get_packed_size
+                     (const Smrt__Chat__V1__ExportPageResponse   *message);
+size_t smrt__chat__v1__export_page_response__pack
+                     (const Smrt__Chat__V1__ExportPageResponse   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__export_page_response__pack_to_buffer
+                     (const Smrt__Chat__V1__ExportPageResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__ExportPageResponse *
+       smrt__chat__v1__export_page_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__export_page_response__free_unpacked
+                     (Smrt__Chat__V1__ExportPageResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__EraseProfileRequest methods */
+void   smrt__chat__v1__erase_profile_request__init
+                     (Smrt__Chat__V1__EraseProfileRequest         *message);
+size_t smrt__chat__v1__erase_profile_request__get_packed_size
+                     (const Smrt__Chat__V1__EraseProfileRequest   *message);
+size_t smrt__chat__v1__erase_profile_request__pack
+                     (const Smrt__Chat__V1__EraseProfileRequest   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__erase_profile_request__pack_to_buffer
+                     (const Smrt__Chat__V1__EraseProfileRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__EraseProfileRequest *
+       smrt__chat__v1__erase_profile_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__erase_profile_request__free_unpacked
+                     (Smrt__Chat__V1__EraseProfileRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__EraseProfileResponse methods */
+void   smrt__chat__v1__erase_profile_response__init
+                     (Smrt__Chat__V1__EraseProfileResponse         *message);
+size_t smrt__chat__v1__erase_profile_response__get_packed_size
+                     (const Smrt__Chat__V1__EraseProfileResponse   *message);
+size_t smrt__chat__v1__erase_profile_response__pack
+                     (const Smrt__Chat__V1__EraseProfileResponse   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__erase_profile_response__pack_to_buffer
+                     (const Smrt__Chat__V1__EraseProfileResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__EraseProfileResponse *
+       smrt__chat__v1__erase_profile_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__erase_profile_response__free_unpacked
+                     (Smrt__Chat__V1__EraseProfileResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Smrt__Chat__V1__ListRoomEventsRequest methods */
 void   smrt__chat__v1__list_room_events_request__init
                      (Smrt__Chat__V1__ListRoomEventsRequest         *message);
@@ -5875,6 +6417,48 @@ typedef void (*Smrt__Chat__V1__ListPendingToolCallsRequest_Closure)
 typedef void (*Smrt__Chat__V1__ListPendingToolCallsResponse_Closure)
                  (const Smrt__Chat__V1__ListPendingToolCallsResponse *message,
                   void *closure_data);
+typedef void (*Smrt__Chat__V1__SetRetentionPolicyRequest_Closure)
+                 (const Smrt__Chat__V1__SetRetentionPolicyRequest *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__SetRetentionPolicyResponse_Closure)
+                 (const Smrt__Chat__V1__SetRetentionPolicyResponse *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__GetRetentionPolicyRequest_Closure)
+                 (const Smrt__Chat__V1__GetRetentionPolicyRequest *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__GetRetentionPolicyResponse_Closure)
+                 (const Smrt__Chat__V1__GetRetentionPolicyResponse *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__ExportTenantRequest_Closure)
+                 (const Smrt__Chat__V1__ExportTenantRequest *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__ExportTenantResponse_Closure)
+                 (const Smrt__Chat__V1__ExportTenantResponse *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__ExportRoomRequest_Closure)
+                 (const Smrt__Chat__V1__ExportRoomRequest *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__ExportRoomResponse_Closure)
+                 (const Smrt__Chat__V1__ExportRoomResponse *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__ExportProfileRequest_Closure)
+                 (const Smrt__Chat__V1__ExportProfileRequest *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__ExportProfileResponse_Closure)
+                 (const Smrt__Chat__V1__ExportProfileResponse *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__ExportPageRequest_Closure)
+                 (const Smrt__Chat__V1__ExportPageRequest *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__ExportPageResponse_Closure)
+                 (const Smrt__Chat__V1__ExportPageResponse *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__EraseProfileRequest_Closure)
+                 (const Smrt__Chat__V1__EraseProfileRequest *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__EraseProfileResponse_Closure)
+                 (const Smrt__Chat__V1__EraseProfileResponse *message,
+                  void *closure_data);
 typedef void (*Smrt__Chat__V1__ListRoomEventsRequest_Closure)
                  (const Smrt__Chat__V1__ListRoomEventsRequest *message,
                   void *closure_data);
@@ -6126,6 +6710,34 @@ struct Smrt__Chat__V1__ChatService_Service
                                   const Smrt__Chat__V1__ListPendingToolCallsRequest *input,
                                   Smrt__Chat__V1__ListPendingToolCallsResponse_Closure closure,
                                   void *closure_data);
+  void (*set_retention_policy)(Smrt__Chat__V1__ChatService_Service *service,
+                               const Smrt__Chat__V1__SetRetentionPolicyRequest *input,
+                               Smrt__Chat__V1__SetRetentionPolicyResponse_Closure closure,
+                               void *closure_data);
+  void (*get_retention_policy)(Smrt__Chat__V1__ChatService_Service *service,
+                               const Smrt__Chat__V1__GetRetentionPolicyRequest *input,
+                               Smrt__Chat__V1__GetRetentionPolicyResponse_Closure closure,
+                               void *closure_data);
+  void (*export_tenant)(Smrt__Chat__V1__ChatService_Service *service,
+                        const Smrt__Chat__V1__ExportTenantRequest *input,
+                        Smrt__Chat__V1__ExportTenantResponse_Closure closure,
+                        void *closure_data);
+  void (*export_room)(Smrt__Chat__V1__ChatService_Service *service,
+                      const Smrt__Chat__V1__ExportRoomRequest *input,
+                      Smrt__Chat__V1__ExportRoomResponse_Closure closure,
+                      void *closure_data);
+  void (*export_profile)(Smrt__Chat__V1__ChatService_Service *service,
+                         const Smrt__Chat__V1__ExportProfileRequest *input,
+                         Smrt__Chat__V1__ExportProfileResponse_Closure closure,
+                         void *closure_data);
+  void (*export_page)(Smrt__Chat__V1__ChatService_Service *service,
+                      const Smrt__Chat__V1__ExportPageRequest *input,
+                      Smrt__Chat__V1__ExportPageResponse_Closure closure,
+                      void *closure_data);
+  void (*erase_profile)(Smrt__Chat__V1__ChatService_Service *service,
+                        const Smrt__Chat__V1__EraseProfileRequest *input,
+                        Smrt__Chat__V1__EraseProfileResponse_Closure closure,
+                        void *closure_data);
   void (*list_room_events)(Smrt__Chat__V1__ChatService_Service *service,
                            const Smrt__Chat__V1__ListRoomEventsRequest *input,
                            Smrt__Chat__V1__ListRoomEventsResponse_Closure closure,
@@ -6200,6 +6812,13 @@ void smrt__chat__v1__chat_service__init (Smrt__Chat__V1__ChatService_Service *se
       function_prefix__ ## decide_tool_call,\
       function_prefix__ ## claim_tool_call,\
       function_prefix__ ## list_pending_tool_calls,\
+      function_prefix__ ## set_retention_policy,\
+      function_prefix__ ## get_retention_policy,\
+      function_prefix__ ## export_tenant,\
+      function_prefix__ ## export_room,\
+      function_prefix__ ## export_profile,\
+      function_prefix__ ## export_page,\
+      function_prefix__ ## erase_profile,\
       function_prefix__ ## list_room_events,\
       function_prefix__ ## list_tenant_events  }
 void smrt__chat__v1__chat_service__health(ProtobufCService *service,
@@ -6434,6 +7053,34 @@ void smrt__chat__v1__chat_service__list_pending_tool_calls(ProtobufCService *ser
                                                            const Smrt__Chat__V1__ListPendingToolCallsRequest *input,
                                                            Smrt__Chat__V1__ListPendingToolCallsResponse_Closure closure,
                                                            void *closure_data);
+void smrt__chat__v1__chat_service__set_retention_policy(ProtobufCService *service,
+                                                        const Smrt__Chat__V1__SetRetentionPolicyRequest *input,
+                                                        Smrt__Chat__V1__SetRetentionPolicyResponse_Closure closure,
+                                                        void *closure_data);
+void smrt__chat__v1__chat_service__get_retention_policy(ProtobufCService *service,
+                                                        const Smrt__Chat__V1__GetRetentionPolicyRequest *input,
+                                                        Smrt__Chat__V1__GetRetentionPolicyResponse_Closure closure,
+                                                        void *closure_data);
+void smrt__chat__v1__chat_service__export_tenant(ProtobufCService *service,
+                                                 const Smrt__Chat__V1__ExportTenantRequest *input,
+                                                 Smrt__Chat__V1__ExportTenantResponse_Closure closure,
+                                                 void *closure_data);
+void smrt__chat__v1__chat_service__export_room(ProtobufCService *service,
+                                               const Smrt__Chat__V1__ExportRoomRequest *input,
+                                               Smrt__Chat__V1__ExportRoomResponse_Closure closure,
+                                               void *closure_data);
+void smrt__chat__v1__chat_service__export_profile(ProtobufCService *service,
+                                                  const Smrt__Chat__V1__ExportProfileRequest *input,
+                                                  Smrt__Chat__V1__ExportProfileResponse_Closure closure,
+                                                  void *closure_data);
+void smrt__chat__v1__chat_service__export_page(ProtobufCService *service,
+                                               const Smrt__Chat__V1__ExportPageRequest *input,
+                                               Smrt__Chat__V1__ExportPageResponse_Closure closure,
+                                               void *closure_data);
+void smrt__chat__v1__chat_service__erase_profile(ProtobufCService *service,
+                                                 const Smrt__Chat__V1__EraseProfileRequest *input,
+                                                 Smrt__Chat__V1__EraseProfileResponse_Closure closure,
+                                                 void *closure_data);
 void smrt__chat__v1__chat_service__list_room_events(ProtobufCService *service,
                                                     const Smrt__Chat__V1__ListRoomEventsRequest *input,
                                                     Smrt__Chat__V1__ListRoomEventsResponse_Closure closure,
@@ -6566,6 +7213,20 @@ extern const ProtobufCMessageDescriptor smrt__chat__v1__claim_tool_call_request_
 extern const ProtobufCMessageDescriptor smrt__chat__v1__claim_tool_call_response__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__list_pending_tool_calls_request__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__list_pending_tool_calls_response__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__set_retention_policy_request__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__set_retention_policy_response__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__get_retention_policy_request__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__get_retention_policy_response__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__export_tenant_request__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__export_tenant_response__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__export_room_request__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__export_room_response__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__export_profile_request__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__export_profile_response__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__export_page_request__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__export_page_response__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__erase_profile_request__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__erase_profile_response__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__list_room_events_request__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__list_room_events_response__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__list_tenant_events_request__descriptor;

@@ -592,6 +592,141 @@ void   smrt__chat__v1__reply_delta__free_unpacked
   assert(message->base.descriptor == &smrt__chat__v1__reply_delta__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   smrt__chat__v1__retention_policy__init
+                     (Smrt__Chat__V1__RetentionPolicy         *message)
+{
+  static const Smrt__Chat__V1__RetentionPolicy init_value = SMRT__CHAT__V1__RETENTION_POLICY__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__retention_policy__get_packed_size
+                     (const Smrt__Chat__V1__RetentionPolicy *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__retention_policy__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__retention_policy__pack
+                     (const Smrt__Chat__V1__RetentionPolicy *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__retention_policy__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__retention_policy__pack_to_buffer
+                     (const Smrt__Chat__V1__RetentionPolicy *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__retention_policy__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__RetentionPolicy *
+       smrt__chat__v1__retention_policy__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__RetentionPolicy *)
+     protobuf_c_message_unpack (&smrt__chat__v1__retention_policy__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__retention_policy__free_unpacked
+                     (Smrt__Chat__V1__RetentionPolicy *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__retention_policy__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__messages_purged__init
+                     (Smrt__Chat__V1__MessagesPurged         *message)
+{
+  static const Smrt__Chat__V1__MessagesPurged init_value = SMRT__CHAT__V1__MESSAGES_PURGED__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__messages_purged__get_packed_size
+                     (const Smrt__Chat__V1__MessagesPurged *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__messages_purged__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__messages_purged__pack
+                     (const Smrt__Chat__V1__MessagesPurged *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__messages_purged__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__messages_purged__pack_to_buffer
+                     (const Smrt__Chat__V1__MessagesPurged *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__messages_purged__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__MessagesPurged *
+       smrt__chat__v1__messages_purged__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__MessagesPurged *)
+     protobuf_c_message_unpack (&smrt__chat__v1__messages_purged__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__messages_purged__free_unpacked
+                     (Smrt__Chat__V1__MessagesPurged *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__messages_purged__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   smrt__chat__v1__profile_erased__init
+                     (Smrt__Chat__V1__ProfileErased         *message)
+{
+  static const Smrt__Chat__V1__ProfileErased init_value = SMRT__CHAT__V1__PROFILE_ERASED__INIT;
+  *message = init_value;
+}
+size_t smrt__chat__v1__profile_erased__get_packed_size
+                     (const Smrt__Chat__V1__ProfileErased *message)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__profile_erased__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t smrt__chat__v1__profile_erased__pack
+                     (const Smrt__Chat__V1__ProfileErased *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__profile_erased__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t smrt__chat__v1__profile_erased__pack_to_buffer
+                     (const Smrt__Chat__V1__ProfileErased *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &smrt__chat__v1__profile_erased__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Smrt__Chat__V1__ProfileErased *
+       smrt__chat__v1__profile_erased__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Smrt__Chat__V1__ProfileErased *)
+     protobuf_c_message_unpack (&smrt__chat__v1__profile_erased__descriptor,
+                                allocator, len, data);
+}
+void   smrt__chat__v1__profile_erased__free_unpacked
+                     (Smrt__Chat__V1__ProfileErased *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &smrt__chat__v1__profile_erased__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor smrt__chat__v1__room__field_descriptors[15] =
 {
   {
@@ -1186,7 +1321,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__tool_call__descriptor =
   (ProtobufCMessageInit) smrt__chat__v1__tool_call__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor smrt__chat__v1__message__field_descriptors[20] =
+static const ProtobufCFieldDescriptor smrt__chat__v1__message__field_descriptors[21] =
 {
   {
     "id",
@@ -1428,6 +1563,18 @@ static const ProtobufCFieldDescriptor smrt__chat__v1__message__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "erased",
+    21,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__Message, erased),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned smrt__chat__v1__message__field_indices_by_name[] = {
   5,   /* field[5] = agent_session_id */
@@ -1437,6 +1584,7 @@ static const unsigned smrt__chat__v1__message__field_indices_by_name[] = {
   15,   /* field[15] = deleted_at */
   19,   /* field[19] = delta_count */
   14,   /* field[14] = edited_at */
+  20,   /* field[20] = erased */
   0,   /* field[0] = id */
   8,   /* field[8] = message_type */
   11,   /* field[11] = metadata */
@@ -1454,7 +1602,7 @@ static const unsigned smrt__chat__v1__message__field_indices_by_name[] = {
 static const ProtobufCIntRange smrt__chat__v1__message__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 20 }
+  { 0, 21 }
 };
 const ProtobufCMessageDescriptor smrt__chat__v1__message__descriptor =
 {
@@ -1464,7 +1612,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__message__descriptor =
   "Smrt__Chat__V1__Message",
   "smrt.chat.v1",
   sizeof(Smrt__Chat__V1__Message),
-  20,
+  21,
   smrt__chat__v1__message__field_descriptors,
   smrt__chat__v1__message__field_indices_by_name,
   1,  smrt__chat__v1__message__number_ranges,
@@ -2542,6 +2690,172 @@ const ProtobufCMessageDescriptor smrt__chat__v1__reply_delta__descriptor =
   (ProtobufCMessageInit) smrt__chat__v1__reply_delta__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor smrt__chat__v1__retention_policy__field_descriptors[3] =
+{
+  {
+    "room_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__RetentionPolicy, room_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message_retention_days",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__RetentionPolicy, message_retention_days),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "source",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__RetentionPolicy, source),
+    &smrt__chat__v1__retention_source__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__retention_policy__field_indices_by_name[] = {
+  1,   /* field[1] = message_retention_days */
+  0,   /* field[0] = room_id */
+  2,   /* field[2] = source */
+};
+static const ProtobufCIntRange smrt__chat__v1__retention_policy__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__retention_policy__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.RetentionPolicy",
+  "RetentionPolicy",
+  "Smrt__Chat__V1__RetentionPolicy",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__RetentionPolicy),
+  3,
+  smrt__chat__v1__retention_policy__field_descriptors,
+  smrt__chat__v1__retention_policy__field_indices_by_name,
+  1,  smrt__chat__v1__retention_policy__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__retention_policy__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__messages_purged__field_descriptors[2] =
+{
+  {
+    "count",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__MessagesPurged, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "purged_before_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__MessagesPurged, purged_before_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__messages_purged__field_indices_by_name[] = {
+  0,   /* field[0] = count */
+  1,   /* field[1] = purged_before_ms */
+};
+static const ProtobufCIntRange smrt__chat__v1__messages_purged__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__messages_purged__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.MessagesPurged",
+  "MessagesPurged",
+  "Smrt__Chat__V1__MessagesPurged",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__MessagesPurged),
+  2,
+  smrt__chat__v1__messages_purged__field_descriptors,
+  smrt__chat__v1__messages_purged__field_indices_by_name,
+  1,  smrt__chat__v1__messages_purged__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__messages_purged__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor smrt__chat__v1__profile_erased__field_descriptors[2] =
+{
+  {
+    "profile_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ProfileErased, profile_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "messages_erased",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__ProfileErased, messages_erased),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned smrt__chat__v1__profile_erased__field_indices_by_name[] = {
+  1,   /* field[1] = messages_erased */
+  0,   /* field[0] = profile_id */
+};
+static const ProtobufCIntRange smrt__chat__v1__profile_erased__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor smrt__chat__v1__profile_erased__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.ProfileErased",
+  "ProfileErased",
+  "Smrt__Chat__V1__ProfileErased",
+  "smrt.chat.v1",
+  sizeof(Smrt__Chat__V1__ProfileErased),
+  2,
+  smrt__chat__v1__profile_erased__field_descriptors,
+  smrt__chat__v1__profile_erased__field_indices_by_name,
+  1,  smrt__chat__v1__profile_erased__number_ranges,
+  (ProtobufCMessageInit) smrt__chat__v1__profile_erased__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue smrt__chat__v1__room_type__enum_values_by_number[5] =
 {
   { "ROOM_TYPE_UNSPECIFIED", "SMRT__CHAT__V1__ROOM_TYPE__ROOM_TYPE_UNSPECIFIED", 0 },
@@ -3014,5 +3328,37 @@ const ProtobufCEnumDescriptor smrt__chat__v1__busy_policy__descriptor =
   smrt__chat__v1__busy_policy__enum_values_by_name,
   1,
   smrt__chat__v1__busy_policy__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue smrt__chat__v1__retention_source__enum_values_by_number[4] =
+{
+  { "RETENTION_SOURCE_UNSPECIFIED", "SMRT__CHAT__V1__RETENTION_SOURCE__RETENTION_SOURCE_UNSPECIFIED", 0 },
+  { "RETENTION_SOURCE_ROOM", "SMRT__CHAT__V1__RETENTION_SOURCE__RETENTION_SOURCE_ROOM", 1 },
+  { "RETENTION_SOURCE_TENANT", "SMRT__CHAT__V1__RETENTION_SOURCE__RETENTION_SOURCE_TENANT", 2 },
+  { "RETENTION_SOURCE_DEFAULT", "SMRT__CHAT__V1__RETENTION_SOURCE__RETENTION_SOURCE_DEFAULT", 3 },
+};
+static const ProtobufCIntRange smrt__chat__v1__retention_source__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex smrt__chat__v1__retention_source__enum_values_by_name[4] =
+{
+  { "RETENTION_SOURCE_DEFAULT", 3 },
+  { "RETENTION_SOURCE_ROOM", 1 },
+  { "RETENTION_SOURCE_TENANT", 2 },
+  { "RETENTION_SOURCE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor smrt__chat__v1__retention_source__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "smrt.chat.v1.RetentionSource",
+  "RetentionSource",
+  "Smrt__Chat__V1__RetentionSource",
+  "smrt.chat.v1",
+  4,
+  smrt__chat__v1__retention_source__enum_values_by_number,
+  4,
+  smrt__chat__v1__retention_source__enum_values_by_name,
+  1,
+  smrt__chat__v1__retention_source__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

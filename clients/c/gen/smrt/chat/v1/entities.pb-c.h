@@ -28,6 +28,9 @@ typedef struct Smrt__Chat__V1__AgentSession Smrt__Chat__V1__AgentSession;
 typedef struct Smrt__Chat__V1__ToolCallDenied Smrt__Chat__V1__ToolCallDenied;
 typedef struct Smrt__Chat__V1__ToolCallApproval Smrt__Chat__V1__ToolCallApproval;
 typedef struct Smrt__Chat__V1__ReplyDelta Smrt__Chat__V1__ReplyDelta;
+typedef struct Smrt__Chat__V1__RetentionPolicy Smrt__Chat__V1__RetentionPolicy;
+typedef struct Smrt__Chat__V1__MessagesPurged Smrt__Chat__V1__MessagesPurged;
+typedef struct Smrt__Chat__V1__ProfileErased Smrt__Chat__V1__ProfileErased;
 
 
 /* --- enums --- */
@@ -392,6 +395,28 @@ typedef enum _Smrt__Chat__V1__BusyPolicy {
   SMRT__CHAT__V1__BUSY_POLICY__BUSY_POLICY_INTERRUPT = 3
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__BUSY_POLICY)
 } Smrt__Chat__V1__BusyPolicy;
+/*
+ * Where a room's effective message retention comes from (SPEC §14).
+ */
+typedef enum _Smrt__Chat__V1__RetentionSource {
+  /*
+   * Not set.
+   */
+  SMRT__CHAT__V1__RETENTION_SOURCE__RETENTION_SOURCE_UNSPECIFIED = 0,
+  /*
+   * The room's own override.
+   */
+  SMRT__CHAT__V1__RETENTION_SOURCE__RETENTION_SOURCE_ROOM = 1,
+  /*
+   * The tenant default.
+   */
+  SMRT__CHAT__V1__RETENTION_SOURCE__RETENTION_SOURCE_TENANT = 2,
+  /*
+   * Neither is set: messages are kept forever.
+   */
+  SMRT__CHAT__V1__RETENTION_SOURCE__RETENTION_SOURCE_DEFAULT = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__RETENTION_SOURCE)
+} Smrt__Chat__V1__RetentionSource;
 
 /* --- messages --- */
 
@@ -716,6 +741,10 @@ struct  Smrt__Chat__V1__Message
    * Deltas appended to a streamed reply (its content is their concatenation).
    */
   int64_t delta_count;
+  /*
+   * Erased with its author's data (EraseProfile): content, metadata, attachments and history are gone.
+   */
+  protobuf_c_boolean erased;
   Smrt__Chat__V1__Message__EditedAtCase _edited_at_case;
   union {
     int64_t edited_at;
@@ -727,7 +756,7 @@ struct  Smrt__Chat__V1__Message
 };
 #define SMRT__CHAT__V1__MESSAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__message__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, SMRT__CHAT__V1__MESSAGE_ROLE__MESSAGE_ROLE_UNSPECIFIED, SMRT__CHAT__V1__MESSAGE_TYPE__MESSAGE_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, NULL, 0, 0, 0, SMRT__CHAT__V1__STREAM_STATE__STREAM_STATE_UNSPECIFIED, 0, SMRT__CHAT__V1__MESSAGE___EDITED_AT__NOT_SET, {0}, SMRT__CHAT__V1__MESSAGE___DELETED_AT__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, SMRT__CHAT__V1__MESSAGE_ROLE__MESSAGE_ROLE_UNSPECIFIED, SMRT__CHAT__V1__MESSAGE_TYPE__MESSAGE_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, NULL, 0, 0, 0, SMRT__CHAT__V1__STREAM_STATE__STREAM_STATE_UNSPECIFIED, 0, 0, SMRT__CHAT__V1__MESSAGE___EDITED_AT__NOT_SET, {0}, SMRT__CHAT__V1__MESSAGE___DELETED_AT__NOT_SET, {0} }
 
 
 /*
@@ -1153,6 +1182,70 @@ struct  Smrt__Chat__V1__ReplyDelta
     , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0 }
 
 
+/*
+ * A room's (or the tenant's) effective message retention.
+ */
+struct  Smrt__Chat__V1__RetentionPolicy
+{
+  ProtobufCMessage base;
+  /*
+   * The room (empty: the tenant default).
+   */
+  char *room_id;
+  /*
+   * Messages older than this many days are deleted for good by the purge job; 0 keeps them forever.
+   */
+  int32_t message_retention_days;
+  /*
+   * Where the value comes from.
+   */
+  Smrt__Chat__V1__RetentionSource source;
+};
+#define SMRT__CHAT__V1__RETENTION_POLICY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__retention_policy__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, SMRT__CHAT__V1__RETENTION_SOURCE__RETENTION_SOURCE_UNSPECIFIED }
+
+
+/*
+ * The payload of ROOM_MESSAGES_PURGED.
+ */
+struct  Smrt__Chat__V1__MessagesPurged
+{
+  ProtobufCMessage base;
+  /*
+   * Messages deleted by this purge run in the room.
+   */
+  int64_t count;
+  /*
+   * They were created before this time (Unix ms).
+   */
+  int64_t purged_before_ms;
+};
+#define SMRT__CHAT__V1__MESSAGES_PURGED__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__messages_purged__descriptor) \
+    , 0, 0 }
+
+
+/*
+ * The payload of PROFILE_ERASED.
+ */
+struct  Smrt__Chat__V1__ProfileErased
+{
+  ProtobufCMessage base;
+  /*
+   * The erased profile.
+   */
+  char *profile_id;
+  /*
+   * Its messages (and its sessions' messages) erased in this room.
+   */
+  int64_t messages_erased;
+};
+#define SMRT__CHAT__V1__PROFILE_ERASED__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__profile_erased__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
 /* Smrt__Chat__V1__Room methods */
 void   smrt__chat__v1__room__init
                      (Smrt__Chat__V1__Room         *message);
@@ -1400,6 +1493,63 @@ Smrt__Chat__V1__ReplyDelta *
 void   smrt__chat__v1__reply_delta__free_unpacked
                      (Smrt__Chat__V1__ReplyDelta *message,
                       ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__RetentionPolicy methods */
+void   smrt__chat__v1__retention_policy__init
+                     (Smrt__Chat__V1__RetentionPolicy         *message);
+size_t smrt__chat__v1__retention_policy__get_packed_size
+                     (const Smrt__Chat__V1__RetentionPolicy   *message);
+size_t smrt__chat__v1__retention_policy__pack
+                     (const Smrt__Chat__V1__RetentionPolicy   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__retention_policy__pack_to_buffer
+                     (const Smrt__Chat__V1__RetentionPolicy   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__RetentionPolicy *
+       smrt__chat__v1__retention_policy__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__retention_policy__free_unpacked
+                     (Smrt__Chat__V1__RetentionPolicy *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__MessagesPurged methods */
+void   smrt__chat__v1__messages_purged__init
+                     (Smrt__Chat__V1__MessagesPurged         *message);
+size_t smrt__chat__v1__messages_purged__get_packed_size
+                     (const Smrt__Chat__V1__MessagesPurged   *message);
+size_t smrt__chat__v1__messages_purged__pack
+                     (const Smrt__Chat__V1__MessagesPurged   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__messages_purged__pack_to_buffer
+                     (const Smrt__Chat__V1__MessagesPurged   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__MessagesPurged *
+       smrt__chat__v1__messages_purged__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__messages_purged__free_unpacked
+                     (Smrt__Chat__V1__MessagesPurged *message,
+                      ProtobufCAllocator *allocator);
+/* Smrt__Chat__V1__ProfileErased methods */
+void   smrt__chat__v1__profile_erased__init
+                     (Smrt__Chat__V1__ProfileErased         *message);
+size_t smrt__chat__v1__profile_erased__get_packed_size
+                     (const Smrt__Chat__V1__ProfileErased   *message);
+size_t smrt__chat__v1__profile_erased__pack
+                     (const Smrt__Chat__V1__ProfileErased   *message,
+                      uint8_t             *out);
+size_t smrt__chat__v1__profile_erased__pack_to_buffer
+                     (const Smrt__Chat__V1__ProfileErased   *message,
+                      ProtobufCBuffer     *buffer);
+Smrt__Chat__V1__ProfileErased *
+       smrt__chat__v1__profile_erased__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   smrt__chat__v1__profile_erased__free_unpacked
+                     (Smrt__Chat__V1__ProfileErased *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Smrt__Chat__V1__Room_Closure)
@@ -1441,6 +1591,15 @@ typedef void (*Smrt__Chat__V1__ToolCallApproval_Closure)
 typedef void (*Smrt__Chat__V1__ReplyDelta_Closure)
                  (const Smrt__Chat__V1__ReplyDelta *message,
                   void *closure_data);
+typedef void (*Smrt__Chat__V1__RetentionPolicy_Closure)
+                 (const Smrt__Chat__V1__RetentionPolicy *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__MessagesPurged_Closure)
+                 (const Smrt__Chat__V1__MessagesPurged *message,
+                  void *closure_data);
+typedef void (*Smrt__Chat__V1__ProfileErased_Closure)
+                 (const Smrt__Chat__V1__ProfileErased *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1461,6 +1620,7 @@ extern const ProtobufCEnumDescriptor    smrt__chat__v1__agent_reply_kind__descri
 extern const ProtobufCEnumDescriptor    smrt__chat__v1__stream_state__descriptor;
 extern const ProtobufCEnumDescriptor    smrt__chat__v1__approval_state__descriptor;
 extern const ProtobufCEnumDescriptor    smrt__chat__v1__busy_policy__descriptor;
+extern const ProtobufCEnumDescriptor    smrt__chat__v1__retention_source__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__room__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__participant__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__attachment__descriptor;
@@ -1474,6 +1634,9 @@ extern const ProtobufCMessageDescriptor smrt__chat__v1__agent_session__descripto
 extern const ProtobufCMessageDescriptor smrt__chat__v1__tool_call_denied__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__tool_call_approval__descriptor;
 extern const ProtobufCMessageDescriptor smrt__chat__v1__reply_delta__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__retention_policy__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__messages_purged__descriptor;
+extern const ProtobufCMessageDescriptor smrt__chat__v1__profile_erased__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -52,7 +52,7 @@ void   smrt__chat__v1__room_event__free_unpacked
   assert(message->base.descriptor == &smrt__chat__v1__room_event__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor smrt__chat__v1__room_event__field_descriptors[16] =
+static const ProtobufCFieldDescriptor smrt__chat__v1__room_event__field_descriptors[18] =
 {
   {
     "tenant_id",
@@ -246,6 +246,30 @@ static const ProtobufCFieldDescriptor smrt__chat__v1__room_event__field_descript
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "messages_purged",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Smrt__Chat__V1__RoomEvent, entity_case),
+    offsetof(Smrt__Chat__V1__RoomEvent, messages_purged),
+    &smrt__chat__v1__messages_purged__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "profile_erased",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Smrt__Chat__V1__RoomEvent, entity_case),
+    offsetof(Smrt__Chat__V1__RoomEvent, profile_erased),
+    &smrt__chat__v1__profile_erased__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned smrt__chat__v1__room_event__field_indices_by_name[] = {
   5,   /* field[5] = actor_profile_id */
@@ -253,7 +277,9 @@ static const unsigned smrt__chat__v1__room_event__field_indices_by_name[] = {
   3,   /* field[3] = event_id */
   4,   /* field[4] = kind */
   10,   /* field[10] = message */
+  16,   /* field[16] = messages_purged */
   9,   /* field[9] = participant */
+  17,   /* field[17] = profile_erased */
   11,   /* field[11] = reaction */
   8,   /* field[8] = room */
   1,   /* field[1] = room_id */
@@ -269,7 +295,7 @@ static const ProtobufCIntRange smrt__chat__v1__room_event__number_ranges[2 + 1] 
 {
   { 1, 0 },
   { 10, 8 },
-  { 0, 16 }
+  { 0, 18 }
 };
 const ProtobufCMessageDescriptor smrt__chat__v1__room_event__descriptor =
 {
@@ -279,14 +305,14 @@ const ProtobufCMessageDescriptor smrt__chat__v1__room_event__descriptor =
   "Smrt__Chat__V1__RoomEvent",
   "smrt.chat.v1",
   sizeof(Smrt__Chat__V1__RoomEvent),
-  16,
+  18,
   smrt__chat__v1__room_event__field_descriptors,
   smrt__chat__v1__room_event__field_indices_by_name,
   2,  smrt__chat__v1__room_event__number_ranges,
   (ProtobufCMessageInit) smrt__chat__v1__room_event__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue smrt__chat__v1__event_kind__enum_values_by_number[33] =
+static const ProtobufCEnumValue smrt__chat__v1__event_kind__enum_values_by_number[36] =
 {
   { "EVENT_KIND_UNSPECIFIED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_UNSPECIFIED", 0 },
   { "EVENT_KIND_ROOM_CREATED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_ROOM_CREATED", 1 },
@@ -321,11 +347,14 @@ static const ProtobufCEnumValue smrt__chat__v1__event_kind__enum_values_by_numbe
   { "EVENT_KIND_TOOL_CALL_REJECTED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_TOOL_CALL_REJECTED", 30 },
   { "EVENT_KIND_TOOL_CALL_EXPIRED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_TOOL_CALL_EXPIRED", 31 },
   { "EVENT_KIND_TOOL_CALL_CLAIMED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_TOOL_CALL_CLAIMED", 32 },
+  { "EVENT_KIND_ROOM_MESSAGES_PURGED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_ROOM_MESSAGES_PURGED", 33 },
+  { "EVENT_KIND_ROOM_IMPORTED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_ROOM_IMPORTED", 34 },
+  { "EVENT_KIND_PROFILE_ERASED", "SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_PROFILE_ERASED", 35 },
 };
 static const ProtobufCIntRange smrt__chat__v1__event_kind__value_ranges[] = {
-{0, 0},{0, 33}
+{0, 0},{0, 36}
 };
-static const ProtobufCEnumValueIndex smrt__chat__v1__event_kind__enum_values_by_name[33] =
+static const ProtobufCEnumValueIndex smrt__chat__v1__event_kind__enum_values_by_name[36] =
 {
   { "EVENT_KIND_MESSAGE_CREATED", 13 },
   { "EVENT_KIND_MESSAGE_DELETED", 15 },
@@ -338,12 +367,15 @@ static const ProtobufCEnumValueIndex smrt__chat__v1__event_kind__enum_values_by_
   { "EVENT_KIND_PARTICIPANT_READ", 12 },
   { "EVENT_KIND_PARTICIPANT_ROLE_CHANGED", 11 },
   { "EVENT_KIND_PARTICIPANT_UNBANNED", 10 },
+  { "EVENT_KIND_PROFILE_ERASED", 35 },
   { "EVENT_KIND_REACTION_ADDED", 16 },
   { "EVENT_KIND_REACTION_REMOVED", 17 },
   { "EVENT_KIND_REPLY_STOP_REQUESTED", 27 },
   { "EVENT_KIND_ROOM_ARCHIVED", 3 },
   { "EVENT_KIND_ROOM_CREATED", 1 },
   { "EVENT_KIND_ROOM_DELETED", 5 },
+  { "EVENT_KIND_ROOM_IMPORTED", 34 },
+  { "EVENT_KIND_ROOM_MESSAGES_PURGED", 33 },
   { "EVENT_KIND_ROOM_UNARCHIVED", 4 },
   { "EVENT_KIND_ROOM_UPDATED", 2 },
   { "EVENT_KIND_SESSION_CLOSED", 23 },
@@ -368,9 +400,9 @@ const ProtobufCEnumDescriptor smrt__chat__v1__event_kind__descriptor =
   "EventKind",
   "Smrt__Chat__V1__EventKind",
   "smrt.chat.v1",
-  33,
+  36,
   smrt__chat__v1__event_kind__enum_values_by_number,
-  33,
+  36,
   smrt__chat__v1__event_kind__enum_values_by_name,
   1,
   smrt__chat__v1__event_kind__value_ranges,

@@ -156,7 +156,19 @@ typedef enum _Smrt__Chat__V1__EventKind {
   /*
    * The agent claimed a tool call to run it, once (entity: tool_call_approval).
    */
-  SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_TOOL_CALL_CLAIMED = 32
+  SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_TOOL_CALL_CLAIMED = 32,
+  /*
+   * The purge job deleted messages older than the room's retention (entity: messages_purged; subject_id: the room).
+   */
+  SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_ROOM_MESSAGES_PURGED = 33,
+  /*
+   * The room was recreated by `smrt-chatd import`; its log starts here (no entity).
+   */
+  SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_ROOM_IMPORTED = 34,
+  /*
+   * A profile's data was erased from the room (entity: profile_erased; subject_id: the profile).
+   */
+  SMRT__CHAT__V1__EVENT_KIND__EVENT_KIND_PROFILE_ERASED = 35
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__EVENT_KIND)
 } Smrt__Chat__V1__EventKind;
 
@@ -171,7 +183,9 @@ typedef enum {
   SMRT__CHAT__V1__ROOM_EVENT__ENTITY_THREAD = 14,
   SMRT__CHAT__V1__ROOM_EVENT__ENTITY_SESSION = 15,
   SMRT__CHAT__V1__ROOM_EVENT__ENTITY_TOOL_CALL_DENIED = 16,
-  SMRT__CHAT__V1__ROOM_EVENT__ENTITY_TOOL_CALL_APPROVAL = 17
+  SMRT__CHAT__V1__ROOM_EVENT__ENTITY_TOOL_CALL_APPROVAL = 17,
+  SMRT__CHAT__V1__ROOM_EVENT__ENTITY_MESSAGES_PURGED = 18,
+  SMRT__CHAT__V1__ROOM_EVENT__ENTITY_PROFILE_ERASED = 19
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SMRT__CHAT__V1__ROOM_EVENT__ENTITY__CASE)
 } Smrt__Chat__V1__RoomEvent__EntityCase;
 
@@ -247,6 +261,14 @@ struct  Smrt__Chat__V1__RoomEvent
      * For TOOL_APPROVAL_REQUESTED and TOOL_CALL_APPROVED, _REJECTED, _EXPIRED, _CLAIMED.
      */
     Smrt__Chat__V1__ToolCallApproval *tool_call_approval;
+    /*
+     * For ROOM_MESSAGES_PURGED.
+     */
+    Smrt__Chat__V1__MessagesPurged *messages_purged;
+    /*
+     * For PROFILE_ERASED.
+     */
+    Smrt__Chat__V1__ProfileErased *profile_erased;
   };
 };
 #define SMRT__CHAT__V1__ROOM_EVENT__INIT \

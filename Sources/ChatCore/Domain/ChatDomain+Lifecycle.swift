@@ -1,0 +1,143 @@
+/// The data lifecycle (SPEC §14): retention policies and the purge that applies them.
+extension ChatDomain {
+    /// The longest retention a policy may give: 100 years.
+    static let maxRetentionDays: Int64 = 36_500
+
+    /// Sets a room's retention override (`admin`, or `chat` as the room's owner) or, without a room, the tenant
+    /// default (`admin`); nil days removes it. Returns the effective policy.
+    public func setRetentionPolicy(
+        _ tx: any ChatTransaction, _ actor: CallActor, roomId: String?, days: Int64?
+    ) throws -> RetentionPolicy {
+        let roomId = try Validate.optionalReference(roomId, "room_id")
+        if let days, days < 0 || days > Self.maxRetentionDays {
+            throw ChatError.validation("message_retention_days", "must be between 0 and \(Self.maxRetentionDays)")
+        }
+        if let roomId {
+            try authorizeRoomRetention(tx, actor, roomId)
+        } else {
+            try actor.require(.admin)
+        }
+        let now = clock()
+        try tx.setRetentionDays(tenantId: actor.tenantId, roomId: roomId, days: days, at: now)
+        var detail = JSONText(capacity: 64)
+        detail.beginObject()
+        detail.key("message_retention_days")
+        if let days { detail.int(days) } else { detail.null() }
+        detail.endObject()
+        try tx.appendAudit(AuditEntry(at: now, actor: actor.auditName, action: .retentionSet, tenantId: actor.tenantId,
+                                      subject: roomId ?? "tenant", detail: detail.text))
+        return try effectiveRetention(tx, tenantId: actor.tenantId, roomId: roomId)
+    }
+
+    /// A room's effective retention and where it comes from (same access as reading the room, or `admin`);
+    /// without a room, the tenant default (`admin`).
+    public func getRetentionPolicy(_ tx: any ChatTransaction, _ actor: CallActor, roomId: String?) throws
+        -> RetentionPolicy {
+        let roomId = try Validate.optionalReference(roomId, "room_id")
+        if let roomId {
+            if actor.has(.admin) {
+                guard let room = try tx.room(tenantId: actor.tenantId, id: roomId), room.status != .deleted else {
+                    throw ChatError.notFound("room")
+                }
+            } else {
+                try actor.require(.chat, .admin)
+                _ = try visibleRoom(tx, actor, roomId)
+            }
+        } else {
+            try actor.require(.admin)
+        }
+        return try effectiveRetention(tx, tenantId: actor.tenantId, roomId: roomId)
+    }
+
+    private func authorizeRoomRetention(_ tx: any ChatTransaction, _ actor: CallActor, _ roomId: String) throws {
+        if actor.has(.admin) {
+            guard let room = try tx.room(tenantId: actor.tenantId, id: roomId), room.status != .deleted else {
+                throw ChatError.notFound("room")
+            }
+            return
+        }
+        try actor.require(.chat, .admin)
+        let (_, participant) = try visibleRoom(tx, actor, roomId)
+        guard let participant, participant.isActive, participant.role == .owner else {
+            throw ChatError.denied(.notRoomOwner, "only a room owner (or an admin key) may set its retention")
+        }
+    }
+
+    func effectiveRetention(_ tx: any ChatTransaction, tenantId: String, roomId: String?) throws -> RetentionPolicy {
+        if let roomId, let days = try tx.retentionDays(tenantId: tenantId, roomId: roomId) {
+            return RetentionPolicy(roomId: roomId, messageRetentionDays: days, source: .room)
+        }
+        if let days = try tx.retentionDays(tenantId: tenantId, roomId: nil) {
+            return RetentionPolicy(roomId: roomId, messageRetentionDays: days, source: .tenant)
+        }
+        return RetentionPolicy(roomId: roomId, messageRetentionDays: 0, source: .default)
+    }
+
+    /// Deletes up to `limit` of a room's messages older than its retention at `now`, for good, and appends one
+    /// ROOM_MESSAGES_PURGED (no actor) when it deleted any. Returns how many it deleted (`limit`: run again).
+    /// The room is read first: on PostgreSQL that locks it, so two instances never purge a room at once.
+    public func purgeExpiredMessages(_ tx: any ChatTransaction, _ target: RoomRetention, now: Int64, limit: Int) throws
+        -> Int {
+        guard target.days > 0, let room = try tx.room(tenantId: target.tenantId, id: target.roomId),
+              room.status != .deleted else { return 0 }
+        let cutoff = now - target.days * 86_400_000
+        let ids = try tx.expiredMessageIds(tenantId: room.tenantId, roomId: room.id, createdBefore: cutoff, limit: limit)
+        let count = try tx.purgeMessages(tenantId: room.tenantId, roomId: room.id, ids: ids, purgedBefore: cutoff)
+        guard count > 0 else { return 0 }
+        try emit(tx, .roomMessagesPurged, tenantId: room.tenantId, roomId: room.id, actor: "", subject: room.id, at: now,
+                 entity: .messagesPurged(MessagesPurged(count: Int64(count), purgedBeforeMs: cutoff)))
+        return count
+    }
+}
+
+/// What one purge run removed.
+public struct PurgeReport: Sendable, Equatable {
+    public var messages = 0
+    public var rooms = 0
+    public var events = 0
+    public var replayEntries = 0
+
+    public init() {}
+}
+
+extension ChatService {
+    /// One run of the retention job: messages past their room's retention (a transaction per room and batch, so
+    /// the write path stays responsive), the event log past `eventRetentionSeconds`, request ids recorded before
+    /// `replayCutoff`; then the freed space is given back to the file system (`ChatStorage.reclaimSpace`).
+    public func purge(eventRetentionSeconds: Int64, replayCutoff: Int64, batch: Int = 2000) async throws -> PurgeReport {
+        let domain = self.domain
+        var report = PurgeReport()
+        let rooms = try storage.read { try $0.roomsWithRetention() }
+        for room in rooms {
+            var purgedHere = 0
+            while true {
+                let now = domain.clock()
+                let count = try await storage.write { tx in try domain.purgeExpiredMessages(tx, room, now: now, limit: batch) }
+                purgedHere += count
+                if count < batch { break }
+            }
+            if purgedHere > 0 {
+                report.messages += purgedHere
+                report.rooms += 1
+            }
+        }
+        let purged = report
+        (report.events, report.replayEntries) = try await storage.write { tx in
+            let events = try domain.purgeEvents(tx, retentionSeconds: eventRetentionSeconds)
+            let replays = try tx.purgeReplayEntries(createdBefore: replayCutoff)
+            if purged.messages > 0 {
+                var detail = JSONText(capacity: 64)
+                detail.beginObject()
+                detail.key("messages")
+                detail.int(Int64(purged.messages))
+                detail.key("rooms")
+                detail.int(Int64(purged.rooms))
+                detail.endObject()
+                try tx.appendAudit(AuditEntry(at: domain.clock(), actor: "job", action: .messagesPurge, detail: detail.text))
+            }
+            return (events, replays)
+        }
+        if report.messages > 0 || report.events > 0 { try storage.reclaimSpace(fullText: report.messages > 0) }
+        return report
+    }
+}

@@ -1,0 +1,227 @@
+import ChatAPI
+import ChatClient
+import Foundation
+import GRDB
+import Synchronization
+import Testing
+
+private let day: Int64 = 86_400_000
+
+/// Ids acknowledged to concurrent writers.
+private final class AckedIds: Sendable {
+    let ids = Mutex<[String]>([])
+}
+
+/// A flag set once, read by concurrent tasks.
+private final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set() { value.store(true, ordering: .relaxed) }
+}
+
+private func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+/// `smrt-chatd purge` on the server's database as at `at`; returns its report line.
+@discardableResult
+private func purge(_ server: ServerProcess, at: Int64, eventRetentionSeconds: Int64? = nil) throws -> String {
+    try ServerProcess.run(["purge", "--db", server.database, "--now-ms", String(at)]
+                          + (eventRetentionSeconds.map { ["--retention-seconds", String($0)] } ?? []))
+}
+
+private func fileSize(_ path: String) -> Int64 {
+    ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
+}
+
+@Suite("Data lifecycle: retention, purge, backup (SPEC §14)", .serialized)
+struct LifecycleTests {
+    @Test("retention policies: the tenant default is admin's, a room's its owner's or admin's; sources and removal")
+    func policies() async throws {
+        let server = try ServerProcess(.ipc)
+        let alice = try server.client(actor: "alice")
+        let bob = try server.client(actor: "bob")
+        let admin = try server.client(actor: "ops", scopes: ["admin"])
+        defer { alice.close(); bob.close(); admin.close() }
+        let room = try await alice.createRoom(.with { $0.name = "kept"; $0.roomType = .public }).room
+        _ = try await bob.joinRoom(.with { $0.roomID = room.id })
+        let secret = try await alice.createRoom(.with { $0.name = "secret"; $0.roomType = .private }).room
+
+        var got = try await alice.getRetentionPolicy(.with { $0.roomID = room.id }).policy
+        #expect(got.source == .default && got.messageRetentionDays == 0)
+        await expectRPC("SCOPE_MISSING") { _ = try await alice.setRetentionPolicy(.with { $0.messageRetentionDays = 30 }) }
+        await expectRPC("SCOPE_MISSING") { _ = try await alice.getRetentionPolicy(.init()) }
+        let tenant = try await admin.setRetentionPolicy(.with { $0.messageRetentionDays = 30 }).policy
+        #expect(tenant.source == .tenant && tenant.messageRetentionDays == 30 && tenant.roomID.isEmpty)
+        got = try await bob.getRetentionPolicy(.with { $0.roomID = room.id }).policy
+        #expect(got.source == .tenant && got.messageRetentionDays == 30)
+
+        await expectRPC("NOT_ROOM_OWNER", code: 7) {
+            _ = try await bob.setRetentionPolicy(.with { $0.roomID = room.id; $0.messageRetentionDays = 1 })
+        }
+        await expectRPC("NOT_FOUND") {
+            _ = try await bob.setRetentionPolicy(.with { $0.roomID = secret.id; $0.messageRetentionDays = 1 })
+        }
+        await expectRPC("NOT_FOUND") { _ = try await bob.getRetentionPolicy(.with { $0.roomID = secret.id }) }
+        await expectRPC("VALIDATION") {
+            _ = try await alice.setRetentionPolicy(.with { $0.roomID = room.id; $0.messageRetentionDays = -1 })
+        }
+        await expectRPC("VALIDATION") {
+            _ = try await alice.setRetentionPolicy(.with { $0.roomID = room.id; $0.messageRetentionDays = 36_501 })
+        }
+        let own = try await alice.setRetentionPolicy(.with { $0.roomID = room.id; $0.messageRetentionDays = 7 }).policy
+        #expect(own.source == .room && own.messageRetentionDays == 7 && own.roomID == room.id)
+        // 0 on a room keeps its messages forever, whatever the tenant says; unset removes the override.
+        let forever = try await admin.setRetentionPolicy(.with { $0.roomID = room.id; $0.messageRetentionDays = 0 }).policy
+        #expect(forever.source == .room && forever.messageRetentionDays == 0)
+        let removed = try await alice.setRetentionPolicy(.with { $0.roomID = room.id }).policy
+        #expect(removed.source == .tenant && removed.messageRetentionDays == 30)
+        let other = try server.client(actor: "ops", tenant: "tenant-2", scopes: ["admin"])
+        defer { other.close() }
+        #expect(try await other.getRetentionPolicy(.init()).policy.source == .default)
+        await expectRPC("NOT_FOUND") { _ = try await other.getRetentionPolicy(.with { $0.roomID = room.id }) }
+        let audit = try ServerProcess.run(["audit", "--db", server.database])
+        #expect(audit.components(separatedBy: "retention.set").count - 1 == 4)
+    }
+
+    @Test("the purge deletes messages past the effective retention for good, with one ROOM_MESSAGES_PURGED per room")
+    func purgeMessages() async throws {
+        let server = try ServerProcess(.ipc)
+        let alice = try server.client(actor: "alice")
+        let admin = try server.client(actor: "ops", scopes: ["admin"])
+        defer { alice.close(); admin.close() }
+        func room(_ name: String) async throws -> Smrt_Chat_V1_Room {
+            try await alice.createRoom(.with { $0.name = name; $0.roomType = .public }).room
+        }
+        let short = try await room("one day"), long = try await room("five days"), plain = try await room("tenant")
+        _ = try await alice.setRetentionPolicy(.with { $0.roomID = short.id; $0.messageRetentionDays = 1 })
+        _ = try await alice.setRetentionPolicy(.with { $0.roomID = long.id; $0.messageRetentionDays = 5 })
+        _ = try await admin.setRetentionPolicy(.with { $0.messageRetentionDays = 3 })
+        // A conversation with everything that hangs off messages: a thread, a reply, an edit, reactions.
+        var ids: [String: [String]] = [:]
+        for r in [short, long, plain] {
+            let root = try await alice.sendMessage(.with { $0.roomID = r.id; $0.content = "root" }).message
+            let thread = try await alice.startThread(.with { $0.roomID = r.id; $0.rootMessageID = root.id }).thread
+            let inThread = try await alice.sendMessage(.with { $0.roomID = r.id; $0.threadID = thread.id; $0.content = "in" }).message
+            let reply = try await alice.sendMessage(.with { $0.roomID = r.id; $0.content = "re"; $0.replyToMessageID = root.id }).message
+            _ = try await alice.editMessage(.with { $0.messageID = reply.id; $0.content = "re, edited" })
+            _ = try await alice.addReaction(.with { $0.messageID = root.id; $0.emoji = "👍" })
+            ids[r.id] = [root.id, inThread.id, reply.id]
+        }
+        let start = nowMs()
+        #expect(try purge(server, at: start).hasPrefix("purged 0 messages"))
+        #expect(try purge(server, at: start + 2 * day).hasPrefix("purged 3 messages in 1 rooms"))
+        func messages(_ r: Smrt_Chat_V1_Room) async throws -> [Smrt_Chat_V1_Message] {
+            try await alice.listRoomMessages(.with { $0.roomID = r.id; $0.includeThreadReplies = true; $0.limit = 50 }).messages
+        }
+        #expect(try await messages(short).isEmpty)
+        let (longCount, plainCount) = (try await messages(long).count, try await messages(plain).count)
+        #expect(longCount == 3 && plainCount == 3)
+        for id in ids[short.id]! {
+            await expectRPC("NOT_FOUND") { _ = try await alice.getMessage(.with { $0.messageID = id }) }
+        }
+        let events = try await alice.listRoomEvents(.with { $0.roomID = short.id; $0.limit = 100 }).events
+        let purged = events.filter { $0.kind == .roomMessagesPurged }
+        #expect(purged.count == 1 && purged[0].messagesPurged.count == 3 && purged[0].actorProfileID.isEmpty
+                && purged[0].subjectID == short.id && purged[0].messagesPurged.purgedBeforeMs == start + day)
+        // The log keeps its events, without the content they carried.
+        let about = events.filter { ids[short.id]!.contains($0.subjectID) }
+        #expect(!about.isEmpty && about.allSatisfy { $0.entity == nil })
+        #expect(events.map(\.seq) == Array(1...Int64(events.count)))
+        // The thread stays, without its root.
+        let threads = try await alice.listRoomThreads(.with { $0.roomID = short.id }).threads
+        #expect(threads.count == 1 && threads[0].rootMessageID.isEmpty && threads[0].messageCount == 1)
+
+        #expect(try purge(server, at: start + 2 * day).hasPrefix("purged 0 messages"))
+        #expect(try purge(server, at: start + 4 * day).hasPrefix("purged 3 messages in 1 rooms"))
+        let (plainLeft, longLeft) = (try await messages(plain).count, try await messages(long).count)
+        #expect(plainLeft == 0 && longLeft == 3)
+        #expect(try purge(server, at: start + 6 * day).hasPrefix("purged 3 messages in 1 rooms"))
+        let check = try ServerProcess.run(["check", "--db", server.database])
+        #expect(check.contains("consistent"), "\(check)")
+        // New messages go on in a purged room, seqs gap-free.
+        _ = try await alice.sendMessage(.with { $0.roomID = short.id; $0.content = "after" })
+        #expect(try await messages(short).map(\.content) == ["after"])
+    }
+
+    @Test("space is freed: under steady sends with a one-day policy and the clock advanced, the file stops growing")
+    func spaceIsFreed() async throws {
+        let server = try ServerProcess(.ipc)
+        guard !server.database.hasPrefix("postgres") else { return }  // SQLite's file; PostgreSQL: autovacuum
+        let alice = try server.client(actor: "alice")
+        defer { alice.close() }
+        let room = try await alice.createRoom(.with { $0.name = "busy"; $0.roomType = .public }).room
+        _ = try await alice.setRetentionPolicy(.with { $0.roomID = room.id; $0.messageRetentionDays = 1 })
+        let body = String(repeating: "steady load ", count: 80)
+        var sizes: [Int64] = []
+        // Each cycle sends a batch, then purges as at one day after the cycle began: what the earlier cycles sent
+        // is past the policy, what this one sent is kept (the steady state holds one cycle of messages). The event
+        // log's retention is a day too, so the events of purged messages go with them.
+        for cycle in 0..<8 {
+            let began = nowMs()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<8 {
+                    group.addTask {
+                        for i in 0..<150 {
+                            _ = try await alice.sendMessage(.with { $0.roomID = room.id; $0.content = "\(cycle)-\(worker)-\(i) \(body)" })
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let report = try purge(server, at: began + day, eventRetentionSeconds: 86_400)
+            #expect(report.hasPrefix(cycle == 0 ? "purged 0 messages" : "purged 1200 messages"), "\(report)")
+            sizes.append(fileSize(server.database))
+        }
+        sizes.removeFirst()  // before the first purge cycle
+        let first = Double(sizes[0])
+        #expect(sizes.dropFirst().allSatisfy { Double($0) <= first * 1.1 }, "file sizes per cycle: \(sizes)")
+        #expect(try await alice.listRoomMessages(.with { $0.roomID = room.id; $0.limit = 200 }).messages.count == 200)
+    }
+
+    @Test("a backup taken during a write load passes check and holds every write acknowledged before it started")
+    func backupWhileServing() async throws {
+        let server = try ServerProcess(.ipc)
+        guard !server.database.hasPrefix("postgres") else { return }  // PostgreSQL has its own tools
+        let alice = try server.client(actor: "alice")
+        defer { alice.close() }
+        let room = try await alice.createRoom(.with { $0.name = "load"; $0.roomType = .public }).room
+        let acked = AckedIds()
+        let stop = StopFlag()
+        let load = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for worker in 0..<6 {
+                    group.addTask {
+                        var i = 0
+                        while !stop.isSet {
+                            i += 1
+                            if let m = try? await alice.sendMessage(.with { $0.roomID = room.id; $0.content = "w\(worker)-\(i)" }) {
+                                acked.ids.withLock { $0.append(m.message.id) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let before = acked.ids.withLock { $0 }
+        let out = server.directory.appendingPathComponent("backup.sqlite").path
+        let report = try ServerProcess.run(["backup", "--db", server.database, out])
+        #expect(report.hasPrefix("backed up"))
+        try await Task.sleep(for: .milliseconds(300))
+        stop.set()
+        await load.value
+        #expect(before.count > 20 && acked.ids.withLock { $0.count } > before.count)
+        let check = try ServerProcess.run(["check", "--db", out])
+        #expect(check.contains("consistent"), "\(check)")
+        let copy = try DatabaseQueue(path: out)
+        let stored = try await copy.read { db in Set(try String.fetchAll(db, sql: "SELECT id FROM messages")) }
+        #expect(before.allSatisfy(stored.contains), "\(before.filter { !stored.contains($0) }.count) acknowledged writes missing")
+        // A damaged copy fails the check.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        try handle.seek(toOffset: 4096 * 3)
+        try handle.write(contentsOf: Data(repeating: 0xA5, count: 4096 * 2))
+        try handle.close()
+        #expect(throws: (any Error).self) { try ServerProcess.run(["check", "--db", out]) }
+        // It never overwrites a file.
+        #expect(throws: (any Error).self) { try ServerProcess.run(["backup", "--db", server.database, out]) }
+    }
+}
