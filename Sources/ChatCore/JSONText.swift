@@ -135,7 +135,7 @@ extension Message {
     /// `Codable` conformance decodes it, written without `JSONEncoder`. Nil when the message carries
     /// attachments or tool data (rare; those go through the encoder).
     public var eventPayloadJSON: String? {
-        guard attachments.isEmpty, toolCall == nil, stream == nil else { return nil }
+        guard attachments.isEmpty, toolCall == nil, stream == nil, erasedAt == nil else { return nil }
         var out = JSONText(capacity: 384 + content.utf8.count + metadata.utf8.count)
         out.beginObject()
         out.key("message")

@@ -367,6 +367,18 @@ public protocol ChatTransaction: AnyObject {
     func roomsWithRetention() throws -> [RoomRetention]
     /// Ids of a room's messages created before `cutoff`, oldest first.
     func expiredMessageIds(tenantId: String, roomId: String, createdBefore cutoff: Int64, limit: Int) throws -> [String]
+    /// Ids and rooms of the profile's messages and of every message of the sessions it is the participant of.
+    func messagesToErase(tenantId: String, profileId: String) throws -> [(id: String, roomId: String)]
+    func sessionsOfParticipant(tenantId: String, profileId: String) throws -> [AgentSession]
+    /// Rooms where the profile has a participant row or a reaction.
+    func roomsWithProfileRows(tenantId: String, profileId: String) throws -> [String]
+    /// Erases a profile's personal data (SPEC §14): `messageIds` become erased tombstones (content, metadata,
+    /// attachments, tool data, history, reactions, deltas, turn outcomes gone); the profile's reactions,
+    /// participations and read state are deleted; its sessions lose prompt, context and key; events about any of
+    /// these lose their payload; stored responses of its calls and of its sessions are deleted, and the tenant's
+    /// exports; the search index is merged so no old segment keeps a removed word.
+    func eraseProfileData(tenantId: String, profileId: String, messageIds: [String], sessionIds: [String], at: Int64)
+        throws
     /// Deletes messages of a room for good with what hangs off them (versions, reactions, deltas, tool calls,
     /// turn states; thread roots and reply links to them are cleared), keeps the thread and session counters
     /// exact (their purged part), and empties the payload of their events. Returns how many were deleted.

@@ -401,6 +401,65 @@ package enum Catalog {
     ]
     static let deleteMessages = withIds("DELETE FROM messages WHERE tenant_id = ?1 AND room_id = ?2 AND {ids}",
                                         column: "id", parameter: 3)
+    // Erasure: ?1 tenant, ?2 profile.
+    /// The profile's messages and every message of the sessions it is the participant of: (id, room).
+    static let messagesToErase = S("""
+        SELECT id, room_id FROM messages WHERE tenant_id = ?1 AND (sender_profile_id = ?2 OR agent_session_id IN (
+            SELECT id FROM agent_sessions WHERE tenant_id = ?1 AND participant_profile_id = ?2))
+        ORDER BY room_id, room_seq
+        """)
+    static let sessionsOfParticipant = S("""
+        SELECT \(Rows.sessionColumns) FROM agent_sessions WHERE tenant_id = ?1 AND participant_profile_id = ?2 ORDER BY pk
+        """)
+    /// Rooms where the profile has a participant row or a reaction.
+    static let roomsWithProfileRows = S("""
+        SELECT room_id FROM participants WHERE tenant_id = ?1 AND profile_id = ?2
+        UNION SELECT room_id FROM reactions WHERE tenant_id = ?1 AND profile_id = ?2
+        """)
+    /// Tombstones (?3: the ids as a JSON array, ?4: now) and what hangs off them.
+    static let eraseMessageRows: [SQLStatement] = [
+        withIds("DELETE FROM message_versions WHERE tenant_id = ?1 AND {ids}", column: "message_id", parameter: 3),
+        withIds("DELETE FROM reactions WHERE tenant_id = ?1 AND {ids}", column: "message_id", parameter: 3),
+        withIds("DELETE FROM reply_deltas WHERE tenant_id = ?1 AND {ids}", column: "message_id", parameter: 3),
+        withIds("DELETE FROM turn_states WHERE tenant_id = ?1 AND {ids}", column: "message_id", parameter: 3),
+    ]
+    static let eraseMessages = withIds("""
+        UPDATE messages SET content = '', attachments = '[]', metadata = '{}', tool_call = NULL,
+            deleted_at = coalesce(deleted_at, ?2), erased_at = ?2
+        WHERE tenant_id = ?1 AND {ids}
+        """, column: "id", parameter: 3)
+    static let eraseProfileRows: [SQLStatement] = [
+        S("DELETE FROM reactions WHERE tenant_id = ?1 AND profile_id = ?2"),
+        S("DELETE FROM participants WHERE tenant_id = ?1 AND profile_id = ?2"),
+        S("DELETE FROM thread_reads WHERE tenant_id = ?1 AND profile_id = ?2"),
+        S("""
+          UPDATE agent_sessions SET system_prompt = '', session_context = '{}', session_key = NULL
+          WHERE tenant_id = ?1 AND participant_profile_id = ?2
+          """),
+        S("""
+          UPDATE tool_calls SET decision_reason = NULL WHERE tenant_id = ?1 AND session_id IN (
+              SELECT id FROM agent_sessions WHERE tenant_id = ?1 AND participant_profile_id = ?2)
+          """),
+        S("DELETE FROM replay_cache WHERE tenant_id = ?1 AND actor_profile_id = ?2"),
+    ]
+    /// Exports made before an erasure may hold the erased data.
+    static let deleteTenantExports = S("DELETE FROM exports WHERE tenant_id = ?1")
+    /// Events the profile acted in or that are about it, its messages (?3) or its sessions and their calls (?4).
+    static let redactProfileEvents: SQLStatement = {
+        let messages = inJSONArray("subject_id", 3), sessions = inJSONArray("subject_id", 4)
+        let template = """
+            UPDATE room_events SET payload = NULL WHERE tenant_id = ?1 AND payload IS NOT NULL
+              AND (actor_profile_id = ?2 OR subject_id = ?2 OR %@ OR %@)
+            """
+        return S(sqlite: template.replacingOccurrences(of: "%@ OR %@", with: messages.sqlite + " OR " + sessions.sqlite),
+                 postgres: template.replacingOccurrences(of: "%@ OR %@", with: messages.postgres + " OR " + sessions.postgres))
+    }()
+    /// Stored responses that carry a session's data (its id is in every message of it): ?1 tenant, ?2 session id.
+    static let deleteSessionReplays = S(
+        sqlite: "DELETE FROM replay_cache WHERE tenant_id = ?1 AND instr(response, CAST(?2 AS BLOB)) > 0",
+        postgres: "DELETE FROM replay_cache WHERE tenant_id = ?1 AND position(convert_to(?2, 'UTF8') in response) > 0")
+    static let callIdsOfSession = S("SELECT call_id FROM tool_calls WHERE tenant_id = ?1 AND session_id = ?2")
+
     static let recordPurge = S("""
         INSERT INTO room_purges (tenant_id, room_id, purged_count, purged_before) VALUES (?1, ?2, ?3, ?4)
         ON CONFLICT (tenant_id, room_id) DO UPDATE SET purged_count = room_purges.purged_count + excluded.purged_count,
@@ -416,7 +475,7 @@ package enum Catalog {
     /// Independent: the entries this transaction recorded are found in memory first (`SQLTransaction.replayEntry`).
     static let replayEntry = S("SELECT \(Rows.replayColumns) FROM replay_cache WHERE key_id = ?1 AND request_id = ?2",
                                deferral: .independent)
-    static let insertReplayEntry = Rows.insert("replay_cache", Rows.replayColumns, "ON CONFLICT (key_id, request_id) DO NOTHING",
+    static let insertReplayEntry = Rows.insert("replay_cache", Rows.replayInsertColumns, "ON CONFLICT (key_id, request_id) DO NOTHING",
                                                buffered: true)
     /// A key's activity and one of its calls' records (?1 key, ?2 request id): no row for an unknown key.
     private static let callRecordSQL = """

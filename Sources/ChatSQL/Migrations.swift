@@ -49,7 +49,10 @@ package enum Migrations {
             """,
             "ALTER TABLE threads ADD COLUMN purged_count \(d.int) NOT NULL DEFAULT 0",
             "ALTER TABLE agent_sessions ADD COLUMN purged_count \(d.int) NOT NULL DEFAULT 0",
-            "ALTER TABLE messages ADD COLUMN erased \(d.flag("erased"))",
+            "ALTER TABLE messages ADD COLUMN erased_at \(d.int)",
+            // Whose call a stored response answered: erasure deletes the stored responses of a profile's calls.
+            "ALTER TABLE replay_cache ADD COLUMN tenant_id TEXT",
+            "ALTER TABLE replay_cache ADD COLUMN actor_profile_id TEXT",
             """
             CREATE TABLE exports (
                 export_id TEXT PRIMARY KEY NOT NULL,

@@ -104,14 +104,14 @@ package enum Rows {
     static let messageColumns = """
         id, tenant_id, room_id, thread_id, reply_to_message_id, agent_session_id, sender_profile_id, role, \
         message_type, content, attachments, metadata, tool_call, created_at, edited_at, deleted_at, version, \
-        room_seq, client_request_id, stream_state, delta_count, stream_stop_at, stream_finished_at
+        room_seq, client_request_id, stream_state, delta_count, stream_stop_at, stream_finished_at, erased_at
         """
 
     static func values(_ m: Message) -> [any SQLBindable] {
         [m.id, m.tenantId, m.roomId, m.threadId, m.replyToMessageId, m.agentSessionId, m.senderProfileId,
          m.role.rawValue, m.messageType.rawValue, m.content, json(m.attachments), m.metadata, m.toolCall.map(json),
          m.createdAt, m.editedAt, m.deletedAt, m.version, m.roomSeq, m.clientRequestId, m.stream?.state.rawValue,
-         m.stream?.deltaCount ?? 0, m.stream?.stopRequestedAt, m.stream?.finishedAt]
+         m.stream?.deltaCount ?? 0, m.stream?.stopRequestedAt, m.stream?.finishedAt, m.erasedAt]
     }
 
     static func message(_ r: any SQLRow) throws -> Message {
@@ -126,7 +126,7 @@ package enum Rows {
                 stream: try r.optionalText(19).map { state in
                     ReplyStream(state: try enumValue(StreamState.self, state, "stream_state"), deltaCount: try r.int(20),
                                 stopRequestedAt: try r.optionalInt(21), finishedAt: try r.optionalInt(22))
-                })
+                }, erasedAt: try r.optionalInt(23))
     }
 
     private static func enumValue<E: RawRepresentable>(_ type: E.Type, _ text: String, _ column: String) throws -> E
@@ -284,8 +284,11 @@ package enum Rows {
     static let replayColumns = "key_id, request_id, frame_hash, response, created_at"
     static let replayColumnCount = 5
 
+    /// Inserted with whose call it answered (not selected: only erasure reads them).
+    static let replayInsertColumns = replayColumns + ", tenant_id, actor_profile_id"
+
     static func values(_ e: ReplayEntry) -> [any SQLBindable] {
-        [e.keyId, e.requestId, e.frameHash, e.response, e.createdAt]
+        [e.keyId, e.requestId, e.frameHash, e.response, e.createdAt, e.tenantId, e.actorProfileId]
     }
 
     static func replayEntry(_ r: any SQLRow) throws -> ReplayEntry {

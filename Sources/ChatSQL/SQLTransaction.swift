@@ -546,6 +546,38 @@ package final class SQLTransaction: ChatTransaction {
         try all(Catalog.expiredMessages, [tenantId, roomId, cutoff, limit]) { try $0.text(0) }
     }
 
+    package func messagesToErase(tenantId: String, profileId: String) throws -> [(id: String, roomId: String)] {
+        try all(Catalog.messagesToErase, [tenantId, profileId]) { (try $0.text(0), try $0.text(1)) }
+    }
+
+    package func sessionsOfParticipant(tenantId: String, profileId: String) throws -> [AgentSession] {
+        try all(Catalog.sessionsOfParticipant, [tenantId, profileId], Rows.session)
+    }
+
+    package func roomsWithProfileRows(tenantId: String, profileId: String) throws -> [String] {
+        try all(Catalog.roomsWithProfileRows, [tenantId, profileId]) { try $0.text(0) }
+    }
+
+    package func eraseProfileData(tenantId: String, profileId: String, messageIds: [String], sessionIds: [String],
+                                  at: Int64) throws {
+        var subjects = sessionIds
+        for session in sessionIds {
+            subjects += try all(Catalog.callIdsOfSession, [tenantId, session]) { try $0.text(0) }
+            try run(Catalog.deleteSessionReplays, [tenantId, session])
+        }
+        // Events first: their subjects are looked up before the rows change.
+        try run(Catalog.redactProfileEvents, [tenantId, profileId, Rows.json(messageIds), Rows.json(subjects)])
+        if !messageIds.isEmpty {
+            let ids = Rows.json(messageIds)
+            for statement in Catalog.eraseMessageRows { try run(statement, [tenantId, profileId, ids]) }
+            try run(Catalog.eraseMessages, [tenantId, at, ids])
+        }
+        for statement in Catalog.eraseProfileRows { try run(statement, [tenantId, profileId]) }
+        try run(Catalog.deleteTenantExports, [tenantId])
+        // FTS5 keeps a deleted word in its old segments until they merge; PostgreSQL's index is the row's tsvector.
+        if connection.dialect == .sqlite { try connection.execute(raw: "INSERT INTO messages_fts(messages_fts) VALUES ('optimize')") }
+    }
+
     package func purgeMessages(tenantId: String, roomId: String, ids: [String], purgedBefore: Int64) throws -> Int {
         guard !ids.isEmpty else { return 0 }
         let list = Rows.json(ids)

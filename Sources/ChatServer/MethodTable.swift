@@ -406,6 +406,7 @@ enum MethodTable {
             return Smrt_Chat_V1_UpdateSessionContextResponse.with {
                 $0.sessionContext = c.context
                 $0.contextVersion = c.version
+                $0.sessionID = r.sessionID
             }
         },
         write("CloseAgentSession", Smrt_Chat_V1_CloseAgentSessionRequest.self, [.chat, .agent]) { d, tx, a, r in
@@ -434,6 +435,14 @@ enum MethodTable {
             let policy = try d.getRetentionPolicy(tx, a, roomId: r.roomID)
             return Smrt_Chat_V1_GetRetentionPolicyResponse.with { $0.policy = policy.wire }
         },
+        write("EraseProfile", Smrt_Chat_V1_EraseProfileRequest.self, [.admin]) { d, tx, a, r in
+            let report = try d.eraseProfile(tx, a, profileId: r.profileID)
+            return Smrt_Chat_V1_EraseProfileResponse.with {
+                $0.messagesErased = Int64(report.messagesErased)
+                $0.rooms = Int32(clamping: report.rooms)
+                $0.sessionsErased = Int32(clamping: report.sessionsErased)
+            }
+        },
     ]
 
     static let streams: [MethodSpec] = [
@@ -446,6 +455,7 @@ enum MethodTable {
             let appended = try d.appendReplyDelta(tx, a, messageId: r.messageID, index: r.index, text: r.text)
             return Smrt_Chat_V1_AppendReplyDeltaResponse.with {
                 $0.delta = appended.delta.wire
+                $0.delta.text = ""  // the caller has it; the kept reply must not (erasure)
                 $0.deltaCount = appended.deltaCount
             }
         },

@@ -119,6 +119,7 @@ extension ChatCore.Message {
             m.streamState = wireEnum(stream.state)
             m.deltaCount = stream.deltaCount
         }
+        m.erased = erasedAt != nil
         return m
     }
 }

@@ -387,7 +387,8 @@ final class RequestHandler: Sendable {
                 }
             }
             _ = try tx.insertReplayEntry(ReplayEntry(keyId: keyId, requestId: requestId, frameHash: hash,
-                                                     response: response, createdAt: now))
+                                                     response: response, createdAt: now, tenantId: actor.tenantId,
+                                                     actorProfileId: actor.profileId))
             return response
         }, options: WriteOptions(call: CallKey(keyId: keyId, requestId: requestId),
                                  room: call.roomId.map { RoomAccess(tenantId: actor.tenantId, roomId: $0, profileId: actor.profileId) }),

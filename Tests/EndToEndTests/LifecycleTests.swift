@@ -224,4 +224,128 @@ struct LifecycleTests {
         // It never overwrites a file.
         #expect(throws: (any Error).self) { try ServerProcess.run(["backup", "--db", server.database, out]) }
     }
+
+    @Test("erasure leaves no trace: a marker sent everywhere a profile's data goes is in no byte of the database")
+    func eraseLeavesNoTrace() async throws {
+        let server = try ServerProcess(.ipc)
+        // Lower case: the search index keeps words lower-cased; its leaves may share a word's prefix with the word
+        // before, so the files are searched for the marker's tail too.
+        let marker = "mrk" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(20).lowercased()
+        let victim = try server.client(actor: "victim")
+        let bob = try server.client(actor: "bob")
+        let agent = try server.client(actor: "agent-runtime", scopes: ["agent"])
+        let admin = try server.client(actor: "ops", scopes: ["admin"])
+        defer { victim.close(); bob.close(); agent.close(); admin.close() }
+
+        let room = try await bob.createRoom(.with { $0.name = "shared"; $0.roomType = .public }).room
+        _ = try await victim.joinRoom(.with { $0.roomID = room.id })
+        let bobs = try await bob.sendMessage(.with { $0.roomID = room.id; $0.content = "bob's question" }).message
+        // A message, its edit, metadata, a thread reply, a reply, a reaction emoji, a DM.
+        let firstFrame = victim.frame("SendMessage", payload: try Smrt_Chat_V1_SendMessageRequest.with {
+            $0.roomID = room.id; $0.content = "first \(marker)"; $0.metadata = "{\"note\":\"\(marker)\"}"
+            $0.clientRequestID = "c-1"
+        }.serializedData())
+        let said: Smrt_Chat_V1_Message = try await victim.send(frame: firstFrame, as: Smrt_Chat_V1_SendMessageResponse.self).message
+        _ = try await victim.editMessage(.with { $0.messageID = said.id; $0.content = "edited \(marker)" })
+        let thread = try await bob.startThread(.with { $0.roomID = room.id; $0.rootMessageID = bobs.id; $0.title = "topic" }).thread
+        _ = try await victim.sendMessage(.with { $0.roomID = room.id; $0.threadID = thread.id; $0.content = "in thread \(marker)" })
+        _ = try await victim.sendMessage(.with { $0.roomID = room.id; $0.content = "reply \(marker)"; $0.replyToMessageID = bobs.id })
+        _ = try await victim.addReaction(.with { $0.messageID = bobs.id; $0.emoji = String(marker) })
+        let dm = try await victim.getOrCreateDM(.with { $0.profileA = "victim"; $0.profileB = "bob" }).room
+        _ = try await victim.sendMessage(.with { $0.roomID = dm.id; $0.content = "psst \(marker)" })
+        // A session: prompt, context, an agent reply, a streamed reply, a tool call with arguments and result.
+        let session = try await victim.createAgentSession(.with {
+            $0.agentID = "helper"; $0.systemPrompt = "prompt \(marker)"; $0.allowedTools = ["kb.*"]; $0.approvalTools = ["kb.write"]
+            $0.sessionKey = "key-\(marker)"
+        }).session
+        _ = try await victim.updateSessionContext(.with { $0.sessionID = session.id; $0.mergePatch = "{\"memo\":\"\(marker)\"}" })
+        _ = try await agent.updateSessionContext(.with { $0.sessionID = session.id; $0.mergePatch = "{\"agent\":\"\(marker)\"}" })
+        _ = try await victim.sendAgentUserMessage(.with { $0.sessionID = session.id; $0.content = "ask \(marker)" })
+        _ = try await agent.sendAgentReply(.with { $0.sessionID = session.id; $0.content = "answer \(marker)" })
+        let streamed = try await agent.beginAgentReply(.with { $0.sessionID = session.id }).message
+        _ = try await agent.appendReplyDelta(.with { $0.messageID = streamed.id; $0.index = 0; $0.text = "stream \(marker)" })
+        _ = try await agent.finishAgentReply(.with { $0.messageID = streamed.id; $0.status = .completed })
+        let open = try await agent.beginAgentReply(.with { $0.sessionID = session.id }).message
+        _ = try await agent.appendReplyDelta(.with { $0.messageID = open.id; $0.index = 0; $0.text = "still \(marker)" })
+        _ = try await agent.sendAgentReply(.with {
+            $0.sessionID = session.id; $0.kind = .tool; $0.messageType = .toolCall
+            $0.toolCall = .with { $0.callID = "k1"; $0.name = "kb.write"; $0.arguments = "{\"q\":\"\(marker)\"}" }
+        })
+        _ = try await victim.decideToolCall(.with { $0.sessionID = session.id; $0.callID = "k1"; $0.decision = .approve; $0.reason = "ok \(marker)" })
+        _ = try await agent.claimToolCall(.with { $0.sessionID = session.id; $0.callID = "k1" })
+        _ = try await agent.sendAgentReply(.with {
+            $0.sessionID = session.id; $0.kind = .tool; $0.messageType = .toolResult
+            $0.toolCall = .with { $0.callID = "k1"; $0.name = "kb.write"; $0.result = "{\"r\":\"\(marker)\"}" }
+        })
+
+        await expectRPC("SCOPE_MISSING") { _ = try await victim.eraseProfile(.with { $0.profileID = "victim" }) }
+        await expectRPC("VALIDATION") { _ = try await admin.eraseProfile(.with { $0.profileID = "" }) }
+        let erased = try await admin.eraseProfile(.with { $0.profileID = "victim" })
+        #expect(erased.messagesErased == 10 && erased.sessionsErased == 1 && erased.rooms == 3, "\(erased)")
+
+        // Threads and the others' messages stay readable; the victim's are erased tombstones.
+        let left = try await bob.listRoomMessages(.with { $0.roomID = room.id; $0.includeDeleted = true; $0.includeThreadReplies = true })
+        #expect(left.messages.contains { $0.id == bobs.id && $0.content == "bob's question" })
+        let tomb = try await bob.getMessage(.with { $0.messageID = said.id }).message
+        #expect(tomb.erased && tomb.content.isEmpty && tomb.metadata == "{}" && tomb.hasDeletedAt)
+        #expect(try await bob.getThread(.with { $0.threadID = thread.id }).thread.title == "topic")
+        let history = try await bob.getMessageHistory(.with { $0.messageID = said.id }).versions
+        #expect(history.allSatisfy { !$0.content.contains(marker) })
+        let erasedEvents = try await bob.listRoomEvents(.with { $0.roomID = room.id; $0.limit = 200 }).events
+            .filter { $0.kind == .profileErased }
+        #expect(erasedEvents.count == 1 && erasedEvents[0].subjectID == "victim" && erasedEvents[0].actorProfileID == "ops"
+                && erasedEvents[0].profileErased.messagesErased == 3)
+        let closed = try await agent.getAgentSession(.with { $0.sessionID = session.id }).session
+        #expect(closed.status == .closed && closed.systemPrompt.isEmpty && closed.sessionContext == "{}")
+        // An identical resend of the victim's send is answered as a new call would be (its stored answer, with the
+        // marker, is gone): the victim is no member any more.
+        await expectRPC("NOT_MEMBER") { _ = try await victim.send(frame: firstFrame, as: Smrt_Chat_V1_SendMessageResponse.self) }
+
+        // Nothing of the marker is left anywhere.
+        if server.database.hasPrefix("postgres") {
+            let hits = try postgresTextHits(server.database, marker: String(marker))
+            #expect(hits.isEmpty, "marker found in \(hits)")
+        } else {
+            server.stop()  // SIGTERM: the WAL is checkpointed and truncated
+            for suffix in ["", "-wal", "-shm"] {
+                let bytes = (try? Data(contentsOf: URL(fileURLWithPath: server.database + suffix))) ?? Data()
+                #expect(bytes.range(of: Data(marker.utf8)) == nil, "marker found in chat.sqlite\(suffix)")
+                #expect(bytes.range(of: Data(marker.suffix(14).utf8)) == nil, "marker's tail found in chat.sqlite\(suffix)")
+            }
+        }
+    }
 }
+
+/// Every text-like column of every table in `url`'s public schema that holds `marker`, as "table.column".
+private func postgresTextHits(_ url: String, marker: String) throws -> [String] {
+    let columns = try psqlRows(url, """
+        SELECT table_name || '.' || column_name || '.' || data_type FROM information_schema.columns
+        WHERE table_schema = 'public' AND data_type IN ('text', 'character varying', 'jsonb', 'json', 'bytea', 'tsvector')
+        """)
+    var hits: [String] = []
+    for column in columns {
+        let parts = column.split(separator: ".").map(String.init)
+        let (table, name) = ("\"\(parts[0])\"", "\"\(parts[1])\"")
+        // bytea: the marker's bytes; text-like: the marker (a tsvector holds it lower-cased).
+        let condition = parts[2] == "bytea"
+            ? "position(convert_to('\(marker)', 'UTF8') in \(name)) > 0"
+            : "\(name)::text LIKE '%\(marker)%' OR \(name)::text LIKE '%\(marker.lowercased())%'"
+        let count = try psqlRows(url, "SELECT count(*) FROM \(table) WHERE \(condition)")
+        if count.first != "0" { hits.append("\(parts[0]).\(parts[1])") }
+    }
+    return hits
+}
+
+private func psqlRows(_ url: String, _ sql: String) throws -> [String] {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["psql", url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else { throw ServerError("psql \(sql) exited \(p.terminationStatus)") }
+    return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+}
+

@@ -2494,6 +2494,9 @@ public nonisolated struct Smrt_Chat_V1_UpdateSessionContextResponse: Sendable {
   /// Its new version.
   public var contextVersion: Int64 = 0
 
+  /// The session (so the kept reply of this call is found and deleted when its participant is erased).
+  public var sessionID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2679,7 +2682,8 @@ public nonisolated struct Smrt_Chat_V1_AppendReplyDeltaResponse: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// The delta as published (content_length: the content's byte length after it).
+  /// The delta as published, without its text (the caller sent it; replies are kept for resends, and the text is
+  /// the author's data): message_id, index, content_length (the content's byte length after it).
   public var delta: Smrt_Chat_V1_ReplyDelta {
     get {_delta ?? Smrt_Chat_V1_ReplyDelta()}
     set {_delta = newValue}
@@ -7250,7 +7254,7 @@ nonisolated extension Smrt_Chat_V1_UpdateSessionContextRequest: SwiftProtobuf.Me
 
 nonisolated extension Smrt_Chat_V1_UpdateSessionContextResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpdateSessionContextResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_context\0\u{3}context_version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_context\0\u{3}context_version\0\u{3}session_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -7260,6 +7264,7 @@ nonisolated extension Smrt_Chat_V1_UpdateSessionContextResponse: SwiftProtobuf.M
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.sessionContext) }()
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.contextVersion) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
       default: break
       }
     }
@@ -7272,12 +7277,16 @@ nonisolated extension Smrt_Chat_V1_UpdateSessionContextResponse: SwiftProtobuf.M
     if self.contextVersion != 0 {
       try visitor.visitSingularInt64Field(value: self.contextVersion, fieldNumber: 2)
     }
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Smrt_Chat_V1_UpdateSessionContextResponse, rhs: Smrt_Chat_V1_UpdateSessionContextResponse) -> Bool {
     if lhs.sessionContext != rhs.sessionContext {return false}
     if lhs.contextVersion != rhs.contextVersion {return false}
+    if lhs.sessionID != rhs.sessionID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -141,3 +141,64 @@ extension ChatService {
         return report
     }
 }
+
+/// What EraseProfile erased.
+public struct ErasureReport: Sendable, Equatable {
+    public var messagesErased = 0
+    public var rooms = 0
+    public var sessionsErased = 0
+
+    public init() {}
+}
+
+extension ChatDomain {
+    /// Erases a profile's personal data everywhere, in one transaction (`admin`): its messages and every message of
+    /// the sessions it is the participant of become erased tombstones, its sessions are closed and emptied, its
+    /// reactions, participations and read state are deleted, events carrying any of it lose their payload, and the
+    /// stored responses of its calls are deleted. Rooms and threads it created keep their names and titles. One
+    /// PROFILE_ERASED per room where it had data (actor: the caller).
+    public func eraseProfile(_ tx: any ChatTransaction, _ actor: CallActor, profileId: String) throws -> ErasureReport {
+        try actor.require(.admin)
+        try Validate.identifier(profileId, "profile_id")
+        let tenant = actor.tenantId
+        let now = clock()
+        let sessions = try tx.sessionsOfParticipant(tenantId: tenant, profileId: profileId)
+        for session in sessions where session.status == .active {
+            _ = try close(tx, session, now: now, actor: actor.profileId)
+        }
+        for session in sessions {
+            for reply in try tx.streamingReplies(tenantId: tenant, sessionId: session.id) {
+                _ = try finish(tx, reply, as: .stopped, now: now, actor: actor.profileId)
+            }
+        }
+        let messages = try tx.messagesToErase(tenantId: tenant, profileId: profileId)
+        var perRoom: [String: Int64] = [:]
+        for message in messages { perRoom[message.roomId, default: 0] += 1 }
+        for room in try tx.roomsWithProfileRows(tenantId: tenant, profileId: profileId) where perRoom[room] == nil {
+            perRoom[room] = 0
+        }
+        try tx.eraseProfileData(tenantId: tenant, profileId: profileId, messageIds: messages.map(\.id),
+                                sessionIds: sessions.map(\.id), at: now)
+        for (room, count) in perRoom.sorted(by: { $0.key < $1.key }) {
+            guard let r = try tx.room(tenantId: tenant, id: room) else { continue }
+            try emit(tx, .profileErased, tenantId: tenant, roomId: r.id, actor: actor.profileId, subject: profileId, at: now,
+                     entity: .profileErased(ProfileErased(profileId: profileId, messagesErased: count)))
+        }
+        var report = ErasureReport()
+        report.messagesErased = messages.count
+        report.rooms = perRoom.count
+        report.sessionsErased = sessions.count
+        var detail = JSONText(capacity: 96)
+        detail.beginObject()
+        detail.key("messages")
+        detail.int(Int64(report.messagesErased))
+        detail.key("rooms")
+        detail.int(Int64(report.rooms))
+        detail.key("sessions")
+        detail.int(Int64(report.sessionsErased))
+        detail.endObject()
+        try tx.appendAudit(AuditEntry(at: now, actor: actor.auditName, action: .profileErase, tenantId: tenant,
+                                      subject: profileId, detail: detail.text))
+        return report
+    }
+}

@@ -61,13 +61,15 @@ public struct Message: Sendable, Codable, Equatable {
     public var clientRequestId: String?
     /// A streamed agent reply's state (nil: the message never streamed).
     public var stream: ReplyStream?
+    /// When its author's data was erased (EraseProfile): a tombstone without content, metadata or history.
+    public var erasedAt: Int64?
 
     public init(
         id: String, tenantId: String, roomId: String, threadId: String? = nil, replyToMessageId: String? = nil,
         agentSessionId: String? = nil, senderProfileId: String, role: MessageRole, messageType: MessageType,
         content: String, attachments: [Attachment] = [], metadata: String = "{}", toolCall: ToolCallData? = nil,
         createdAt: Int64, editedAt: Int64? = nil, deletedAt: Int64? = nil, version: Int64 = 1, roomSeq: Int64 = 0,
-        clientRequestId: String? = nil, stream: ReplyStream? = nil
+        clientRequestId: String? = nil, stream: ReplyStream? = nil, erasedAt: Int64? = nil
     ) {
         self.id = id
         self.tenantId = tenantId
@@ -89,6 +91,7 @@ public struct Message: Sendable, Codable, Equatable {
         self.roomSeq = roomSeq
         self.clientRequestId = clientRequestId
         self.stream = stream
+        self.erasedAt = erasedAt
     }
 
     /// Whether the message is a soft-deleted tombstone.

@@ -37,13 +37,19 @@ public struct ReplayEntry: Sendable, Equatable {
     /// The encoded response of a mutation (nil for reads).
     public var response: [UInt8]?
     public var createdAt: Int64
+    /// Whose call it answered (recorded, never read back: erasure deletes a profile's stored responses).
+    public var tenantId: String?
+    public var actorProfileId: String?
 
-    public init(keyId: String, requestId: String, frameHash: [UInt8], response: [UInt8]?, createdAt: Int64) {
+    public init(keyId: String, requestId: String, frameHash: [UInt8], response: [UInt8]?, createdAt: Int64,
+                tenantId: String? = nil, actorProfileId: String? = nil) {
         self.keyId = keyId
         self.requestId = requestId
         self.frameHash = frameHash
         self.response = response
         self.createdAt = createdAt
+        self.tenantId = tenantId
+        self.actorProfileId = actorProfileId
     }
 }
 

@@ -11884,7 +11884,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__update_session_context_request_
   (ProtobufCMessageInit) smrt__chat__v1__update_session_context_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor smrt__chat__v1__update_session_context_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor smrt__chat__v1__update_session_context_response__field_descriptors[3] =
 {
   {
     "session_context",
@@ -11910,15 +11910,28 @@ static const ProtobufCFieldDescriptor smrt__chat__v1__update_session_context_res
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "session_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Smrt__Chat__V1__UpdateSessionContextResponse, session_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned smrt__chat__v1__update_session_context_response__field_indices_by_name[] = {
   1,   /* field[1] = context_version */
   0,   /* field[0] = session_context */
+  2,   /* field[2] = session_id */
 };
 static const ProtobufCIntRange smrt__chat__v1__update_session_context_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor smrt__chat__v1__update_session_context_response__descriptor =
 {
@@ -11928,7 +11941,7 @@ const ProtobufCMessageDescriptor smrt__chat__v1__update_session_context_response
   "Smrt__Chat__V1__UpdateSessionContextResponse",
   "smrt.chat.v1",
   sizeof(Smrt__Chat__V1__UpdateSessionContextResponse),
-  2,
+  3,
   smrt__chat__v1__update_session_context_response__field_descriptors,
   smrt__chat__v1__update_session_context_response__field_indices_by_name,
   1,  smrt__chat__v1__update_session_context_response__number_ranges,

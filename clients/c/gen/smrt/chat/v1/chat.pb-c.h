@@ -2603,10 +2603,14 @@ struct  Smrt__Chat__V1__UpdateSessionContextResponse
    * Its new version.
    */
   int64_t context_version;
+  /*
+   * The session (so the kept reply of this call is found and deleted when its participant is erased).
+   */
+  char *session_id;
 };
 #define SMRT__CHAT__V1__UPDATE_SESSION_CONTEXT_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&smrt__chat__v1__update_session_context_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -2800,7 +2804,8 @@ struct  Smrt__Chat__V1__AppendReplyDeltaResponse
 {
   ProtobufCMessage base;
   /*
-   * The delta as published (content_length: the content's byte length after it).
+   * The delta as published, without its text (the caller sent it; replies are kept for resends, and the text is
+   * the author's data): message_id, index, content_length (the content's byte length after it).
    */
   Smrt__Chat__V1__ReplyDelta *delta;
   /*
