@@ -36,6 +36,8 @@ public struct ChatLimits: Sendable, Equatable {
     public var approvalTtlSeconds: Int64 = 86_400
     /// A streaming reply without a delta (or a stopped one not finished) this long is finished by the job.
     public var streamIdleSeconds: Int64 = 60
+    /// How long an export's lines are kept for ExportPage (SPEC §14).
+    public var exportTtlSeconds: Int64 = 3_600
     /// Stored deltas of a finished reply are dropped this long after it finished.
     public var deltaRetentionSeconds: Int64 = 3_600
 

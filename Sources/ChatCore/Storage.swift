@@ -367,6 +367,21 @@ public protocol ChatTransaction: AnyObject {
     func roomsWithRetention() throws -> [RoomRetention]
     /// Ids of a room's messages created before `cutoff`, oldest first.
     func expiredMessageIds(tenantId: String, roomId: String, createdBefore cutoff: Int64, limit: Int) throws -> [String]
+    /// A page of one entity type of an export, in the export's order, after `after`.
+    func exportPage(_ kind: ExportKind, scope: ExportFilter, after: ExportPosition, limit: Int) throws -> [ExportRow]
+    func createExport(_ export: ExportRecord) throws
+    func appendExportChunk(exportId: String, index: Int, data: String) throws
+    func finishExport(exportId: String, chunks: Int, bytes: Int) throws
+    /// The chunk count of a live export of the tenant and chunk `index` (nil data past the end); nil: no such export.
+    func exportChunk(tenantId: String, exportId: String, index: Int, now: Int64) throws -> (chunks: Int, data: String?)?
+    func dropExpiredExports(now: Int64) throws -> Int
+    /// Whether the database holds any room (import needs an empty one).
+    func holdsChatData() throws -> Bool
+    /// Sets a thread's root message (import: threads are written before the messages they hang off).
+    func setThreadRoot(tenantId: String, threadId: String, rootMessageId: String) throws
+    /// After an import: rooms' seqs set, thread and session counters' purged parts and rooms' purges recorded, the
+    /// tenant's log marked as trimmed (its events before the import are not in it).
+    func finishImport(tenantId: String, roomSeqs: [String: Int64]) throws
     /// Ids and rooms of the profile's messages and of every message of the sessions it is the participant of.
     func messagesToErase(tenantId: String, profileId: String) throws -> [(id: String, roomId: String)]
     func sessionsOfParticipant(tenantId: String, profileId: String) throws -> [AgentSession]

@@ -401,6 +401,93 @@ package enum Catalog {
     ]
     static let deleteMessages = withIds("DELETE FROM messages WHERE tenant_id = ?1 AND room_id = ?2 AND {ids}",
                                         column: "id", parameter: 3)
+    // Export: ?1 tenant, ?2 a room (or NULL), ?3 a profile (or NULL), then the page's position and size.
+    private static let inRoom = "(?2:text IS NULL OR room_id = ?2:text)"
+    private static let sessionsInScope = """
+        SELECT id FROM agent_sessions WHERE tenant_id = ?1 AND (?2:text IS NULL OR room_id = ?2:text)
+          AND (?3:text IS NULL OR participant_profile_id = ?3:text)
+        """
+    private static let messagesInScope = """
+        tenant_id = ?1 AND \(inRoom) AND (?3:text IS NULL OR sender_profile_id = ?3:text OR agent_session_id IN (
+            SELECT id FROM agent_sessions WHERE tenant_id = ?1 AND participant_profile_id = ?3:text))
+        """
+    static let exportRooms = S("""
+        SELECT \(Rows.roomColumns) FROM rooms WHERE tenant_id = ?1 AND (?2:text IS NULL OR id = ?2:text)
+          AND (?3:text IS NULL OR id IN (SELECT room_id FROM participants WHERE tenant_id = ?1 AND profile_id = ?3:text))
+          AND id > ?4 ORDER BY id LIMIT ?5
+        """)
+    static let exportParticipants = S("""
+        SELECT \(Rows.participantColumns) FROM participants WHERE tenant_id = ?1 AND \(inRoom)
+          AND (?3:text IS NULL OR profile_id = ?3:text) AND (room_id > ?4 OR (room_id = ?4 AND profile_id > ?5))
+        ORDER BY room_id, profile_id LIMIT ?6
+        """)
+    static let exportThreads = S("""
+        SELECT \(Rows.threadColumns) FROM threads WHERE tenant_id = ?1 AND \(inRoom) AND ?3:text IS NULL AND id > ?4
+        ORDER BY id LIMIT ?5
+        """)
+    static let exportMessages = S("""
+        SELECT \(Rows.messageColumns) FROM messages WHERE \(messagesInScope)
+          AND (room_id > ?4 OR (room_id = ?4 AND room_seq > ?5)) ORDER BY room_id, room_seq LIMIT ?6
+        """)
+    static let exportVersions = withIds("""
+        SELECT message_id, version, content, edited_at FROM message_versions WHERE tenant_id = ?1 AND {ids}
+        ORDER BY message_id, version
+        """, column: "message_id", parameter: 2)
+    static let exportReactions = S("""
+        SELECT pk, \(Rows.reactionColumns) FROM reactions WHERE tenant_id = ?1 AND \(inRoom)
+          AND (?3:text IS NULL OR profile_id = ?3:text) AND pk > ?4 ORDER BY pk LIMIT ?5
+        """)
+    static let exportSessions = S("""
+        SELECT \(Rows.sessionColumns) FROM agent_sessions WHERE id IN (\(sessionsInScope)) AND tenant_id = ?1 AND id > ?4
+        ORDER BY id LIMIT ?5
+        """)
+    /// A call with the tool data of its call and result messages.
+    static let exportToolCalls = S("""
+        SELECT \(Rows.qualified(Rows.toolCallColumns, "c")), cm.tool_call, rm.tool_call FROM tool_calls c
+          JOIN messages cm ON cm.tenant_id = c.tenant_id AND cm.id = c.call_message_id
+          LEFT JOIN messages rm ON rm.tenant_id = c.tenant_id AND rm.id = c.result_message_id
+        WHERE c.tenant_id = ?1 AND c.session_id IN (\(sessionsInScope))
+          AND (c.session_id > ?4 OR (c.session_id = ?4 AND c.call_id > ?5)) ORDER BY c.session_id, c.call_id LIMIT ?6
+        """)
+    static let exportTurnStates = S("""
+        SELECT \(Rows.turnStateColumns) FROM turn_states WHERE tenant_id = ?1
+          AND message_id IN (SELECT id FROM messages WHERE \(messagesInScope)) AND message_id > ?4
+        ORDER BY message_id LIMIT ?5
+        """)
+    static let insertExport = S("""
+        INSERT INTO exports (export_id, tenant_id, scope, subject, created_at, expires_at, chunks, bytes)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0)
+        """)
+    static let insertExportChunk = S("INSERT INTO export_chunks (export_id, chunk, data) VALUES (?1, ?2, ?3)")
+    static let finishExport = S("UPDATE exports SET chunks = ?2, bytes = ?3 WHERE export_id = ?1")
+    static let exportChunk = S("""
+        SELECT e.chunks, c.data FROM exports e LEFT JOIN export_chunks c ON c.export_id = e.export_id AND c.chunk = ?3
+        WHERE e.export_id = ?1 AND e.tenant_id = ?2 AND e.expires_at > ?4
+        """)
+    static let dropExpiredExports = S("DELETE FROM exports WHERE expires_at <= ?1")
+    static let anyChatData = S("SELECT 1 FROM rooms LIMIT 1")
+    static let markLogTrimmed = S("""
+        INSERT INTO event_log_state (tenant_id, purged_through_event_id) VALUES (?1, 0) ON CONFLICT (tenant_id) DO NOTHING
+        """)
+    static let setThreadRoot = S("UPDATE threads SET root_message_id = ?3 WHERE tenant_id = ?1 AND id = ?2")
+    static let setRoomSeq = S("UPDATE rooms SET last_event_seq = ?3 WHERE tenant_id = ?1 AND id = ?2")
+    static let setPurgedCounts: [SQLStatement] = [
+        S("""
+          UPDATE threads SET purged_count = message_count - (SELECT count(*) FROM messages m
+              WHERE m.tenant_id = threads.tenant_id AND m.thread_id = threads.id) WHERE tenant_id = ?1
+          """),
+        S("""
+          UPDATE agent_sessions SET purged_count = message_count - (SELECT count(*) FROM messages m
+              WHERE m.tenant_id = agent_sessions.tenant_id AND m.agent_session_id = agent_sessions.id) WHERE tenant_id = ?1
+          """),
+        S("""
+          INSERT INTO room_purges (tenant_id, room_id, purged_count, purged_before)
+          SELECT r.tenant_id, r.id, 0, 0 FROM rooms r WHERE r.tenant_id = ?1 AND r.last_message_at IS DISTINCT FROM
+              (SELECT max(created_at) FROM messages m WHERE m.tenant_id = r.tenant_id AND m.room_id = r.id)
+          ON CONFLICT (tenant_id, room_id) DO NOTHING
+          """),
+    ]
+
     // Erasure: ?1 tenant, ?2 profile.
     /// The profile's messages and every message of the sessions it is the participant of: (id, room).
     static let messagesToErase = S("""

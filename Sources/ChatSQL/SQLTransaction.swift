@@ -546,6 +546,83 @@ package final class SQLTransaction: ChatTransaction {
         try all(Catalog.expiredMessages, [tenantId, roomId, cutoff, limit]) { try $0.text(0) }
     }
 
+    package func exportPage(_ kind: ExportKind, scope: ExportFilter, after: ExportPosition, limit: Int) throws
+        -> [ExportRow] {
+        let t = scope.tenantId, r = scope.roomId, p = scope.profileId
+        switch kind {
+        case .room:
+            return try all(Catalog.exportRooms, [t, r, p, after.text, limit]) { .room(try Rows.room($0)) }
+        case .participant:
+            return try all(Catalog.exportParticipants, [t, r, p, after.text, after.text2, limit]) {
+                .participant(try Rows.participant($0))
+            }
+        case .thread:
+            return try all(Catalog.exportThreads, [t, r, p, after.text, limit]) { .thread(try Rows.thread($0)) }
+        case .message:
+            let messages = try all(Catalog.exportMessages, [t, r, p, after.text, after.number, limit], Rows.message)
+            var versions: [String: [MessageVersion]] = [:]
+            let edited = messages.filter { $0.version > 1 }.map(\.id)
+            if !edited.isEmpty {
+                try connection.query(Catalog.exportVersions, [t, Rows.json(edited)]) {
+                    let v = try Rows.version($0)
+                    versions[v.messageId, default: []].append(v)
+                }
+            }
+            return messages.map { .message($0, versions[$0.id] ?? []) }
+        case .reaction:
+            return try all(Catalog.exportReactions, [t, r, p, after.number, limit]) {
+                .reaction(try Rows.reaction(Offset($0, by: 1)), position: try $0.int(0))
+            }
+        case .session:
+            return try all(Catalog.exportSessions, [t, r, p, after.text, limit]) { .session(try Rows.session($0)) }
+        case .toolCall:
+            let width = Rows.toolCallColumns.split(separator: ",").count
+            return try all(Catalog.exportToolCalls, [t, r, p, after.text, after.text2, limit]) {
+                .toolCall(try Rows.toolCall($0), call: try Rows.decode(ToolCallData.self, try $0.optionalText(width)),
+                          result: try Rows.decode(ToolCallData.self, try $0.optionalText(width + 1)))
+            }
+        case .turnState:
+            return try all(Catalog.exportTurnStates, [t, r, p, after.text, limit]) { .turnState(try Rows.turnState($0)) }
+        }
+    }
+
+    package func createExport(_ export: ExportRecord) throws {
+        try run(Catalog.insertExport, [export.exportId, export.tenantId, export.scope.rawValue, export.subject,
+                                       export.createdAt, export.expiresAt])
+    }
+
+    package func appendExportChunk(exportId: String, index: Int, data: String) throws {
+        try run(Catalog.insertExportChunk, [exportId, index, data])
+    }
+
+    package func finishExport(exportId: String, chunks: Int, bytes: Int) throws {
+        try run(Catalog.finishExport, [exportId, chunks, bytes])
+    }
+
+    package func exportChunk(tenantId: String, exportId: String, index: Int, now: Int64) throws
+        -> (chunks: Int, data: String?)? {
+        try one(Catalog.exportChunk, [exportId, tenantId, index, now]) { (Int(try $0.int(0)), try $0.optionalText(1)) }
+    }
+
+    package func dropExpiredExports(now: Int64) throws -> Int {
+        try run(Catalog.dropExpiredExports, [now])
+    }
+
+    package func holdsChatData() throws -> Bool {
+        try one(Catalog.anyChatData, []) { _ in true } ?? false
+    }
+
+    package func setThreadRoot(tenantId: String, threadId: String, rootMessageId: String) throws {
+        try run(Catalog.setThreadRoot, [tenantId, threadId, rootMessageId])
+    }
+
+    package func finishImport(tenantId: String, roomSeqs: [String: Int64]) throws {
+        for (room, seq) in roomSeqs { try run(Catalog.setRoomSeq, [tenantId, room, seq]) }
+        for statement in Catalog.setPurgedCounts { try run(statement, [tenantId]) }
+        try run(Catalog.markLogTrimmed, [tenantId])
+        memory?.rooms.removeAll()
+    }
+
     package func messagesToErase(tenantId: String, profileId: String) throws -> [(id: String, roomId: String)] {
         try all(Catalog.messagesToErase, [tenantId, profileId]) { (try $0.text(0), try $0.text(1)) }
     }

@@ -435,6 +435,28 @@ enum MethodTable {
             let policy = try d.getRetentionPolicy(tx, a, roomId: r.roomID)
             return Smrt_Chat_V1_GetRetentionPolicyResponse.with { $0.policy = policy.wire }
         },
+        write("ExportTenant", Smrt_Chat_V1_ExportTenantRequest.self, [.admin]) { d, tx, a, r in
+            let started = try d.startExport(tx, a, scope: .tenant, subject: nil, header: ExportLines.header, line: ExportLines.line)
+            return Smrt_Chat_V1_ExportTenantResponse.with { $0.exportID = started.exportId; $0.expiresAt = started.expiresAt }
+        },
+        write("ExportRoom", Smrt_Chat_V1_ExportRoomRequest.self, [.admin]) { d, tx, a, r in
+            let started = try d.startExport(tx, a, scope: .room, subject: r.roomID, header: ExportLines.header,
+                                            line: ExportLines.line)
+            return Smrt_Chat_V1_ExportRoomResponse.with { $0.exportID = started.exportId; $0.expiresAt = started.expiresAt }
+        },
+        write("ExportProfile", Smrt_Chat_V1_ExportProfileRequest.self, [.admin]) { d, tx, a, r in
+            let started = try d.startExport(tx, a, scope: .profile, subject: r.profileID, header: ExportLines.header,
+                                            line: ExportLines.line)
+            return Smrt_Chat_V1_ExportProfileResponse.with { $0.exportID = started.exportId; $0.expiresAt = started.expiresAt }
+        },
+        read("ExportPage", Smrt_Chat_V1_ExportPageRequest.self, [.admin]) { d, tx, a, r in
+            let chunk = try d.exportPage(tx, a, exportId: r.exportID, cursor: r.cursor)
+            return Smrt_Chat_V1_ExportPageResponse.with {
+                $0.data = chunk.data
+                $0.nextCursor = chunk.nextCursor
+                $0.hasMore_p = chunk.hasMore
+            }
+        },
         write("EraseProfile", Smrt_Chat_V1_EraseProfileRequest.self, [.admin]) { d, tx, a, r in
             let report = try d.eraseProfile(tx, a, profileId: r.profileID)
             return Smrt_Chat_V1_EraseProfileResponse.with {

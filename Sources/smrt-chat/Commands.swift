@@ -624,3 +624,52 @@ struct Reject: AsyncParsableCommand {
     @OptionGroup var decide: Decide
     func run() async throws { try await decide.run(.reject) }
 }
+
+// MARK: - Export (SPEC §14)
+
+/// ExportTenant / ExportRoom / ExportProfile, then every ExportPage, into a file (or stdout).
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export the tenant, a room or a profile's data as NDJSON (an admin key).",
+        discussion: "The format is in docs/export-format.md; 'smrt-chatd import' recreates it in an empty database.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Export this room (default: the whole tenant).") var room: String?
+    @Option(help: "Export what this profile authored or took part in.") var profile: String?
+    @Option(name: .shortAndLong, help: "Write to this file (default: stdout).") var output: String?
+
+    func validate() throws {
+        if room != nil && profile != nil { throw ValidationError("give --room or --profile, not both") }
+    }
+
+    func run() async throws {
+        let client = try global.client()
+        defer { client.close() }
+        let exportId: String
+        if let room {
+            exportId = try await client.exportRoom(.with { $0.roomID = room }).exportID
+        } else if let profile {
+            exportId = try await client.exportProfile(.with { $0.profileID = profile }).exportID
+        } else {
+            exportId = try await client.exportTenant(.init()).exportID
+        }
+        var sink: FileHandle = .standardOutput
+        if let output {
+            guard FileManager.default.createFile(atPath: output, contents: nil, attributes: [.posixPermissions: 0o600]),
+                  let handle = FileHandle(forWritingAtPath: output) else {
+                throw CLIError.failure("cannot write \(output)")
+            }
+            sink = handle
+        }
+        defer { if output != nil { try? sink.close() } }
+        var cursor = ""
+        var bytes = 0
+        repeat {
+            let page = try await client.exportPage(.with { $0.exportID = exportId; $0.cursor = cursor })
+            let data = Data(page.data.utf8)
+            sink.write(data)
+            bytes += data.count
+            cursor = page.hasMore_p ? page.nextCursor : ""
+        } while !cursor.isEmpty
+        if let output { Output.error("exported \(bytes) bytes to \(output) (export \(exportId))") }
+    }
+}

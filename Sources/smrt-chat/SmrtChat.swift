@@ -27,7 +27,7 @@ struct SmrtChat: AsyncParsableCommand {
             Call.self, Health.self, Info.self,
             CreateRoom.self, Rooms.self, Room.self, Join.self, AddMember.self, Members.self,
             Send.self, Messages.self, Edit.self, Delete.self, Search.self, React.self, DM.self,
-            Threads.self, Unread.self, Sessions.self, Pending.self, Approve.self, Reject.self, Events.self, Tail.self,
+            Threads.self, Unread.self, Sessions.self, Pending.self, Approve.self, Reject.self, Export.self, Events.self, Tail.self,
         ])
 
     /// Runs the chosen subcommand and maps failures to the exit statuses above.

@@ -11,7 +11,7 @@ struct SmrtChatd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "smrt-chatd",
         abstract: "The SmrtChat server: chat rooms, messages and agent sessions over nanomsg RPC.",
-        subcommands: [Serve.self, Migrate.self, Keys.self, Check.self, Audit.self, Purge.self, Backup.self],
+        subcommands: [Serve.self, Migrate.self, Keys.self, Check.self, Audit.self, Purge.self, Backup.self, Import.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -327,6 +327,66 @@ struct Purge: AsyncParsableCommand {
                    replayCutoff: domain.clock() - 2 * ServerConfiguration().signatureWindowMs)
         print("purged \(report.messages) messages in \(report.rooms) rooms, \(report.events) events, "
               + "\(report.replayEntries) request ids")
+    }
+}
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Recreate an export (smrt-chat export, ExportTenant/Room/Profile) in an empty database.",
+        discussion: """
+            Every entity is written as exported, in one transaction (all or nothing). Event logs are not exported: each \
+            imported room's log starts with one ROOM_IMPORTED event after the highest room_seq of its messages. Keys \
+            are not exported either: create them with 'smrt-chatd keys create'. Another format version is refused.
+            """)
+    @OptionGroup var location: StorageLocation
+    @Argument(help: "The NDJSON export file.") var file: String
+
+    func run() throws {
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: true).makeIterator()
+        guard let first = lines.next() else { throw ValidationError("\(file) is empty") }
+        let header: (tenantId: String, scope: String)
+        do {
+            header = try ExportLines.readHeader(String(first))
+        } catch let error as ExportLines.FormatError {
+            throw ValidationError("\(file): \(error.description)")
+        }
+        var rows: [ExportKind: [ExportRow]] = [:]
+        var number = 1
+        while let line = lines.next() {
+            number += 1
+            do {
+                let row = try ExportLines.readLine(String(line), tenantId: header.tenantId)
+                rows[row.kind, default: []].append(row)
+            } catch {
+                throw ValidationError("\(file), line \(number): \(error)")
+            }
+        }
+        let storage = try Engine.open(location.settings).storage
+        defer { storage.close() }
+        guard try !storage.read({ try $0.holdsChatData() }) else {
+            throw ValidationError("import needs an empty database: \(location.settings.description) holds rooms")
+        }
+        let domain = ChatDomain()
+        let imported = rows
+        let tenant = header.tenantId
+        try storage.writeBlocking { tx in
+            for kind in ChatDomain.importOrder {
+                for row in imported[kind] ?? [] { try domain.importRow(tx, row) }
+            }
+            try domain.setThreadRoots(tx, (imported[.thread] ?? []).compactMap {
+                if case .thread(let t) = $0 { return t }
+                return nil
+            })
+            var seqs: [String: Int64] = [:]
+            for row in imported[.room] ?? [] { if case .room(let r) = row { seqs[r.id] = 0 } }
+            for row in imported[.message] ?? [] {
+                if case .message(let m, _) = row { seqs[m.roomId] = max(seqs[m.roomId] ?? 0, m.roomSeq) }
+            }
+            try domain.finishImport(tx, tenantId: tenant, roomSeqs: seqs)
+        }
+        let counts = ExportKind.allCases.map { "\(rows[$0]?.count ?? 0) \($0.rawValue)" }.joined(separator: ", ")
+        print("imported tenant \(tenant) (\(header.scope) export): \(counts)")
     }
 }
 

@@ -2,6 +2,7 @@ import ChatAPI
 import ChatClient
 import Foundation
 import GRDB
+import SwiftProtobuf
 import Synchronization
 import Testing
 
@@ -278,6 +279,7 @@ struct LifecycleTests {
             $0.toolCall = .with { $0.callID = "k1"; $0.name = "kb.write"; $0.result = "{\"r\":\"\(marker)\"}" }
         })
 
+        let earlier = try await admin.exportTenant(.init())
         await expectRPC("SCOPE_MISSING") { _ = try await victim.eraseProfile(.with { $0.profileID = "victim" }) }
         await expectRPC("VALIDATION") { _ = try await admin.eraseProfile(.with { $0.profileID = "" }) }
         let erased = try await admin.eraseProfile(.with { $0.profileID = "victim" })
@@ -295,6 +297,8 @@ struct LifecycleTests {
             .filter { $0.kind == .profileErased }
         #expect(erasedEvents.count == 1 && erasedEvents[0].subjectID == "victim" && erasedEvents[0].actorProfileID == "ops"
                 && erasedEvents[0].profileErased.messagesErased == 3)
+        // An export made before holds the erased data: it is gone too.
+        await expectRPC("NOT_FOUND") { _ = try await admin.exportPage(.with { $0.exportID = earlier.exportID }) }
         let closed = try await agent.getAgentSession(.with { $0.sessionID = session.id }).session
         #expect(closed.status == .closed && closed.systemPrompt.isEmpty && closed.sessionContext == "{}")
         // An identical resend of the victim's send is answered as a new call would be (its stored answer, with the
@@ -314,6 +318,175 @@ struct LifecycleTests {
             }
         }
     }
+}
+
+extension LifecycleTests {
+    @Test("round trip: a tenant exported and imported into an empty database answers every List and Get the same")
+    func exportImportRoundTrip() async throws {
+        let server = try ServerProcess(.ipc)
+        let key = try server.createKey(scopes: ["chat", "agent", "admin"])
+        let alice = try server.client(actor: "alice", key: key)
+        let bob = alice.acting(as: "bob"), carol = alice.acting(as: "carol")
+        defer { alice.close() }
+        // Rooms of every kind, roles, read state, threads (one resolved), edits, a deletion, reactions, replies.
+        let general = try await alice.createRoom(.with { $0.name = "general"; $0.roomType = .public; $0.topic = "all" }).room
+        let secret = try await alice.createRoom(.with { $0.name = "secret"; $0.roomType = .private }).room
+        _ = try await bob.joinRoom(.with { $0.roomID = general.id })
+        _ = try await carol.joinRoom(.with { $0.roomID = general.id })
+        _ = try await alice.addParticipant(.with { $0.roomID = secret.id; $0.profileID = "carol"; $0.role = .admin })
+        let dm = try await alice.getOrCreateDM(.with { $0.profileA = "alice"; $0.profileB = "bob" }).room
+        var last: Smrt_Chat_V1_Message?
+        for i in 0..<30 {
+            let who = [alice, bob][i % 2]
+            last = try await who.sendMessage(.with {
+                $0.roomID = general.id; $0.content = "hello \(i)"; $0.clientRequestID = "m\(i)"
+                if let last, i % 7 == 0 { $0.replyToMessageID = last.id }
+                if i % 5 == 0 { $0.metadata = "{\"n\":\(i)}" }
+            }).message
+        }
+        let root = try await alice.sendMessage(.with { $0.roomID = general.id; $0.content = "thread root" }).message
+        let thread = try await bob.startThread(.with { $0.roomID = general.id; $0.rootMessageID = root.id; $0.title = "t1" }).thread
+        for i in 0..<4 {
+            _ = try await [alice, bob][i % 2].sendMessage(.with { $0.roomID = general.id; $0.threadID = thread.id; $0.content = "in \(i)" })
+        }
+        let other = try await alice.startThread(.with { $0.roomID = general.id; $0.title = "loose" }).thread
+        _ = try await alice.resolveThread(.with { $0.threadID = other.id })
+        _ = try await alice.editMessage(.with { $0.messageID = root.id; $0.content = "thread root, edited" })
+        _ = try await alice.editMessage(.with { $0.messageID = root.id; $0.content = "thread root, edited twice" })
+        _ = try await bob.deleteMessage(.with { $0.messageID = last!.id })
+        _ = try await bob.addReaction(.with { $0.messageID = root.id; $0.emoji = "👍" })
+        _ = try await carol.addReaction(.with { $0.messageID = root.id; $0.emoji = "👍" })
+        _ = try await alice.addReaction(.with { $0.messageID = root.id; $0.emoji = "🎉" })
+        _ = try await carol.sendMessage(.with { $0.roomID = secret.id; $0.content = "psst" })
+        _ = try await bob.sendMessage(.with { $0.roomID = dm.id; $0.content = "hi alice" })
+        _ = try await bob.markRead(.with { $0.roomID = general.id; $0.messageID = root.id })
+        // A session with context, a reply, a streamed reply, tool calls (one pending, one answered) and a turn outcome.
+        let session = try await alice.createAgentSession(.with {
+            $0.agentID = "helper"; $0.systemPrompt = "be kind"; $0.allowedTools = ["kb.*"]; $0.approvalTools = ["kb.write"]
+            $0.busyPolicy = .reject; $0.maxMessages = 100
+        }).session
+        _ = try await alice.updateSessionContext(.with { $0.sessionID = session.id; $0.mergePatch = "{\"topic\":\"x\"}" })
+        let ask = try await alice.sendAgentUserMessage(.with { $0.sessionID = session.id; $0.content = "question" }).message
+        _ = try await alice.recordTurnOutcome(.with { $0.messageID = ask.id; $0.outcome = .completed })
+        _ = try await alice.sendAgentReply(.with { $0.sessionID = session.id; $0.content = "answer"; $0.tokensUsed = 12 })
+        let streamed = try await alice.beginAgentReply(.with { $0.sessionID = session.id }).message
+        _ = try await alice.appendReplyDelta(.with { $0.messageID = streamed.id; $0.index = 0; $0.text = "str" })
+        _ = try await alice.finishAgentReply(.with { $0.messageID = streamed.id; $0.status = .completed })
+        for (call, tool) in [("c1", "kb.read"), ("c2", "kb.write")] {
+            _ = try await alice.sendAgentReply(.with {
+                $0.sessionID = session.id; $0.kind = .tool; $0.messageType = .toolCall
+                $0.toolCall = .with { $0.callID = call; $0.name = tool; $0.arguments = "{\"q\":1}" }
+            })
+        }
+        _ = try await alice.sendAgentReply(.with {
+            $0.sessionID = session.id; $0.kind = .tool; $0.messageType = .toolResult
+            $0.toolCall = .with { $0.callID = "c1"; $0.name = "kb.read"; $0.result = "{\"r\":2}" }
+        })
+
+        // Export, then import into an empty database and serve it.
+        let started = try await alice.exportTenant(.init())
+        var file = ""
+        var cursor = ""
+        repeat {
+            let page = try await alice.exportPage(.with { $0.exportID = started.exportID; $0.cursor = cursor })
+            file += page.data
+            cursor = page.hasMore_p ? page.nextCursor : ""
+        } while !cursor.isEmpty
+        let lines = file.split(separator: "\n")
+        #expect(lines.first?.contains(#""format":"smrt-chat-export","version":1"#) == true)
+        // Entity lines in the format's order.
+        let order = ["room", "participant", "thread", "message", "reaction", "agent_session", "tool_call", "turn_outcome"]
+        let types = lines.dropFirst().compactMap { line in order.firstIndex { line.hasPrefix(#"{"type":""# + $0 + "\"") } }
+        #expect(types.count == lines.count - 1 && types == types.sorted() && Set(types).count == order.count)
+        // A room's export holds that room only; a profile's what it authored or took part in.
+        func exportLines(of export: String) async throws -> [Substring] {
+            try await alice.exportPage(.with { $0.exportID = export }).data.split(separator: "\n")
+        }
+        let roomLines = try await exportLines(of: try await alice.exportRoom(.with { $0.roomID = secret.id }).exportID)
+        #expect(roomLines.count == 1 + 1 + 2 + 1 && roomLines.dropFirst().allSatisfy { $0.contains(secret.id) })
+        let carolLines = try await exportLines(of: try await alice.exportProfile(.with { $0.profileID = "carol" }).exportID)
+        #expect(carolLines.filter { $0.hasPrefix(#"{"type":"message""#) }.count == 1)
+        #expect(carolLines.filter { $0.hasPrefix(#"{"type":"participant""#) }.count == 2)
+        #expect(carolLines.filter { $0.hasPrefix(#"{"type":"reaction""#) }.count == 1)
+        await expectRPC("NOT_FOUND") { _ = try await alice.exportRoom(.with { $0.roomID = "no-such-room" }) }
+        await expectRPC("NOT_FOUND") { _ = try await alice.exportPage(.with { $0.exportID = "no-such-export" }) }
+        await expectRPC("SCOPE_MISSING") { _ = try await server.client(actor: "alice").exportTenant(.init()) }
+        let path = server.directory.appendingPathComponent("tenant.ndjson").path
+        try file.write(toFile: path, atomically: true, encoding: .utf8)
+        let target = server.database.hasPrefix("postgres")
+            ? try ServerProcess.createDatabase(admin: ServerProcess.postgresAdminURL!)
+            : server.directory.appendingPathComponent("imported.sqlite").path
+        let report = try ServerProcess.run(["import", "--db", target, path])
+        #expect(report.contains("imported tenant tenant-1"), "\(report)")
+        // A second import is refused: the database is no longer empty. Another version is refused clearly.
+        #expect(throws: (any Error).self) { try ServerProcess.run(["import", "--db", target, path]) }
+        let future = server.directory.appendingPathComponent("v2.ndjson").path
+        try file.replacingOccurrences(of: #""version":1"#, with: #""version":2"#).write(toFile: future, atomically: true, encoding: .utf8)
+        #expect(throws: (any Error).self) { try ServerProcess.run(["import", "--db", server.directory.appendingPathComponent("x.sqlite").path, future]) }
+
+        let copy = try ServerProcess(.ipc, database: target)
+        let copyKey = try copy.createKey(scopes: ["chat", "agent", "admin"])
+        let twin = try copy.client(actor: "alice", key: copyKey)
+        defer { twin.close() }
+        let check = try ServerProcess.run(["check", "--db", target])
+        #expect(check.contains("consistent"), "\(check)")
+        for actor in ["alice", "bob", "carol"] {
+            let before = try await answers(alice.acting(as: actor)), after = try await answers(twin.acting(as: actor))
+            #expect(before.count == after.count && before.count > 20)
+            for (a, b) in zip(before, after) { #expect(a == b) }
+        }
+        // The imported room's log starts with ROOM_IMPORTED after the highest room_seq of its messages.
+        let maxSeq = try await alice.listRoomMessages(.with {
+            $0.roomID = general.id; $0.limit = 1; $0.includeThreadReplies = true; $0.includeDeleted = true
+        }).messages.first?.roomSeq ?? 0
+        let log = try await twin.listRoomEvents(.with { $0.roomID = general.id; $0.afterSeq = maxSeq })
+        #expect(log.events.map(\.kind) == [.roomImported] && log.events.first?.seq == maxSeq + 1 && log.headSeq == maxSeq + 1)
+        await expectRPC("RESYNC_REQUIRED") { _ = try await twin.listRoomEvents(.with { $0.roomID = general.id; $0.afterSeq = 0 }) }
+        // New messages continue the room's seq.
+        let next = try await twin.sendMessage(.with { $0.roomID = general.id; $0.content = "after import" }).message
+        #expect(next.roomSeq == maxSeq + 2)
+    }
+}
+
+/// What a client reads of everything it can see, as JSON strings in a fixed order (room sequence numbers aside:
+/// an imported room's log starts anew).
+private func answers(_ c: ChatClient) async throws -> [String] {
+    func text(_ m: some SwiftProtobuf.Message) throws -> String {
+        try m.jsonString().replacingOccurrences(of: #","lastEventSeq":"[0-9]+""#, with: "", options: .regularExpression)
+            .replacingOccurrences(of: #""lastEventSeq":"[0-9]+",?"#, with: "", options: .regularExpression)
+    }
+    var out: [String] = []
+    let rooms = try await c.listMyRooms(.with { $0.limit = 200 })
+    out.append(try text(rooms))
+    out.append(try text(try await c.getUnreadCounts(.init())))
+    for summary in rooms.rooms {
+        let room = summary.room.id
+        out.append(try text(try await c.getRoom(.with { $0.roomID = room })))
+        out.append(try text(try await c.listParticipants(.with { $0.roomID = room; $0.limit = 200 })))
+        let messages = try await c.listRoomMessages(.with {
+            $0.roomID = room; $0.limit = 200; $0.includeDeleted = true; $0.includeThreadReplies = true
+        })
+        out.append(try text(messages))
+        for message in messages.messages {
+            out.append(try text(try await c.getMessageHistory(.with { $0.messageID = message.id })))
+            out.append(try text(try await c.listReactions(.with { $0.messageID = message.id })))
+        }
+        let threads = try await c.listRoomThreads(.with { $0.roomID = room; $0.limit = 200 })
+        out.append(try text(threads))
+        for thread in threads.threads {
+            out.append(try text(try await c.getThread(.with { $0.threadID = thread.id })))
+            out.append(try text(try await c.listThreadMessages(.with { $0.threadID = thread.id; $0.limit = 200 })))
+        }
+    }
+    let sessions = try await c.listAgentSessions(.with { $0.limit = 200 })
+    out.append(try text(sessions))
+    for session in sessions.sessions {
+        out.append(try text(try await c.getAgentSession(.with { $0.sessionID = session.id })))
+        out.append(try text(try await c.getSessionContext(.with { $0.sessionID = session.id })))
+    }
+    out.append(try text(try await c.listPendingToolCalls(.with { $0.limit = 200 })))
+    out.append(try text(try await c.searchMessages(.with { $0.query = "hello"; $0.limit = 200 })))
+    return out
 }
 
 /// Every text-like column of every table in `url`'s public schema that holds `marker`, as "table.column".

@@ -125,6 +125,7 @@ extension ChatService {
         (report.events, report.replayEntries) = try await storage.write { tx in
             let events = try domain.purgeEvents(tx, retentionSeconds: eventRetentionSeconds)
             let replays = try tx.purgeReplayEntries(createdBefore: replayCutoff)
+            _ = try tx.dropExpiredExports(now: domain.clock())
             if purged.messages > 0 {
                 var detail = JSONText(capacity: 64)
                 detail.beginObject()

@@ -151,3 +151,102 @@ public struct ProfileErased: Sendable, Codable, Equatable {
         self.messagesErased = messagesErased
     }
 }
+
+/// What an export holds (SPEC §14).
+public enum ExportScope: String, Sendable, CaseIterable {
+    case tenant, room, profile
+}
+
+/// The entity types of an export, in the order its lines list them.
+public enum ExportKind: String, Sendable, CaseIterable {
+    case room, participant, thread, message, reaction
+    case session = "agent_session"
+    case toolCall = "tool_call"
+    case turnState = "turn_outcome"
+}
+
+/// Which rows an export reads: a tenant's, one room's, or what one profile authored or took part in.
+public struct ExportFilter: Sendable, Equatable {
+    public var tenantId: String
+    public var roomId: String?
+    public var profileId: String?
+
+    public init(tenantId: String, roomId: String? = nil, profileId: String? = nil) {
+        self.tenantId = tenantId
+        self.roomId = roomId
+        self.profileId = profileId
+    }
+}
+
+/// Where an export page of one entity type continues (exclusive): an id or (text, text) or (text, number) key.
+public struct ExportPosition: Sendable, Equatable {
+    public var text = ""
+    public var text2 = ""
+    public var number: Int64 = 0
+
+    public init(text: String = "", text2: String = "", number: Int64 = 0) {
+        self.text = text
+        self.text2 = text2
+        self.number = number
+    }
+}
+
+/// One exported entity, with what is exported inside it.
+public enum ExportRow: Sendable {
+    case room(Room)
+    case participant(Participant)
+    case thread(ChatThread)
+    /// A message with its earlier versions.
+    case message(Message, [MessageVersion])
+    case reaction(Reaction, position: Int64)
+    case session(AgentSession)
+    /// A call with the tool data of its call message and of its result message.
+    case toolCall(ToolCallRecord, call: ToolCallData?, result: ToolCallData?)
+    case turnState(TurnState)
+
+    public var kind: ExportKind {
+        switch self {
+        case .room: .room
+        case .participant: .participant
+        case .thread: .thread
+        case .message: .message
+        case .reaction: .reaction
+        case .session: .session
+        case .toolCall: .toolCall
+        case .turnState: .turnState
+        }
+    }
+
+    /// Where the next page continues after this row.
+    public var position: ExportPosition {
+        switch self {
+        case .room(let r): ExportPosition(text: r.id)
+        case .participant(let p): ExportPosition(text: p.roomId, text2: p.profileId)
+        case .thread(let t): ExportPosition(text: t.id)
+        case .message(let m, _): ExportPosition(text: m.roomId, number: m.roomSeq)
+        case .reaction(_, let position): ExportPosition(number: position)
+        case .session(let s): ExportPosition(text: s.id)
+        case .toolCall(let c, _, _): ExportPosition(text: c.sessionId, text2: c.callId)
+        case .turnState(let s): ExportPosition(text: s.messageId)
+        }
+    }
+}
+
+/// A stored export: its NDJSON lines are kept in chunks until `expiresAt`.
+public struct ExportRecord: Sendable, Equatable {
+    public var exportId: String
+    public var tenantId: String
+    public var scope: ExportScope
+    public var subject: String
+    public var createdAt: Int64
+    public var expiresAt: Int64
+
+    public init(exportId: String, tenantId: String, scope: ExportScope, subject: String, createdAt: Int64, expiresAt: Int64) {
+        self.exportId = exportId
+        self.tenantId = tenantId
+        self.scope = scope
+        self.subject = subject
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+    }
+}
