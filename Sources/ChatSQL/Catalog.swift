@@ -335,7 +335,9 @@ package enum Catalog {
 
     /// `column IN` the JSON array of text parameter `?n`, in each engine's JSON functions.
     static func inJSONArray(_ column: String, _ n: Int) -> (sqlite: String, postgres: String) {
-        ("\(column) IN (SELECT value FROM json_each(?\(n)))", "\(column) IN (SELECT jsonb_array_elements_text(?\(n)::jsonb))")
+        ("\(column) IN (SELECT value FROM json_each(?\(n)))",
+         // Typed as text first: the driver sends the list as text, which jsonb's binary input does not read.
+         "\(column) IN (SELECT jsonb_array_elements_text(?\(n):text::jsonb))")
     }
 
     /// A statement whose only engine difference is `inJSONArray` (written `{ids}` in `template`).

@@ -245,6 +245,7 @@ class Fixtures:
         client.add_reaction(message_id=self.message, emoji="👍")
         self.session = self.new_session()
         self.streamed = self.new_streaming_reply(3)
+        self.export_id = client.export_room(room_id=self.room).export_id
 
     def uniq(self, prefix: str) -> str:
         return f"{prefix}-{next(self._n)}"
@@ -388,6 +389,14 @@ BASELINES = {
                                          decision="approve", reason="fine"),
     "ClaimToolCall": lambda fx, p: dict(zip(("session_id", "call_id"), fx.new_session_with_pending_call())),
     "ListPendingToolCalls": lambda fx, p: {"limit": 10},
+    "SetRetentionPolicy": lambda fx, p: {"room_id": fx.room, "message_retention_days": 30},
+    "GetRetentionPolicy": lambda fx, p: {"room_id": fx.room},
+    "ExportTenant": lambda fx, p: {},
+    "ExportRoom": lambda fx, p: {"room_id": fx.room},
+    "ExportProfile": lambda fx, p: {"profile_id": "bob"},
+    "ExportPage": lambda fx, p: {"export_id": fx.export_id, "cursor": ""},
+    # A profile of its own per case: never the fixtures' owner.
+    "EraseProfile": lambda fx, p: {"profile_id": fx.uniq("erasable")},
     "ListRoomEvents": lambda fx, p: {"room_id": fx.room, "after_seq": 0, "limit": 10},
     "ListTenantEvents": lambda fx, p: {"after_event_id": 0, "limit": 10},
 }
