@@ -392,7 +392,7 @@ public protocol ChatTransaction: AnyObject {
     /// participations and read state are deleted; its sessions lose prompt, context and key; events about any of
     /// these lose their payload; stored responses of its calls and of its sessions are deleted, and the tenant's
     /// exports; the search index is merged so no old segment keeps a removed word.
-    func eraseProfileData(tenantId: String, profileId: String, messageIds: [String], sessionIds: [String], at: Int64)
+    func eraseProfileData(tenantId: String, profileId: String, messageIds: [String], sessions: [AgentSession], at: Int64)
         throws
     /// Deletes messages of a room for good with what hangs off them (versions, reactions, deltas, tool calls,
     /// turn states; thread roots and reply links to them are cleared), keeps the thread and session counters

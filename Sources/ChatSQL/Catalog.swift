@@ -533,15 +533,19 @@ package enum Catalog {
     ]
     /// Exports made before an erasure may hold the erased data.
     static let deleteTenantExports = S("DELETE FROM exports WHERE tenant_id = ?1")
-    /// Events the profile acted in or that are about it, its messages (?3) or its sessions and their calls (?4).
+    /// Events the profile acted in or that are about it, its messages (?3) or its sessions (?4), and in its sessions'
+    /// rooms (?5) the events of their tool calls (?6: call ids are unique only within a session).
     static let redactProfileEvents: SQLStatement = {
         let messages = inJSONArray("subject_id", 3), sessions = inJSONArray("subject_id", 4)
-        let template = """
-            UPDATE room_events SET payload = NULL WHERE tenant_id = ?1 AND payload IS NOT NULL
-              AND (actor_profile_id = ?2 OR subject_id = ?2 OR %@ OR %@)
+        let rooms = inJSONArray("room_id", 5), calls = inJSONArray("subject_id", 6)
+        func render(_ m: String, _ s: String, _ r: String, _ c: String) -> String {
             """
-        return S(sqlite: template.replacingOccurrences(of: "%@ OR %@", with: messages.sqlite + " OR " + sessions.sqlite),
-                 postgres: template.replacingOccurrences(of: "%@ OR %@", with: messages.postgres + " OR " + sessions.postgres))
+            UPDATE room_events SET payload = NULL WHERE tenant_id = ?1 AND payload IS NOT NULL
+              AND (actor_profile_id = ?2 OR subject_id = ?2 OR \(m) OR \(s) OR (\(r) AND \(c)))
+            """
+        }
+        return S(sqlite: render(messages.sqlite, sessions.sqlite, rooms.sqlite, calls.sqlite),
+                 postgres: render(messages.postgres, sessions.postgres, rooms.postgres, calls.postgres))
     }()
     /// Stored responses that carry a session's data (its id is in every message of it): ?1 tenant, ?2 session id.
     static let deleteSessionReplays = S(

@@ -560,6 +560,7 @@ package final class SQLTransaction: ChatTransaction {
             return try all(Catalog.exportThreads, [t, r, p, after.text, limit]) { .thread(try Rows.thread($0)) }
         case .message:
             let messages = try all(Catalog.exportMessages, [t, r, p, after.text, after.number, limit], Rows.message)
+                .map(withStreamContent)
             var versions: [String: [MessageVersion]] = [:]
             let edited = messages.filter { $0.version > 1 }.map(\.id)
             if !edited.isEmpty {
@@ -635,15 +636,16 @@ package final class SQLTransaction: ChatTransaction {
         try all(Catalog.roomsWithProfileRows, [tenantId, profileId]) { try $0.text(0) }
     }
 
-    package func eraseProfileData(tenantId: String, profileId: String, messageIds: [String], sessionIds: [String],
+    package func eraseProfileData(tenantId: String, profileId: String, messageIds: [String], sessions: [AgentSession],
                                   at: Int64) throws {
-        var subjects = sessionIds
-        for session in sessionIds {
-            subjects += try all(Catalog.callIdsOfSession, [tenantId, session]) { try $0.text(0) }
-            try run(Catalog.deleteSessionReplays, [tenantId, session])
+        var calls: [String] = []
+        for session in sessions {
+            calls += try all(Catalog.callIdsOfSession, [tenantId, session.id]) { try $0.text(0) }
+            try run(Catalog.deleteSessionReplays, [tenantId, session.id])
         }
         // Events first: their subjects are looked up before the rows change.
-        try run(Catalog.redactProfileEvents, [tenantId, profileId, Rows.json(messageIds), Rows.json(subjects)])
+        try run(Catalog.redactProfileEvents, [tenantId, profileId, Rows.json(messageIds), Rows.json(sessions.map(\.id)),
+                                              Rows.json(sessions.map(\.roomId)), Rows.json(calls)])
         if !messageIds.isEmpty {
             let ids = Rows.json(messageIds)
             for statement in Catalog.eraseMessageRows { try run(statement, [tenantId, profileId, ids]) }

@@ -46,8 +46,8 @@ public enum ExportLines {
         return text.text
     }
 
-    /// The line of one entity.
-    public static func line(_ row: ExportRow) throws -> String {
+    /// The line of one entity; a session's derived activity is as at `now` (the export's time).
+    public static func line(_ row: ExportRow, now: Int64) throws -> String {
         let kind: ExportKind
         var data: String
         switch row {
@@ -72,7 +72,7 @@ public enum ExportLines {
             data = try reaction.wire.jsonString(options: encoding)
         case .session(let session):
             kind = .session
-            data = try session.wire(now: session.createdAt).jsonString(options: encoding)
+            data = try session.wire(now: now).jsonString(options: encoding)
         case .toolCall(let call, let callData, let resultData):
             kind = .toolCall
             data = try call.approval.wire.jsonString(options: encoding)

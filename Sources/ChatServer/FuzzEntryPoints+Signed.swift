@@ -452,7 +452,7 @@ final class SignedHarness: @unchecked Sendable {
             let r2 = try domain.getOrCreateDM(tx, alice, profileA: "alice", profileB: "bob").id
             let s0 = try domain.createAgentSession(tx, alice, agentId: "bot-1", allowedTools: ["notes.*", "web.fetch"],
                                                    systemPrompt: "be brief", maxTokens: 100_000, maxMessages: 1000,
-                                                   ttlSeconds: 0)
+                                                   ttlSeconds: 0, approvalTools: ["web.fetch"])
             let r3 = s0.room.id
             let r4 = try domain.createRoom(tx, alice, name: "Old", roomType: .public).id
             _ = try domain.addParticipant(tx, alice, roomId: r4, profileId: "bob")
@@ -474,6 +474,11 @@ final class SignedHarness: @unchecked Sendable {
             _ = try domain.sendAgentReply(tx, bot, sessionId: s0.session.session.id, content: "", kind: .tool,
                                           toolCall: ToolCallInput(callId: "call-1", name: "notes.search",
                                                                   arguments: "{\"q\":\"x\"}"))
+            // call-2 (web.fetch) waits for alice's approval; m7 is a reply of the agent that is streaming.
+            _ = try domain.sendAgentReply(tx, bot, sessionId: s0.session.session.id, content: "", kind: .tool,
+                                          toolCall: ToolCallInput(callId: "call-2", name: "web.fetch",
+                                                                  arguments: "{\"url\":\"x\"}"))
+            let m7 = try domain.beginAgentReply(tx, bot, sessionId: s0.session.session.id).message.id
             let m5 = try domain.sendMessage(tx, alice, roomId: r1, content: "private").message.id
             let t1 = try domain.startThread(tx, alice, roomId: r1, rootMessageId: m5, title: "Done").id
             _ = try domain.resolveThread(tx, alice, threadId: t1)
@@ -487,9 +492,12 @@ final class SignedHarness: @unchecked Sendable {
                 .session.session.id
             let s3 = try domain.createAgentSession(tx, alice2, agentId: "bot-1").session.session.id
             _ = try domain.updateSessionContext(tx, alice, sessionId: s0.session.session.id, mergePatch: "{\"step\":1}")
+            let e0 = try domain.startExport(tx, alice, scope: .room, subject: r0, header: ExportLines.header,
+                                            line: { try ExportLines.line($0, now: 0) }).exportId
             return [
+                UInt8(ascii: "e"): [e0],
                 UInt8(ascii: "r"): [r0, r1, r2, r3, r4, r5],
-                UInt8(ascii: "m"): [m0, m1, m2, m3, m4, m5, m6],
+                UInt8(ascii: "m"): [m0, m1, m2, m3, m4, m5, m6, m7],
                 UInt8(ascii: "t"): [t0, t1],
                 UInt8(ascii: "s"): [s0.session.session.id, s1, s2, s3],
             ]

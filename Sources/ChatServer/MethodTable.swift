@@ -436,17 +436,21 @@ enum MethodTable {
             return Smrt_Chat_V1_GetRetentionPolicyResponse.with { $0.policy = policy.wire }
         },
         write("ExportTenant", Smrt_Chat_V1_ExportTenantRequest.self, [.admin]) { d, tx, a, r in
-            let started = try d.startExport(tx, a, scope: .tenant, subject: nil, header: ExportLines.header, line: ExportLines.line)
+            let now = d.clock()
+            let started = try d.startExport(tx, a, scope: .tenant, subject: nil, header: ExportLines.header,
+                                            line: { try ExportLines.line($0, now: now) })
             return Smrt_Chat_V1_ExportTenantResponse.with { $0.exportID = started.exportId; $0.expiresAt = started.expiresAt }
         },
         write("ExportRoom", Smrt_Chat_V1_ExportRoomRequest.self, [.admin]) { d, tx, a, r in
+            let now = d.clock()
             let started = try d.startExport(tx, a, scope: .room, subject: r.roomID, header: ExportLines.header,
-                                            line: ExportLines.line)
+                                            line: { try ExportLines.line($0, now: now) })
             return Smrt_Chat_V1_ExportRoomResponse.with { $0.exportID = started.exportId; $0.expiresAt = started.expiresAt }
         },
         write("ExportProfile", Smrt_Chat_V1_ExportProfileRequest.self, [.admin]) { d, tx, a, r in
+            let now = d.clock()
             let started = try d.startExport(tx, a, scope: .profile, subject: r.profileID, header: ExportLines.header,
-                                            line: ExportLines.line)
+                                            line: { try ExportLines.line($0, now: now) })
             return Smrt_Chat_V1_ExportProfileResponse.with { $0.exportID = started.exportId; $0.expiresAt = started.expiresAt }
         },
         read("ExportPage", Smrt_Chat_V1_ExportPageRequest.self, [.admin]) { d, tx, a, r in

@@ -12,13 +12,14 @@ import Foundation
 /// `max_frame_bytes`, `signature_window_ms`, `key_rate`, `key_burst`, `tenant_rate`, `tenant_burst`
 /// (0 turns a rate limit off), `payload_mode` (full|ids), `retention_seconds`, `retention_interval`,
 /// `session_expiry_interval`, `session_idle_seconds` (0 turns a job off), `stream_job_interval` (0: off),
-/// `stream_idle_seconds`, `delta_retention_seconds`, `approval_ttl_seconds`, `read_events` (true|false),
+/// `stream_idle_seconds`, `delta_retention_seconds`, `approval_ttl_seconds`, `export_ttl_seconds`, `read_events` (true|false),
 /// `log_format` (text|json), `metrics` (HOST:PORT of the Prometheus endpoint; empty: off).
 enum ConfigurationLoader {
     static let keys = ["rpc", "events", "db", "storage", "pg_pool", "durability", "workers", "max_frame_bytes", "signature_window_ms",
                        "key_rate", "key_burst", "tenant_rate", "tenant_burst", "payload_mode", "retention_seconds",
                        "retention_interval", "session_expiry_interval", "session_idle_seconds", "stream_job_interval",
-                       "stream_idle_seconds", "delta_retention_seconds", "approval_ttl_seconds", "read_events", "log_format",
+                       "stream_idle_seconds", "delta_retention_seconds", "approval_ttl_seconds", "export_ttl_seconds", "read_events",
+                       "log_format",
                        "metrics"]
 
     static func load(file: String?, overrides: [String: String]) throws -> (ServerConfiguration, StorageSettings) {
@@ -81,6 +82,7 @@ enum ConfigurationLoader {
         if let v = try int("stream_idle_seconds") { c.limits.streamIdleSeconds = max(1, min(v, c.limits.maxDurationSeconds)) }
         if let v = try int("delta_retention_seconds") { c.limits.deltaRetentionSeconds = max(0, min(v, c.limits.maxDurationSeconds)) }
         if let v = try int("approval_ttl_seconds") { c.limits.approvalTtlSeconds = max(1, min(v, c.limits.maxDurationSeconds)) }
+        if let v = try int("export_ttl_seconds") { c.limits.exportTtlSeconds = max(1, min(v, c.limits.maxDurationSeconds)) }
         if let v = values["read_events"] { c.limits.emitReadEvents = v == "true" || v == "1" }
         if let v = values["metrics"] { c.metricsAddress = v.trimmingCharacters(in: .whitespaces) }
         if let v = values["log_format"] {

@@ -332,7 +332,7 @@ struct Purge: AsyncParsableCommand {
 
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Recreate an export (smrt-chat export, ExportTenant/Room/Profile) in an empty database.",
+        abstract: "Recreate a tenant or room export (smrt-chat export, ExportTenant/ExportRoom) in an empty database.",
         discussion: """
             Every entity is written as exported, in one transaction (all or nothing). Event logs are not exported: each \
             imported room's log starts with one ROOM_IMPORTED event after the highest room_seq of its messages. Keys \
@@ -350,6 +350,11 @@ struct Import: ParsableCommand {
             header = try ExportLines.readHeader(String(first))
         } catch let error as ExportLines.FormatError {
             throw ValidationError("\(file): \(error.description)")
+        }
+        guard header.scope != "profile" else {
+            // A profile's export names threads, messages and rooms it does not hold (replies, reactions on others'
+            // messages): it is a copy for the person, not a database.
+            throw ValidationError("\(file) is a profile export: import takes tenant and room exports")
         }
         var rows: [ExportKind: [ExportRow]] = [:]
         var number = 1

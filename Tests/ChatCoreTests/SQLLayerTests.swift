@@ -39,7 +39,7 @@ struct SQLLayerTests {
     @Test("one ordered migration list: unique names, each dialect's own types, engine DDL only where it differs")
     func migrations() {
         let names = Migrations.all.map(\.name)
-        #expect(names == ["v1-chat-core", "v2-rpc-service", "v3-deferred-fts", "v4-redact-session-events", "v5-audit-log", "v6-streams-and-approvals"])
+        #expect(names == ["v1-chat-core", "v2-rpc-service", "v3-deferred-fts", "v4-redact-session-events", "v5-audit-log", "v6-streams-and-approvals", "v7-data-lifecycle"])
         let sqlite = Migrations.all.flatMap { $0.statements(.sqlite) }.joined(separator: "\n")
         let postgres = Migrations.all.flatMap { $0.statements(.postgres) }.joined(separator: "\n")
         #expect(sqlite.contains("USING fts5") && !sqlite.contains("BIGINT") && !sqlite.contains("BOOLEAN"))

@@ -279,6 +279,12 @@ struct LifecycleTests {
             $0.toolCall = .with { $0.callID = "k1"; $0.name = "kb.write"; $0.result = "{\"r\":\"\(marker)\"}" }
         })
 
+        // Bob's own session uses the same call id: its events are none of the victim's data.
+        let bobSession = try await bob.createAgentSession(.with { $0.agentID = "helper"; $0.allowedTools = ["kb.*"]; $0.approvalTools = ["kb.*"] }).session
+        _ = try await agent.sendAgentReply(.with {
+            $0.sessionID = bobSession.id; $0.kind = .tool; $0.messageType = .toolCall
+            $0.toolCall = .with { $0.callID = "k1"; $0.name = "kb.read"; $0.arguments = "{}" }
+        })
         let earlier = try await admin.exportTenant(.init())
         await expectRPC("SCOPE_MISSING") { _ = try await victim.eraseProfile(.with { $0.profileID = "victim" }) }
         await expectRPC("VALIDATION") { _ = try await admin.eraseProfile(.with { $0.profileID = "" }) }
@@ -297,6 +303,8 @@ struct LifecycleTests {
             .filter { $0.kind == .profileErased }
         #expect(erasedEvents.count == 1 && erasedEvents[0].subjectID == "victim" && erasedEvents[0].actorProfileID == "ops"
                 && erasedEvents[0].profileErased.messagesErased == 3)
+        let bobsEvents = try await bob.listRoomEvents(.with { $0.roomID = bobSession.roomID; $0.limit = 100 }).events
+        #expect(bobsEvents.contains { $0.kind == .toolApprovalRequested && $0.subjectID == "k1" && $0.toolCallApproval.toolName == "kb.read" })
         // An export made before holds the erased data: it is gone too.
         await expectRPC("NOT_FOUND") { _ = try await admin.exportPage(.with { $0.exportID = earlier.exportID }) }
         let closed = try await agent.getAgentSession(.with { $0.sessionID = session.id }).session
@@ -409,6 +417,12 @@ extension LifecycleTests {
         #expect(carolLines.filter { $0.hasPrefix(#"{"type":"participant""#) }.count == 2)
         #expect(carolLines.filter { $0.hasPrefix(#"{"type":"reaction""#) }.count == 1)
         await expectRPC("NOT_FOUND") { _ = try await alice.exportRoom(.with { $0.roomID = "no-such-room" }) }
+        // A profile's export is a copy for the person, not a database: import refuses it.
+        let carolFile = server.directory.appendingPathComponent("carol.ndjson").path
+        try (carolLines.joined(separator: "\n") + "\n").write(toFile: carolFile, atomically: true, encoding: .utf8)
+        #expect(throws: (any Error).self) {
+            try ServerProcess.run(["import", "--db", server.directory.appendingPathComponent("p.sqlite").path, carolFile])
+        }
         await expectRPC("NOT_FOUND") { _ = try await alice.exportPage(.with { $0.exportID = "no-such-export" }) }
         await expectRPC("SCOPE_MISSING") { _ = try await server.client(actor: "alice").exportTenant(.init()) }
         let path = server.directory.appendingPathComponent("tenant.ndjson").path

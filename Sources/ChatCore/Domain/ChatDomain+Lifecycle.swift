@@ -101,23 +101,19 @@ public struct PurgeReport: Sendable, Equatable {
 }
 
 extension ChatService {
-    /// One run of the retention job: messages past their room's retention (a transaction per room and batch, so
-    /// the write path stays responsive), the event log past `eventRetentionSeconds`, request ids recorded before
-    /// `replayCutoff`; then the freed space is given back to the file system (`ChatStorage.reclaimSpace`).
-    public func purge(eventRetentionSeconds: Int64, replayCutoff: Int64, batch: Int = 2000) async throws -> PurgeReport {
+    /// One run of the retention job: messages past their room's retention (one transaction per room, with one
+    /// ROOM_MESSAGES_PURGED, of at most `perRoom` messages so the write path stays responsive: a room with more
+    /// goes on at the next run), the event log past `eventRetentionSeconds`, request ids recorded before
+    /// `replayCutoff`, expired exports; then the freed space is given back to the file system.
+    public func purge(eventRetentionSeconds: Int64, replayCutoff: Int64, perRoom: Int = 20_000) async throws -> PurgeReport {
         let domain = self.domain
         var report = PurgeReport()
         let rooms = try storage.read { try $0.roomsWithRetention() }
         for room in rooms {
-            var purgedHere = 0
-            while true {
-                let now = domain.clock()
-                let count = try await storage.write { tx in try domain.purgeExpiredMessages(tx, room, now: now, limit: batch) }
-                purgedHere += count
-                if count < batch { break }
-            }
-            if purgedHere > 0 {
-                report.messages += purgedHere
+            let now = domain.clock()
+            let count = try await storage.write { tx in try domain.purgeExpiredMessages(tx, room, now: now, limit: perRoom) }
+            if count > 0 {
+                report.messages += count
                 report.rooms += 1
             }
         }
@@ -164,22 +160,24 @@ extension ChatDomain {
         let tenant = actor.tenantId
         let now = clock()
         let sessions = try tx.sessionsOfParticipant(tenantId: tenant, profileId: profileId)
-        for session in sessions where session.status == .active {
-            _ = try close(tx, session, now: now, actor: actor.profileId)
-        }
-        for session in sessions {
-            for reply in try tx.streamingReplies(tenantId: tenant, sessionId: session.id) {
-                _ = try finish(tx, reply, as: .stopped, now: now, actor: actor.profileId)
-            }
-        }
         let messages = try tx.messagesToErase(tenantId: tenant, profileId: profileId)
         var perRoom: [String: Int64] = [:]
         for message in messages { perRoom[message.roomId, default: 0] += 1 }
         for room in try tx.roomsWithProfileRows(tenantId: tenant, profileId: profileId) where perRoom[room] == nil {
             perRoom[room] = 0
         }
-        try tx.eraseProfileData(tenantId: tenant, profileId: profileId, messageIds: messages.map(\.id),
-                                sessionIds: sessions.map(\.id), at: now)
+        try tx.eraseProfileData(tenantId: tenant, profileId: profileId, messageIds: messages.map(\.id), sessions: sessions,
+                                at: now)
+        // Closed and stopped after the erasure, so their events (published as appended) carry nothing erased.
+        for session in sessions where session.status == .active {
+            guard let emptied = try tx.session(tenantId: tenant, id: session.id) else { continue }
+            _ = try close(tx, emptied, now: now, actor: actor.profileId)
+        }
+        for session in sessions {
+            for reply in try tx.streamingReplies(tenantId: tenant, sessionId: session.id) {
+                _ = try finish(tx, reply, as: .stopped, now: now, actor: actor.profileId)
+            }
+        }
         for (room, count) in perRoom.sorted(by: { $0.key < $1.key }) {
             guard let r = try tx.room(tenantId: tenant, id: room) else { continue }
             try emit(tx, .profileErased, tenantId: tenant, roomId: r.id, actor: actor.profileId, subject: profileId, at: now,
