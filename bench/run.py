@@ -8,7 +8,8 @@ bench/results.json and regenerates BENCHMARKS.md at the repository root. Standar
 Environment: BENCH_REPEATS (default 5), BENCH_SEED_ROWS (default 1000000), BENCH_SKIP_BUILD=1,
 BENCH_ONLY=deltas (only the streamed-reply measurements and their baselines, on a NORMAL server of their
 own; prints the figures and writes bench/build/results-deltas.json, leaving results.json and BENCHMARKS.md
-alone).
+alone), BENCH_ONLY=lifecycle (only the export and erasure measurements of SPEC §14, on servers of their own;
+writes bench/build/results-lifecycle.json, same rules).
 """
 import json
 import os
@@ -52,9 +53,9 @@ def out(cmd):
     return subprocess.run(cmd, check=True, env=ENV, capture_output=True, text=True).stdout
 
 
-def jrun(cmd):
+def jrun(cmd, timeout=180):
     """Runs a tool that prints one JSON line; returns it parsed."""
-    r = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=180)
+    r = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=timeout)
     line = [l for l in r.stdout.splitlines() if l.startswith("{")]
     if not line:
         raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()[-500:]}")
@@ -131,12 +132,18 @@ class Server:
             a = json.loads(out([SERVER, "keys", "create", "--db", self.db, "--tenant", TENANT, "--scope", "chat",
                                 "--scope", "events", "--scope", "agent", "--json"]))
             k["agent_key_id"], k["agent_secret"] = a["key_id"], a["secret"]
+            # A third for the data-lifecycle measurements (SPEC §14): ExportRoom/ExportPage/EraseProfile need
+            # `admin`, the sends that set them up `chat`.
+            d = json.loads(out([SERVER, "keys", "create", "--db", self.db, "--tenant", TENANT, "--scope", "chat",
+                                "--scope", "admin", "--json"]))
+            k["admin_key_id"], k["admin_secret"] = d["key_id"], d["secret"]
             with open(os.path.join(self.dir, "key.json"), "w") as f:
                 json.dump(k, f)
         with open(os.path.join(os.path.dirname(self.db), "key.json")) as f:
             k = json.load(f)
         self.key_id, self.secret = k["key_id"], k["secret"]
         self.agent_key_id, self.agent_secret = k.get("agent_key_id"), k.get("agent_secret")
+        self.admin_key_id, self.admin_secret = k.get("admin_key_id"), k.get("admin_secret")
 
     def start(self, extra=()):
         cmd = [SERVER, "serve", "--rpc", self.rpc, "--events", self.events, "--db", self.db,
@@ -160,8 +167,9 @@ class Server:
                 self.proc.wait()
             self.proc = None
 
-    def flags(self, agent=False):
-        key_id, secret = (self.agent_key_id, self.agent_secret) if agent else (self.key_id, self.secret)
+    def flags(self, agent=False, admin=False):
+        key_id, secret = ((self.agent_key_id, self.agent_secret) if agent else
+                          (self.admin_key_id, self.admin_secret) if admin else (self.key_id, self.secret))
         return ["--rpc", self.rpc, "--key-id", key_id, "--secret", secret, "--tenant", TENANT, "--actor", ACTOR]
 
     def cbench(self, op, clients, calls, room=None):
@@ -262,25 +270,100 @@ def run_deltas_only(sb, tmp, R, raw):
     summarize_deltas(R, raw)
 
 
+# ---------------------------------------------------------------- data lifecycle (SPEC §14)
+
+ERASE_ROWS, ERASE_OTHERS, ERASE_CLIENTS = 10000, 10000, 8   # erase_ms_10k: the profile's sends, others', threads
+EXPORT_TIMEOUT_S = 1800                                      # one ExportRoom + its pages over a 1M-message room
+
+
+def lifecycle_export(sb, srv, room, rows):
+    """ExportRoom(room) and every ExportPage to the end, timed together; the message lines must be `rows`."""
+    r = jrun([sb, "export", "--room", room] + srv.flags(admin=True), timeout=EXPORT_TIMEOUT_S)
+    if r["messages"] != rows:
+        raise RuntimeError(f"smrtbench export: {r['messages']} message lines, expected {rows}")
+    return r
+
+
+def lifecycle_erase(sb, srv, profile, rows=ERASE_ROWS, others=ERASE_OTHERS):
+    """A new room where `profile` sends `rows` messages among `others` of two other senders (untimed), then one
+    EraseProfile(profile), timed."""
+    return jrun([sb, "erase", "--sender", profile, "--rows", str(rows), "--count", str(others), "--clients",
+                 str(ERASE_CLIENTS)] + srv.flags(admin=True), timeout=EXPORT_TIMEOUT_S)
+
+
+def run_lifecycle(sb, tmp, R, raw, big, big_room, big_rows):
+    """The SPEC §14 measurements. `big` is a stopped server whose database holds `big_room` with `big_rows`
+    messages seeded by bare SQL (phase A's history database in the full run).
+
+    1. export_rows_per_s: REPEATS exports of big_room on `big` (ExportRoom + ExportPage to the end).
+    2. erase_ms_10k: on a NORMAL server of its own (fresh database), REPEATS times a fresh profile sends
+       ERASE_ROWS messages in a fresh room among ERASE_OTHERS of two other senders, then EraseProfile of it.
+       Also, after the exports, the same on `big` (erase_ms_10k_1m_db): the erasure merges the whole full-text
+       index, so its time follows the database, not the profile; its first erasure (kept out of the median) also
+       deletes the exports the repetitions left (EraseProfile drops the tenant's exports)."""
+    big.start()
+    try:
+        for rep in range(REPEATS):
+            wait_no_build()
+            log(f"lifecycle: export repetition {rep + 1}/{REPEATS} ({big_rows:,}-message room)")
+            rec(raw, "export_room", lifecycle_export(sb, big, big_room, big_rows))
+        wait_no_build()
+        log("lifecycle: first erasure in the big database (drops the exports, merges the full-text index)")
+        rec(raw, "erase_10k_1m_db_first", lifecycle_erase(sb, big, "erase-big-first"))
+        for rep in range(REPEATS):
+            wait_no_build()
+            log(f"lifecycle: erasure in the big database, repetition {rep + 1}/{REPEATS}")
+            rec(raw, "erase_10k_1m_db", lifecycle_erase(sb, big, f"erase-big-{rep}"))
+    finally:
+        big.stop()
+    srv = Server(tmp, "erase", "normal")
+    srv.start()
+    try:
+        lifecycle_erase(sb, srv, "erase-warmup", rows=500, others=500)  # warm-up
+        for rep in range(REPEATS):
+            wait_no_build()
+            log(f"lifecycle: erasure repetition {rep + 1}/{REPEATS}")
+            rec(raw, "erase_10k", lifecycle_erase(sb, srv, f"erase-{rep}"))
+    finally:
+        srv.stop()
+    R["export_room_messages"] = big_rows
+    summarize_lifecycle(R, raw)
+
+
+def run_lifecycle_only(sb, tmp, R, raw):
+    """BENCH_ONLY=lifecycle: a database with one room of SEED_ROWS messages seeded by bare SQL as phase A seeds
+    its big room (room made by the service, server stopped, `smrtbench seed`), then run_lifecycle."""
+    big = Server(tmp, "lifecycle", "normal")
+    big.start()
+    room = jrun([sb, "rooms", "--count", "1", "--clients", "1"] + big.flags())["first"]
+    big.stop()
+    log(f"seeding {SEED_ROWS:,} messages by bare SQL inserts")
+    s = jrun([sb, "seed", "--db", big.db, "--tenant", TENANT, "--room", room, "--sender", ACTOR, "--rows",
+              str(SEED_ROWS)], timeout=EXPORT_TIMEOUT_S)
+    R["seed_seconds"] = round(s["seconds"], 1)
+    log(f"seeded in {R['seed_seconds']} s")
+    run_lifecycle(sb, tmp, R, raw, big, room, SEED_ROWS)
+
+
 # ---------------------------------------------------------------- the run
 
 def main():
-    if ONLY not in ("", "deltas"):
-        sys.exit(f"BENCH_ONLY={ONLY!r}: only 'deltas' is known")
+    if ONLY not in ("", "deltas", "lifecycle"):
+        sys.exit(f"BENCH_ONLY={ONLY!r}: only 'deltas' and 'lifecycle' are known")
     log("building release binaries")
     sb = build()
     wait_no_build()
     tmp = tempfile.mkdtemp(prefix="smrtbench-", dir="/tmp")
     R = {}     # medians and raw inputs
     raw = {}   # every repetition
-    if ONLY == "deltas":
+    if ONLY:
         try:
-            run_deltas_only(sb, tmp, R, raw)
+            (run_deltas_only if ONLY == "deltas" else run_lifecycle_only)(sb, tmp, R, raw)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         R["repeats"] = REPEATS
         R["elapsed_s"] = round(time.time() - T_START, 1)
-        path = os.path.join(BENCH, "build", "results-deltas.json")
+        path = os.path.join(BENCH, "build", f"results-{ONLY}.json")
         with open(path, "w") as f:
             json.dump({"medians": R, "raw": raw}, f, indent=1, sort_keys=True)
             f.write("\n")
@@ -472,6 +555,9 @@ def run_all(sb, tmp, R, raw):
             if scraper:
                 scraper.join()
             met.stop()
+
+    # ---- phase F: data lifecycle (SPEC §14) — export of phase A's big room on its database, erasures
+    run_lifecycle(sb, tmp, R, raw, hist, room_big, SEED_ROWS)
     summarize(R, raw)
 
 
@@ -548,6 +634,8 @@ def summarize(R, raw):
     R["reader_pages_per_s"] = m("mixed_4_readers", "list_per_s")
     R["send_tput_with_readers_ratio"] = round(R["send_tput8_with_4_readers"] / R["send_tput8_without_readers"], 3)
     summarize_deltas(R, raw)
+    if "export_room" in raw:
+        summarize_lifecycle(R, raw)
 
 
 def summarize_deltas(R, raw):
@@ -573,6 +661,22 @@ def summarize_deltas(R, raw):
     R["delta_resume_list_ms"] = round(med([x["list_p50_ms"] for x in raw["delta_resume"]]), 1)
     R["delta_resume_deltas"] = RESUME_DELTAS
     R["delta_resume_list_page"] = RESUME_PAGE
+
+
+def summarize_lifecycle(R, raw):
+    """Data lifecycle (SPEC §14): medians over the repetitions."""
+    m = lambda key, field: round(med([x[field] for x in raw[key]]), 1)
+    R["export_rows_per_s"] = m("export_room", "messages_per_s")
+    R["export_seconds"] = round(med([x["seconds"] for x in raw["export_room"]]), 2)
+    R["export_call_ms"] = m("export_room", "export_call_ms")
+    R["export_pages_ms"] = m("export_room", "pages_ms")
+    last = raw["export_room"][-1]
+    R["export_lines"], R["export_bytes"], R["export_pages"] = last["lines"], last["bytes"], last["pages"]
+    R["erase_ms_10k"] = m("erase_10k", "erase_ms")
+    R["erase_send_seconds"] = round(med([x["send_seconds"] for x in raw["erase_10k"]]), 2)
+    R["erase_ms_10k_1m_db"] = m("erase_10k_1m_db", "erase_ms")
+    R["erase_ms_10k_1m_db_first"] = raw["erase_10k_1m_db_first"][-1]["erase_ms"]
+    R["erase_messages"], R["erase_others"] = ERASE_ROWS, ERASE_OTHERS
 
 
 # ---------------------------------------------------------------- BENCHMARKS.md
@@ -659,6 +763,8 @@ def write_markdown(R):
     L.append("")
     if "delta_tput64" in R:
         L.extend(delta_section(R, met, f1))
+    if "export_rows_per_s" in R:
+        L.extend(lifecycle_section(R, met, f1))
     L.append("## Every measurement (medians)\n")
     L.append("### SendMessage throughput (msgs/s) and latency by concurrency\n")
     L.append("| clients | NORMAL msgs/s | NORMAL p50 / p99 µs | FULL msgs/s | FULL p50 / p99 µs | server CPU µs/msg (NORMAL) |")
@@ -734,11 +840,12 @@ def write_markdown(R):
     L.append("- Service: `smrt-chatd serve --durability normal|full --no-rate-limits --no-jobs`, calls by "
              "`clients/c/build/bin/smrtchat-bench --op ping|send` (ping = authenticated GetRoom) and by "
              "`smrtbench fanout-svc | list | mixed | rooms | idle-subs | delta-tput | delta-fanout | delta-seed | "
-             "delta-resume` (libsmrtchat).")
+             "delta-resume | export | erase` (libsmrtchat).")
     L.append("- Interleaving: within every repetition each service measurement runs next to its baseline; "
              "NORMAL phase (items 1–4, 6, and the streamed replies: `delta_tput64` right after SendMessage at "
              "64 clients, the delta delivery right after the fan-out at 10 subscribers, then the resume), "
-             "FULL phase (item 3 FULL), history phase (item 5).")
+             "FULL phase (item 3 FULL), history phase (item 5), metrics phase, then the data-lifecycle phase (exports "
+             "on the history database, erasures there and on a server of their own; no baseline to interleave).")
     L.append("- Server commands used:\n")
     L.append("```")
     for c in dict.fromkeys(COMMANDS):
@@ -805,6 +912,49 @@ def delta_section(R, met, f1):
              f"included, every delta checked; median of {RESUME_READS} reads per repetition. Paging "
              f"`ListReplyDeltas` directly from 0 to the end with pages of {R['delta_resume_list_page']} (the "
              f"server's maximum) takes {R['delta_resume_list_ms']} ms.")
+    L.append("")
+    return L
+
+
+def lifecycle_section(R, met, f1):
+    """BENCHMARKS.md: the data-lifecycle figures (SPEC §14), their targets and how they are measured."""
+    n = R["export_room_messages"]
+    rows = [
+        ("`export_rows_per_s`", f"messages exported per second, {n:,}-message room (ExportRoom + every ExportPage)",
+         f1(R["export_rows_per_s"]), "≥ 100,000", R["export_rows_per_s"] >= 100000),
+        ("`erase_ms_10k`", f"EraseProfile of a profile with {R['erase_messages']:,} messages (own database)",
+         f"{f1(R['erase_ms_10k'])} ms", "≤ 2,000 ms", R["erase_ms_10k"] <= 2000),
+        ("`erase_ms_10k_1m_db`", f"the same in the database that holds the {n:,}-message room",
+         f"{f1(R['erase_ms_10k_1m_db'])} ms", "(≤ 2,000 ms)", R["erase_ms_10k_1m_db"] <= 2000),
+    ]
+    L = ["## Data lifecycle (SPEC §14)\n",
+         f"{sum(1 for r in rows[:2] if r[4])} of 2 targets met in this run (medians of {R['repeats']} "
+         "repetitions; the third row is the second's figure in a big database, for information).\n",
+         "| key | measurement | value | target | |", "|---|---|---|---|---|"]
+    for key, what, value, target, ok in rows:
+        L.append(f"| {key} | {what} | {value} | {target} | {met(ok)} |")
+    L.append("")
+    L.append(f"- `export_rows_per_s`: `smrtbench export` on the server of the database that phase A seeded "
+             f"({n:,} messages of a few words each in one room, bare SQL inserts before the server started; "
+             f"`BENCH_ONLY=lifecycle` seeds one the same way): the clock covers one `ExportRoom(room_id)` (the "
+             f"snapshot taken and stored as NDJSON chunks in one write transaction) and every `ExportPage` from the "
+             f"first cursor until `has_more` is false, the lines counted; rate = message lines / that time. One "
+             f"export per repetition, {R['export_lines']:,} lines, {R['export_bytes']:,} bytes in {R['export_pages']} "
+             f"pages; median {R['export_seconds']} s, of which ExportRoom {f1(R['export_call_ms'])} ms and the pages "
+             f"{f1(R['export_pages_ms'])} ms. The client waits for the reply without resending the request.")
+    L.append(f"- `erase_ms_10k`: `smrtbench erase` on a NORMAL server of its own: per repetition a new private "
+             f"room of `alice` with the profile to erase and a third profile added, {ERASE_CLIENTS} threads sending "
+             f"{R['erase_messages']:,} messages as that profile interleaved with {R['erase_others']:,} of the two "
+             f"others (SendMessage, so events and search entries exist as in use; untimed, median "
+             f"{R['erase_send_seconds']} s), then one `EraseProfile(profile_id)`, timed from the call to its reply; "
+             f"`messages_erased` and `rooms` checked. A fresh profile each repetition (the database grows by "
+             f"{R['erase_messages'] + R['erase_others']:,} messages per repetition).")
+    L.append(f"- `erase_ms_10k_1m_db`: the same measurement on the export server's database after the exports "
+             f"(it holds the {n:,}-message room too). EraseProfile ends with an FTS5 `optimize`, which rewrites the "
+             f"whole full-text index, so this time grows with the database rather than with the profile. Its first "
+             f"erasure there, not in the median, took {f1(R['erase_ms_10k_1m_db_first'])} ms: it also deleted the "
+             f"exports the repetitions had stored (EraseProfile drops the tenant's exports; with `secure_delete` "
+             f"their pages are overwritten).")
     L.append("")
     return L
 

@@ -26,6 +26,12 @@
  *   delta-resume --events U --room ID --message ID --deltas N --calls K [--limit 2000] (+ service flags)
  *                K times: the C reply reader opened at index 0 and read to its end; K times: ListReplyDeltas
  *                paged (--limit per page) from 0 to the end
+ * Data lifecycle (SPEC §14; the key needs the admin scope, and chat for erase's sends):
+ *   export       --room ID                              (+ service flags) ExportRoom, then ExportPage to the
+ *                end, timed together; counts lines, message lines and bytes; messages_per_s
+ *   erase        --sender P --rows N --count M --clients T   (+ service flags) a new private room of --actor
+ *                with P and "bench-other"; T threads send N messages as P interleaved with M as --actor /
+ *                bench-other (untimed), then one EraseProfile(P), timed (erase_ms)
  * Service flags: --rpc U --key-id K --secret S --tenant T --actor A */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -1081,6 +1087,189 @@ static int mode_delta_resume(const args_t *a) {
   return 0;
 }
 
+/* ---------- data lifecycle (SPEC §14; the key needs the admin scope, and chat for the sends) ---------- */
+
+/* A client for calls that may run long (ExportRoom over a million messages, EraseProfile): the reply is
+ * awaited up to 15 minutes and the REQ socket never resends the request meanwhile (a resend would queue a
+ * second export or erasure behind the first). */
+static smrtchat_client *svc_client_long(const args_t *a) {
+  smrtchat_options o = {0};
+  o.rpc_endpoints = a->rpc;
+  o.key_id = a->key_id;
+  o.secret_hex = a->secret;
+  o.tenant_id = a->tenant;
+  o.actor_profile_id = a->actor;
+  o.recv_timeout_ms = 900000;
+  o.resend_ivl_ms = 900000;
+  smrtchat_status st = SMRTCHAT_STATUS_INIT;
+  smrtchat_client *c = smrtchat_client_new(&o, &st);
+  if (!c) die(st.message ? st.message : "connect");
+  return c;
+}
+static void call_or_die(smrtchat_client *c, const smrtchat_call_opts *o, const char *method, const ProtobufCMessage *req,
+                        ProtobufCMessage **out) {
+  smrtchat_status st = SMRTCHAT_STATUS_INIT;
+  int code = smrtchat_call_ex(c, o, method, req, NULL, out, &st);
+  if (code != SMRTCHAT_OK) {
+    fprintf(stderr, "smrtbench: %s: %s %s %s\n", method, smrtchat_code_name(code), st.reason ? st.reason : "",
+            st.message ? st.message : "");
+    exit(1);
+  }
+  smrtchat_status_clear(&st);
+}
+
+/* export: ExportRoom(--room), then ExportPage from the first cursor until has_more is false; the clock
+ * covers both. Counts the NDJSON lines, the message lines ({"type":"message",…}) and the bytes. */
+static int mode_export(const args_t *a) {
+  if (!a->room) die("export needs --room");
+  smrtchat_client *c = svc_client_long(a);
+  int64_t t0 = mono_ns();
+  Smrt__Chat__V1__ExportRoomRequest er = SMRT__CHAT__V1__EXPORT_ROOM_REQUEST__INIT;
+  er.room_id = (char *)a->room;
+  ProtobufCMessage *out = NULL;
+  call_or_die(c, NULL, "ExportRoom", &er.base, &out);
+  int64_t t1 = mono_ns();
+  char *export_id = strdup(((Smrt__Chat__V1__ExportRoomResponse *)out)->export_id);
+  protobuf_c_message_free_unpacked(out, NULL);
+  char *cursor = strdup("");
+  long pages = 0, lines = 0, messages = 0, max_page = 0;
+  long long bytes = 0;
+  static const char MSG[] = "{\"type\":\"message\"";
+  for (;;) {
+    Smrt__Chat__V1__ExportPageRequest pr = SMRT__CHAT__V1__EXPORT_PAGE_REQUEST__INIT;
+    pr.export_id = export_id;
+    pr.cursor = cursor;
+    out = NULL;
+    call_or_die(c, NULL, "ExportPage", &pr.base, &out);
+    Smrt__Chat__V1__ExportPageResponse *p = (Smrt__Chat__V1__ExportPageResponse *)out;
+    size_t len = strlen(p->data);
+    pages++;
+    bytes += (long long)len;
+    if ((long)len > max_page) max_page = (long)len;
+    for (const char *s = p->data, *end = p->data + len; s < end;) {
+      const char *nl = memchr(s, '\n', (size_t)(end - s));
+      if (!nl) die("export: a page ends inside a line");
+      lines++;
+      if ((size_t)(nl - s) >= sizeof MSG - 1 && !memcmp(s, MSG, sizeof MSG - 1)) messages++;
+      s = nl + 1;
+    }
+    int more = p->has_more;
+    free(cursor);
+    cursor = strdup(p->next_cursor);
+    protobuf_c_message_free_unpacked(out, NULL);
+    if (!more) break;
+  }
+  int64_t t2 = mono_ns();
+  double secs = (double)(t2 - t0) / 1e9;
+  printf("{\"op\":\"export\",\"messages\":%ld,\"lines\":%ld,\"bytes\":%lld,\"pages\":%ld,\"max_page_bytes\":%ld,"
+         "\"export_call_ms\":%.1f,\"pages_ms\":%.1f,\"seconds\":%.3f,\"messages_per_s\":%.1f}\n",
+         messages, lines, bytes, pages, max_page, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6, secs,
+         (double)messages / secs);
+  free(cursor);
+  free(export_id);
+  smrtchat_client_free(c);
+  return 0;
+}
+
+/* erase: a new private room of --actor with --sender (the profile to erase) and "bench-other" added;
+ * --clients threads send --rows messages as --sender and --count as --actor / bench-other, interleaved
+ * (untimed); then one EraseProfile(--sender), timed. Checks messages_erased = --rows and rooms = 1. */
+typedef struct {
+  const args_t *a;
+  const char *room;
+  int index, mine, others;
+  long errors;
+} erase_w;
+static void *erase_send_run(void *arg) {
+  erase_w *w = arg;
+  const args_t *a = w->a;
+  smrtchat_client *c = svc_client(a);
+  smrtchat_status st = SMRTCHAT_STATUS_INIT;
+  static const char *words[] = {"deploy", "the", "build", "is", "green", "again", "lunch", "review", "ticket",
+                                "merge", "on", "friday", "please", "check", "logs", "agent", "answer", "coffee"};
+  uint64_t x = 88172645463325252ULL ^ ((uint64_t)w->index << 32);
+  char content[256];
+  for (int i = 0, m = 0, o = 0; m < w->mine || o < w->others; i++) {
+    int as_me = (m < w->mine) && (o >= w->others || (i & 1) == 0);
+    smrtchat_call_opts opts = {0};
+    opts.actor_profile_id = as_me ? a->sender : ((o & 1) ? "bench-other" : a->actor);
+    int len = snprintf(content, sizeof content, "%s %d/%d:", as_me ? "personal" : "other", w->index, as_me ? m : o);
+    int nw = 4 + (int)(x % 12);
+    for (int k = 0; k < nw; k++) {
+      x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+      len += snprintf(content + len, sizeof content - (size_t)len, " %s", words[x % 18]);
+    }
+    Smrt__Chat__V1__SendMessageRequest req = SMRT__CHAT__V1__SEND_MESSAGE_REQUEST__INIT;
+    req.room_id = (char *)w->room;
+    req.content = content;
+    if (smrtchat_call_ex(c, &opts, "SendMessage", &req.base, NULL, NULL, &st) != SMRTCHAT_OK) {
+      if (!w->errors) fprintf(stderr, "smrtbench: erase: SendMessage: %s %s\n", st.reason ? st.reason : "", st.message ? st.message : "");
+      w->errors++;
+    }
+    if (as_me) m++; else o++;
+  }
+  smrtchat_status_clear(&st);
+  smrtchat_client_free(c);
+  return NULL;
+}
+static int mode_erase(const args_t *a) {
+  if (!a->sender || !strcmp(a->sender, a->actor)) die("erase needs --sender, a profile other than --actor");
+  smrtchat_client *c = svc_client_long(a);
+  char room[128];
+  Smrt__Chat__V1__CreateRoomRequest cr = SMRT__CHAT__V1__CREATE_ROOM_REQUEST__INIT;
+  cr.name = "erase";
+  cr.room_type = SMRT__CHAT__V1__ROOM_TYPE__ROOM_TYPE_PRIVATE;
+  ProtobufCMessage *out = NULL;
+  call_or_die(c, NULL, "CreateRoom", &cr.base, &out);
+  snprintf(room, sizeof room, "%s", ((Smrt__Chat__V1__CreateRoomResponse *)out)->room->id);
+  protobuf_c_message_free_unpacked(out, NULL);
+  const char *members[] = {a->sender, "bench-other"};
+  for (int i = 0; i < 2; i++) {
+    Smrt__Chat__V1__AddParticipantRequest ap = SMRT__CHAT__V1__ADD_PARTICIPANT_REQUEST__INIT;
+    ap.room_id = room;
+    ap.profile_id = (char *)members[i];
+    out = NULL;
+    call_or_die(c, NULL, "AddParticipant", &ap.base, &out);
+    protobuf_c_message_free_unpacked(out, NULL);
+  }
+  int n = a->clients > 0 ? a->clients : 1;
+  erase_w *ws = calloc((size_t)n, sizeof *ws);
+  pthread_t *th = calloc((size_t)n, sizeof *th);
+  int64_t t0 = mono_ns();
+  for (int i = 0; i < n; i++) {
+    ws[i] = (erase_w){a, room, i, a->rows / n + (i < a->rows % n), a->count / n + (i < a->count % n), 0};
+    pthread_create(&th[i], NULL, erase_send_run, &ws[i]);
+  }
+  long errors = 0;
+  for (int i = 0; i < n; i++) {
+    pthread_join(th[i], NULL);
+    errors += ws[i].errors;
+  }
+  double seed_s = (double)(mono_ns() - t0) / 1e9;
+  if (errors) {
+    fprintf(stderr, "smrtbench: erase: %ld sends failed\n", errors);
+    return 1;
+  }
+  Smrt__Chat__V1__EraseProfileRequest ep = SMRT__CHAT__V1__ERASE_PROFILE_REQUEST__INIT;
+  ep.profile_id = (char *)a->sender;
+  out = NULL;
+  int64_t e0 = mono_ns();
+  call_or_die(c, NULL, "EraseProfile", &ep.base, &out);
+  int64_t el = mono_ns() - e0;
+  Smrt__Chat__V1__EraseProfileResponse *r = (Smrt__Chat__V1__EraseProfileResponse *)out;
+  if (r->messages_erased != a->rows || r->rooms != 1) {
+    fprintf(stderr, "smrtbench: erase: messages_erased %lld, rooms %d; expected %d and 1\n",
+            (long long)r->messages_erased, r->rooms, a->rows);
+    return 1;
+  }
+  printf("{\"op\":\"erase\",\"room\":\"%s\",\"profile\":\"%s\",\"messages_erased\":%lld,\"rooms\":%d,\"others\":%d,"
+         "\"send_seconds\":%.2f,\"erase_ms\":%.1f}\n", room, a->sender, (long long)r->messages_erased, r->rooms,
+         a->count, seed_s, (double)el / 1e6);
+  protobuf_c_message_free_unpacked(out, NULL);
+  smrtchat_client_free(c);
+  return 0;
+}
+
 /* Opens --subs idle SUB sockets on --events, prints "ready", and sleeps --seconds. */
 static int mode_idle_subs(const args_t *a) {
   char prefix[256];
@@ -1114,6 +1303,8 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "delta-fanout")) return mode_delta_fanout(&a);
   if (!strcmp(m, "delta-seed")) return mode_delta_seed(&a);
   if (!strcmp(m, "delta-resume")) return mode_delta_resume(&a);
+  if (!strcmp(m, "export")) return mode_export(&a);
+  if (!strcmp(m, "erase")) return mode_erase(&a);
   die("unknown mode");
   return 2;
 }
