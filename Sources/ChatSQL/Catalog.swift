@@ -420,7 +420,7 @@ package enum Catalog {
         """)
     static let exportParticipants = S("""
         SELECT \(Rows.participantColumns) FROM participants WHERE tenant_id = ?1 AND \(inRoom)
-          AND (?3:text IS NULL OR profile_id = ?3:text) AND (room_id > ?4 OR (room_id = ?4 AND profile_id > ?5))
+          AND (?3:text IS NULL OR profile_id = ?3:text) AND (room_id, profile_id) > (?4, ?5)
         ORDER BY room_id, profile_id LIMIT ?6
         """)
     static let exportThreads = S("""
@@ -429,7 +429,7 @@ package enum Catalog {
         """)
     static let exportMessages = S("""
         SELECT \(Rows.messageColumns) FROM messages WHERE \(messagesInScope)
-          AND (room_id > ?4 OR (room_id = ?4 AND room_seq > ?5)) ORDER BY room_id, room_seq LIMIT ?6
+          AND (room_id, room_seq) > (?4, ?5) ORDER BY room_id, room_seq LIMIT ?6
         """)
     static let exportVersions = withIds("""
         SELECT message_id, version, content, edited_at FROM message_versions WHERE tenant_id = ?1 AND {ids}
@@ -449,7 +449,7 @@ package enum Catalog {
           JOIN messages cm ON cm.tenant_id = c.tenant_id AND cm.id = c.call_message_id
           LEFT JOIN messages rm ON rm.tenant_id = c.tenant_id AND rm.id = c.result_message_id
         WHERE c.tenant_id = ?1 AND c.session_id IN (\(sessionsInScope))
-          AND (c.session_id > ?4 OR (c.session_id = ?4 AND c.call_id > ?5)) ORDER BY c.session_id, c.call_id LIMIT ?6
+          AND (c.session_id, c.call_id) > (?4, ?5) ORDER BY c.session_id, c.call_id LIMIT ?6
         """)
     static let exportTurnStates = S("""
         SELECT \(Rows.turnStateColumns) FROM turn_states WHERE tenant_id = ?1
