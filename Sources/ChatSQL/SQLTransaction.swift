@@ -654,7 +654,11 @@ package final class SQLTransaction: ChatTransaction {
         for statement in Catalog.eraseProfileRows { try run(statement, [tenantId, profileId]) }
         try run(Catalog.deleteTenantExports, [tenantId])
         // FTS5 keeps a deleted word in its old segments until they merge; PostgreSQL's index is the row's tsvector.
-        if connection.dialect == .sqlite { try connection.execute(raw: "INSERT INTO messages_fts(messages_fts) VALUES ('optimize')") }
+        // The pages it freed (zeroed by secure_delete) go back to the file system.
+        if connection.dialect == .sqlite {
+            try connection.execute(raw: "INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
+            try connection.execute(raw: "PRAGMA incremental_vacuum")
+        }
     }
 
     package func purgeMessages(tenantId: String, roomId: String, ids: [String], purgedBefore: Int64) throws -> Int {
