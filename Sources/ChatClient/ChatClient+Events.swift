@@ -30,6 +30,37 @@ extension ChatClient {
     }
 }
 
+extension ChatClient {
+    /// A SUB socket on every configured PUB endpoint, subscribed to `topics`, whose receives time out after 100 ms
+    /// (so followers notice cancellation and quiet feeds).
+    func subscriber(to topics: [String]) throws -> NanoSocket {
+        let socket = try NanoSocket(.sub)
+        do {
+            try socket.setReceiveBufferSize(4 << 20)
+            try socket.setReceiveMaxSize(configuration.maxReceiveBytes)
+            try socket.setReceiveTimeout(milliseconds: 100)
+            for topic in topics { try socket.subscribe(Array(topic.utf8)) }
+            for endpoint in configuration.eventsEndpoints { _ = try socket.connect(endpoint) }
+        } catch {
+            socket.close()
+            throw error
+        }
+        return socket
+    }
+}
+
+extension NanoSocket {
+    /// The next live message, or nil after the receive timeout.
+    func receiveLive() throws -> [UInt8]? {
+        let result: Result<[UInt8], NanomsgError> = Result { () throws(NanomsgError) in try receive() }
+        switch result {
+        case .success(let bytes): return bytes
+        case .failure(let error) where error.isTimeout: return nil
+        case .failure(let error): throw error
+        }
+    }
+}
+
 /// The thread behind an event subscription.
 final class EventFollower: @unchecked Sendable {
     // @unchecked Sendable: all mutable state is confined to the follower thread; `cancelled` is atomic.
@@ -79,17 +110,12 @@ final class EventFollower: @unchecked Sendable {
 
     private func run() {
         do {
-            let socket = try NanoSocket(.sub)
+            let socket = try client.subscriber(to: [topic])
             defer { socket.close() }
-            try socket.setReceiveBufferSize(4 << 20)
-            try socket.setReceiveMaxSize(client.configuration.maxReceiveBytes)
-            try socket.setReceiveTimeout(milliseconds: 100)
-            try socket.subscribe(Array(topic.utf8))
-            for endpoint in client.configuration.eventsEndpoints { _ = try socket.connect(endpoint) }
             try catchUp()
             var quietSince = Date()
             while !cancelled.load(ordering: .relaxed) {
-                guard let bytes = try receive(socket) else {
+                guard let bytes = try socket.receiveLive() else {
                     if Date().timeIntervalSince(quietSince) * 1000 >= Double(idleCatchUpMs) {
                         try catchUp()
                         quietSince = Date()
@@ -107,15 +133,6 @@ final class EventFollower: @unchecked Sendable {
         }
     }
 
-    /// The next live message, or nil after the receive timeout.
-    private func receive(_ socket: NanoSocket) throws -> [UInt8]? {
-        let result: Result<[UInt8], NanomsgError> = Result { () throws(NanomsgError) in try socket.receive() }
-        switch result {
-        case .success(let bytes): return bytes
-        case .failure(let error) where error.isTimeout: return nil
-        case .failure(let error): throw error
-        }
-    }
 
     /// Delivers a live event in its room's order (duplicates dropped by per-room seq), or catches up when it
     /// reveals a gap.

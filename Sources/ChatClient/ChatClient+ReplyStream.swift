@@ -72,18 +72,12 @@ final class ReplyFollower: @unchecked Sendable {
 
     private func run() {
         do {
-            let socket = try NanoSocket(.sub)
+            let socket = try client.subscriber(to: [streamTopic, roomTopic])
             defer { socket.close() }
-            try socket.setReceiveBufferSize(4 << 20)
-            try socket.setReceiveMaxSize(client.configuration.maxReceiveBytes)
-            try socket.setReceiveTimeout(milliseconds: 100)
-            try socket.subscribe(Array(streamTopic.utf8))
-            try socket.subscribe(Array(roomTopic.utf8))
-            for endpoint in client.configuration.eventsEndpoints { _ = try socket.connect(endpoint) }
             if try catchUp() { return finish(nil) }
             var quietSince = Date()
             while !cancelled.load(ordering: .relaxed) {
-                guard let bytes = try receive(socket) else {
+                guard let bytes = try socket.receiveLive() else {
                     if Date().timeIntervalSince(quietSince) * 1000 >= Double(idleCatchUpMs) {
                         if try catchUp() { return finish(nil) }
                         quietSince = Date()
@@ -111,16 +105,6 @@ final class ReplyFollower: @unchecked Sendable {
             finish(nil)
         } catch {
             finish(error)
-        }
-    }
-
-    /// The next live message, or nil after the receive timeout.
-    private func receive(_ socket: NanoSocket) throws -> [UInt8]? {
-        let result: Result<[UInt8], NanomsgError> = Result { () throws(NanomsgError) in try socket.receive() }
-        switch result {
-        case .success(let bytes): return bytes
-        case .failure(let error) where error.isTimeout: return nil
-        case .failure(let error): throw error
         }
     }
 

@@ -75,17 +75,9 @@ extension ChatDomain {
         try tx.appendExportChunk(exportId: record.exportId, index: chunks, data: chunk)
         chunks += 1
         try tx.finishExport(exportId: record.exportId, chunks: chunks, bytes: bytes)
-        var detail = JSONText(capacity: 96)
-        detail.beginObject()
-        detail.key("scope")
-        detail.string(scope.rawValue)
-        detail.key("lines")
-        detail.int(Int64(lines))
-        detail.key("bytes")
-        detail.int(Int64(bytes))
-        detail.endObject()
         try tx.appendAudit(AuditEntry(at: now, actor: actor.auditName, action: .exportCreate, tenantId: actor.tenantId,
-                                      subject: subject, detail: detail.text))
+                                      subject: subject,
+                                      detail: AuditEntry.detail(["scope": scope.rawValue, "lines": lines, "bytes": bytes])))
         return ExportStarted(exportId: record.exportId, expiresAt: record.expiresAt, lines: lines, bytes: bytes)
     }
 

@@ -19,13 +19,9 @@ extension ChatDomain {
         }
         let now = clock()
         try tx.setRetentionDays(tenantId: actor.tenantId, roomId: roomId, days: days, at: now)
-        var detail = JSONText(capacity: 64)
-        detail.beginObject()
-        detail.key("message_retention_days")
-        if let days { detail.int(days) } else { detail.null() }
-        detail.endObject()
         try tx.appendAudit(AuditEntry(at: now, actor: actor.auditName, action: .retentionSet, tenantId: actor.tenantId,
-                                      subject: roomId ?? "tenant", detail: detail.text))
+                                      subject: roomId ?? "tenant",
+                                      detail: AuditEntry.detail(["message_retention_days": days])))
         return try effectiveRetention(tx, tenantId: actor.tenantId, roomId: roomId)
     }
 
@@ -123,14 +119,8 @@ extension ChatService {
             let replays = try tx.purgeReplayEntries(createdBefore: replayCutoff)
             _ = try tx.dropExpiredExports(now: domain.clock())
             if purged.messages > 0 {
-                var detail = JSONText(capacity: 64)
-                detail.beginObject()
-                detail.key("messages")
-                detail.int(Int64(purged.messages))
-                detail.key("rooms")
-                detail.int(Int64(purged.rooms))
-                detail.endObject()
-                try tx.appendAudit(AuditEntry(at: domain.clock(), actor: "job", action: .messagesPurge, detail: detail.text))
+                try tx.appendAudit(AuditEntry(at: domain.clock(), actor: "job", action: .messagesPurge,
+                                              detail: AuditEntry.detail(["messages": purged.messages, "rooms": purged.rooms])))
             }
             return (events, replays)
         }
@@ -187,17 +177,10 @@ extension ChatDomain {
         report.messagesErased = messages.count
         report.rooms = perRoom.count
         report.sessionsErased = sessions.count
-        var detail = JSONText(capacity: 96)
-        detail.beginObject()
-        detail.key("messages")
-        detail.int(Int64(report.messagesErased))
-        detail.key("rooms")
-        detail.int(Int64(report.rooms))
-        detail.key("sessions")
-        detail.int(Int64(report.sessionsErased))
-        detail.endObject()
         try tx.appendAudit(AuditEntry(at: now, actor: actor.auditName, action: .profileErase, tenantId: tenant,
-                                      subject: profileId, detail: detail.text))
+                                      subject: profileId,
+                                      detail: AuditEntry.detail(["messages": report.messagesErased, "rooms": report.rooms,
+                                                                 "sessions": report.sessionsErased])))
         return report
     }
 }

@@ -426,15 +426,9 @@ extension ChatDomain {
         }
         // Audited: every call, and a server job run that expired something.
         if !serverJob || count > 0 {
-            var detail = JSONText(capacity: 64)
-            detail.beginObject()
-            detail.key("expired")
-            detail.int(Int64(count))
-            detail.key("older_than_seconds")
-            detail.int(olderThanSeconds)
-            detail.endObject()
             try tx.appendAudit(AuditEntry(at: now, actor: serverJob ? "job" : actor.auditName, action: .sessionsExpire,
-                                          tenantId: actor.tenantId, subject: agentId, detail: detail.text))
+                                          tenantId: actor.tenantId, subject: agentId,
+                                          detail: AuditEntry.detail(["expired": count, "older_than_seconds": olderThanSeconds])))
         }
         return count
     }

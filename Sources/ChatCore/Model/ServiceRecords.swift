@@ -86,6 +86,23 @@ public struct AuditEntry: Sendable, Equatable {
     /// A compact JSON object with the particulars (counts, reasons).
     public var detail: String
 
+    /// A detail object of counts and names (`nil`: JSON null), keys in the order given.
+    public static func detail(_ members: KeyValuePairs<String, (any Sendable)?>) -> String {
+        var text = JSONText(capacity: 96)
+        text.beginObject()
+        for (key, value) in members {
+            text.key(key)
+            switch value {
+            case let n as Int: text.int(Int64(n))
+            case let n as Int64: text.int(n)
+            case let s as String: text.string(s)
+            default: text.null()
+            }
+        }
+        text.endObject()
+        return text.text
+    }
+
     public init(id: Int64 = 0, at: Int64, actor: String, action: Action, tenantId: String? = nil, subject: String? = nil,
                 outcome: Outcome = .ok, detail: String = "{}") {
         self.id = id
