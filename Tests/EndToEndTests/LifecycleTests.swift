@@ -505,7 +505,7 @@ private func answers(_ c: ChatClient) async throws -> [String] {
 
 /// Every text-like column of every table in `url`'s public schema that holds `marker`, as "table.column".
 private func postgresTextHits(_ url: String, marker: String) throws -> [String] {
-    let columns = try psqlRows(url, """
+    let columns = try ServerProcess.psql(url, """
         SELECT table_name || '.' || column_name || '.' || data_type FROM information_schema.columns
         WHERE table_schema = 'public' AND data_type IN ('text', 'character varying', 'jsonb', 'json', 'bytea', 'tsvector')
         """)
@@ -517,22 +517,10 @@ private func postgresTextHits(_ url: String, marker: String) throws -> [String] 
         let condition = parts[2] == "bytea"
             ? "position(convert_to('\(marker)', 'UTF8') in \(name)) > 0"
             : "\(name)::text LIKE '%\(marker)%' OR \(name)::text LIKE '%\(marker.lowercased())%'"
-        let count = try psqlRows(url, "SELECT count(*) FROM \(table) WHERE \(condition)")
+        let count = try ServerProcess.psql(url, "SELECT count(*) FROM \(table) WHERE \(condition)")
         if count.first != "0" { hits.append("\(parts[0]).\(parts[1])") }
     }
     return hits
 }
 
-private func psqlRows(_ url: String, _ sql: String) throws -> [String] {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["psql", url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else { throw ServerError("psql \(sql) exited \(p.terminationStatus)") }
-    return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
-}
 

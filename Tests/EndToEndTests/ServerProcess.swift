@@ -185,14 +185,19 @@ final class ServerProcess: @unchecked Sendable {
         try? psql(admin, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
     }
 
-    static func psql(_ url: String, _ sql: String) throws {
+    /// Runs `sql` with psql; returns its output rows (unaligned, tuples only).
+    @discardableResult
+    static func psql(_ url: String, _ sql: String) throws -> [String] {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["psql", url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql]
-        p.standardOutput = FileHandle.nullDevice
+        let pipe = Pipe()
+        p.standardOutput = pipe
         try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else { throw ServerError("psql \(sql) exited \(p.terminationStatus)") }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 
     /// Creates a key with `smrt-chatd keys create --json`.

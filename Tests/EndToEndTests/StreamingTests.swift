@@ -157,6 +157,12 @@ struct StreamingTests {
         // Resume from any index; finishing again: same status no-op, other status refused; appends refused.
         let tail = try await s.agent.listReplyDeltas(.with { $0.messageID = begun.id; $0.fromIndex = 37 })
         #expect(tail.deltas.map(\.index) == [37, 38, 39] && !tail.hasMore_p && tail.streamState == .completed)
+        // An events key reads any room's deltas (an indexer), as members and agent keys do.
+        let indexer = try server.client(actor: "indexer", scopes: ["events"])
+        defer { indexer.close() }
+        let indexed = try await indexer.listReplyDeltas(.with { $0.messageID = begun.id; $0.fromIndex = 38 })
+        #expect(indexed.deltas.map(\.index) == [38, 39])
+        await expectRPC("VALIDATION") { _ = try await indexer.listReplyDeltas(.with { $0.messageID = begun.id; $0.limit = 2001 }) }
         let paged = try await s.alice.listReplyDeltas(.with { $0.messageID = begun.id; $0.fromIndex = 0; $0.limit = 10 })
         #expect(paged.deltas.count == 10 && paged.hasMore_p && paged.deltaCount == 40)
         #expect(try await s.finish(begun).streamState == .completed)
@@ -329,11 +335,17 @@ struct StreamingTests {
         let config = try jobConfig([
             "stream_job_interval = 1", "stream_idle_seconds = 1", "approval_ttl_seconds = 2",
             "delta_retention_seconds = 1", "retention_interval = 0", "session_expiry_interval = 0",
+            "export_ttl_seconds = 1",
         ])
         defer { try? FileManager.default.removeItem(atPath: config) }
         let server = try ServerProcess(.ipc, arguments: ["--no-rate-limits", "--config", config])
         let s = try await AgentSetup(server, allowed: ["fs.*"], approval: ["fs.*"])
         defer { s.close() }
+        // export_ttl_seconds (SPEC §14): an export is readable until it expires, then NOT_FOUND.
+        let admin = try server.client(actor: "ops", scopes: ["admin"])
+        defer { admin.close() }
+        let export = try await admin.exportRoom(.with { $0.roomID = s.session.roomID })
+        _ = try await admin.exportPage(.with { $0.exportID = export.exportID })
         let idle = try await s.begin()
         try await s.append(idle, 0, "half an ans")
         let stopped = try await s.begin()
@@ -350,6 +362,7 @@ struct StreamingTests {
             try await Task.sleep(for: .milliseconds(200))
         }
         #expect(state.0 == .interrupted && state.1 == .stopped && state.2)
+        await expectRPC("NOT_FOUND") { _ = try await admin.exportPage(.with { $0.exportID = export.exportID }) }
         #expect(try await s.alice.getMessage(.with { $0.messageID = idle.id }).message.content == "half an ans")
         await expectRPC("TOOL_CALL_EXPIRED") { _ = try await s.decide("late", approve: true) }
         await expectRPC("TOOL_CALL_NOT_APPROVED") { _ = try await s.claim("late") }
