@@ -1,15 +1,23 @@
 #!/usr/bin/env python3
-"""SmrtChat benchmark driver (issue 5): `make bench`.
+"""SmrtChat benchmark driver (issues 5 and 12): `make bench`.
 
 Builds release binaries, then measures the service against raw baselines in ONE run, each
 service/baseline pair interleaved and repeated REPEATS times; reports medians. Writes
 bench/results.json and regenerates BENCHMARKS.md at the repository root. Standard library only.
 
-Environment: BENCH_REPEATS (default 5), BENCH_SEED_ROWS (default 1000000), BENCH_SKIP_BUILD=1,
+Environment: BENCH_REPEATS (default 5), BENCH_SEED_ROWS (default 1000000), BENCH_SKIP_BUILD=1 (no swift build
+and no `make -C clients/c`; smrtbench.c is still compiled), BENCH_SERVER (the smrt-chatd binary to measure,
+default .build/release/smrt-chatd), BENCH_WAL_SECONDS (the WAL soak's length, default 300; 60 with
+BENCH_ONLY=fastpath),
 BENCH_ONLY=deltas (only the streamed-reply measurements and their baselines, on a NORMAL server of their
 own; prints the figures and writes bench/build/results-deltas.json, leaving results.json and BENCHMARKS.md
 alone), BENCH_ONLY=lifecycle (only the export and erasure measurements of SPEC §14, on servers of their own;
-writes bench/build/results-lifecycle.json, same rules).
+writes bench/build/results-lifecycle.json, same rules), BENCH_ONLY=fastpath (only the issue-12 targets and
+their baselines: the history database of phase A without its small room, the NORMAL phase reduced to ping,
+SendMessage at 1 and 64 clients and fan-out at 100 subscribers with their echo / single-row commit / echo64 /
+batch100 / bare PUB/SUB baselines, the history phase reduced to 8 senders with and without 4 readers, then
+phase G: history_pages_per_s16 and the WAL soak; prints a table of the targets, writes
+bench/build/results-fastpath.json, same rules).
 """
 import json
 import os
@@ -28,12 +36,17 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
-SERVER = os.path.join(ROOT, ".build/release/smrt-chatd")
+SERVER = os.path.abspath(os.environ.get("BENCH_SERVER") or os.path.join(ROOT, ".build/release/smrt-chatd"))
 CBENCH = os.path.join(ROOT, "clients/c/build/bin/smrtchat-bench")
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
 ONLY = os.environ.get("BENCH_ONLY", "")
 SEED_ROWS = int(os.environ.get("BENCH_SEED_ROWS", "1000000"))
 SMALL_ROWS = 10000
+# Issue 12: history_pages_per_s16 (16 readers, pages of 50, a room of 6,000 messages, no writers) and the WAL
+# soak (8 senders + 4 readers for WAL_SECONDS, the -wal file's size sampled every 100 ms).
+HISTORY_ROWS, HISTORY_READERS, HISTORY_PAGE, HISTORY_WARMUP_S, HISTORY_SECONDS = 6000, 16, 50, 1.0, 3.0
+WAL_SECONDS = float(os.environ.get("BENCH_WAL_SECONDS", "60" if ONLY == "fastpath" else "300"))
+WAL_SAMPLE_S = 0.1
 TENANT, ACTOR = "bench", "alice"
 ENV = dict(os.environ, PATH="/opt/swift/usr/bin:" + os.environ.get("PATH", ""))
 T_START = time.time()
@@ -77,6 +90,7 @@ def wait_no_build():
 # ---------------------------------------------------------------- build
 
 def build():
+    """Release build of smrt-chatd and the C client (unless BENCH_SKIP_BUILD=1), then smrtbench.c (always)."""
     if os.environ.get("BENCH_SKIP_BUILD") != "1":
         for attempt in range(6):
             r = subprocess.run(["swift", "build", "-c", "release", "--product", "smrt-chatd"], env=ENV)
@@ -96,6 +110,9 @@ def build():
         "-I" + os.path.join(ROOT, "clients/c/include"), "-I" + os.path.join(ROOT, "clients/c/gen")] + cflags +
        [os.path.join(BENCH, "smrtbench.c"), os.path.join(ROOT, "clients/c/build/lib/libsmrtchat.a")] + libs +
        ["-pthread", "-o", exe])
+    for path in (SERVER, CBENCH):
+        if not os.access(path, os.X_OK):
+            sys.exit(f"{path} is missing (build it, or set BENCH_SERVER to a smrt-chatd binary)")
     return exe
 
 
@@ -348,9 +365,10 @@ def run_lifecycle_only(sb, tmp, R, raw):
 # ---------------------------------------------------------------- the run
 
 def main():
-    if ONLY not in ("", "deltas", "lifecycle"):
-        sys.exit(f"BENCH_ONLY={ONLY!r}: only 'deltas' and 'lifecycle' are known")
-    log("building release binaries")
+    only = {"deltas": run_deltas_only, "lifecycle": run_lifecycle_only, "fastpath": run_fastpath_only}
+    if ONLY and ONLY not in only:
+        sys.exit(f"BENCH_ONLY={ONLY!r}: only {', '.join(repr(k) for k in only)} are known")
+    log(f"building release binaries; measuring {SERVER}")
     sb = build()
     wait_no_build()
     tmp = tempfile.mkdtemp(prefix="smrtbench-", dir="/tmp")
@@ -358,16 +376,18 @@ def main():
     raw = {}   # every repetition
     if ONLY:
         try:
-            (run_deltas_only if ONLY == "deltas" else run_lifecycle_only)(sb, tmp, R, raw)
+            only[ONLY](sb, tmp, R, raw)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         R["repeats"] = REPEATS
         R["elapsed_s"] = round(time.time() - T_START, 1)
+        R["paused_for_other_builds"] = len(WAITED)
+        R["server"] = SERVER
         path = os.path.join(BENCH, "build", f"results-{ONLY}.json")
         with open(path, "w") as f:
             json.dump({"medians": R, "raw": raw}, f, indent=1, sort_keys=True)
             f.write("\n")
-        print(json.dumps(R, indent=2, sort_keys=True))
+        print(fastpath_table(R) if ONLY == "fastpath" else json.dumps(R, indent=2, sort_keys=True))
         log(f"done: {os.path.relpath(path, ROOT)} (results.json and BENCHMARKS.md untouched)")
         return
     try:
@@ -395,92 +415,275 @@ def rec(raw, key, value):
     raw.setdefault(key, []).append(value)
 
 
-def run_all(sb, tmp, R, raw):
-    # Template database with the service's exact schema (for the bare SQLite runs).
+def make_template(tmp):
+    """Template database with the service's exact schema (for the bare SQLite runs)."""
     template = os.path.join(tmp, "template.sqlite")
     sh([SERVER, "migrate", "--db", template], stdout=subprocess.DEVNULL)
 
-    def bare_sqlite(sync, mode, rows):
-        db = os.path.join(tmp, f"bare-{sync}-{mode}.sqlite")
-        for ext in ("", "-wal", "-shm"):
-            if os.path.exists(db + ext):
-                os.remove(db + ext)
-        shutil.copy(template, db)
-        return jrun([sb, "sqlite", "--db", db, "--sync", sync, "--mode", mode, "--rows", str(rows),
-                     "--tenant", TENANT])
 
-    # ---- phase A: history database for item 5 (seeded before its server starts)
+def bare_sqlite(sb, tmp, sync, mode, rows):
+    """`smrtbench sqlite` on a fresh copy of make_template's database."""
+    db = os.path.join(tmp, f"bare-{sync}-{mode}.sqlite")
+    for ext in ("", "-wal", "-shm"):
+        if os.path.exists(db + ext):
+            os.remove(db + ext)
+    shutil.copy(os.path.join(tmp, "template.sqlite"), db)
+    return jrun([sb, "sqlite", "--db", db, "--sync", sync, "--mode", mode, "--rows", str(rows), "--tenant", TENANT])
+
+
+def new_room(sb, srv):
+    return jrun([sb, "rooms", "--count", "1", "--clients", "1"] + srv.flags())["first"]
+
+
+def seed_room(sb, srv, room, rows, timeout=180):
+    """Bare SQL inserts of `rows` messages by ACTOR into `room` of the stopped server `srv` (`smrtbench seed`:
+    the service's schema, FTS entries, room_seq, rooms.last_event_seq bumped; ends with a TRUNCATE checkpoint)."""
+    return jrun([sb, "seed", "--db", srv.db, "--tenant", TENANT, "--room", room, "--sender", ACTOR, "--rows",
+                 str(rows)], timeout=timeout)
+
+
+def seed_history(sb, tmp, R, small=True):
+    """Phase A: the history database (seeded before its server starts): a room of SMALL_ROWS messages (unless
+    `small` is false) and one of SEED_ROWS. Returns the stopped server and the two room ids."""
     hist = Server(tmp, "hist", "normal")
     hist.start()
-    room_small = jrun([sb, "rooms", "--count", "1", "--clients", "1"] + hist.flags())["first"]
-    room_big = jrun([sb, "rooms", "--count", "1", "--clients", "1"] + hist.flags())["first"]
+    room_small = new_room(sb, hist) if small else None
+    room_big = new_room(sb, hist)
     hist.stop()
-    log(f"seeding {SMALL_ROWS} and {SEED_ROWS} messages by bare SQL inserts")
-    s1 = jrun([sb, "seed", "--db", hist.db, "--tenant", TENANT, "--room", room_small, "--sender", ACTOR,
-               "--rows", str(SMALL_ROWS)])
-    s2 = jrun([sb, "seed", "--db", hist.db, "--tenant", TENANT, "--room", room_big, "--sender", ACTOR,
-               "--rows", str(SEED_ROWS)])
+    log(f"seeding {f'{SMALL_ROWS} and ' if small else ''}{SEED_ROWS} messages by bare SQL inserts")
+    seconds = seed_room(sb, hist, room_small, SMALL_ROWS)["seconds"] if small else 0.0
+    seconds += seed_room(sb, hist, room_big, SEED_ROWS, timeout=EXPORT_TIMEOUT_S)["seconds"]
     R["seed_rows_big_room"] = SEED_ROWS
-    R["seed_rows_small_room"] = SMALL_ROWS
-    R["seed_seconds"] = round(s1["seconds"] + s2["seconds"], 1)
+    if small:
+        R["seed_rows_small_room"] = SMALL_ROWS
+    R["seed_seconds"] = round(seconds, 1)
     log(f"seeded in {R['seed_seconds']} s")
+    return hist, room_small, room_big
 
-    # ---- phase B: NORMAL server — items 1, 2, 3 (NORMAL), 4, 6
-    echo = Echo(sb, tmp)
+
+def start_normal(sb, tmp, R):
+    """Phase B's setup: a NORMAL server (idle RSS taken), a send room and a ping room, the frame sizes, warm-ups.
+    The ping-class call reads a room that never gets messages: GetRoom computes the caller's unread count by
+    counting the room's messages, so on the send room it would grow with every repetition."""
     srv = Server(tmp, "normal", "normal")
     srv.start()
     time.sleep(1.0)
     R["rss_idle_kib"] = rss_kib(srv.proc.pid)
     R["rss_idle_mib"] = round(R["rss_idle_kib"] / 1024, 1)
-    room = jrun([sb, "rooms", "--count", "1", "--clients", "1"] + srv.flags())["first"]
-    # The ping-class call reads a room that never gets messages: GetRoom computes the caller's unread
-    # count by counting the room's messages, so on the send room it would grow with every repetition.
-    ping_room = jrun([sb, "rooms", "--count", "1", "--clients", "1"] + srv.flags())["first"]
+    room = new_room(sb, srv)
+    ping_room = new_room(sb, srv)
     sizes = jrun([sb, "sizes", "--room", ping_room] + srv.flags())
     R["frame_bytes"] = sizes
     log(f"frame sizes {sizes}; idle RSS {R['rss_idle_mib']} MiB")
     srv.cbench("ping", 4, 200, ping_room)  # warm-up
     srv.cbench("send", 4, 200, room)
+    return srv, room, ping_room, sizes
+
+
+def normal_repetition(sb, tmp, srv, echo, sizes, room, ping_room, raw, clients=(8, 32, 64), fanout=(1, 10, 100),
+                      deltas=None):
+    """One repetition of phase B, each service measurement next to its baseline: items 1–4 (SendMessage
+    throughput at `clients`, fan-out at `fanout` subscribers) and, with `deltas`, the streamed replies."""
+    # 1. ping-class call vs bare echo of the same bytes
+    e = echo.run(1, 2000, sizes["ping_request"], sizes["ping_reply"])
+    rec(raw, "echo1_ping_bytes", e)
+    c0 = cpu_s(srv.proc.pid)
+    p = srv.cbench("ping", 1, 2000, ping_room)
+    rec(raw, "svc_ping_cpu_us", (cpu_s(srv.proc.pid) - c0) / 2000 * 1e6)
+    rec(raw, "svc_ping1", p)
+    # 2. SendMessage at 1 client vs echo + single-row commit
+    e = echo.run(1, 2000, sizes["send_request"], sizes["send_reply"])
+    rec(raw, "echo1_send_bytes", e)
+    c0 = cpu_s(srv.proc.pid)
+    s = srv.cbench("send", 1, 1000, room)
+    rec(raw, "svc_send_cpu_us_1", (cpu_s(srv.proc.pid) - c0) / 1000 * 1e6)
+    rec(raw, "svc_send1", s)
+    rec(raw, "bare_single_normal", bare_sqlite(sb, tmp, "normal", "single", 3000))
+    # 3. throughput at 1, 8, 32, 64 clients vs the floor (server CPU per send from /proc around each run)
+    rec(raw, "echo64", echo.run(64, 100, sizes["send_request"], sizes["send_reply"]))
+    rec(raw, "bare_batch100_normal", bare_sqlite(sb, tmp, "normal", "batch100", 20000))
+    for n, calls in ((8, 300), (32, 100), (64, 60)):
+        if n not in clients:
+            continue
+        c0 = cpu_s(srv.proc.pid)
+        r = srv.cbench("send", n, calls, room)
+        rec(raw, f"svc_send_cpu_us_{n}", (cpu_s(srv.proc.pid) - c0) / (n * calls) * 1e6)
+        rec(raw, f"svc_send{n}_normal", r)
+    # streamed replies: AppendReplyDelta at 64 streams, next to SendMessage at 64 clients
+    if deltas:
+        rec(raw, "delta_tput64", deltas.tput())
+    # 4. fan-out (steady 200 events/s for 1 s)
+    for k in fanout:
+        rec(raw, f"fanout_bare_{k}", jrun([sb, "fanout-bare", "--url", f"ipc://{tmp}/pub.sock", "--subs", str(k),
+                                           "--rate", "200", "--count", "200", "--size", "420"]))
+        rec(raw, f"fanout_svc_{k}", jrun([sb, "fanout-svc", "--events", srv.events, "--subs", str(k), "--rate",
+                                          "200", "--count", "200", "--room", room] + srv.flags()))
+        if k == 10 and deltas:  # streamed replies: delta delivery at 10 streams next to fan-out at 10 subscribers
+            rec(raw, "delta_fanout_10", deltas.delivery())
+    if deltas:
+        rec(raw, "delta_resume", deltas.resume())
+
+
+def mixed(sb, srv, send_room, read_room, readers, seconds, timeout=180):
+    """`smrtbench mixed`: 8 SendMessage clients and `readers` clients paging read_room's history backward."""
+    r = jrun([sb, "mixed", "--send-room", send_room, "--read-room", read_room, "--senders", "8", "--readers",
+              str(readers), "--seconds", str(seconds)] + srv.flags(), timeout=timeout)
+    if r["errors"] or r["bad_pages"]:
+        raise RuntimeError(f"smrtbench mixed: {r['errors']} calls failed, {r['bad_pages']} bad pages")
+    return r
+
+
+def history_phase(sb, hist, room_small, room_big, R, raw):
+    """Phase D on the history server: item 5 (ListRoomMessages in the small and the big room, unless room_small
+    is None) and SendMessage at 8 clients without and with 4 readers paging the big room."""
+    hist.start()
+    time.sleep(0.5)
+    R["rss_idle_with_1m_room_mib"] = round(rss_kib(hist.proc.pid) / 1024, 1)
+    hroom = new_room(sb, hist)
+    try:
+        for rep in range(REPEATS):
+            wait_no_build()
+            log(f"history repetition {rep + 1}/{REPEATS}")
+            if room_small:
+                rec(raw, "list_small", jrun([sb, "list", "--room", room_small, "--calls", "500"] + hist.flags()))
+                rec(raw, "list_big", jrun([sb, "list", "--room", room_big, "--calls", "500"] + hist.flags()))
+            rec(raw, "mixed_no_readers", mixed(sb, hist, hroom, room_big, 0, 2.5))
+            rec(raw, "mixed_4_readers", mixed(sb, hist, hroom, room_big, 4, 2.5))
+    finally:
+        hist.stop()
+
+
+def history16(sb, srv, room):
+    """history_pages_per_s16: `smrtbench history` — HISTORY_READERS clients paging `room` (no writers)."""
+    r = jrun([sb, "history", "--room", room, "--readers", str(HISTORY_READERS), "--page", str(HISTORY_PAGE),
+              "--warmup", str(HISTORY_WARMUP_S), "--seconds", str(HISTORY_SECONDS)] + srv.flags())
+    if r["errors"] or r["bad_pages"]:
+        raise RuntimeError(f"smrtbench history: {r['errors']} calls failed, {r['bad_pages']} bad pages")
+    return r
+
+
+def sample_wal(path, stop, samples, builds):
+    """Appends (seconds since start, size of `path` in bytes, 0 while absent) every WAL_SAMPLE_S until `stop`;
+    every 5 s notes whether a swift build is running."""
+    t0 = time.monotonic()
+    tick = 0
+    while True:
+        try:
+            size = os.path.getsize(path)
+        except FileNotFoundError:
+            size = 0
+        samples.append((time.monotonic() - t0, size))
+        if tick % int(5 / WAL_SAMPLE_S) == 0 and \
+                subprocess.run(["pgrep", "-f", "swift-build"], capture_output=True).returncode == 0:
+            builds.append(round(time.monotonic() - t0, 1))
+        tick += 1
+        if stop.wait(max(0.0, t0 + tick * WAL_SAMPLE_S - time.monotonic())):
+            return
+
+
+def wal_soak(sb, srv, send_room, read_room, R, raw):
+    """wal_max_mib_with_readers: `smrtbench mixed` with 8 senders and 4 readers for WAL_SECONDS while a thread
+    samples the size of the server's -wal file every WAL_SAMPLE_S; the peak over the whole run."""
+    path = srv.db + "-wal"
+    free = shutil.disk_usage(os.path.dirname(path)).free
+    if free < WAL_SECONDS * 40 * 2 ** 20:  # the WAL has grown by about 26 MiB/s with readers holding snapshots
+        log(f"only {free / 2 ** 30:.1f} GiB free for a {WAL_SECONDS:g} s soak: the WAL may fill the disk")
+    samples, builds, stop = [], [], threading.Event()
+    sampler = threading.Thread(target=sample_wal, args=(path, stop, samples, builds))
+    sampler.start()
+    try:
+        r = mixed(sb, srv, send_room, read_room, 4, WAL_SECONDS, timeout=WAL_SECONDS + 180)
+    finally:
+        stop.set()
+        sampler.join()
+    mib = lambda b: round(b / 2 ** 20, 1)
+    peak_t, peak = max(samples, key=lambda x: x[1])
+    per_second = {}
+    for t, size in samples:  # the raw record keeps each second's largest sample
+        per_second[int(t)] = max(per_second.get(int(t), 0), size)
+    r.update(wal_samples=len(samples), wal_peak_bytes=peak, wal_peak_at_s=round(peak_t, 1),
+             wal_final_bytes=samples[-1][1], wal_mib_per_second=[mib(per_second[k]) for k in sorted(per_second)],
+             swift_build_seen_at_s=builds)
+    rec(raw, "wal_soak", r)
+    R["wal_max_mib_with_readers"] = mib(peak)
+    R["wal_peak_at_s"] = round(peak_t, 1)
+    R["wal_final_mib"] = mib(samples[-1][1])
+    R["wal_samples"] = len(samples)
+    R["wal_soak_seconds"] = WAL_SECONDS
+    R["wal_soak_send_per_s"] = r["send_per_s"]
+    R["wal_soak_pages_per_s"] = r["list_per_s"]
+    R["wal_soak_sends"] = r["sends"]
+    R["wal_soak_read_room_messages"] = HISTORY_ROWS
+    if builds:
+        log(f"a swift build ran during the WAL soak (seen at {builds} s): its send rate is disturbed")
+    log(f"WAL soak: peak {R['wal_max_mib_with_readers']} MiB at {R['wal_peak_at_s']} s, "
+        f"{r['send_per_s']:.0f} sends/s, {r['list_per_s']:.0f} pages/s")
+
+
+def fastpath_phase(sb, tmp, R, raw):
+    """Phase G (issue 12), on a NORMAL server of its own: a send room and a read room of HISTORY_ROWS messages
+    (made through the service, then seeded by bare SQL with the server stopped, as phase A does; the seed ends
+    with a TRUNCATE checkpoint, so the soak starts without a WAL); REPEATS runs of history16 (readers only), then
+    the WAL soak (nothing else writes to this database before it)."""
+    srv = Server(tmp, "fastpath", "normal")
+    srv.start()
+    send_room, read_room = new_room(sb, srv), new_room(sb, srv)
+    srv.stop()
+    R["history_room_messages"] = HISTORY_ROWS
+    R["history_seed_seconds"] = seed_room(sb, srv, read_room, HISTORY_ROWS)["seconds"]
+    srv.start()
+    try:
+        for rep in range(REPEATS):
+            wait_no_build()
+            log(f"history16 repetition {rep + 1}/{REPEATS}")
+            rec(raw, "history16", history16(sb, srv, read_room))
+        wait_no_build()
+        log(f"WAL soak: 8 senders + 4 readers for {WAL_SECONDS:g} s")
+        wal_soak(sb, srv, send_room, read_room, R, raw)
+    finally:
+        srv.stop()
+
+
+def run_fastpath_only(sb, tmp, R, raw):
+    """BENCH_ONLY=fastpath: the issue-12 targets with their baselines, through the same phase functions as the
+    full run — phase A without the small room, phase B reduced to ping / SendMessage at 1 and 64 clients /
+    fan-out at 100 subscribers, phase D reduced to SendMessage with and without readers, then phase G."""
+    make_template(tmp)
+    hist, _, room_big = seed_history(sb, tmp, R, small=False)
+    echo = Echo(sb, tmp)
+    try:
+        srv, room, ping_room, sizes = start_normal(sb, tmp, R)
+        echo.run(4, 500, 256, 256)
+        try:
+            for rep in range(REPEATS):
+                wait_no_build()
+                log(f"NORMAL repetition {rep + 1}/{REPEATS}")
+                normal_repetition(sb, tmp, srv, echo, sizes, room, ping_room, raw, clients=(64,), fanout=(100,))
+        finally:
+            srv.stop()
+    finally:
+        echo.stop()
+    history_phase(sb, hist, None, room_big, R, raw)
+    fastpath_phase(sb, tmp, R, raw)
+    summarize(R, raw)
+
+
+def run_all(sb, tmp, R, raw):
+    make_template(tmp)
+
+    # ---- phase A: history database for item 5 (seeded before its server starts)
+    hist, room_small, room_big = seed_history(sb, tmp, R)
+
+    # ---- phase B: NORMAL server — items 1, 2, 3 (NORMAL), 4, 6
+    echo = Echo(sb, tmp)
+    srv, room, ping_room, sizes = start_normal(sb, tmp, R)
     echo.run(4, 500, 256, 256)
     deltas = Deltas(sb, srv, R)  # streamed replies: sessions made, the 10,000-delta reply written
 
     for rep in range(REPEATS):
         wait_no_build()
         log(f"NORMAL repetition {rep + 1}/{REPEATS}")
-        # 1. ping-class call vs bare echo of the same bytes
-        e = echo.run(1, 2000, sizes["ping_request"], sizes["ping_reply"])
-        rec(raw, "echo1_ping_bytes", e)
-        c0 = cpu_s(srv.proc.pid)
-        p = srv.cbench("ping", 1, 2000, ping_room)
-        rec(raw, "svc_ping_cpu_us", (cpu_s(srv.proc.pid) - c0) / 2000 * 1e6)
-        rec(raw, "svc_ping1", p)
-        # 2. SendMessage at 1 client vs echo + single-row commit
-        e = echo.run(1, 2000, sizes["send_request"], sizes["send_reply"])
-        rec(raw, "echo1_send_bytes", e)
-        c0 = cpu_s(srv.proc.pid)
-        s = srv.cbench("send", 1, 1000, room)
-        rec(raw, "svc_send_cpu_us_1", (cpu_s(srv.proc.pid) - c0) / 1000 * 1e6)
-        rec(raw, "svc_send1", s)
-        rec(raw, "bare_single_normal", bare_sqlite("normal", "single", 3000))
-        # 3. throughput at 1, 8, 32, 64 clients vs the floor
-        rec(raw, "echo64", echo.run(64, 100, sizes["send_request"], sizes["send_reply"]))
-        rec(raw, "bare_batch100_normal", bare_sqlite("normal", "batch100", 20000))
-        for n, calls in ((8, 300), (32, 100), (64, 60)):
-            c0 = cpu_s(srv.proc.pid)
-            r = srv.cbench("send", n, calls, room)
-            rec(raw, f"svc_send_cpu_us_{n}", (cpu_s(srv.proc.pid) - c0) / (n * calls) * 1e6)
-            rec(raw, f"svc_send{n}_normal", r)
-        # streamed replies: AppendReplyDelta at 64 streams, next to SendMessage at 64 clients
-        rec(raw, "delta_tput64", deltas.tput())
-        # 4. fan-out (steady 200 events/s for 1 s)
-        for k in (1, 10, 100):
-            rec(raw, f"fanout_bare_{k}", jrun([sb, "fanout-bare", "--url", f"ipc://{tmp}/pub.sock", "--subs", str(k),
-                                               "--rate", "200", "--count", "200", "--size", "420"]))
-            rec(raw, f"fanout_svc_{k}", jrun([sb, "fanout-svc", "--events", srv.events, "--subs", str(k), "--rate",
-                                              "200", "--count", "200", "--room", room] + srv.flags()))
-            if k == 10:  # streamed replies: delta delivery at 10 streams next to fan-out at 10 subscribers
-                rec(raw, "delta_fanout_10", deltas.delivery())
-        rec(raw, "delta_resume", deltas.resume())
+        normal_repetition(sb, tmp, srv, echo, sizes, room, ping_room, raw, deltas=deltas)
 
     # 6. memory: per 1k idle rooms, per idle subscriber
     r0 = rss_kib(srv.proc.pid)
@@ -505,33 +708,20 @@ def run_all(sb, tmp, R, raw):
     # ---- phase C: FULL server — item 3 with synchronous=FULL
     full = Server(tmp, "full", "full")
     full.start()
-    froom = jrun([sb, "rooms", "--count", "1", "--clients", "1"] + full.flags())["first"]
+    froom = new_room(sb, full)
     full.cbench("send", 4, 200, froom)
     for rep in range(REPEATS):
         wait_no_build()
         log(f"FULL repetition {rep + 1}/{REPEATS}")
-        rec(raw, "bare_single_full", bare_sqlite("full", "single", 1500))
-        rec(raw, "bare_batch100_full", bare_sqlite("full", "batch100", 20000))
+        rec(raw, "bare_single_full", bare_sqlite(sb, tmp, "full", "single", 1500))
+        rec(raw, "bare_batch100_full", bare_sqlite(sb, tmp, "full", "batch100", 20000))
         for n, calls in ((1, 500), (8, 300), (32, 100), (64, 60)):
             rec(raw, f"svc_send{n}_full", full.cbench("send", n, calls, froom))
         rec(raw, "echo64_full_phase", echo.run(64, 100, sizes["send_request"], sizes["send_reply"]))
     full.stop()
 
     # ---- phase D: history server — item 5
-    hist.start()
-    time.sleep(0.5)
-    R["rss_idle_with_1m_room_mib"] = round(rss_kib(hist.proc.pid) / 1024, 1)
-    hroom = jrun([sb, "rooms", "--count", "1", "--clients", "1"] + hist.flags())["first"]
-    for rep in range(REPEATS):
-        wait_no_build()
-        log(f"history repetition {rep + 1}/{REPEATS}")
-        rec(raw, "list_small", jrun([sb, "list", "--room", room_small, "--calls", "500"] + hist.flags()))
-        rec(raw, "list_big", jrun([sb, "list", "--room", room_big, "--calls", "500"] + hist.flags()))
-        rec(raw, "mixed_no_readers", jrun([sb, "mixed", "--send-room", hroom, "--read-room", room_big, "--senders",
-                                           "8", "--readers", "0", "--seconds", "2.5"] + hist.flags()))
-        rec(raw, "mixed_4_readers", jrun([sb, "mixed", "--send-room", hroom, "--read-room", room_big, "--senders",
-                                          "8", "--readers", "4", "--seconds", "2.5"] + hist.flags()))
-    hist.stop()
+    history_phase(sb, hist, room_small, room_big, R, raw)
     echo.stop()
 
     # ---- phase E: the cost of metrics — SendMessage at 64 clients with the Prometheus endpoint on and off,
@@ -545,7 +735,7 @@ def run_all(sb, tmp, R, raw):
         log(f"metrics repetition {rep + 1}/{REPEATS}")
         for on in (False, True):
             met.start(["--metrics", f"127.0.0.1:{mport}"] if on else [])
-            mroom = jrun([sb, "rooms", "--count", "1", "--clients", "1"] + met.flags())["first"]
+            mroom = new_room(sb, met)
             stop = threading.Event()
             scraper = threading.Thread(target=scrape_every_second, args=(mport, stop)) if on else None
             if scraper:
@@ -558,6 +748,9 @@ def run_all(sb, tmp, R, raw):
 
     # ---- phase F: data lifecycle (SPEC §14) — export of phase A's big room on its database, erasures
     run_lifecycle(sb, tmp, R, raw, hist, room_big, SEED_ROWS)
+
+    # ---- phase G: issue 12 — 16 history readers, then the WAL soak (BENCH_WAL_SECONDS), on a server of their own
+    fastpath_phase(sb, tmp, R, raw)
     summarize(R, raw)
 
 
@@ -572,6 +765,8 @@ def scrape_every_second(port, stop):
 
 
 def summarize(R, raw):
+    """Medians and ratios. Every block needs only its own raw series, so a subset run (BENCH_ONLY=fastpath)
+    gets the same keys, computed the same way, for what it measured."""
     m = lambda key, field: round(med([x[field] for x in raw[key]]), 1)
     R["echo1_ping_bytes_p50_us"] = m("echo1_ping_bytes", "p50_us")
     R["echo1_ping_bytes_p99_us"] = m("echo1_ping_bytes", "p99_us")
@@ -591,8 +786,9 @@ def summarize(R, raw):
     R["echo64"] = m("echo64", "throughput_per_s")
     R["echo64_p50_us"] = m("echo64", "p50_us")
     R["batch100"] = m("bare_batch100_normal", "rows_per_s")
-    R["batch100_full"] = m("bare_batch100_full", "rows_per_s")
-    R["bare_single_commit_full_rows_per_s"] = m("bare_single_full", "rows_per_s")
+    if "bare_batch100_full" in raw:
+        R["batch100_full"] = m("bare_batch100_full", "rows_per_s")
+        R["bare_single_commit_full_rows_per_s"] = m("bare_single_full", "rows_per_s")
     R["floor64"] = round(1 / (1 / R["echo64"] + 1 / R["batch100"]), 1)
     for mode in ("normal", "full"):
         for n in (1, 8, 32, 64):
@@ -601,20 +797,24 @@ def summarize(R, raw):
                 R[f"svc_send_tput{n}_{mode}"] = m(key, "throughput_per_s")
                 R[f"svc_send{n}_{mode}_p50_us"] = m(key, "p50_us")
                 R[f"svc_send{n}_{mode}_p99_us"] = m(key, "p99_us")
-    R["svc_send_tput1_normal"] = round(1e6 / R["svc_send1_p50_us"], 1) if "svc_send_tput1_normal" not in R else R["svc_send_tput1_normal"]
     R["svc_send_tput1_normal"] = m("svc_send1", "throughput_per_s")
     for n in (1, 8, 32, 64):
         key = "svc_send_cpu_us_" + str(n)
         if key in raw:
             R[f"svc_send_server_cpu_us_per_msg_{n}"] = round(med(raw[key]), 1)
+    # Issue 12: the same figure as the 64-client row of the "server CPU µs/msg" column, under its target's key.
+    R["server_cpu_us_per_send64"] = R["svc_send_server_cpu_us_per_msg_64"]
     R["send_tput64_vs_floor"] = round(R["svc_send_tput64_normal"] / R["floor64"], 3)
-    R["full_vs_normal_tput64"] = round(R["svc_send_tput64_full"] / R["svc_send_tput64_normal"], 3)
+    if "svc_send_tput64_full" in R:
+        R["full_vs_normal_tput64"] = round(R["svc_send_tput64_full"] / R["svc_send_tput64_normal"], 3)
     if "metrics_on" in raw:
         R["metrics_on_tput64"] = m("metrics_on", "throughput_per_s")
         R["metrics_off_tput64"] = m("metrics_off", "throughput_per_s")
         R["metrics_overhead_ratio"] = round(R["metrics_on_tput64"] / R["metrics_off_tput64"], 3)
 
     for k in (1, 10, 100):
+        if f"fanout_svc_{k}" not in raw:
+            continue
         for side in ("bare", "svc"):
             key = f"fanout_{side}_{k}"
             R[f"fanout_{side}{k}_p50_us"] = m(key, "p50_us")
@@ -624,16 +824,26 @@ def summarize(R, raw):
     R["fanout_svc_send_p50_us"] = round(med([x["send_p50_us"] for x in raw["fanout_svc_100"]]), 1)
     R["fanout100_lost"] = R["fanout_svc100_lost_total"]
 
-    R["list_small_p50_us"] = m("list_small", "p50_us")
-    R["list_small_p99_us"] = m("list_small", "p99_us")
-    R["list_big_p50_us"] = m("list_big", "p50_us")
-    R["list_big_p99_us"] = m("list_big", "p99_us")
-    R["list_growth_ratio"] = round(R["list_big_p50_us"] / R["list_small_p50_us"], 3)
+    if "list_small" in raw:
+        R["list_small_p50_us"] = m("list_small", "p50_us")
+        R["list_small_p99_us"] = m("list_small", "p99_us")
+        R["list_big_p50_us"] = m("list_big", "p50_us")
+        R["list_big_p99_us"] = m("list_big", "p99_us")
+        R["list_growth_ratio"] = round(R["list_big_p50_us"] / R["list_small_p50_us"], 3)
     R["send_tput8_without_readers"] = m("mixed_no_readers", "send_per_s")
     R["send_tput8_with_4_readers"] = m("mixed_4_readers", "send_per_s")
     R["reader_pages_per_s"] = m("mixed_4_readers", "list_per_s")
     R["send_tput_with_readers_ratio"] = round(R["send_tput8_with_4_readers"] / R["send_tput8_without_readers"], 3)
-    summarize_deltas(R, raw)
+
+    # Issue 12: 16 history readers (the WAL soak's keys are set by wal_soak itself: one run, no median).
+    R["history_pages_per_s16"] = m("history16", "pages_per_s")
+    R["history_rows_per_s16"] = m("history16", "rows_per_s")
+    R["history_cycles16"] = round(med([x["cycles"] for x in raw["history16"]]), 1)
+    R["history_readers"], R["history_page"] = HISTORY_READERS, HISTORY_PAGE
+    R["history_seconds"], R["history_warmup_seconds"] = HISTORY_SECONDS, HISTORY_WARMUP_S
+
+    if "delta_tput64" in raw:
+        summarize_deltas(R, raw)
     if "export_room" in raw:
         summarize_lifecycle(R, raw)
 
@@ -700,6 +910,90 @@ def machine():
     }
 
 
+def target_rows(R):
+    """The "Targets (issues 5 and 12)" rows: (key, measurement, service, baseline, ratio, target, met), each only
+    when R holds its figures (so BENCH_ONLY=fastpath gets the rows it measured, computed the same way)."""
+    f1 = lambda x: f"{x:,.1f}"
+    specs = [
+        ("ping_p50_ratio", lambda: (
+            "authenticated GetRoom p50 (1 client)", f"{f1(R['svc_ping_p50_us'])} µs",
+            f"bare echo of the same bytes {f1(R['echo1_ping_bytes_p50_us'])} µs", R["ping_p50_ratio"], "≤ 1.25",
+            R["ping_p50_ratio"] <= 1.25)),
+        ("ping_p99_ratio", lambda: (
+            "authenticated GetRoom p99", f"{f1(R['svc_ping_p99_us'])} µs",
+            f"bare echo p99 {f1(R['echo1_ping_bytes_p99_us'])} µs", R["ping_p99_ratio"], "≤ 1.5",
+            R["ping_p99_ratio"] <= 1.5)),
+        ("send_p50_ratio", lambda: (
+            "SendMessage p50 (1 client)", f"{f1(R['svc_send1_p50_us'])} µs",
+            f"echo {f1(R['echo1_send_bytes_p50_us'])} µs + single-row commit {f1(R['bare_single_commit_normal_us'])} µs",
+            R["send_p50_ratio"], "≤ 1.5", R["send_p50_ratio"] <= 1.5)),
+        ("send_tput64_vs_floor", lambda: (
+            "SendMessage msgs/s, 64 clients, NORMAL", f1(R["svc_send_tput64_normal"]),
+            f"floor64 {f1(R['floor64'])} (echo64 {f1(R['echo64'])}, batch100 {f1(R['batch100'])})",
+            R["send_tput64_vs_floor"], "≥ 0.6", R["send_tput64_vs_floor"] >= 0.6)),
+        ("server_cpu_us_per_send64", lambda: (
+            "smrt-chatd CPU (utime+stime) per SendMessage, 64 clients, NORMAL",
+            f"{f1(R['server_cpu_us_per_send64'])} µs", "–", "–", "≤ 60", R["server_cpu_us_per_send64"] <= 60)),
+        ("full_vs_normal_tput64", lambda: (
+            "SendMessage msgs/s, 64 clients, FULL", f1(R["svc_send_tput64_full"]),
+            f"service NORMAL {f1(R['svc_send_tput64_normal'])}", R["full_vs_normal_tput64"], "≥ 0.8",
+            R["full_vs_normal_tput64"] >= 0.8)),
+        ("metrics_overhead_ratio", lambda: (
+            "SendMessage msgs/s, 64 clients, metrics on (scraped every second)", f1(R["metrics_on_tput64"]),
+            f"metrics off {f1(R['metrics_off_tput64'])}", R["metrics_overhead_ratio"], "≥ 0.97",
+            R["metrics_overhead_ratio"] >= 0.97)),
+        ("fanout100_p99_ratio", lambda: (
+            "event delivery p99, 100 subscribers, 200 ev/s", f"{f1(R['fanout_svc100_p99_us'])} µs",
+            f"bare PUB/SUB {f1(R['fanout_bare100_p99_us'])} µs", R["fanout100_p99_ratio"], "≤ 1.5",
+            R["fanout100_p99_ratio"] <= 1.5)),
+        ("fanout100_lost", lambda: (
+            "events lost, 100 subscribers (all repetitions)", str(R["fanout100_lost"]),
+            f"bare {R['fanout_bare100_lost_total']}", "–", "= 0", R["fanout100_lost"] == 0)),
+        ("list_growth_ratio", lambda: (
+            f"ListRoomMessages(50) p50, {R['seed_rows_big_room']:,}-message room", f"{f1(R['list_big_p50_us'])} µs",
+            f"{R['seed_rows_small_room']:,}-message room {f1(R['list_small_p50_us'])} µs", R["list_growth_ratio"],
+            "≤ 1.3", R["list_growth_ratio"] <= 1.3)),
+        ("send_tput_with_readers_ratio", lambda: (
+            "SendMessage msgs/s (8 senders) with 4 readers paging", f1(R["send_tput8_with_4_readers"]),
+            f"without readers {f1(R['send_tput8_without_readers'])}", R["send_tput_with_readers_ratio"], "≥ 0.9",
+            R["send_tput_with_readers_ratio"] >= 0.9)),
+        ("history_pages_per_s16", lambda: (
+            f"ListRoomMessages pages of {R['history_page']}/s, {R['history_readers']} readers, "
+            f"{R['history_room_messages']:,}-message room, no writers", f1(R["history_pages_per_s16"]), "–", "–",
+            "≥ 8,000", R["history_pages_per_s16"] >= 8000)),
+        ("wal_max_mib_with_readers", lambda: (
+            f"peak `chat.sqlite-wal` size, 8 senders + 4 readers paging for {R['wal_soak_seconds']:g} s",
+            f"{f1(R['wal_max_mib_with_readers'])} MiB", "–", "–", "≤ 64", R["wal_max_mib_with_readers"] <= 64)),
+        ("rss_idle_mib", lambda: (
+            "server RSS after start", f"{R['rss_idle_mib']} MiB", "–", "–", "≤ 40", R["rss_idle_mib"] <= 40)),
+        ("rss_per_1k_idle_rooms_kib", lambda: (
+            "RSS growth per 1k rooms created and left idle", f"{R['rss_per_1k_idle_rooms_kib']} KiB", "–", "–",
+            "≤ 2048", R["rss_per_1k_idle_rooms_kib"] <= 2048)),
+    ]
+    return [(f"`{key}`",) + row() for key, row in specs if key in R]
+
+
+# BENCH_ONLY=fastpath: the targets of issue 12 (three new keys, six earlier ones it is meant to move).
+FASTPATH_KEYS = ("ping_p50_ratio", "ping_p99_ratio", "send_p50_ratio", "send_tput64_vs_floor",
+                 "server_cpu_us_per_send64", "fanout100_p99_ratio", "send_tput_with_readers_ratio",
+                 "history_pages_per_s16", "wal_max_mib_with_readers")
+
+
+def fastpath_table(R):
+    """BENCH_ONLY=fastpath's printout: target, value, met?, then the figures behind it."""
+    rows = [r for r in target_rows(R) if r[0].strip("`") in FASTPATH_KEYS]
+    L = [f"{'key':<30} {'value':>10}  {'target':<8} {'':<9} service; baseline", "-" * 110]
+    for key, what, svc, base, ratio, target, ok in rows:
+        value = ratio if ratio != "–" else svc
+        L.append(f"{key.strip('`'):<30} {str(value):>10}  {target:<8} {'met' if ok else 'NOT MET':<9} {svc}; {base}")
+    L.append(f"{sum(1 for r in rows if r[6])} of {len(rows)} met. history16: {R['history_rows_per_s16']:,.0f} "
+             f"messages/s, {R['history_cycles16']:g} passes over the room per run. WAL soak "
+             f"({R['wal_soak_seconds']:g} s): {R['wal_soak_send_per_s']:,.1f} sends/s, {R['wal_soak_pages_per_s']:,.1f} "
+             f"pages/s, peak {R['wal_max_mib_with_readers']} MiB at {R['wal_peak_at_s']} s, "
+             f"{R['wal_final_mib']} MiB at the end.")
+    return "\n".join(L)
+
+
 def write_markdown(R):
     mach = machine()
     R["machine"] = mach
@@ -708,40 +1002,7 @@ def write_markdown(R):
         f.write("\n")
     met = lambda ok: "**met**" if ok else "**not met**"
     f1 = lambda x: f"{x:,.1f}"
-    rows = [
-        ("`ping_p50_ratio`", "authenticated GetRoom p50 (1 client)", f"{f1(R['svc_ping_p50_us'])} µs",
-         f"bare echo of the same bytes {f1(R['echo1_ping_bytes_p50_us'])} µs", R["ping_p50_ratio"], "≤ 1.25",
-         R["ping_p50_ratio"] <= 1.25),
-        ("`ping_p99_ratio`", "authenticated GetRoom p99", f"{f1(R['svc_ping_p99_us'])} µs",
-         f"bare echo p99 {f1(R['echo1_ping_bytes_p99_us'])} µs", R["ping_p99_ratio"], "≤ 1.5", R["ping_p99_ratio"] <= 1.5),
-        ("`send_p50_ratio`", "SendMessage p50 (1 client)", f"{f1(R['svc_send1_p50_us'])} µs",
-         f"echo {f1(R['echo1_send_bytes_p50_us'])} µs + single-row commit {f1(R['bare_single_commit_normal_us'])} µs",
-         R["send_p50_ratio"], "≤ 1.5", R["send_p50_ratio"] <= 1.5),
-        ("`send_tput64_vs_floor`", "SendMessage msgs/s, 64 clients, NORMAL", f1(R["svc_send_tput64_normal"]),
-         f"floor64 {f1(R['floor64'])} (echo64 {f1(R['echo64'])}, batch100 {f1(R['batch100'])})",
-         R["send_tput64_vs_floor"], "≥ 0.6", R["send_tput64_vs_floor"] >= 0.6),
-        ("`full_vs_normal_tput64`", "SendMessage msgs/s, 64 clients, FULL", f1(R["svc_send_tput64_full"]),
-         f"service NORMAL {f1(R['svc_send_tput64_normal'])}", R["full_vs_normal_tput64"], "≥ 0.8",
-         R["full_vs_normal_tput64"] >= 0.8),
-        ("`metrics_overhead_ratio`", "SendMessage msgs/s, 64 clients, metrics on (scraped every second)",
-         f1(R["metrics_on_tput64"]), f"metrics off {f1(R['metrics_off_tput64'])}", R["metrics_overhead_ratio"],
-         "≥ 0.97", R["metrics_overhead_ratio"] >= 0.97),
-        ("`fanout100_p99_ratio`", "event delivery p99, 100 subscribers, 200 ev/s", f"{f1(R['fanout_svc100_p99_us'])} µs",
-         f"bare PUB/SUB {f1(R['fanout_bare100_p99_us'])} µs", R["fanout100_p99_ratio"], "≤ 1.5",
-         R["fanout100_p99_ratio"] <= 1.5),
-        ("`fanout100_lost`", "events lost, 100 subscribers (all repetitions)", str(R["fanout100_lost"]),
-         f"bare {R['fanout_bare100_lost_total']}", "–", "= 0", R["fanout100_lost"] == 0),
-        ("`list_growth_ratio`", f"ListRoomMessages(50) p50, {R['seed_rows_big_room']:,}-message room",
-         f"{f1(R['list_big_p50_us'])} µs", f"{R['seed_rows_small_room']:,}-message room {f1(R['list_small_p50_us'])} µs",
-         R["list_growth_ratio"], "≤ 1.3", R["list_growth_ratio"] <= 1.3),
-        ("`send_tput_with_readers_ratio`", "SendMessage msgs/s (8 senders) with 4 readers paging",
-         f1(R["send_tput8_with_4_readers"]), f"without readers {f1(R['send_tput8_without_readers'])}",
-         R["send_tput_with_readers_ratio"], "≥ 0.9", R["send_tput_with_readers_ratio"] >= 0.9),
-        ("`rss_idle_mib`", "server RSS after start", f"{R['rss_idle_mib']} MiB", "–", "–", "≤ 40",
-         R["rss_idle_mib"] <= 40),
-        ("`rss_per_1k_idle_rooms_kib`", "RSS growth per 1k rooms created and left idle",
-         f"{R['rss_per_1k_idle_rooms_kib']} KiB", "–", "–", "≤ 2048", R["rss_per_1k_idle_rooms_kib"] <= 2048),
-    ]
+    rows = target_rows(R)
     n_met = sum(1 for r in rows if r[6])
     L = []
     L.append("# SmrtChat benchmarks\n")
@@ -754,7 +1015,7 @@ def write_markdown(R):
     for k in ("nproc", "cpu", "kernel", "swift", "libnanomsg", "sqlite", "gcc"):
         L.append(f"| {k} | {mach[k]} |")
     L.append("")
-    L.append("## Targets (issue 5)\n")
+    L.append("## Targets (issues 5 and 12)\n")
     L.append(f"{n_met} of {len(rows)} targets met in this run.\n")
     L.append("| key | measurement | service | baseline | ratio | target | |")
     L.append("|---|---|---|---|---|---|---|")
@@ -794,6 +1055,8 @@ def write_markdown(R):
     L.append("### Ping-class call and server CPU\n")
     L.append(f"- GetRoom (authenticated) at 1 client: p50 {R['svc_ping_p50_us']} µs, p99 {R['svc_ping_p99_us']} µs; "
              f"server CPU {R['svc_ping_server_cpu_us_per_call']} µs per call (utime+stime of smrt-chatd / calls).")
+    L.append(f"- `server_cpu_us_per_send64`: {R['server_cpu_us_per_send64']} µs of server CPU per SendMessage at 64 "
+             f"clients (the 64-client row of the CPU column above).")
     L.append("")
     L.append("### Event fan-out (steady 200 events/s, 200 events, ipc, 4 MiB receive buffers)\n")
     L.append("Service latency = subscriber receive time − the sender's wall-clock stamp embedded in the message "
@@ -816,6 +1079,15 @@ def write_markdown(R):
     L.append(f"- SendMessage with 8 senders: {f1(R['send_tput8_without_readers'])} msgs/s alone, "
              f"{f1(R['send_tput8_with_4_readers'])} msgs/s while 4 readers page the big room's history with cursors "
              f"({f1(R['reader_pages_per_s'])} pages/s).")
+    L.append(f"- `history_pages_per_s16`: {R['history_readers']} readers alone on a {R['history_room_messages']:,}-message "
+             f"room: {f1(R['history_pages_per_s16'])} pages/s of {R['history_page']} ({f1(R['history_rows_per_s16'])} "
+             f"messages/s; each {R['history_seconds']:g} s run passed the room's last page {R['history_cycles16']:g} "
+             f"times in all, median).")
+    L.append(f"- WAL soak ({R['wal_soak_seconds']:g} s, 8 senders + 4 readers paging a {R['wal_soak_read_room_messages']:,}"
+             f"-message room): {f1(R['wal_soak_send_per_s'])} sends/s ({R['wal_soak_sends']:,} in all), "
+             f"{f1(R['wal_soak_pages_per_s'])} pages/s; `chat.sqlite-wal` peaked at {R['wal_max_mib_with_readers']} MiB "
+             f"({R['wal_peak_at_s']} s in) and was {R['wal_final_mib']} MiB at the end ({R['wal_samples']:,} samples; "
+             f"each second's largest in `results-raw.json`, `wal_soak`).")
     L.append("")
     L.append("### Memory (VmRSS of smrt-chatd)\n")
     L.append(f"- idle after start: {R['rss_idle_mib']} MiB; after opening the {R['seed_rows_big_room']:,}-message "
@@ -827,7 +1099,8 @@ def write_markdown(R):
     L.append("## How it is measured\n")
     L.append("- `make bench` → `bench/run.py`: `swift build -c release --product smrt-chatd`, `make -C clients/c`, and "
              "`gcc -O2 bench/smrtbench.c` against libnanomsg, libsqlite3 and `clients/c/build/lib/libsmrtchat.a`. "
-             "It refuses to measure while a `swift-build` process runs.")
+             "It refuses to measure while a `swift-build` process runs. `BENCH_SERVER` measures another smrt-chatd binary; "
+             "`BENCH_SKIP_BUILD=1` skips the two builds (not smrtbench).")
     L.append("- Transport everywhere: `ipc://` sockets in a temporary directory. Bare echo: `smrtbench echo-server` "
              "(AF_SP_RAW REP socket, 4 worker threads, `nn_recvmsg`/`nn_sendmsg` carrying the control header) and "
              "`smrtbench echo-client` (N threads, one REQ socket each), request/reply sizes equal to the service's "
@@ -839,13 +1112,31 @@ def write_markdown(R):
              "`COMMIT`, as the service's write path does.")
     L.append("- Service: `smrt-chatd serve --durability normal|full --no-rate-limits --no-jobs`, calls by "
              "`clients/c/build/bin/smrtchat-bench --op ping|send` (ping = authenticated GetRoom) and by "
-             "`smrtbench fanout-svc | list | mixed | rooms | idle-subs | delta-tput | delta-fanout | delta-seed | "
+             "`smrtbench fanout-svc | list | mixed | history | rooms | idle-subs | delta-tput | delta-fanout | delta-seed | "
              "delta-resume | export | erase` (libsmrtchat).")
     L.append("- Interleaving: within every repetition each service measurement runs next to its baseline; "
              "NORMAL phase (items 1–4, 6, and the streamed replies: `delta_tput64` right after SendMessage at "
              "64 clients, the delta delivery right after the fan-out at 10 subscribers, then the resume), "
              "FULL phase (item 3 FULL), history phase (item 5), metrics phase, then the data-lifecycle phase (exports "
-             "on the history database, erasures there and on a server of their own; no baseline to interleave).")
+             "on the history database, erasures there and on a server of their own; no baseline to interleave), then "
+             "phase G (issue 12: 16 history readers, then the WAL soak, on a server of their own; absolute targets).")
+    L.append("- `server_cpu_us_per_send64`: utime+stime of smrt-chatd from `/proc/<pid>/stat` read before and after "
+             "each `smrtchat-bench --op send --clients 64 --calls 60` run of the NORMAL phase, ÷ its 3,840 sends "
+             "(the kernel counts in clock ticks of 10 ms); median of the repetitions.")
+    L.append(f"- `history_pages_per_s16`: a NORMAL server of its own; a room made through the service (CreateRoom by "
+             f"`alice`), then {HISTORY_ROWS:,} messages by `alice` inserted by bare SQL with the server stopped (as "
+             f"phase A seeds). `smrtbench history`: {HISTORY_READERS} threads, each with its own client (one "
+             f"connection), call ListRoomMessages(limit {HISTORY_PAGE}) back to back, each starting at the newest "
+             f"page (no cursor), following `next_cursor` backward and starting again at the newest after the page "
+             f"with `has_more` false; every page is checked (full unless the last, never empty). No writers. Pages are "
+             f"counted over {HISTORY_SECONDS:g} s after a {HISTORY_WARMUP_S:g} s warm-up; median of the repetitions.")
+    L.append(f"- `wal_max_mib_with_readers`: on the same server right after, `smrtbench mixed` — 8 SendMessage "
+             f"clients into a second room and 4 clients paging the {HISTORY_ROWS:,}-message room as above (one "
+             f"connection each) — for `BENCH_WAL_SECONDS` (default 300; this run {R['wal_soak_seconds']:g} s, after a "
+             f"0.3 s warm-up), while a thread of bench/run.py takes `os.path.getsize` of the database's `-wal` file "
+             f"every {int(WAL_SAMPLE_S * 1000)} ms from before the clients start until they stop; the key is the "
+             f"largest sample in MiB. The seed ends with a TRUNCATE checkpoint and nothing writes before the soak, so "
+             f"it starts without a WAL. One run (no repetitions); its send rate and pages/s are the details above.")
     L.append("- Server commands used:\n")
     L.append("```")
     for c in dict.fromkeys(COMMANDS):

@@ -11,7 +11,11 @@
  *   sqlite       --db PATH --sync normal|full --mode single|batch100 --rows N --room ID --tenant T
  *   seed         --db PATH --tenant T --room ID --sender A --rows N     bare inserts, bumps last_event_seq
  *   list         --room ID --calls M [--limit 50]                   (+ service flags) newest page, 1 client
- *   mixed        --send-room ID --read-room ID --senders S --readers K --seconds D (+ service flags)
+ *   mixed        --send-room ID --read-room ID --senders S --readers K --seconds D [--warmup 0.3] [--limit 50]
+ *                (+ service flags) S SendMessage threads and K threads paging --read-room backward with the
+ *                cursor (newest again after the last page), one client each; rates over D after the warm-up
+ *   history      --room ID --readers K [--page 50] --seconds D [--warmup 0.3] (+ service flags) mixed with
+ *                readers only: pages, pages_per_s, rows_per_s, cycles (last page reached), bad_pages, errors
  *   sizes        --room ID (+ service flags)    frame sizes of a GetRoom / SendMessage call
  *   rooms        --count N --clients T (+ service flags)   CreateRoom N times; prints the first id
  *   idle-subs    --events U --subs K --seconds D            K idle SUB sockets (RSS per subscriber)
@@ -89,7 +93,7 @@ typedef struct {
   const char *url, *events, *rpc, *key_id, *secret, *tenant, *actor, *db, *sync, *mode, *room, *sender,
       *send_room, *read_room, *message;
   int threads, clients, calls, size, reply_size, subs, count, rows, limit, senders, readers, deltas;
-  double rate, seconds;
+  double rate, seconds, warmup;
   int size_given;
 } args_t;
 
@@ -97,7 +101,7 @@ static void parse(int argc, char **argv, args_t *a) {
   memset(a, 0, sizeof *a);
   a->threads = 4; a->clients = 1; a->calls = 1000; a->size = 256; a->reply_size = -1; a->subs = 1;
   a->count = 200; a->rate = 200; a->rows = 1000; a->limit = 50; a->senders = 8; a->readers = 4;
-  a->seconds = 3; a->deltas = 10000; a->sync = "normal"; a->mode = "single"; a->tenant = "bench"; a->sender = "alice";
+  a->seconds = 3; a->warmup = 0.3; a->deltas = 10000; a->sync = "normal"; a->mode = "single"; a->tenant = "bench"; a->sender = "alice";
   for (int i = 2; i < argc; i++) {
     const char *k = argv[i];
     if (i + 1 >= argc) die("flag without value");
@@ -111,8 +115,8 @@ static void parse(int argc, char **argv, args_t *a) {
     S("--message", message) I("--deltas", deltas)
     I("--threads", threads) I("--clients", clients) I("--calls", calls) I("--size", size)
     I("--reply-size", reply_size) I("--subs", subs) I("--count", count) I("--rows", rows)
-    I("--limit", limit) I("--senders", senders) I("--readers", readers)
-    D("--rate", rate) D("--seconds", seconds)
+    I("--limit", limit) I("--page", limit) I("--senders", senders) I("--readers", readers)
+    D("--rate", rate) D("--seconds", seconds) D("--warmup", warmup)
     fprintf(stderr, "smrtbench: unknown flag %s\n", k);
     exit(2);
   }
@@ -587,13 +591,19 @@ static int mode_list(const args_t *a) {
   return 0;
 }
 
+/* Senders (SendMessage into --send-room) and readers (ListRoomMessages of --read-room, pages of --limit,
+ * newest first: each reader follows next_cursor backward and starts again at the newest page after the last
+ * one), each thread with its own client (one connection). Counters are read by the main thread while the
+ * workers run, hence the atomics. */
 typedef struct {
   const args_t *a;
   int reader;
   volatile int *stop;
   pthread_barrier_t *barrier;
-  long ops, errors;
+  long ops, errors, rows, cycles, bad_pages;
 } mixed_w;
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define ADD(x, n) __atomic_fetch_add(&(x), (n), __ATOMIC_RELAXED)
 static void *mixed_run(void *arg) {
   mixed_w *w = arg;
   const args_t *a = w->a;
@@ -608,55 +618,102 @@ static void *mixed_run(void *arg) {
     if (w->reader) {
       Smrt__Chat__V1__ListRoomMessagesRequest req = SMRT__CHAT__V1__LIST_ROOM_MESSAGES_REQUEST__INIT;
       req.room_id = (char *)a->read_room;
-      req.limit = 50;
+      req.limit = a->limit;
       req.cursor = cursor;
       code = smrtchat_call(c, "ListRoomMessages", &req.base, NULL, &out, &st);
       if (code == SMRTCHAT_OK) {
         Smrt__Chat__V1__ListRoomMessagesResponse *r = (void *)out;
-        snprintf(cursor, sizeof cursor, "%s", r->has_more && r->next_cursor ? r->next_cursor : "");
+        int more = r->has_more && r->next_cursor && r->next_cursor[0];
+        /* Every page but a room's last is full; the last is not empty. */
+        if (r->n_messages == 0 || (more && r->n_messages != (size_t)a->limit)) ADD(w->bad_pages, 1);
+        ADD(w->rows, (long)r->n_messages);
+        if (!more) ADD(w->cycles, 1);
+        snprintf(cursor, sizeof cursor, "%s", more ? r->next_cursor : "");
       }
     } else {
       Smrt__Chat__V1__SendMessageRequest req = SMRT__CHAT__V1__SEND_MESSAGE_REQUEST__INIT;
-      snprintf(content, sizeof content, "mixed %ld", w->ops);
+      snprintf(content, sizeof content, "mixed %ld", LOAD(w->ops));
       req.room_id = (char *)a->send_room;
       req.content = content;
       code = smrtchat_call(c, "SendMessage", &req.base, NULL, &out, &st);
     }
-    if (code == SMRTCHAT_OK) w->ops++;
-    else w->errors++;
+    if (code == SMRTCHAT_OK) ADD(w->ops, 1);
+    else ADD(w->errors, 1);
     if (out) protobuf_c_message_free_unpacked(out, NULL);
   }
   smrtchat_status_clear(&st);
   smrtchat_client_free(c);
   return NULL;
 }
-static int mode_mixed(const args_t *a) {
+
+typedef struct {
+  double seconds;
+  long sends, pages, rows, cycles, bad_pages, errors;
+} mixed_result;
+static void mixed_sum(mixed_w *ws, int n, mixed_result *r) {
+  memset(r, 0, sizeof *r);
+  for (int i = 0; i < n; i++) {
+    *(ws[i].reader ? &r->pages : &r->sends) += LOAD(ws[i].ops);
+    r->rows += LOAD(ws[i].rows);
+    r->cycles += LOAD(ws[i].cycles);
+    r->bad_pages += LOAD(ws[i].bad_pages);
+    r->errors += LOAD(ws[i].errors);
+  }
+}
+/* Starts --senders + --readers threads, lets them run --warmup seconds, then counts over --seconds. Errors
+ * and bad pages are counted over the whole run, warm-up included. */
+static void mixed_measure(const args_t *a, mixed_result *res) {
   int n = a->senders + a->readers;
+  if (n < 1) die("mixed: no senders and no readers");
   mixed_w *ws = calloc((size_t)n, sizeof *ws);
   pthread_t *th = calloc((size_t)n, sizeof *th);
   volatile int stop = 0;
   pthread_barrier_t b;
   pthread_barrier_init(&b, NULL, (unsigned)n + 1);
   for (int i = 0; i < n; i++) {
-    ws[i] = (mixed_w){a, i >= a->senders, &stop, &b, 0, 0};
+    ws[i] = (mixed_w){a, i >= a->senders, &stop, &b, 0, 0, 0, 0, 0};
     pthread_create(&th[i], NULL, mixed_run, &ws[i]);
   }
   pthread_barrier_wait(&b);
-  usleep(300000); /* warm up */
-  long s0 = 0, r0 = 0;
-  for (int i = 0; i < n; i++) *(ws[i].reader ? &r0 : &s0) += ws[i].ops;
+  usleep((useconds_t)(a->warmup * 1e6));
+  mixed_result r0, r1;
+  mixed_sum(ws, n, &r0);
   int64_t t0 = mono_ns();
   usleep((useconds_t)(a->seconds * 1e6));
-  long s1 = 0, r1 = 0, errs = 0;
-  for (int i = 0; i < n; i++) *(ws[i].reader ? &r1 : &s1) += ws[i].ops;
+  mixed_sum(ws, n, &r1);
   double el = (double)(mono_ns() - t0) / 1e9;
   stop = 1;
-  for (int i = 0; i < n; i++) {
-    pthread_join(th[i], NULL);
-    errs += ws[i].errors;
-  }
-  printf("{\"op\":\"mixed\",\"senders\":%d,\"readers\":%d,\"seconds\":%.2f,\"send_per_s\":%.1f,\"list_per_s\":%.1f,"
-         "\"errors\":%ld}\n", a->senders, a->readers, el, (double)(s1 - s0) / el, (double)(r1 - r0) / el, errs);
+  for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
+  mixed_result all;
+  mixed_sum(ws, n, &all);
+  *res = (mixed_result){el, r1.sends - r0.sends, r1.pages - r0.pages, r1.rows - r0.rows, r1.cycles - r0.cycles,
+                        all.bad_pages, all.errors};
+  pthread_barrier_destroy(&b);
+  free(ws);
+  free(th);
+}
+static int mode_mixed(const args_t *a) {
+  mixed_result r;
+  mixed_measure(a, &r);
+  printf("{\"op\":\"mixed\",\"senders\":%d,\"readers\":%d,\"seconds\":%.2f,\"sends\":%ld,\"send_per_s\":%.1f,"
+         "\"pages\":%ld,\"list_per_s\":%.1f,\"rows_per_s\":%.1f,\"cycles\":%ld,\"bad_pages\":%ld,\"errors\":%ld}\n",
+         a->senders, a->readers, r.seconds, r.sends, (double)r.sends / r.seconds, r.pages, (double)r.pages / r.seconds,
+         (double)r.rows / r.seconds, r.cycles, r.bad_pages, r.errors);
+  return 0;
+}
+/* history: --readers clients paging --room (pages of --limit / --page) and nothing else: mixed without
+ * senders. cycles = times a reader passed the room's last page and started again at the newest. */
+static int mode_history(const args_t *a) {
+  args_t h = *a;
+  h.senders = 0;
+  if (!h.read_room) h.read_room = h.room;
+  if (!h.read_room) die("history: --room is required");
+  mixed_result r;
+  mixed_measure(&h, &r);
+  printf("{\"op\":\"history\",\"readers\":%d,\"page\":%d,\"warmup\":%.2f,\"seconds\":%.2f,\"pages\":%ld,"
+         "\"pages_per_s\":%.1f,\"rows\":%ld,\"rows_per_s\":%.1f,\"cycles\":%ld,\"bad_pages\":%ld,\"errors\":%ld}\n",
+         h.readers, h.limit, h.warmup, r.seconds, r.pages, (double)r.pages / r.seconds, r.rows,
+         (double)r.rows / r.seconds, r.cycles, r.bad_pages, r.errors);
   return 0;
 }
 
@@ -1296,6 +1353,7 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "seed")) return mode_seed(&a);
   if (!strcmp(m, "list")) return mode_list(&a);
   if (!strcmp(m, "mixed")) return mode_mixed(&a);
+  if (!strcmp(m, "history")) return mode_history(&a);
   if (!strcmp(m, "sizes")) return mode_sizes(&a);
   if (!strcmp(m, "rooms")) return mode_rooms(&a);
   if (!strcmp(m, "idle-subs")) return mode_idle_subs(&a);
