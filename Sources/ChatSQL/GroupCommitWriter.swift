@@ -69,6 +69,8 @@ package final class GroupCommitWriter: @unchecked Sendable {
     private let onStream: (@Sendable ([ReplyDelta]) -> Void)?
     /// Runs each committed batch's completions (replies, continuations) while the next batch commits.
     private let completions = WorkerThreads("smrt.chat.completions")
+    /// Batches of at most this many operations run their completions on the writer thread.
+    private static let inlineCompletions = 2
 
     package init(engine: any WriteEngine, maxBatch: Int, logger: Logger, onCommit: (@Sendable ([RoomEvent]) -> Void)?,
                  onStream: (@Sendable ([ReplyDelta]) -> Void)? = nil) {
@@ -82,7 +84,8 @@ package final class GroupCommitWriter: @unchecked Sendable {
         thread.start()
     }
 
-    /// Queues `body`; `completion` runs on the completion thread after the commit.
+    /// Queues `body`; `completion` runs after the commit, on the writer thread for a small batch, else on the completion
+    /// thread: it must not wait for another write.
     package func submit<T: Sendable>(
         _ body: @escaping @Sendable (any ChatTransaction) throws -> T, options: WriteOptions,
         completion: @escaping @Sendable (Result<T, Error>) -> Void
@@ -187,8 +190,15 @@ package final class GroupCommitWriter: @unchecked Sendable {
                 operations += batch.count
                 if let onCommit, !events.isEmpty { onCommit(events) }
                 if let onStream, !deltas.isEmpty { onStream(deltas) }
-                let committed = finishers
-                completions.submit { for finish in committed { finish(nil) } }
+                // A small batch is answered from here: handing it to the completion thread costs a thread wake-up
+                // per commit, the larger part of the work when few callers wait; a larger one overlaps the next
+                // commit there.
+                if batch.count <= Self.inlineCompletions {
+                    for finish in finishers { finish(nil) }
+                } else {
+                    let committed = finishers
+                    completions.submit { for finish in committed { finish(nil) } }
+                }
                 return
             } catch is SavepointRequired where optimistic {
                 optimistic = false
