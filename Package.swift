@@ -59,6 +59,7 @@ let package = Package(
             dependencies: [
                 "ChatCore", "ChatSQL",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

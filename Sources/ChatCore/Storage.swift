@@ -81,9 +81,16 @@ public protocol ChatStorage: Sendable {
     /// an incremental vacuum and a truncating WAL checkpoint; with `fullText`, the search index merged first so no
     /// old segment keeps a removed word; PostgreSQL: its autovacuum does this).
     func reclaimSpace(fullText: Bool) throws
+
+    /// Blocks until every committed message is in the full-text index; a search snapshot opened afterwards finds them
+    /// (SQLite indexes new messages every 100 ms of writes, or now when a search asks; PostgreSQL within each
+    /// write: nothing to wait for).
+    func awaitSearchIndex() throws
 }
 
 extension ChatStorage {
+    public func awaitSearchIndex() throws {}
+
     /// Queues an urgent write.
     public func submitWrite<T: Sendable>(
         _ body: @escaping @Sendable (any ChatTransaction) throws -> T,

@@ -27,6 +27,9 @@ struct MethodSpec: Sendable {
     var isBulkRead: Bool {
         !mutates && (name.hasPrefix("List") || name.hasPrefix("Search")) && !name.hasSuffix("Events")
     }
+
+    /// Reads the full-text index, which must first hold every committed message (`ChatStorage.awaitSearchIndex`).
+    var searchesMessages: Bool { name == "SearchMessages" }
 }
 
 private typealias Tx = any ChatTransaction

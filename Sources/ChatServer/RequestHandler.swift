@@ -44,7 +44,9 @@ final class RequestHandler: Sendable {
         keyLimiter = RateLimiter(rate: configuration.keyRatePerSecond, burst: configuration.keyBurst)
         tenantLimiter = RateLimiter(rate: configuration.tenantRatePerSecond, burst: configuration.tenantBurst)
         failureLimiter = RateLimiter(rate: configuration.keyRatePerSecond, burst: configuration.keyBurst)
-        bulkReads = WorkerThreads("smrt.chat.reads", threads: max(1, ProcessInfo.processInfo.activeProcessorCount / 2),
+        // One per core: at SCHED_IDLE they take only what the other threads leave, so they use every core when
+        // nothing else runs and give way at once when writes come (a priority, not a lane).
+        bulkReads = WorkerThreads("smrt.chat.reads", threads: max(1, ProcessInfo.processInfo.activeProcessorCount),
                                   background: true)
         bulkQueue = AdmissionLimit(calls: configuration.maxQueuedReads, bytes: configuration.maxQueuedReadBytes)
         // Every existing key is known from the start, so a flood of made-up key ids (which shares one failure
@@ -205,6 +207,7 @@ final class RequestHandler: Sendable {
 
         let domain = self.domain
         let read: @Sendable () throws -> [UInt8] = { [storage, keys] in
+            if method.searchesMessages { try storage.awaitSearchIndex() }
             let payload = try storage.read { tx -> Data in
                 // A key taken from the cache is checked for revocation in the read's own snapshot (one statement
                 // with the request id's record).

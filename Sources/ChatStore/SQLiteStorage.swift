@@ -3,6 +3,7 @@ import ChatSQL
 import Foundation
 import GRDB
 import Logging
+import Synchronization
 
 /// Configuration of the SQLite engine.
 public struct SQLiteConfiguration: Sendable {
@@ -33,6 +34,7 @@ public struct SQLiteConfiguration: Sendable {
 public final class SQLiteStorage: ChatStorage {
     let pool: DatabasePool
     private let writer: GroupCommitWriter
+    private let writeEngine: SQLiteWriteEngine
     private let logger: Logger
 
     /// Opens (creating if needed) and migrates the database at `configuration.path`.
@@ -56,14 +58,18 @@ public final class SQLiteStorage: ChatStorage {
             // the replay cache) is larger, and a miss is a pread. The cache grows only as it is used.
             try db.execute(sql: "PRAGMA cache_size = \(db.configuration.readonly ? -8192 : -32768)")
             // The write path checkpoints on its own schedule (GroupCommitWriter.checkpointIfDue).
-            if !db.configuration.readonly { try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
+            if !db.configuration.readonly {
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+                try db.execute(sql: "PRAGMA journal_size_limit = \(SQLiteWriteEngine.journalSizeLimit)")
+            }
         }
         try Self.preparePrivateFile(configuration.path)
         pool = try DatabasePool(path: configuration.path, configuration: config)
         try Self.enableIncrementalVacuum(pool, logger: logger)
         try Self.migrator.migrate(pool)
         self.logger = logger
-        writer = GroupCommitWriter(engine: SQLiteWriteEngine(pool: pool, logger: logger), maxBatch: configuration.maxBatch,
+        writeEngine = SQLiteWriteEngine(pool: pool, busyTimeout: configuration.busyTimeout, logger: logger)
+        writer = GroupCommitWriter(engine: writeEngine, maxBatch: configuration.maxBatch,
                                    logger: logger, onCommit: configuration.onCommit,
                                    onStream: configuration.onStream)
     }
@@ -177,11 +183,29 @@ public final class SQLiteStorage: ChatStorage {
         }
     }
 
-    /// Finishes queued writes, checkpoints the WAL into the database file and stops the writer.
+    /// Indexes the messages queued for search when there are any, in a commit of the write path (a search then opens
+    /// its snapshot). Rarely more than once: a batch that ran again may have rolled the indexing back.
+    public func awaitSearchIndex() throws {
+        for _ in 0..<3 {
+            guard try pool.read({ db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM messages_fts_pending)") })
+                    == true else { return }
+            writeEngine.indexNextBatch()
+            try writeBlocking { _ in () }
+        }
+    }
+
+    /// Finishes queued writes, indexes what waits for search, checkpoints the WAL into the database file and stops
+    /// the writer.
     public func close() {
         writer.stop()
         do {
-            try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction {
+                    try SQLiteConnection(db).indexPendingMessages()
+                    return .commit
+                }
+                _ = try db.checkpoint(.truncate)
+            }
         } catch {
             logger.warning("WAL checkpoint at close failed", metadata: ["error": "\(error)"])
         }
@@ -206,10 +230,15 @@ final class SQLiteWriteEngine: WriteEngine, @unchecked Sendable {
     /// When the writer last copied the WAL into the database file.
     private var lastCheckpoint = Date.distantPast
     private let checkpointInterval: TimeInterval = 0.1
+    /// No RESTART checkpoint before this (set a second ahead when one found readers it could not wait out).
+    private var nextRestart = Date.distantPast
+    /// The connection's busy timeout, set back after a RESTART checkpoint's shorter one.
+    private let busyTimeoutMs: Int
 
-    init(pool: DatabasePool, logger: Logger) {
+    init(pool: DatabasePool, busyTimeout: TimeInterval, logger: Logger) {
         self.pool = pool
         self.logger = logger
+        busyTimeoutMs = Int(busyTimeout * 1000)
     }
 
     func inWriteTransaction(_ body: (any SQLConnection) throws -> Void) throws {
@@ -222,13 +251,33 @@ final class SQLiteWriteEngine: WriteEngine, @unchecked Sendable {
         }
     }
 
+    /// Indexes the messages queued for search (`messages_fts_pending`) every `indexInterval`, or in the next batch
+    /// after `indexNextBatch()`.
+    ///
+    /// Per commit, FTS5 writes a new segment (with its structure record, and merges every few): 6 of a lone send's 20
+    /// WAL pages and a tenth of the writer's time. Every 100 ms of writes it writes one segment for all of them; a
+    /// search first asks for the queue to be indexed (`SQLiteStorage.awaitSearchIndex`), so it still finds every
+    /// committed message.
     func finishBatch(_ transaction: SQLTransaction) throws {
-        try (transaction.connection as? SQLiteConnection)?.indexPendingMessages()
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard indexRequested.exchange(false, ordering: .acquiringAndReleasing) || now &- lastIndexed >= Self.indexInterval,
+              let connection = transaction.connection as? SQLiteConnection else { return }
+        lastIndexed = now
+        try connection.indexPendingMessages()
     }
+
+    /// Makes the next batch index the queued messages.
+    func indexNextBatch() { indexRequested.store(true, ordering: .releasing) }
+
+    private let indexRequested = Atomic<Bool>(false)
+    /// When the writer last indexed the queue (writer thread only).
+    private var lastIndexed: UInt64 = 0
+    static let indexInterval: UInt64 = 100_000_000
 
     func isRetryable(_ error: Error) -> Bool { false }
 
-    /// Copies the WAL into the database file at most every `checkpointInterval`, after a commit.
+    /// Copies the WAL into the database file at most every `checkpointInterval`, after a commit, and keeps the WAL
+    /// file bounded while readers page.
     ///
     /// SQLite's own rule (the committing connection checkpoints once the WAL passes 1,000 pages) misfires
     /// while readers hold snapshots: the WAL cannot restart, stays past the threshold, and every commit
@@ -236,14 +285,37 @@ final class SQLiteWriteEngine: WriteEngine, @unchecked Sendable {
     /// made 90 fdatasync calls a second instead of 6 and sends fell by a third. The writer's connection has
     /// `wal_autocheckpoint = 0`; this keeps SQLite's behaviour otherwise (a PASSIVE checkpoint between two
     /// commits, so the next commit restarts the WAL when nothing holds it).
+    ///
+    /// A PASSIVE checkpoint never makes the WAL start again while some reader uses it, and with readers paging
+    /// without a pause one always does: the file grew by hundreds of MB a minute. So once it holds
+    /// `restartFrames`, the writer runs a RESTART checkpoint, which waits (up to `restartWait`) for the snapshots
+    /// open now to end: readers that begin meanwhile find the WAL copied and read the database file, so the next
+    /// commit writes the WAL from its start, and `journal_size_limit` cuts the file back. When readers outlast the
+    /// wait, the writer goes on and tries again a second later.
     private func checkpointIfDue(_ db: Database) {
         let now = Date()
         guard now.timeIntervalSince(lastCheckpoint) >= checkpointInterval else { return }
         lastCheckpoint = now
         do {
-            _ = try db.checkpoint(.passive)
+            let (frames, _) = try db.checkpoint(.passive)
+            guard frames >= Self.restartFrames, now >= nextRestart else { return }
+            try db.execute(sql: "PRAGMA busy_timeout = \(Int(Self.restartWait * 1000))")
+            defer { try? db.execute(sql: "PRAGMA busy_timeout = \(busyTimeoutMs)") }
+            do {
+                _ = try db.checkpoint(.restart)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+                nextRestart = now.addingTimeInterval(1)
+                logger.debug("WAL restart postponed: readers outlasted the wait", metadata: ["chat.wal_frames": "\(frames)"])
+            }
         } catch {
             logger.debug("checkpoint failed", metadata: ["error": "\(error)"])
         }
     }
+
+    /// WAL frames (pages of 4 KiB) past which the writer restarts the WAL: 16 MiB. The writer's connection limits the
+    /// file it leaves after a restart to this size (`journal_size_limit`).
+    static let restartFrames = 4096
+    static let journalSizeLimit = restartFrames * 4096
+    /// How long a RESTART checkpoint holds the next commit back for the open snapshots to end.
+    static let restartWait: TimeInterval = 0.05
 }

@@ -79,11 +79,13 @@ final class TestChat: @unchecked Sendable {
     /// The events committed after `mark` (the commit callback runs before the write's completion).
     func committedEvents(since mark: Int) -> [RoomEvent] { committed.events.withLock { Array($0[mark...]) } }
 
-    /// Runs a read.
+    /// Runs a read, after the search index caught up with every commit as the server does before a search (a
+    /// read that does not search sees the same either way).
     func r<T: Sendable>(
         _ actor: CallActor, _ op: @escaping @Sendable (ChatDomain, any ChatTransaction, CallActor) throws -> T
     ) async throws -> T {
-        try service.read(actor) { try op($0, $1, actor) }
+        try storage.awaitSearchIndex()
+        return try service.read(actor) { try op($0, $1, actor) }
     }
 
     // MARK: Fixtures
