@@ -17,9 +17,16 @@ public struct PageCursor: Sendable, Equatable {
 
     /// The encoded cursor text.
     public var text: String {
-        Data("v1|\(scope)|\(position)|\(tiebreak)".utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        // Byte by byte: Foundation's replacingOccurrences took 5% of a page of history (three passes, each bridged).
+        let base64 = Data("v1|\(scope)|\(position)|\(tiebreak)".utf8).base64EncodedString().utf8
+        return String(decoding: base64.compactMap { byte -> UInt8? in
+            switch byte {
+            case UInt8(ascii: "+"): UInt8(ascii: "-")
+            case UInt8(ascii: "/"): UInt8(ascii: "_")
+            case UInt8(ascii: "="): nil
+            default: byte
+            }
+        }, as: UTF8.self)
     }
 
     /// Decodes `text` and checks it belongs to `scope`; nil for an empty cursor (first page).
@@ -27,9 +34,15 @@ public struct PageCursor: Sendable, Equatable {
         guard let text, !text.isEmpty else { return nil }
         let invalid = ChatError.validation(field, "is not a cursor of this list")
         guard text.utf8.count <= 1024 else { throw invalid }
-        var b64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while b64.utf8.count % 4 != 0 { b64 += "=" }
-        guard let data = Data(base64Encoded: b64), let raw = String(data: data, encoding: .utf8) else { throw invalid }
+        var b64 = text.utf8.map { byte -> UInt8 in
+            switch byte {
+            case UInt8(ascii: "-"): UInt8(ascii: "+")
+            case UInt8(ascii: "_"): UInt8(ascii: "/")
+            default: byte
+            }
+        }
+        while b64.count % 4 != 0 { b64.append(UInt8(ascii: "=")) }
+        guard let data = Data(base64Encoded: Data(b64)), let raw = String(data: data, encoding: .utf8) else { throw invalid }
         let parts = raw.split(separator: "|", maxSplits: 3, omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == "v1", parts[1] == scope, let position = Int64(parts[2]) else {
             throw invalid

@@ -70,7 +70,7 @@ package enum Catalog {
         """)
     static let participants = S("""
         SELECT \(Rows.participantColumns) FROM participants WHERE tenant_id = ?1 AND room_id = ?2
-          AND (?3:text IS NULL OR status = ?3:text) AND (?4:text IS NULL OR profile_id > ?4:text)
+          AND (?3:text IS NULL OR status = ?3:text) AND profile_id > coalesce(?4:text, '')
         ORDER BY profile_id LIMIT ?5
         """)
     static let activeMemberships = S("""
@@ -100,6 +100,9 @@ package enum Catalog {
           """)
     }
     /// By thread filter (a thread, every message, root messages only) and order (newest first, oldest first).
+    /// The seq bounds are plain comparisons with a constant (`coalesce` of the cursor), which both engines read as an
+    /// index range; `(?5 IS NULL OR room_seq > ?5)` made SQLite walk the room from its newest message down to the
+    /// cursor, so each page cost more the further back it was (700 µs of CPU per page of 50 in a 19,200-message room).
     static let messages: [[SQLStatement]] = [
         "AND thread_id = ?3:text", "AND (?3:text IS NULL)", "AND thread_id IS NULL AND (?3:text IS NULL)",
     ].map { threadFilter in
@@ -107,7 +110,7 @@ package enum Catalog {
             S("""
               SELECT \(Rows.messageColumns) FROM messages WHERE tenant_id = ?1 AND room_id = ?2 \(threadFilter)
                 AND (?4:bool OR deleted_at IS NULL)
-                AND (?5:int IS NULL OR room_seq > ?5:int) AND (?6:int IS NULL OR room_seq < ?6:int)
+                AND room_seq > coalesce(?5:int, 0) AND room_seq < coalesce(?6:int, 9223372036854775807)
                 AND (?7:text IS NULL OR reply_to_message_id = ?7:text)
               ORDER BY room_seq \(order) LIMIT ?8
               """)
@@ -197,7 +200,7 @@ package enum Catalog {
         """)
     static let reactionProfiles = S("""
         SELECT profile_id FROM reactions WHERE tenant_id = ?1 AND message_id = ?2 AND emoji = ?3
-          AND (?4:text IS NULL OR profile_id > ?4:text) ORDER BY profile_id LIMIT ?5
+          AND profile_id > coalesce(?4:text, '') ORDER BY profile_id LIMIT ?5
         """)
     static let reactionCount = S("""
         SELECT count(*), coalesce(max(CASE WHEN profile_id = ?4 THEN 1 ELSE 0 END), 0) FROM reactions

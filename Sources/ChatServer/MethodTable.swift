@@ -75,13 +75,16 @@ private func pageFields<T>(_ page: Page<T>) -> (String, Bool) { (page.nextCursor
 
 /// Every operation of `ChatService` (chat.proto), keyed by its full method name.
 enum MethodTable {
-    /// The table; `includeEntities` false serves event pages in the `ids` payload mode.
-    static func build(includeEntities: Bool) -> [String: MethodSpec] {
+    /// The table; `includeEntities` false serves event pages in the `ids` payload mode; with `historyCache`,
+    /// ListRoomMessages pages are served through it.
+    static func build(includeEntities: Bool, historyCache: HistoryCache? = nil) -> [String: MethodSpec] {
         var table: [String: MethodSpec] = [:]
         for method in rooms + participants + messages + threads + reactions + sessions + streams + lifecycle
             + events(includeEntities: includeEntities) {
             table[RequestSigning.methodName(method.name)] = method
         }
+        let history = RequestSigning.methodName("ListRoomMessages")
+        if let historyCache, let plain = table[history] { table[history] = historyCache.wrap(plain) }
         return table
     }
 

@@ -38,7 +38,8 @@ final class RequestHandler: Sendable {
         self.storage = storage
         self.domain = domain
         self.logger = logger
-        gate = FrameGate(methods: MethodTable.build(includeEntities: configuration.payloadMode == .full), domain: domain,
+        gate = FrameGate(methods: MethodTable.build(includeEntities: configuration.payloadMode == .full,
+                                                    historyCache: HistoryCache()), domain: domain,
                          signatureWindowMs: configuration.signatureWindowMs)
         recentReads = RecentRequests(windowMs: 2 * configuration.signatureWindowMs)
         keyLimiter = RateLimiter(rate: configuration.keyRatePerSecond, burst: configuration.keyBurst)

@@ -192,6 +192,25 @@ struct StreamingTests {
         #expect(try await limited.finish(only).content == "still")
     }
 
+    @Test("a page of history read again shows a streaming reply's content as it grows (its deltas move no log position)")
+    func historyPagesFollowDeltas() async throws {
+        let server = try ServerProcess(.ipc)
+        let s = try await AgentSetup(server)
+        defer { s.close() }
+        let reply = try await s.begin()
+        let request = Smrt_Chat_V1_ListRoomMessagesRequest.with { $0.roomID = s.session.roomID; $0.limit = 5 }
+        func content() async throws -> String? {
+            try await s.alice.listRoomMessages(request).messages.first { $0.id == reply.id }?.content
+        }
+        try await s.append(reply, 0, "one ")
+        #expect(try await content() == "one ")
+        try await s.append(reply, 1, "two")
+        #expect(try await content() == "one two")
+        _ = try await s.finish(reply)
+        #expect(try await content() == "one two")
+        #expect(try await content() == "one two")
+    }
+
     @Test("a stop request: appends refused, the reply finishes as stopped with its partial content")
     func stopReply() async throws {
         let server = try ServerProcess(.ipc)

@@ -221,6 +221,14 @@ extension ChatDomain {
     /// - Parameters:
     ///   - cursor: continue a previous page; excludes `anchor`.
     ///   - anchor: start before, after or around a message of this room.
+    /// The room whose messages `actor` may list (ListRoomMessages' access rule, checked first): an active member's
+    /// room. Its `lastEventSeq` moves with every change to what its history shows, except the content of replies
+    /// still streaming.
+    public func historyRoom(_ tx: any ChatTransaction, _ actor: CallActor, roomId: String) throws -> Room {
+        try Validate.reference(roomId, "room_id")
+        return try memberRoom(tx, actor, roomId).0
+    }
+
     public func listRoomMessages(
         _ tx: any ChatTransaction, _ actor: CallActor, roomId: String, cursor: String? = nil,
         anchor: MessageAnchor? = nil, limit: Int = 0, includeThreadReplies: Bool = false,
@@ -232,7 +240,7 @@ extension ChatDomain {
             throw ChatError.validation("cursor", "give either a cursor or an anchor message, not both")
         }
         let scope = "\(actor.tenantId)/messages:\(roomId)"
-        _ = try memberRoom(tx, actor, roomId)
+        _ = try historyRoom(tx, actor, roomId: roomId)
         let decoded = try PageCursor.decode(cursor, scope: scope)
         var query = MessageQuery(tenantId: actor.tenantId, roomId: roomId, includeThreadReplies: includeThreadReplies,
                                  includeDeleted: includeDeleted, limit: limit + 1)
