@@ -36,11 +36,16 @@ public struct WriteOptions: Sendable {
     /// The room the write reads first, with the caller's participant row: the write path reads (PostgreSQL: and
     /// locks) a batch's rooms together before running it.
     public var room: RoomAccess?
+    /// The caller's thread is a dedicated one (an RPC worker) that may run the commit itself, completion included,
+    /// when the write path is idle: one thread wake-up less for a lone call. Never a thread of Swift's cooperative
+    /// pool, nor one holding a lock the completion takes.
+    public var mayCommitOnCallerThread: Bool
 
-    public init(urgent: Bool = true, call: CallKey? = nil, room: RoomAccess? = nil) {
+    public init(urgent: Bool = true, call: CallKey? = nil, room: RoomAccess? = nil, mayCommitOnCallerThread: Bool = false) {
         self.urgent = urgent
         self.call = call
         self.room = room
+        self.mayCommitOnCallerThread = mayCommitOnCallerThread
     }
 
     public static let urgent = WriteOptions()
@@ -86,10 +91,15 @@ public protocol ChatStorage: Sendable {
     /// (SQLite indexes new messages every 100 ms of writes, or now when a search asks; PostgreSQL within each
     /// write: nothing to wait for).
     func awaitSearchIndex() throws
+
+    /// Blocks while writes somebody waits for are queued or committing, at most `timeout` (SQLite: the one write path
+    /// of the node; PostgreSQL: nothing to wait for): how a read that can wait gives way to writes.
+    func yieldToWrites(upTo timeout: Double)
 }
 
 extension ChatStorage {
     public func awaitSearchIndex() throws {}
+    public func yieldToWrites(upTo timeout: Double) {}
 
     /// Queues an urgent write.
     public func submitWrite<T: Sendable>(

@@ -51,7 +51,17 @@ package final class GroupCommitWriter: @unchecked Sendable {
     private let lazyDelay: TimeInterval = 0.005
     private var stopped = false
     private var finished = false
-    /// Commits and operations so far (writer thread only), logged at stop: their ratio is the mean batch.
+    /// A batch is being committed, by the writer thread or by a caller's thread (`WriteOptions.mayCommitOnCallerThread`):
+    /// one at a time, in queue order.
+    private var committing = false
+    /// The batch being committed holds work somebody waits for.
+    private var committingUrgent = false
+    /// Threads waiting in `waitWhileBusy`, and what they wait on (apart from `condition`, whose `signal` wakes the
+    /// writer thread and must never wake one of them instead).
+    private let idle = NSCondition()
+    private var idleWaiters = 0
+    /// Commits and operations so far (touched by whoever commits, one at a time: see `committing`), logged at stop:
+    /// their ratio is the mean batch.
     private var commits = 0
     private var operations = 0
     /// Batches run again with savepoints because an operation failed after writing.
@@ -113,6 +123,27 @@ package final class GroupCommitWriter: @unchecked Sendable {
         pending.append(job)
         if isUrgent {
             urgent += 1
+            // The write path is idle and nothing else waits: commit here instead of waking the writer thread and
+            // waiting for it (a lone call's commit, its reply sent from here too).
+            if options.mayCommitOnCallerThread && !committing && pending.count == 1 {
+                committing = true
+                committingUrgent = true
+                pending.removeAll(keepingCapacity: true)
+                urgent -= 1
+                condition.unlock()
+                batchSize.record(1)
+                let started = DispatchTime.now().uptimeNanoseconds
+                commit([job])
+                commitTime.recordNanoseconds(Int64(clamping: DispatchTime.now().uptimeNanoseconds &- started))
+                condition.lock()
+                committing = false
+                committingUrgent = false
+                if !pending.isEmpty || stopped { condition.broadcast() }
+                let nowIdle = urgent == 0
+                condition.unlock()
+                if nowIdle { wakeIdleWaiters() }
+                return
+            }
             condition.signal()
         } else if pending.count == 1 {
             condition.signal()
@@ -136,10 +167,15 @@ package final class GroupCommitWriter: @unchecked Sendable {
     private func loop() {
         while true {
             condition.lock()
-            while pending.isEmpty && !stopped { condition.wait() }
+            while (pending.isEmpty || committing) && !(stopped && !committing) { condition.wait() }
             // Only bookkeeping queued: give it a moment to share a commit with real work.
             if urgent == 0 && !stopped && !pending.isEmpty {
                 _ = condition.wait(until: Date().addingTimeInterval(lazyDelay))
+            }
+            // A caller's thread took the write path meanwhile (possible after the timed wait): wait for it.
+            if committing {
+                condition.unlock()
+                continue
             }
             if pending.isEmpty && stopped {
                 finished = true
@@ -155,13 +191,47 @@ package final class GroupCommitWriter: @unchecked Sendable {
             pending.removeFirst(batch.count)
             urgent -= batch.reduce(0) { $0 + ($1.isUrgent ? 1 : 0) }
             let queued = pending.count
+            committing = true
+            committingUrgent = batch.contains { $0.isUrgent }
             condition.unlock()
             queueDepth.record(queued)
             batchSize.record(batch.count)
             let started = DispatchTime.now().uptimeNanoseconds
             commit(batch)
             commitTime.recordNanoseconds(Int64(clamping: DispatchTime.now().uptimeNanoseconds &- started))
+            condition.lock()
+            committing = false
+            committingUrgent = false
+            let nowIdle = urgent == 0
+            condition.unlock()
+            if nowIdle { wakeIdleWaiters() }
         }
+    }
+
+    /// Whether work somebody waits for is queued or being committed.
+    private var isBusy: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return (urgent > 0 || committingUrgent) && !stopped
+    }
+
+    /// Blocks while work somebody waits for is queued or committing, at most `timeout`: how work that can wait (a page of
+    /// history) gives way to writes. Returns at once when the write path has nothing urgent.
+    package func waitWhileBusy(upTo timeout: TimeInterval) {
+        guard isBusy else { return }
+        let deadline = Date().addingTimeInterval(timeout)
+        idle.lock()
+        idleWaiters += 1
+        // `isBusy` is read with `idle` held and the writer takes `idle` to wake waiters: no wake-up is lost.
+        while isBusy && idle.wait(until: deadline) {}
+        idleWaiters -= 1
+        idle.unlock()
+    }
+
+    private func wakeIdleWaiters() {
+        idle.lock()
+        if idleWaiters > 0 { idle.broadcast() }
+        idle.unlock()
     }
 
     /// Commits a batch. The first attempt opens no savepoints (see `SQLTransaction.optimistic`): a

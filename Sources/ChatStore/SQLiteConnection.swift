@@ -12,61 +12,15 @@ final class SQLiteConnection: SQLConnection {
 
     init(_ db: Database) { self.db = db }
 
-    /// The cached statement for `sql` with `arguments` bound, reset and ready to step.
-    ///
-    /// Arguments are bound and rows read through SQLite's C API on GRDB's cached statement: GRDB's
-    /// `StatementArguments`, argument validation and row cursor were a fifth of the writer's time per send (perf, 64
-    /// clients), more than SQLite's own work for some statements.
+    /// GRDB's cached statement for `sql` with `arguments` bound (see `SQLiteStatement`).
     private func prepared(_ sql: String, _ arguments: [any SQLBindable]) throws -> OpaquePointer {
         let handle = try db.cachedStatement(sql: sql).sqliteStatement
-        sqlite3_reset(handle)  // its result is the previous step's, reported then
-        guard Int(sqlite3_bind_parameter_count(handle)) == arguments.count else {
-            throw DatabaseError(resultCode: .SQLITE_RANGE, message: "\(arguments.count) arguments for "
-                                + "\(sqlite3_bind_parameter_count(handle)) parameters", sql: sql)
-        }
-        for (offset, argument) in arguments.enumerated() {
-            let index = Int32(offset + 1)
-            let code: Int32
-            switch argument.sqlValue {
-            case .null: code = sqlite3_bind_null(handle, index)
-            case .int(let value): code = sqlite3_bind_int64(handle, index, value)
-            case .bool(let value): code = sqlite3_bind_int64(handle, index, value ? 1 : 0)
-            case .text(var value):
-                code = value.withUTF8 { bytes in
-                    // An empty buffer may have no address, and a NULL pointer would bind NULL.
-                    sqlite3_bind_text(handle, index, bytes.baseAddress.map { UnsafeRawPointer($0) } ?? Self.empty,
-                                      Int32(bytes.count), Self.transient)
-                }
-            case .blob(let value):
-                code = value.withUnsafeBytes { bytes in
-                    sqlite3_bind_blob(handle, index, bytes.baseAddress ?? Self.empty, Int32(bytes.count), Self.transient)
-                }
-            }
-            guard code == SQLITE_OK else { throw error(code, sql) }
-        }
+        try SQLiteStatement.bind(handle, arguments, sql: sql, connection: db.sqliteConnection)
         return handle
     }
 
-    /// SQLite copies the bytes it is given (`SQLITE_TRANSIENT`).
-    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-    private static var empty: UnsafeRawPointer { UnsafeRawPointer(("" as StaticString).utf8Start) }
-
-    private func error(_ code: Int32, _ sql: String) -> DatabaseError {
-        DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
-                      sql: sql)
-    }
-
-    /// Steps `handle` to its end, handing each row to `each`, and resets it (also when `each` throws).
     private func run(_ handle: OpaquePointer, _ sql: String, _ each: (any SQLRow) throws -> Void = { _ in }) throws {
-        defer { sqlite3_reset(handle) }
-        let row = StatementRow(handle: handle)
-        while true {
-            switch sqlite3_step(handle) {
-            case SQLITE_ROW: try each(row)
-            case SQLITE_DONE: return
-            case let code: throw error(code, sql)
-            }
-        }
+        try SQLiteStatement.run(handle, sql: sql, connection: db.sqliteConnection, each)
     }
 
     func query(_ statement: SQLStatement, _ arguments: [any SQLBindable], _ each: (any SQLRow) throws -> Void) throws {
@@ -92,6 +46,63 @@ final class SQLiteConnection: SQLConnection {
             SELECT m.pk, m.content FROM messages_fts_pending p JOIN messages m ON m.pk = p.pk
             """)
         try execute(raw: "DELETE FROM messages_fts_pending")
+    }
+}
+
+/// Statements bound and stepped through SQLite's C API, on GRDB's cached statements (the write connection) or on a
+/// reader's own (`SQLiteReader`): GRDB's `StatementArguments`, argument validation and row cursor were a fifth of the
+/// writer's time per send (perf, 64 clients), more than SQLite's own work for some statements.
+enum SQLiteStatement {
+    /// Resets `handle` and binds `arguments` to it.
+    static func bind(_ handle: OpaquePointer, _ arguments: [any SQLBindable], sql: String, connection: OpaquePointer?) throws {
+        sqlite3_reset(handle)  // its result is the previous step's, reported then
+        guard Int(sqlite3_bind_parameter_count(handle)) == arguments.count else {
+            throw DatabaseError(resultCode: .SQLITE_RANGE, message: "\(arguments.count) arguments for "
+                                + "\(sqlite3_bind_parameter_count(handle)) parameters", sql: sql)
+        }
+        for (offset, argument) in arguments.enumerated() {
+            let index = Int32(offset + 1)
+            let code: Int32
+            switch argument.sqlValue {
+            case .null: code = sqlite3_bind_null(handle, index)
+            case .int(let value): code = sqlite3_bind_int64(handle, index, value)
+            case .bool(let value): code = sqlite3_bind_int64(handle, index, value ? 1 : 0)
+            case .text(var value):
+                code = value.withUTF8 { bytes in
+                    // An empty buffer may have no address, and a NULL pointer would bind NULL.
+                    sqlite3_bind_text(handle, index, bytes.baseAddress.map { UnsafeRawPointer($0) } ?? empty,
+                                      Int32(bytes.count), transient)
+                }
+            case .blob(let value):
+                code = value.withUnsafeBytes { bytes in
+                    sqlite3_bind_blob(handle, index, bytes.baseAddress ?? empty, Int32(bytes.count), transient)
+                }
+            }
+            guard code == SQLITE_OK else { throw error(code, sql, connection) }
+        }
+    }
+
+    /// Steps `handle` to its end, handing each row to `each`, and resets it (also when `each` throws).
+    static func run(_ handle: OpaquePointer, sql: String, connection: OpaquePointer?,
+                    _ each: (any SQLRow) throws -> Void) throws {
+        defer { sqlite3_reset(handle) }
+        let row = StatementRow(handle: handle)
+        while true {
+            switch sqlite3_step(handle) {
+            case SQLITE_ROW: try each(row)
+            case SQLITE_DONE: return
+            case let code: throw error(code, sql, connection)
+            }
+        }
+    }
+
+    /// SQLite copies the bytes it is given (`SQLITE_TRANSIENT`).
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+    private static var empty: UnsafeRawPointer { UnsafeRawPointer(("" as StaticString).utf8Start) }
+
+    static func error(_ code: Int32, _ sql: String?, _ connection: OpaquePointer?) -> DatabaseError {
+        DatabaseError(resultCode: ResultCode(rawValue: code),
+                      message: connection.map { String(cString: sqlite3_errmsg($0)) }, sql: sql)
     }
 }
 

@@ -33,6 +33,8 @@ public struct SQLiteConfiguration: Sendable {
 /// alone and concurrent writers share one commit (group commit) without waiting on a timer.
 public final class SQLiteStorage: ChatStorage {
     let pool: DatabasePool
+    /// The reading threads' own connections (`read`); GRDB's pool serves maintenance and nested reads.
+    private let readers: SQLiteReaders
     private let writer: GroupCommitWriter
     private let writeEngine: SQLiteWriteEngine
     private let logger: Logger
@@ -68,6 +70,7 @@ public final class SQLiteStorage: ChatStorage {
         try Self.enableIncrementalVacuum(pool, logger: logger)
         try Self.migrator.migrate(pool)
         self.logger = logger
+        readers = SQLiteReaders(path: configuration.path, busyTimeout: configuration.busyTimeout)
         writeEngine = SQLiteWriteEngine(pool: pool, busyTimeout: configuration.busyTimeout, logger: logger)
         writer = GroupCommitWriter(engine: writeEngine, maxBatch: configuration.maxBatch,
                                    logger: logger, onCommit: configuration.onCommit,
@@ -148,11 +151,18 @@ public final class SQLiteStorage: ChatStorage {
         return try storage.pool.read { try migrator.appliedMigrations($0) }
     }
 
-    /// One snapshot on a reader connection: a deferred transaction opened and closed with cached
-    /// statements. (GRDB's `read` also toggles `query_only` and wraps a savepoint: three more statements per
-    /// call on the server's hottest path; reader connections are opened read-only already.)
+    /// One snapshot on the calling thread's reader connection (`SQLiteReader`): a deferred transaction opened and closed
+    /// with prepared statements. A read inside a read on the same thread takes one from GRDB's pool instead. (GRDB's
+    /// `read` also toggles `query_only` and wraps a savepoint: three more statements per call on the server's hottest
+    /// path; reader connections are opened read-only already.)
     public func read<T>(_ body: (any ChatTransaction) throws -> T) throws -> T {
-        try pool.unsafeRead { db in
+        if let reader = try readers.reader() {
+            try reader.execute(raw: "BEGIN DEFERRED TRANSACTION")
+            let result: Result<T, Error> = Result { try body(SQLTransaction(reader)) }
+            try reader.execute(raw: "COMMIT TRANSACTION")
+            return try result.get()
+        }
+        return try pool.unsafeRead { db in
             try db.cachedStatement(sql: "BEGIN DEFERRED TRANSACTION").execute()
             let result: Result<T, Error> = Result { try body(SQLTransaction(SQLiteConnection(db))) }
             try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
@@ -183,6 +193,10 @@ public final class SQLiteStorage: ChatStorage {
         }
     }
 
+    public func yieldToWrites(upTo timeout: Double) {
+        writer.waitWhileBusy(upTo: timeout)
+    }
+
     /// Indexes the messages queued for search when there are any, in a commit of the write path (a search then opens
     /// its snapshot). Rarely more than once: a batch that ran again may have rolled the indexing back.
     public func awaitSearchIndex() throws {
@@ -198,6 +212,7 @@ public final class SQLiteStorage: ChatStorage {
     /// the writer.
     public func close() {
         writer.stop()
+        readers.close()
         do {
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction {
