@@ -5,16 +5,17 @@ import Logging
 import Nanomsg
 import ServiceLifecycle
 
-/// Publishes committed events on the PUB socket from its own thread, so the reply path never waits
-/// on subscribers. Message: `topic` + 0x00 + serialized RoomEvent. Events arrive in commit order
+/// Publishes committed events on the PUB socket, a commit's few events from the committing thread when nothing is queued
+/// before them, larger batches from its own thread so a busy writer never waits on subscribers. Message: `topic` + 0x00 + serialized RoomEvent. Events arrive in commit order
 /// from the single writer and leave in that order.
 ///
 /// The thread publishes from `init` on, whether or not `run()` is called: events committed while the server
 /// and the storage shut down are published as long as the publisher shuts down last (first in a
 /// `ServiceGroup`'s list).
 public final class EventPublisher: @unchecked Sendable, Service, CustomStringConvertible {
-    // @unchecked Sendable: `queue` and `stopped` are only touched with `condition` locked; the socket
-    // is used by the publisher thread only (and closed after it ends).
+    // @unchecked Sendable: `queue`, `sending` and `stopped` are only touched with `condition` locked; the socket sends
+    // from the publisher thread, or from a committing thread holding `condition` while the publisher thread is idle
+    // (and is closed after it ends).
     private let socket: NanoSocket
     private let includeEntities: Bool
     private let logger: Logger
@@ -25,6 +26,8 @@ public final class EventPublisher: @unchecked Sendable, Service, CustomStringCon
         case delta(ReplyDelta)
     }
     private var queue: [Item] = []
+    /// The publishing thread is sending a batch it took from `queue`.
+    private var sending = false
     private var stopped = false
     private var finished = false
 
@@ -56,14 +59,22 @@ public final class EventPublisher: @unchecked Sendable, Service, CustomStringCon
         enqueue(deltas.map(Item.delta))
     }
 
+    /// A few items with nothing queued before them leave from the caller's thread (the commit's), under the lock, so
+    /// the publishing thread cannot send a later batch first: a thread wake-up less between a commit and its
+    /// subscribers. Larger batches go to the publishing thread, so a busy writer does not pay for them.
     private func enqueue(_ items: [Item]) {
         condition.lock()
-        if !stopped {
-            queue += items
-            condition.signal()
+        defer { condition.unlock() }
+        guard !stopped else { return }
+        if queue.isEmpty && !sending && items.count <= Self.inlineItems {
+            send(items)
+            return
         }
-        condition.unlock()
+        queue += items
+        condition.signal()
     }
+
+    private static let inlineItems = 4
 
     public var description: String { "publisher" }
 
@@ -115,25 +126,33 @@ public final class EventPublisher: @unchecked Sendable, Service, CustomStringCon
             }
             let batch = queue
             queue.removeAll(keepingCapacity: true)
+            sending = true
             condition.unlock()
-            var events = 0
-            for item in batch {
-                let frame: [UInt8]
-                switch item {
-                case .event(let event):
-                    events += 1
-                    frame = Self.frame(event, includeEntities: includeEntities)
-                case .delta(let delta):
-                    frame = Self.frame(delta)
-                }
-                do {
-                    try socket.send(frame, dontWait: true)
-                } catch {
-                    // A PUB socket drops what it cannot send; consumers recover through the log.
-                    logger.debug("event not published", metadata: ["error": "\(error)"])
-                }
-            }
-            ServerMetrics.eventsPublished.increment(by: Int64(events))
+            send(batch)
+            condition.lock()
+            sending = false
+            condition.unlock()
         }
+    }
+
+    private func send(_ items: [Item]) {
+        var events = 0
+        for item in items {
+            let frame: [UInt8]
+            switch item {
+            case .event(let event):
+                events += 1
+                frame = Self.frame(event, includeEntities: includeEntities)
+            case .delta(let delta):
+                frame = Self.frame(delta)
+            }
+            do {
+                try socket.send(frame, dontWait: true)
+            } catch {
+                // A PUB socket drops what it cannot send; consumers recover through the log.
+                logger.debug("event not published", metadata: ["error": "\(error)"])
+            }
+        }
+        ServerMetrics.eventsPublished.increment(by: Int64(events))
     }
 }
