@@ -127,6 +127,8 @@ final class RequestHandler: Sendable {
             ?? (request.method == Self.health ? "Health" : request.method == Self.serverInfo ? "ServerInfo" : "unknown")
         let traceparent = CallTrace.valid(request.context.traceparent)
         let span = CallTrace.span(method: method, traceparent: traceparent)
+        // Work that must happen for the call but not before its reply (a read's request id recorded in the database).
+        let afterReply = Mutex<(@Sendable () -> Void)?>(nil)
         let answer: @Sendable (Result<[UInt8], Error>) -> Void = { result in
             let bytes: [UInt8]
             switch result {
@@ -142,6 +144,7 @@ final class RequestHandler: Sendable {
                 bytes = Self.encode(requestId: requestId, error: .internal)
             }
             reply(bytes)
+            afterReply.withLock { $0.take() }?()
             let elapsed = DispatchTime.now().uptimeNanoseconds &- started
             // The status as answered (a replayed or recorded refusal is an encoded response too), read without
             // decoding the payload.
@@ -161,7 +164,9 @@ final class RequestHandler: Sendable {
             }
         }
         do {
-            if let bytes = try handle(request, frame: frame, later: answer) { answer(.success(bytes)) }
+            if let bytes = try handle(request, frame: frame, later: answer, afterReply: { job in afterReply.withLock { $0 = job } }) {
+                answer(.success(bytes))
+            }
         } catch {
             answer(.failure(error))
         }
@@ -184,7 +189,8 @@ final class RequestHandler: Sendable {
     /// mutation on the write path, which also **records** its response in the replay window in the same commit),
     /// and **reply**. The storage never calls back into these stages: it runs the body it is given.
     private func handle(_ request: Smrt_Chat_V1_RpcRequest, frame: [UInt8],
-                        later: @escaping @Sendable (Result<[UInt8], Error>) -> Void) throws -> [UInt8]? {
+                        later: @escaping @Sendable (Result<[UInt8], Error>) -> Void,
+                        afterReply: (@escaping @Sendable () -> Void) -> Void) throws -> [UInt8]? {
         let now = domain.clock()
         if request.method == Self.health || request.method == Self.serverInfo {
             return encode(requestId: String(request.context.requestID.prefix(64)), payload: try info(request.method, now: now))
@@ -194,7 +200,7 @@ final class RequestHandler: Sendable {
         let keyId = request.auth.keyID
         let (actor, cached) = try authenticate(request, method: method, now: now)
         let hash = Array(SHA256.hash(data: frame))
-        let call = try authorize(request, method: method, actor: actor, hash: hash, now: now)
+        let call = try authorize(request, method: method, actor: actor, hash: hash, now: now, afterReply: afterReply)
 
         if method.mutates {
             let keys = self.keys
@@ -233,6 +239,9 @@ final class RequestHandler: Sendable {
             if stopping.load(ordering: .acquiring) {
                 return later(.failure(ChatError(.unavailable, .overloaded, "the server is shutting down")))
             }
+            // A page waits (up to `bulkYield`) while writes are queued: its reply, its caller's next request and the
+            // record of its request id run at normal priority, and readers paging flat out took a third of the sends.
+            storage.yieldToWrites(upTo: Self.bulkYield)
             later(Result { try read() })
         }
         return nil
@@ -254,12 +263,12 @@ final class RequestHandler: Sendable {
     /// queued or committed, the caller gets that original answer, else DEADLINE_EXCEEDED (SPEC §7.4); a read's
     /// deadline is checked once its request id is remembered.
     private func authorize(_ request: Smrt_Chat_V1_RpcRequest, method: MethodSpec, actor: CallActor, hash: [UInt8],
-                           now: Int64) throws -> PreparedCall {
+                           now: Int64, afterReply: (@escaping @Sendable () -> Void) -> Void) throws -> PreparedCall {
         let call: PreparedCall
         do {
             call = try method.prepare(request.payload)
         } catch {
-            remember(request, hash: hash, now: now)
+            remember(request, hash: hash, now: now, afterReply: afterReply)
             throw error
         }
         // A read's request id is remembered once its caller authenticated, whatever the read's outcome: it can
@@ -268,24 +277,29 @@ final class RequestHandler: Sendable {
             if let seen = recentReads.hash(keyId: request.auth.keyID, requestId: request.context.requestID), seen != hash {
                 throw Self.reused
             }
-            remember(request, hash: hash, now: now)
+            remember(request, hash: hash, now: now, afterReply: afterReply)
             if FrameGate.deadlinePassed(request, now: now) { throw FrameGate.deadlineExceeded }
         }
         if !FrameGate.deadlinePassed(request, now: now) { try limit(request, actor) }
         return call
     }
 
-    /// Records an authenticated call's request id with its frame hash, here and (without waiting for the
-    /// commit) in the database's replay cache, so that another frame can never reuse it.
-    private func remember(_ request: Smrt_Chat_V1_RpcRequest, hash: [UInt8], now: Int64) {
+    /// Records an authenticated call's request id with its frame hash, here at once and in the database's replay cache
+    /// once the call is answered (`afterReply`; queued without waiting for the commit), so that another frame can never
+    /// reuse it. Queuing it after the reply keeps the writer's wake-up off the read's path; this instance refuses
+    /// another frame with the id from the moment it is recorded here.
+    private func remember(_ request: Smrt_Chat_V1_RpcRequest, hash: [UInt8], now: Int64,
+                          afterReply: (@escaping @Sendable () -> Void) -> Void) {
         let (keyId, requestId) = (request.auth.keyID, request.context.requestID)
         if let seen = recentReads.hash(keyId: keyId, requestId: requestId), seen != hash { return }
         recentReads.record(keyId: keyId, requestId: requestId, hash: hash, now: now)
         let entry = ReplayEntry(keyId: keyId, requestId: requestId, frameHash: hash, response: nil, createdAt: now)
-        storage.submitWrite({ tx in _ = try tx.insertReplayEntry(entry) }, options: .background) { [logger] result in
-            if case .failure(let error) = result {
-                logger.debug("request id not recorded",
-                             metadata: Self.callMetadata(request, status: "-").merging(["error": "\(error)"]) { $1 })
+        afterReply { [storage, logger] in
+            storage.submitWrite({ tx in _ = try tx.insertReplayEntry(entry) }, options: .background) { result in
+                if case .failure(let error) = result {
+                    logger.debug("request id not recorded",
+                                 metadata: Self.callMetadata(request, status: "-").merging(["error": "\(error)"]) { $1 })
+                }
             }
         }
     }
@@ -352,6 +366,9 @@ final class RequestHandler: Sendable {
         }
     }
 
+    /// How long a list or search call gives way to queued writes before it runs anyway (README: how the server is built).
+    static let bulkYield: TimeInterval = 0.02
+
     /// The failure bucket shared by every key id this process does not know, and by calls with no key.
     private static let unknownKeys = "?"
 
@@ -395,7 +412,8 @@ final class RequestHandler: Sendable {
                                                      actorProfileId: actor.profileId))
             return response
         }, options: WriteOptions(call: CallKey(keyId: keyId, requestId: requestId),
-                                 room: call.roomId.map { RoomAccess(tenantId: actor.tenantId, roomId: $0, profileId: actor.profileId) }),
+                                 room: call.roomId.map { RoomAccess(tenantId: actor.tenantId, roomId: $0, profileId: actor.profileId) },
+                                 mayCommitOnCallerThread: true),
            completion: completion)
     }
 
