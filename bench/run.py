@@ -15,7 +15,8 @@ alone), BENCH_ONLY=lifecycle (only the export and erasure measurements of SPEC �
 writes bench/build/results-lifecycle.json, same rules), BENCH_ONLY=fastpath (only the issue-12 targets and
 their baselines: the history database of phase A without its small room, the NORMAL phase reduced to ping,
 SendMessage at 1 and 64 clients and fan-out at 100 subscribers with their echo / single-row commit / echo64 /
-batch100 / bare PUB/SUB baselines, the history phase reduced to 8 senders with and without 4 readers, then
+batch100 / bare PUB/SUB baselines and the writer floor (writer_cpu_us_per_send64 vs writer_floor_us_per_send,
+printed under the table, not a target), the history phase reduced to 8 senders with and without 4 readers, then
 phase G: history_pages_per_s16 and the WAL soak; prints a table of the targets, writes
 bench/build/results-fastpath.json, same rules).
 """
@@ -130,6 +131,32 @@ def cpu_s(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_ticks(pid):
+    """utime+stime in clock ticks of every thread of `pid` (/proc/<pid>/task/*/stat), by thread id, with its name."""
+    ticks = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                head, tail = f.read().rsplit(")", 1)
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread ended between the listing and the read
+        fields = tail.split()
+        ticks[int(tid)] = (int(fields[11]) + int(fields[12]), head.split("(", 1)[1])
+    return ticks
+
+
+def busiest_thread(before, after, sends):
+    """The thread that used the most CPU between two thread_ticks() readings (at 64 clients: the writer, whose
+    name is not set), as a raw record: its id, name and CPU µs per send, and the runner-up's for comparison."""
+    tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
+    used = sorted(((t - before.get(tid, (0, ""))[0], tid, name) for tid, (t, name) in after.items()), reverse=True)
+    top = used[0]
+    second = used[1] if len(used) > 1 else (0, 0, "")
+    return {"tid": top[1], "name": top[2], "ticks": top[0], "cpu_us_per_send": top[0] * tick_us / sends,
+            "second_tid": second[1], "second_name": second[2], "second_cpu_us_per_send": second[0] * tick_us / sends,
+            "threads": len(after), "sends": sends}
 
 
 class Server:
@@ -431,6 +458,21 @@ def bare_sqlite(sb, tmp, sync, mode, rows):
     return jrun([sb, "sqlite", "--db", db, "--sync", sync, "--mode", mode, "--rows", str(rows), "--tenant", TENANT])
 
 
+SEND_FLOOR_BATCH, SEND_FLOOR_SENDS = 64, 19200  # the group commit at 64 clients; 300 transactions
+
+
+def bare_sqlite_send(sb, tmp, sync="normal"):
+    """`smrtbench sqlite-send` (the writer floor) on a fresh copy of make_template's database: the rows of
+    SEND_FLOOR_SENDS SendMessage calls in IMMEDIATE transactions of SEND_FLOOR_BATCH sends."""
+    db = os.path.join(tmp, f"bare-send-{sync}.sqlite")
+    for ext in ("", "-wal", "-shm"):
+        if os.path.exists(db + ext):
+            os.remove(db + ext)
+    shutil.copy(os.path.join(tmp, "template.sqlite"), db)
+    return jrun([sb, "sqlite-send", "--db", db, "--sync", sync, "--count", str(SEND_FLOOR_SENDS), "--clients",
+                 str(SEND_FLOOR_BATCH), "--tenant", TENANT])
+
+
 def new_room(sb, srv):
     return jrun([sb, "rooms", "--count", "1", "--clients", "1"] + srv.flags())["first"]
 
@@ -505,9 +547,14 @@ def normal_repetition(sb, tmp, srv, echo, sizes, room, ping_room, raw, clients=(
     for n, calls in ((8, 300), (32, 100), (64, 60)):
         if n not in clients:
             continue
+        if n == 64:  # the writer floor, right before the run whose writer thread it is compared with
+            rec(raw, "bare_sqlite_send64", bare_sqlite_send(sb, tmp))
+            t0 = thread_ticks(srv.proc.pid)
         c0 = cpu_s(srv.proc.pid)
         r = srv.cbench("send", n, calls, room)
         rec(raw, f"svc_send_cpu_us_{n}", (cpu_s(srv.proc.pid) - c0) / (n * calls) * 1e6)
+        if n == 64:
+            rec(raw, "writer_thread_send64", busiest_thread(t0, thread_ticks(srv.proc.pid), n * calls))
         rec(raw, f"svc_send{n}_normal", r)
     # streamed replies: AppendReplyDelta at 64 streams, next to SendMessage at 64 clients
     if deltas:
@@ -805,6 +852,16 @@ def summarize(R, raw):
     # Issue 12: the same figure as the 64-client row of the "server CPU µs/msg" column, under its target's key.
     R["server_cpu_us_per_send64"] = R["svc_send_server_cpu_us_per_msg_64"]
     R["send_tput64_vs_floor"] = round(R["svc_send_tput64_normal"] / R["floor64"], 3)
+    if "bare_sqlite_send64" in raw:
+        # The writer floor: bare SQLite writing a send's rows in transactions of 64, against the CPU of the
+        # server's busiest thread (the writer) during the SendMessage runs at 64 clients.
+        R["sqlite_send64_per_s"] = m("bare_sqlite_send64", "sends_per_s")
+        R["writer_floor_us_per_send"] = round(1e6 / R["sqlite_send64_per_s"], 1)
+        R["writer_cpu_us_per_send64"] = m("writer_thread_send64", "cpu_us_per_send")
+        R["writer_cpu_second_thread_us_per_send64"] = m("writer_thread_send64", "second_cpu_us_per_send")
+        R["writer_cpu_vs_floor"] = round(R["writer_cpu_us_per_send64"] / R["writer_floor_us_per_send"], 3)
+        R["sqlite_send64_payload_bytes"] = m("bare_sqlite_send64", "payload_bytes")
+        R["sqlite_send64_sends"], R["sqlite_send64_batch"] = SEND_FLOOR_SENDS, SEND_FLOOR_BATCH
     if "svc_send_tput64_full" in R:
         R["full_vs_normal_tput64"] = round(R["svc_send_tput64_full"] / R["svc_send_tput64_normal"], 3)
     if "metrics_on" in raw:
@@ -991,6 +1048,12 @@ def fastpath_table(R):
              f"({R['wal_soak_seconds']:g} s): {R['wal_soak_send_per_s']:,.1f} sends/s, {R['wal_soak_pages_per_s']:,.1f} "
              f"pages/s, peak {R['wal_max_mib_with_readers']} MiB at {R['wal_peak_at_s']} s, "
              f"{R['wal_final_mib']} MiB at the end.")
+    if "writer_cpu_vs_floor" in R:
+        L.append(f"Writer (not a target): its thread used {R['writer_cpu_us_per_send64']:,.1f} µs of CPU per send at "
+                 f"64 clients (next busiest thread {R['writer_cpu_second_thread_us_per_send64']:,.1f}); bare SQLite "
+                 f"writing the same rows in transactions of {R['sqlite_send64_batch']}: "
+                 f"{R['writer_floor_us_per_send']:,.1f} µs per send ({R['sqlite_send64_per_s']:,.1f} sends/s); "
+                 f"writer_cpu_vs_floor {R['writer_cpu_vs_floor']}.")
     return "\n".join(L)
 
 
@@ -1051,12 +1114,23 @@ def write_markdown(R):
     L.append(f"| bare single-row commits/s, NORMAL ({R['bare_single_commit_normal_us']} µs each) | {f1(R['bare_single_commit_normal_rows_per_s'])} |")
     L.append(f"| bare single-row commits/s, FULL | {f1(R['bare_single_commit_full_rows_per_s'])} |")
     L.append(f"| `floor64 = 1 / (1/echo64 + 1/batch100)` | {f1(R['floor64'])} |")
+    if "sqlite_send64_per_s" in R:
+        L.append(f"| `sqlite_send64`: bare SQLite SendMessage row sets/s (room counters, message, event, replay "
+                 f"record) in transactions of {R['sqlite_send64_batch']}, NORMAL "
+                 f"({R['writer_floor_us_per_send']} µs each) | {f1(R['sqlite_send64_per_s'])} |")
     L.append("")
     L.append("### Ping-class call and server CPU\n")
     L.append(f"- GetRoom (authenticated) at 1 client: p50 {R['svc_ping_p50_us']} µs, p99 {R['svc_ping_p99_us']} µs; "
              f"server CPU {R['svc_ping_server_cpu_us_per_call']} µs per call (utime+stime of smrt-chatd / calls).")
     L.append(f"- `server_cpu_us_per_send64`: {R['server_cpu_us_per_send64']} µs of server CPU per SendMessage at 64 "
              f"clients (the 64-client row of the CPU column above).")
+    if "writer_cpu_vs_floor" in R:
+        L.append(f"- The writer: {R['writer_cpu_us_per_send64']} µs of CPU per send at 64 clients "
+                 f"(`writer_cpu_us_per_send64`; the next busiest thread {R['writer_cpu_second_thread_us_per_send64']} "
+                 f"µs); bare SQLite writing the same rows in transactions of {R['sqlite_send64_batch']}: "
+                 f"{R['writer_floor_us_per_send']} µs per send (`writer_floor_us_per_send`, "
+                 f"{f1(R['sqlite_send64_per_s'])} sends/s); ratio {R['writer_cpu_vs_floor']} "
+                 f"(`writer_cpu_vs_floor`). Not a target.")
     L.append("")
     L.append("### Event fan-out (steady 200 events/s, 200 events, ipc, 4 MiB receive buffers)\n")
     L.append("Service latency = subscriber receive time − the sender's wall-clock stamp embedded in the message "
@@ -1123,6 +1197,22 @@ def write_markdown(R):
     L.append("- `server_cpu_us_per_send64`: utime+stime of smrt-chatd from `/proc/<pid>/stat` read before and after "
              "each `smrtchat-bench --op send --clients 64 --calls 60` run of the NORMAL phase, ÷ its 3,840 sends "
              "(the kernel counts in clock ticks of 10 ms); median of the repetitions.")
+    if "writer_cpu_vs_floor" in R:
+        L.append("- `writer_cpu_us_per_send64`: around the same runs, utime+stime of every smrt-chatd thread from "
+                 "`/proc/<pid>/task/*/stat`; the thread that used the most CPU is the writer (its name is not set), "
+                 "its CPU ÷ the run's 3,840 sends (10 ms ticks: about 3 % resolution); median of the repetitions. "
+                 f"`writer_floor_us_per_send` = 10⁶ ÷ `sqlite_send64_per_s`: `smrtbench sqlite-send`, run right before "
+                 f"each of those runs on a fresh copy of the `smrt-chatd migrate` database with the service's pragmas "
+                 f"(synchronous NORMAL), writes the rows of {R['sqlite_send64_sends']:,} SendMessage calls into one "
+                 f"room with prepared statements: per send `UPDATE rooms SET last_event_seq = last_event_seq + 1, "
+                 f"last_message_at = ? … RETURNING last_event_seq`, the messages row (UUIDv7 id, room_seq = that "
+                 f"seq), a `MESSAGE_CREATED` room_events row (`RETURNING event_id`) whose payload is the service's "
+                 f"JSON snapshot of the message ({R['sqlite_send64_payload_bytes']:g} bytes on average, the keys of a "
+                 f"real row), and a replay_cache row (time-ordered request id, 32-byte frame hash, 162-byte "
+                 f"response); `BEGIN IMMEDIATE` … `COMMIT` per {R['sqlite_send64_batch']} sends (the group commit "
+                 f"at 64 clients), the full-text queue indexed before every 16th commit (the service indexes every "
+                 f"100 ms) and the last. It leaves out the reads the service makes per batch (key activity, replay "
+                 f"lookup, room and membership), so it is a lower bound of the writer's SQLite work.")
     L.append(f"- `history_pages_per_s16`: a NORMAL server of its own; a room made through the service (CreateRoom by "
              f"`alice`), then {HISTORY_ROWS:,} messages by `alice` inserted by bare SQL with the server stopped (as "
              f"phase A seeds). `smrtbench history`: {HISTORY_READERS} threads, each with its own client (one "

@@ -9,6 +9,9 @@
  *   fanout-bare  --url U --subs K --rate R --count C [--size S]   publisher in a forked child
  *   fanout-svc   --events U --subs K --rate R --count C --room ID  (+ service flags) sender thread
  *   sqlite       --db PATH --sync normal|full --mode single|batch100 --rows N --room ID --tenant T
+ *   sqlite-send  --db PATH --count N --clients B [--sync normal|full] [--room ID] --tenant T   the writer floor:
+ *                the rows of N SendMessage calls (room counters, messages, room_events, replay_cache), B sends
+ *                per IMMEDIATE transaction, the FTS queue indexed every 16 transactions; sends_per_s, us_per_send
  *   seed         --db PATH --tenant T --room ID --sender A --rows N     bare inserts, bumps last_event_seq
  *   list         --room ID --calls M [--limit 50]                   (+ service flags) newest page, 1 client
  *   mixed        --send-room ID --read-room ID --senders S --readers K --seconds D [--warmup 0.3] [--limit 50]
@@ -516,6 +519,135 @@ static int mode_sqlite(const args_t *a) {
   sqlite3_close(db);
   printf("{\"op\":\"sqlite\",\"sync\":\"%s\",\"mode\":\"%s\",\"rows\":%d,\"rows_per_s\":%.1f,"
          "\"commit_us\":%.1f}\n", a->sync, a->mode, a->rows, (double)a->rows / el, el * 1e6 / ((double)a->rows / batch));
+  return 0;
+}
+
+/* The writer floor: what bare SQLite needs for the rows one SendMessage writes (SendMessage at 64 clients is
+ * bound by the service's single writer thread). Per send, as the service's write path does: the room's
+ * counters bumped and read back, the messages row, a MESSAGE_CREATED room_events row whose payload is the
+ * service's JSON snapshot of the message (the shape of a real row), and the call's replay_cache record (32-byte
+ * frame hash, a reply-sized response blob). --clients sends per IMMEDIATE transaction (the group commit at 64
+ * clients), the full-text queue indexed before the commit of every 16th transaction and of the last (the
+ * service indexes every 100 ms). The reads the service also makes per batch (key activity, replay lookup,
+ * room and membership) are not included. */
+static int mode_sqlite_send(const args_t *a) {
+  sqlite3 *db = open_service_db(a->db, a->sync);
+  char room[37];
+  if (a->room) snprintf(room, sizeof room, "%s", a->room);
+  else uuid7(room);
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "INSERT OR IGNORE INTO rooms (id, tenant_id, name, room_type, status, created_by_profile_id, created_at,"
+           " updated_at) VALUES ('%s', '%s', 'bench', 'private', 'active', 'alice', 0, 0)",
+           room, a->tenant);
+  exec_or_die(db, sql);
+  sqlite3_stmt *seq_st, *msg_st, *ev_st, *rep_st;
+  if (sqlite3_prepare_v2(db,
+                         "UPDATE rooms SET last_event_seq = last_event_seq + 1, last_message_at = ?3"
+                         " WHERE tenant_id = ?1 AND id = ?2 RETURNING last_event_seq",
+                         -1, &seq_st, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, INSERT_SQL, -1, &msg_st, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(db,
+                         "INSERT INTO room_events (tenant_id, room_id, seq, kind, actor_profile_id, subject_id,"
+                         " created_at, payload) VALUES (?, ?, ?, 'MESSAGE_CREATED', ?, ?, ?, ?) RETURNING event_id",
+                         -1, &ev_st, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(db,
+                         "INSERT INTO replay_cache (key_id, request_id, frame_hash, response, created_at, tenant_id,"
+                         " actor_profile_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id, request_id) DO NOTHING",
+                         -1, &rep_st, NULL) != SQLITE_OK)
+    die(sqlite3_errmsg(db));
+  int batch = a->clients > 0 ? a->clients : 64;
+  int sends = a->count;
+  const char *actor = "alice", *key_id = "sk_bench";
+  char content[64], id[37], req[37], payload[1024];
+  unsigned char hash[32], response[162];
+  uint64_t x = 0x2545F4914F6CDD1DULL ^ (uint64_t)real_ns();
+  long payload_bytes = 0, batches = 0;
+  int64_t last_event_id = 0;
+  int64_t t0 = mono_ns();
+  for (int i = 0; i < sends; i += batch) {
+    exec_or_die(db, "BEGIN IMMEDIATE");
+    for (int j = i; j < i + batch && j < sends; j++) {
+      int64_t created = real_ns() / 1000000;
+      /* 1. the room's counters */
+      sqlite3_bind_text(seq_st, 1, a->tenant, -1, SQLITE_STATIC);
+      sqlite3_bind_text(seq_st, 2, room, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(seq_st, 3, created);
+      if (sqlite3_step(seq_st) != SQLITE_ROW) die(sqlite3_errmsg(db));
+      int64_t seq = sqlite3_column_int64(seq_st, 0);
+      if (sqlite3_step(seq_st) != SQLITE_DONE) die(sqlite3_errmsg(db));
+      sqlite3_reset(seq_st);
+      /* 2. the message (insert_row, with its id kept for the event) */
+      uuid7(id);
+      snprintf(content, sizeof content, "bench %d/%d", j % 64, j / 64);
+      sqlite3_bind_text(msg_st, 1, id, -1, SQLITE_STATIC);
+      sqlite3_bind_text(msg_st, 2, a->tenant, -1, SQLITE_STATIC);
+      sqlite3_bind_text(msg_st, 3, room, -1, SQLITE_STATIC);
+      sqlite3_bind_text(msg_st, 4, actor, -1, SQLITE_STATIC);
+      sqlite3_bind_text(msg_st, 5, content, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(msg_st, 6, created);
+      sqlite3_bind_int64(msg_st, 7, seq);
+      if (sqlite3_step(msg_st) != SQLITE_DONE) die(sqlite3_errmsg(db));
+      sqlite3_reset(msg_st);
+      /* 3. the MESSAGE_CREATED event: the service's snapshot of the message (keys as in a real row) */
+      int pl = snprintf(payload, sizeof payload,
+                        "{\"message\":{\"_0\":{\"attachments\":[],\"content\":\"%s\",\"createdAt\":%lld,\"id\":\"%s\","
+                        "\"messageType\":\"text\",\"metadata\":\"{}\",\"role\":\"user\",\"roomId\":\"%s\","
+                        "\"roomSeq\":%lld,\"senderProfileId\":\"%s\",\"tenantId\":\"%s\",\"version\":1}}}",
+                        content, (long long)created, id, room, (long long)seq, actor, a->tenant);
+      payload_bytes += pl;
+      sqlite3_bind_text(ev_st, 1, a->tenant, -1, SQLITE_STATIC);
+      sqlite3_bind_text(ev_st, 2, room, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(ev_st, 3, seq);
+      sqlite3_bind_text(ev_st, 4, actor, -1, SQLITE_STATIC);
+      sqlite3_bind_text(ev_st, 5, id, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(ev_st, 6, created);
+      sqlite3_bind_text(ev_st, 7, payload, pl, SQLITE_STATIC);
+      if (sqlite3_step(ev_st) != SQLITE_ROW) die(sqlite3_errmsg(db));
+      last_event_id = sqlite3_column_int64(ev_st, 0);
+      if (sqlite3_step(ev_st) != SQLITE_DONE) die(sqlite3_errmsg(db));
+      sqlite3_reset(ev_st);
+      /* 4. the call's replay record: a time-ordered request id as the clients make, 32-byte frame hash */
+      uuid7(req);
+      char rid[33];
+      int r = 0;
+      for (const char *p = req; *p; p++)
+        if (*p != '-') rid[r++] = *p;
+      rid[r] = 0;
+      for (size_t k = 0; k < sizeof hash; k++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        hash[k] = (unsigned char)x;
+      }
+      for (size_t k = 0; k < sizeof response; k++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        response[k] = (unsigned char)x;
+      }
+      memcpy(response + 8, id, 36); /* the reply carries the message id */
+      sqlite3_bind_text(rep_st, 1, key_id, -1, SQLITE_STATIC);
+      sqlite3_bind_text(rep_st, 2, rid, -1, SQLITE_STATIC);
+      sqlite3_bind_blob(rep_st, 3, hash, sizeof hash, SQLITE_STATIC);
+      sqlite3_bind_blob(rep_st, 4, response, sizeof response, SQLITE_STATIC);
+      sqlite3_bind_int64(rep_st, 5, created);
+      sqlite3_bind_text(rep_st, 6, a->tenant, -1, SQLITE_STATIC);
+      sqlite3_bind_text(rep_st, 7, actor, -1, SQLITE_STATIC);
+      if (sqlite3_step(rep_st) != SQLITE_DONE) die(sqlite3_errmsg(db));
+      sqlite3_reset(rep_st);
+    }
+    batches++;
+    if (batches % 16 == 0 || i + batch >= sends) index_pending(db);
+    exec_or_die(db, "COMMIT");
+  }
+  double el = (double)(mono_ns() - t0) / 1e9;
+  sqlite3_finalize(seq_st);
+  sqlite3_finalize(msg_st);
+  sqlite3_finalize(ev_st);
+  sqlite3_finalize(rep_st);
+  sqlite3_close(db);
+  (void)last_event_id;
+  printf("{\"op\":\"sqlite-send\",\"sync\":\"%s\",\"batch\":%d,\"sends\":%d,\"transactions\":%ld,"
+         "\"payload_bytes\":%.1f,\"sends_per_s\":%.1f,\"us_per_send\":%.2f}\n",
+         a->sync, batch, sends, batches, sends ? (double)payload_bytes / sends : 0.0, (double)sends / el,
+         el * 1e6 / (sends ? sends : 1));
   return 0;
 }
 
@@ -1350,6 +1482,7 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "fanout-bare")) return mode_fanout_bare(&a);
   if (!strcmp(m, "fanout-svc")) return mode_fanout_svc(&a);
   if (!strcmp(m, "sqlite")) return mode_sqlite(&a);
+  if (!strcmp(m, "sqlite-send")) return mode_sqlite_send(&a);
   if (!strcmp(m, "seed")) return mode_seed(&a);
   if (!strcmp(m, "list")) return mode_list(&a);
   if (!strcmp(m, "mixed")) return mode_mixed(&a);
