@@ -313,4 +313,6 @@ final class PostgresWriteEngine: WriteEngine {
     /// Serialization failures, deadlocks, unique-key races and calls recorded twice: another instance wrote
     /// first, and the batch sees its writes when it runs again.
     func isRetryable(_ error: Error) -> Bool { PGConnection.isConflict(error) }
+
+    func afterCommit() {}
 }

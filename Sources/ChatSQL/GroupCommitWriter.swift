@@ -8,9 +8,11 @@ import Metrics
 /// The writer holds it as an existential and is not generic: a generic writer instantiated in the engine's module
 /// runs unspecialized, its nested types' metadata looked up at run time on every operation (measured on SQLite).
 package protocol WriteEngine: AnyObject, Sendable {
-    /// Runs `body` in one write transaction (BEGIN, body, COMMIT; rolled back when it throws), then does the
-    /// engine's housekeeping between commits (SQLite checkpoints its WAL).
+    /// Runs `body` in one write transaction (BEGIN, body, COMMIT; rolled back when it throws).
     func inWriteTransaction(_ body: (any SQLConnection) throws -> Void) throws
+    /// The engine's housekeeping between commits (SQLite checkpoints its WAL), called once a batch's callers were
+    /// answered (or their completions handed over), before the next batch: never in a caller's wait.
+    func afterCommit()
     /// Called on the batch's connection after its operations, before the commit (SQLite indexes the new
     /// messages for search, PostgreSQL writes what it buffered and orders the tenants' events).
     func finishBatch(_ transaction: SQLTransaction) throws
@@ -269,6 +271,7 @@ package final class GroupCommitWriter: @unchecked Sendable {
                     let committed = finishers
                     completions.submit { for finish in committed { finish(nil) } }
                 }
+                engine.afterCommit()
                 return
             } catch is SavepointRequired where optimistic {
                 optimistic = false
