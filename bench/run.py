@@ -43,6 +43,9 @@ REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
 ONLY = os.environ.get("BENCH_ONLY", "")
 SEED_ROWS = int(os.environ.get("BENCH_SEED_ROWS", "1000000"))
 SMALL_ROWS = 10000
+# Calls per client in each metrics on/off run: 80 (0.5 s runs) let start-up transients decide the ratio (two runs
+# of the same binary gave 1.05 and 0.88); 300 is ~2 s per run.
+METRICS_CALLS = 300
 # Issue 12: history_pages_per_s16 (16 readers, pages of 50, a room of 6,000 messages, no writers) and the WAL
 # soak (8 senders + 4 readers for WAL_SECONDS, the -wal file's size sampled every 100 ms).
 HISTORY_ROWS, HISTORY_READERS, HISTORY_PAGE, HISTORY_WARMUP_S, HISTORY_SECONDS = 6000, 16, 50, 1.0, 3.0
@@ -787,7 +790,7 @@ def run_all(sb, tmp, R, raw):
             scraper = threading.Thread(target=scrape_every_second, args=(mport, stop)) if on else None
             if scraper:
                 scraper.start()
-            rec(raw, f"metrics_{'on' if on else 'off'}", met.cbench("send", 64, 80, mroom))
+            rec(raw, f"metrics_{'on' if on else 'off'}", met.cbench("send", 64, METRICS_CALLS, mroom))
             stop.set()
             if scraper:
                 scraper.join()
