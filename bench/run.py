@@ -530,19 +530,16 @@ def normal_repetition(sb, tmp, srv, echo, sizes, room, ping_room, raw, clients=(
     """One repetition of phase B, each service measurement next to its baseline: items 1–4 (SendMessage
     throughput at `clients`, fan-out at `fanout` subscribers) and, with `deltas`, the streamed replies."""
     # 1. ping-class call vs bare echo of the same bytes
-    e = echo.run(1, 2000, sizes["ping_request"], sizes["ping_reply"])
-    rec(raw, "echo1_ping_bytes", e)
-    c0 = cpu_s(srv.proc.pid)
-    p = srv.cbench("ping", 1, 2000, ping_room)
-    rec(raw, "svc_ping_cpu_us", (cpu_s(srv.proc.pid) - c0) / 2000 * 1e6)
-    rec(raw, "svc_ping1", p)
+    def one_client(op, calls, call_room, kind, cpu_key, key):
+        """The bare echo of the call's frame sizes, then the call at 1 client with the server's CPU per call."""
+        rec(raw, f"echo1_{kind}_bytes", echo.run(1, 2000, sizes[f"{kind}_request"], sizes[f"{kind}_reply"]))
+        c0 = cpu_s(srv.proc.pid)
+        r = srv.cbench(op, 1, calls, call_room)
+        rec(raw, cpu_key, (cpu_s(srv.proc.pid) - c0) / calls * 1e6)
+        rec(raw, key, r)
+    one_client("ping", 2000, ping_room, "ping", "svc_ping_cpu_us", "svc_ping1")
     # 2. SendMessage at 1 client vs echo + single-row commit
-    e = echo.run(1, 2000, sizes["send_request"], sizes["send_reply"])
-    rec(raw, "echo1_send_bytes", e)
-    c0 = cpu_s(srv.proc.pid)
-    s = srv.cbench("send", 1, 1000, room)
-    rec(raw, "svc_send_cpu_us_1", (cpu_s(srv.proc.pid) - c0) / 1000 * 1e6)
-    rec(raw, "svc_send1", s)
+    one_client("send", 1000, room, "send", "svc_send_cpu_us_1", "svc_send1")
     rec(raw, "bare_single_normal", bare_sqlite(sb, tmp, "normal", "single", 3000))
     # 3. throughput at 1, 8, 32, 64 clients vs the floor (server CPU per send from /proc around each run)
     rec(raw, "echo64", echo.run(64, 100, sizes["send_request"], sizes["send_reply"]))

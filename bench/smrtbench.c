@@ -490,15 +490,20 @@ static sqlite3 *open_service_db(const char *path, const char *sync) {
   return db;
 }
 
-static int mode_sqlite(const args_t *a) {
-  sqlite3 *db = open_service_db(a->db, a->sync);
-  const char *room = a->room ? a->room : "room-bench";
+/* The bench room of the bare-SQLite modes (the messages rows need it: foreign key). */
+static void ensure_room(sqlite3 *db, const char *room, const char *tenant) {
   char sql[512];
   snprintf(sql, sizeof sql,
            "INSERT OR IGNORE INTO rooms (id, tenant_id, name, room_type, status, created_by_profile_id, created_at,"
            " updated_at) VALUES ('%s', '%s', 'bench', 'private', 'active', 'alice', 0, 0)",
-           room, a->tenant);
+           room, tenant);
   exec_or_die(db, sql);
+}
+
+static int mode_sqlite(const args_t *a) {
+  sqlite3 *db = open_service_db(a->db, a->sync);
+  const char *room = a->room ? a->room : "room-bench";
+  ensure_room(db, room, a->tenant);
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(db, INSERT_SQL, -1, &st, NULL) != SQLITE_OK) die(sqlite3_errmsg(db));
   int batch = !strcmp(a->mode, "batch100") ? 100 : 1;
@@ -535,12 +540,7 @@ static int mode_sqlite_send(const args_t *a) {
   char room[37];
   if (a->room) snprintf(room, sizeof room, "%s", a->room);
   else uuid7(room);
-  char sql[512];
-  snprintf(sql, sizeof sql,
-           "INSERT OR IGNORE INTO rooms (id, tenant_id, name, room_type, status, created_by_profile_id, created_at,"
-           " updated_at) VALUES ('%s', '%s', 'bench', 'private', 'active', 'alice', 0, 0)",
-           room, a->tenant);
-  exec_or_die(db, sql);
+  ensure_room(db, room, a->tenant);
   sqlite3_stmt *seq_st, *msg_st, *ev_st, *rep_st;
   if (sqlite3_prepare_v2(db,
                          "UPDATE rooms SET last_event_seq = last_event_seq + 1, last_message_at = ?3"
