@@ -331,6 +331,14 @@ def lifecycle_export(sb, srv, room, rows):
     return r
 
 
+def erasures(sb, srv, raw, key, what, profile_prefix):
+    """REPEATS timed erasures on `srv`, each of a fresh profile, recorded under `key`."""
+    for rep in range(REPEATS):
+        wait_no_build()
+        log(f"lifecycle: {what}, repetition {rep + 1}/{REPEATS}")
+        rec(raw, key, lifecycle_erase(sb, srv, f"{profile_prefix}-{rep}"))
+
+
 def lifecycle_erase(sb, srv, profile, rows=ERASE_ROWS, others=ERASE_OTHERS):
     """A new room where `profile` sends `rows` messages among `others` of two other senders (untimed), then one
     EraseProfile(profile), timed."""
@@ -357,20 +365,14 @@ def run_lifecycle(sb, tmp, R, raw, big, big_room, big_rows):
         wait_no_build()
         log("lifecycle: first erasure in the big database (drops the exports, merges the full-text index)")
         rec(raw, "erase_10k_1m_db_first", lifecycle_erase(sb, big, "erase-big-first"))
-        for rep in range(REPEATS):
-            wait_no_build()
-            log(f"lifecycle: erasure in the big database, repetition {rep + 1}/{REPEATS}")
-            rec(raw, "erase_10k_1m_db", lifecycle_erase(sb, big, f"erase-big-{rep}"))
+        erasures(sb, big, raw, "erase_10k_1m_db", "erasure in the big database", "erase-big")
     finally:
         big.stop()
     srv = Server(tmp, "erase", "normal")
     srv.start()
     try:
         lifecycle_erase(sb, srv, "erase-warmup", rows=500, others=500)  # warm-up
-        for rep in range(REPEATS):
-            wait_no_build()
-            log(f"lifecycle: erasure repetition {rep + 1}/{REPEATS}")
-            rec(raw, "erase_10k", lifecycle_erase(sb, srv, f"erase-{rep}"))
+        erasures(sb, srv, raw, "erase_10k", "erasure", "erase")
     finally:
         srv.stop()
     R["export_room_messages"] = big_rows

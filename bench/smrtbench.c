@@ -129,19 +129,22 @@ static void parse(int argc, char **argv, args_t *a) {
     if (!strcmp(argv[i], "--size")) a->size_given = 1;
 }
 
-static smrtchat_client *svc_client(const args_t *a) {
+/* A client of the service flags; `resend_ms` 0 keeps the library's resend interval. */
+static smrtchat_client *svc_client_with(const args_t *a, int recv_timeout_ms, int resend_ms) {
   smrtchat_options o = {0};
   o.rpc_endpoints = a->rpc;
   o.key_id = a->key_id;
   o.secret_hex = a->secret;
   o.tenant_id = a->tenant;
   o.actor_profile_id = a->actor;
-  o.recv_timeout_ms = 30000;
+  o.recv_timeout_ms = recv_timeout_ms;
+  o.resend_ivl_ms = resend_ms;
   smrtchat_status st = SMRTCHAT_STATUS_INIT;
   smrtchat_client *c = smrtchat_client_new(&o, &st);
   if (!c) die(st.message ? st.message : "connect");
   return c;
 }
+static smrtchat_client *svc_client(const args_t *a) { return svc_client_with(a, 30000, 0); }
 
 /* ---------- (a) bare echo: raw REP server with worker threads ---------- */
 
@@ -1281,20 +1284,7 @@ static int mode_delta_resume(const args_t *a) {
 /* A client for calls that may run long (ExportRoom over a million messages, EraseProfile): the reply is
  * awaited up to 15 minutes and the REQ socket never resends the request meanwhile (a resend would queue a
  * second export or erasure behind the first). */
-static smrtchat_client *svc_client_long(const args_t *a) {
-  smrtchat_options o = {0};
-  o.rpc_endpoints = a->rpc;
-  o.key_id = a->key_id;
-  o.secret_hex = a->secret;
-  o.tenant_id = a->tenant;
-  o.actor_profile_id = a->actor;
-  o.recv_timeout_ms = 900000;
-  o.resend_ivl_ms = 900000;
-  smrtchat_status st = SMRTCHAT_STATUS_INIT;
-  smrtchat_client *c = smrtchat_client_new(&o, &st);
-  if (!c) die(st.message ? st.message : "connect");
-  return c;
-}
+static smrtchat_client *svc_client_long(const args_t *a) { return svc_client_with(a, 900000, 900000); }
 static void call_or_die(smrtchat_client *c, const smrtchat_call_opts *o, const char *method, const ProtobufCMessage *req,
                         ProtobufCMessage **out) {
   smrtchat_status st = SMRTCHAT_STATUS_INIT;

@@ -78,7 +78,8 @@ final class HistoryCache: Sendable {
     func wrap(_ plain: MethodSpec) -> MethodSpec {
         MethodSpec(name: plain.name, mutates: false, scopes: plain.scopes) { [self] payload in
             let call = try plain.prepare(payload)
-            let roomId = try Smrt_Chat_V1_ListRoomMessagesRequest(serializedBytes: payload).roomID
+            // The request's room, which the plain method names (decoded once, by it).
+            guard let roomId = call.roomId else { return call }
             return PreparedCall(run: { domain, tx, actor in
                 let key = Key(tenantId: actor.tenantId, roomId: roomId, request: payload)
                 if let stored = self.entry(key), try domain.historyRoom(tx, actor, roomId: roomId).lastEventSeq == stored.seq {

@@ -66,8 +66,9 @@ private func committing<Req: SwiftProtobuf.Message, Res: SwiftProtobuf.Message>(
 ) -> MethodSpec { spec(name, mutates: true, scopes, body) }
 
 private func read<Req: SwiftProtobuf.Message, Res: SwiftProtobuf.Message>(
-    _ name: String, _ type: Req.Type, _ scopes: [Scope] = [.chat], _ body: @escaping @Sendable (ChatDomain, Tx, CallActor, Req) throws -> Res
-) -> MethodSpec { spec(name, mutates: false, scopes) { .value(try body($0, $1, $2, $3)) } }
+    _ name: String, _ type: Req.Type, _ scopes: [Scope] = [.chat], room: (@Sendable (Req) -> String)? = nil,
+    _ body: @escaping @Sendable (ChatDomain, Tx, CallActor, Req) throws -> Res
+) -> MethodSpec { spec(name, mutates: false, scopes, room: room) { .value(try body($0, $1, $2, $3)) } }
 
 private func opt(_ s: String) -> String? { s.isEmpty ? nil : s }
 
@@ -219,7 +220,7 @@ enum MethodTable {
             let m = try d.getMessage(tx, a, messageId: r.messageID)
             return Smrt_Chat_V1_GetMessageResponse.with { $0.message = m.wire }
         },
-        read("ListRoomMessages", Smrt_Chat_V1_ListRoomMessagesRequest.self) { d, tx, a, r in
+        read("ListRoomMessages", Smrt_Chat_V1_ListRoomMessagesRequest.self, room: { $0.roomID }) { d, tx, a, r in
             let anchors = [r.beforeMessageID, r.afterMessageID, r.aroundMessageID].filter { !$0.isEmpty }
             guard anchors.count <= 1 else {
                 throw ChatError.validation("before_message_id", "give at most one of before, after or around")
