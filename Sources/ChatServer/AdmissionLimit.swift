@@ -20,12 +20,15 @@ final class AdmissionLimit: Sendable {
 
     /// Takes a slot for work of `bytes`; false when the count or the bytes would pass the bound (one call is
     /// always admitted when nothing is held, whatever its size).
-    func admit(bytes: Int) -> Bool {
+    func admit(bytes: Int) -> Bool { admitCall(bytes: bytes) != nil }
+
+    /// `admit`, telling whether the call is the only work held (nil when refused).
+    func admitCall(bytes: Int) -> Bool? {
         usage.withLock { u in
-            guard u.calls == 0 || (u.calls < maxCalls && u.bytes + bytes <= maxBytes) else { return false }
+            guard u.calls == 0 || (u.calls < maxCalls && u.bytes + bytes <= maxBytes) else { return nil }
             u.calls += 1
             u.bytes += bytes
-            return true
+            return u.calls == 1
         }
     }
 

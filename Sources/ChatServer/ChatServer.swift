@@ -31,7 +31,8 @@ public final class ChatServer: Service {
     private let done = DispatchSemaphore(value: 0)
     /// Held by the one worker waiting in receive (leader/followers): nanomsg wakes every thread blocked in a receive
     /// on the socket for each message and all but one go back to sleep, 45 µs of CPU per call with 4 workers
-    /// (measured on Health at 1 client). The others wait here and take over as soon as the leader has its frame.
+    /// (measured on Health at 1 client). The others wait here and take over once the leader has its frame, or once
+    /// it answered it when it was the only call in flight (see `serve`).
     private let receiving = NSLock()
 
     /// Binds the RPC sockets over `storage`, whose commit callback publishes the committed events (the owner
@@ -83,12 +84,27 @@ public final class ChatServer: Service {
         defer { done.signal() }
         let socket = self.socket
         let inFlight = self.inFlight
+        // Whether this thread holds `receiving`. A frame that arrived while no other call was queued or in flight is
+        // answered here before this thread receives again: handing the receive over wakes another worker, which cost a
+        // lone caller a third of a Health call's time. A frame found already queued, another call in flight, or a write
+        // that may take long (`RequestHandler.handle`'s `beforeWrite`) hands it over first.
+        var leading = false
+        let handOver = {
+            if leading {
+                leading = false
+                self.receiving.unlock()
+            }
+        }
+        defer { handOver() }
         while !stopping.load(ordering: .acquiring) {
-            let message: NanoMessage
-            do {
+            if !leading {
                 receiving.lock()
-                defer { receiving.unlock() }
-                message = try socket.receiveMessage()
+                leading = true
+            }
+            let message: NanoMessage
+            let waited: Bool
+            do {
+                (message, waited) = try Self.receive(socket)
             } catch {
                 if error.isTimeout { continue }
                 if error.isClosed { return }
@@ -105,15 +121,26 @@ public final class ChatServer: Service {
                     logger.debug("reply not sent (peer gone)", metadata: ["error": "\(error)"])
                 }
             }
-            guard inFlight.admit(bytes: body.count) else {
+            guard let alone = inFlight.admitCall(bytes: body.count) else {
+                handOver()
                 ServerMetrics.shedOverloaded.increment()
                 send(RequestHandler.overloaded(body))
                 continue
             }
-            handler.handle(body) { reply in
+            if !(alone && waited) { handOver() }
+            handler.handle(body, beforeWrite: handOver) { reply in
                 send(reply)
                 inFlight.release(bytes: body.count)
             }
+        }
+    }
+
+    /// The next frame, and whether none was queued (the receive waited for it).
+    private static func receive(_ socket: NanoSocket) throws(NanomsgError) -> (NanoMessage, waited: Bool) {
+        do {
+            return (try socket.receiveMessage(dontWait: true), false)
+        } catch where error.isTimeout {
+            return (try socket.receiveMessage(), true)
         }
     }
 

@@ -111,7 +111,9 @@ final class RequestHandler: Sendable {
 
     /// Answers a request frame through `reply`: at once for failures and most reads, from a reader thread
     /// for lists and searches, after the commit for mutations (from the write path's completion thread).
-    func handle(_ frame: [UInt8], reply: @escaping @Sendable ([UInt8]) -> Void) {
+    /// `beforeWrite` is called, on this thread, before a mutation that may take long goes to the write path (which
+    /// may commit it here).
+    func handle(_ frame: [UInt8], beforeWrite: () -> Void = {}, reply: @escaping @Sendable ([UInt8]) -> Void) {
         let request: Smrt_Chat_V1_RpcRequest
         do {
             request = try Smrt_Chat_V1_RpcRequest(serializedBytes: frame)
@@ -164,7 +166,8 @@ final class RequestHandler: Sendable {
             }
         }
         do {
-            if let bytes = try handle(request, frame: frame, later: answer, afterReply: { job in afterReply.withLock { $0 = job } }) {
+            if let bytes = try handle(request, frame: frame, later: answer, beforeWrite: beforeWrite,
+                                      afterReply: { job in afterReply.withLock { $0 = job } }) {
                 answer(.success(bytes))
             }
         } catch {
@@ -189,7 +192,7 @@ final class RequestHandler: Sendable {
     /// mutation on the write path, which also **records** its response in the replay window in the same commit),
     /// and **reply**. The storage never calls back into these stages: it runs the body it is given.
     private func handle(_ request: Smrt_Chat_V1_RpcRequest, frame: [UInt8],
-                        later: @escaping @Sendable (Result<[UInt8], Error>) -> Void,
+                        later: @escaping @Sendable (Result<[UInt8], Error>) -> Void, beforeWrite: () -> Void,
                         afterReply: (@escaping @Sendable () -> Void) -> Void) throws -> [UInt8]? {
         let now = domain.clock()
         if request.method == Self.health || request.method == Self.serverInfo {
@@ -204,6 +207,9 @@ final class RequestHandler: Sendable {
 
         if method.mutates {
             let keys = self.keys
+            // A lone room's write (bounded work) may commit on this thread before it receives again, when the commit
+            // is brief; anything else, or a commit that waits for a disk flush or a database server, hands over first.
+            if call.roomId == nil || !storage.commitIsBrief { beforeWrite() }
             executeAndRecord(call, actor: actor, keyId: keyId, requestId: context.requestID, hash: hash,
                              deadline: context.deadlineUnixMs, now: now) { result in
                 if case .failure(let error as ChatError) = result, error.reason == .invalidKey { keys.forget(keyId) }
