@@ -315,4 +315,5 @@ final class PostgresWriteEngine: WriteEngine {
     func isRetryable(_ error: Error) -> Bool { PGConnection.isConflict(error) }
 
     func afterCommit() {}
+    var housekeepingDue: Bool { false }
 }

@@ -13,6 +13,8 @@ package protocol WriteEngine: AnyObject, Sendable {
     /// The engine's housekeeping between commits (SQLite checkpoints its WAL), called once a batch's callers were
     /// answered (or their completions handed over), before the next batch: never in a caller's wait.
     func afterCommit()
+    /// Whether `afterCommit` has work now (read with the write path idle).
+    var housekeepingDue: Bool { get }
     /// Called on the batch's connection after its operations, before the commit (SQLite indexes the new
     /// messages for search, PostgreSQL writes what it buffered and orders the tenants' events).
     func finishBatch(_ transaction: SQLTransaction) throws
@@ -58,6 +60,9 @@ package final class GroupCommitWriter: @unchecked Sendable {
     private var committing = false
     /// The batch being committed holds work somebody waits for.
     private var committingUrgent = false
+    /// The engine's housekeeping is due after a commit made on a caller's thread: the writer thread runs it, so the
+    /// caller (an RPC worker, which may hold the server's receive) goes back to its own work.
+    private var housekeepingPending = false
     /// Threads waiting in `waitWhileBusy`, and what they wait on (apart from `condition`, whose `signal` wakes the
     /// writer thread and must never wake one of them instead).
     private let idle = NSCondition()
@@ -135,12 +140,13 @@ package final class GroupCommitWriter: @unchecked Sendable {
                 condition.unlock()
                 batchSize.record(1)
                 let started = DispatchTime.now().uptimeNanoseconds
-                commit([job])
+                commit([job], housekeeping: false)
                 commitTime.recordNanoseconds(Int64(clamping: DispatchTime.now().uptimeNanoseconds &- started))
                 condition.lock()
                 committing = false
                 committingUrgent = false
-                if !pending.isEmpty || stopped { condition.broadcast() }
+                if engine.housekeepingDue { housekeepingPending = true }
+                if !pending.isEmpty || stopped || housekeepingPending { condition.broadcast() }
                 let nowIdle = urgent == 0
                 condition.unlock()
                 if nowIdle { wakeIdleWaiters() }
@@ -169,7 +175,7 @@ package final class GroupCommitWriter: @unchecked Sendable {
     private func loop() {
         while true {
             condition.lock()
-            while (pending.isEmpty || committing) && !(stopped && !committing) { condition.wait() }
+            while ((pending.isEmpty && !housekeepingPending) || committing) && !(stopped && !committing) { condition.wait() }
             // Only bookkeeping queued: give it a moment to share a commit with real work.
             if urgent == 0 && !stopped && !pending.isEmpty {
                 _ = condition.wait(until: Date().addingTimeInterval(lazyDelay))
@@ -186,9 +192,18 @@ package final class GroupCommitWriter: @unchecked Sendable {
                 return
             }
             if pending.isEmpty {
+                let housekeeping = housekeepingPending
+                housekeepingPending = false
+                committing = housekeeping
+                condition.unlock()
+                guard housekeeping else { continue }
+                engine.afterCommit()
+                condition.lock()
+                committing = false
                 condition.unlock()
                 continue
             }
+            housekeepingPending = false
             let batch = Array(pending.prefix(maxBatch))
             pending.removeFirst(batch.count)
             urgent -= batch.reduce(0) { $0 + ($1.isUrgent ? 1 : 0) }
@@ -199,7 +214,7 @@ package final class GroupCommitWriter: @unchecked Sendable {
             queueDepth.record(queued)
             batchSize.record(batch.count)
             let started = DispatchTime.now().uptimeNanoseconds
-            commit(batch)
+            commit(batch, housekeeping: true)
             commitTime.recordNanoseconds(Int64(clamping: DispatchTime.now().uptimeNanoseconds &- started))
             condition.lock()
             committing = false
@@ -240,7 +255,7 @@ package final class GroupCommitWriter: @unchecked Sendable {
     /// savepoint and its release are two statements per operation, and an operation that is refused is
     /// nearly always refused before its first write. When one fails after writing, the whole attempt is
     /// rolled back and the batch runs again with a savepoint per operation.
-    private func commit(_ batch: [Job]) {
+    private func commit(_ batch: [Job], housekeeping: Bool) {
         var finishers: [(Error?) -> Void] = []
         finishers.reserveCapacity(batch.count)
         var optimistic = true
@@ -271,7 +286,7 @@ package final class GroupCommitWriter: @unchecked Sendable {
                     let committed = finishers
                     completions.submit { for finish in committed { finish(nil) } }
                 }
-                engine.afterCommit()
+                if housekeeping { engine.afterCommit() }
                 return
             } catch is SavepointRequired where optimistic {
                 optimistic = false

@@ -276,6 +276,11 @@ final class SQLiteWriteEngine: WriteEngine, @unchecked Sendable {
         }
     }
 
+    var housekeepingDue: Bool {
+        DispatchTime.now().uptimeNanoseconds &- lastIndexed >= Self.indexInterval
+            || Date().timeIntervalSince(lastCheckpoint) >= checkpointInterval
+    }
+
     /// The search index and a checkpoint, when due, after the batch was answered: run before the replies, each took
     /// milliseconds out of every twentieth send at 200 sends/s (the checkpoint's fsync of the database file, the
     /// indexing of 100 ms of messages): the fan-out p99.

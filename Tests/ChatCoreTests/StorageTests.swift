@@ -128,4 +128,42 @@ struct StorageTests {
         chat.storage.close()
         await #expect(throws: ChatError.self) { _ = try await chat.room() }
     }
+
+    @Test("writes committed on their caller's thread still get the WAL checkpointed (by the writer thread)")
+    func callerThreadCommitsAreCheckpointed() async throws {
+        let chat = try TestChat()
+        let room = try await chat.room()
+        let path = chat.directory.appendingPathComponent("chat.sqlite").path
+        let size = { (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
+        // The room's commit (on the writer thread) checkpointed the schema; what follows is only in the WAL.
+        try await Task.sleep(for: .milliseconds(150))
+        let before = size()
+        // Sends as an RPC worker makes them: committed on the calling thread while the write path is idle. The last
+        // one comes after the checkpoint interval, so the write path owes a checkpoint when it commits.
+        let domain = chat.service.domain
+        let send = { @Sendable (content: String) in
+            let done = DispatchSemaphore(value: 0)
+            chat.storage.submitWrite({ tx in
+                try domain.sendMessage(tx, alice, roomId: room.id, content: content)
+            }, options: WriteOptions(mayCommitOnCallerThread: true)) { result in
+                if case .failure(let error) = result { Issue.record("send failed: \(error)") }
+                done.signal()
+            }
+            done.wait()
+        }
+        let finished = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            for i in 0..<200 { send(String(repeating: "x", count: 500) + "\(i)") }
+            Thread.sleep(forTimeInterval: 0.15)
+            send("last")
+            finished.signal()
+        }
+        thread.start()
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async { finished.wait(); c.resume() }
+        }
+        let deadline = Date().addingTimeInterval(3)
+        while size() <= before && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(size() > before, "the database file grows only when a checkpoint copies the WAL into it")
+    }
 }
