@@ -95,14 +95,9 @@ public protocol ChatStorage: Sendable {
     /// Blocks while writes somebody waits for are queued or committing, at most `timeout` (SQLite: the one write path
     /// of the node; PostgreSQL: nothing to wait for): how a read that can wait gives way to writes.
     func yieldToWrites(upTo timeout: Double)
-
-    /// Whether a commit takes neither a disk flush nor a round trip to a database server (SQLite at normal
-    /// durability): the server then lets the thread that received a lone call commit it before receiving again.
-    var commitIsBrief: Bool { get }
 }
 
 extension ChatStorage {
-    public var commitIsBrief: Bool { false }
     public func awaitSearchIndex() throws {}
     public func yieldToWrites(upTo timeout: Double) {}
 

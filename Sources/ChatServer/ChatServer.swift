@@ -84,10 +84,10 @@ public final class ChatServer: Service {
         defer { done.signal() }
         let socket = self.socket
         let inFlight = self.inFlight
-        // Whether this thread holds `receiving`. A frame that arrived while no other call was queued or in flight is
-        // answered here before this thread receives again: handing the receive over wakes another worker, which cost a
-        // lone caller a third of a Health call's time. A frame found already queued, another call in flight, or a write
-        // that may take long (`RequestHandler.handle`'s `beforeWrite`) hands it over first.
+        // Whether this thread holds `receiving`. A read whose frame arrived while no other call was queued or in flight
+        // is answered here before this thread receives again: handing the receive over wakes another worker, which cost
+        // a lone caller a third of a Health call's time. A frame found already queued, another call in flight, or a
+        // write (`RequestHandler.handle`'s `beforeWrite`: it may commit here, and a commit may wait) hands it over first.
         var leading = false
         let handOver = {
             if leading {

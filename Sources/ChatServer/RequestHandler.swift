@@ -111,8 +111,7 @@ final class RequestHandler: Sendable {
 
     /// Answers a request frame through `reply`: at once for failures and most reads, from a reader thread
     /// for lists and searches, after the commit for mutations (from the write path's completion thread).
-    /// `beforeWrite` is called, on this thread, before a mutation that may take long goes to the write path (which
-    /// may commit it here).
+    /// `beforeWrite` is called, on this thread, before a mutation goes to the write path (which may commit it here).
     func handle(_ frame: [UInt8], beforeWrite: () -> Void = {}, reply: @escaping @Sendable ([UInt8]) -> Void) {
         let request: Smrt_Chat_V1_RpcRequest
         do {
@@ -207,9 +206,9 @@ final class RequestHandler: Sendable {
 
         if method.mutates {
             let keys = self.keys
-            // A lone room's write (bounded work) may commit on this thread before it receives again, when the commit
-            // is brief; anything else, or a commit that waits for a disk flush or a database server, hands over first.
-            if call.roomId == nil || !storage.commitIsBrief { beforeWrite() }
+            // The write may commit on this thread, and a commit may wait (a flush, another process's write lock, a
+            // database server): the receive goes to another worker first.
+            beforeWrite()
             executeAndRecord(call, actor: actor, keyId: keyId, requestId: context.requestID, hash: hash,
                              deadline: context.deadlineUnixMs, now: now) { result in
                 if case .failure(let error as ChatError) = result, error.reason == .invalidKey { keys.forget(keyId) }

@@ -38,8 +38,6 @@ public final class SQLiteStorage: ChatStorage {
     private let writer: GroupCommitWriter
     private let writeEngine: SQLiteWriteEngine
     private let logger: Logger
-    /// At normal durability a commit writes the WAL without waiting for the disk.
-    public let commitIsBrief: Bool
 
     /// Opens (creating if needed) and migrates the database at `configuration.path`.
     ///
@@ -49,7 +47,6 @@ public final class SQLiteStorage: ChatStorage {
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(configuration.busyTimeout)
         let synchronous = configuration.durability == .full ? "FULL" : "NORMAL"
-        commitIsBrief = configuration.durability == .normal
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
             // Every operation of a group commit runs in a savepoint, whose statement journal keeps the
