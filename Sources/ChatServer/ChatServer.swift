@@ -84,10 +84,11 @@ public final class ChatServer: Service {
         defer { done.signal() }
         let socket = self.socket
         let inFlight = self.inFlight
-        // Whether this thread holds `receiving`. A read whose frame arrived while no other call was queued or in flight
-        // is answered here before this thread receives again: handing the receive over wakes another worker, which cost
-        // a lone caller a third of a Health call's time. A frame found already queued, another call in flight, or a
-        // write (`RequestHandler.handle`'s `beforeWrite`: it may commit here, and a commit may wait) hands it over first.
+        // Whether this thread holds `receiving`. A short read whose frame arrived while no other call was queued or in
+        // flight is answered here before this thread receives again: handing the receive over wakes another worker,
+        // which cost a lone caller a third of a Health call's time. A frame found already queued, another call in
+        // flight, or longer work (`RequestHandler.handle`'s `beforeLongWork`: a write, which may commit here and wait,
+        // or a page of an export or of events) hands it over first.
         var leading = false
         let handOver = {
             if leading {
@@ -128,7 +129,7 @@ public final class ChatServer: Service {
                 continue
             }
             if !(alone && waited) { handOver() }
-            handler.handle(body, beforeWrite: handOver) { reply in
+            handler.handle(body, beforeLongWork: handOver) { reply in
                 send(reply)
                 inFlight.release(bytes: body.count)
             }

@@ -28,6 +28,9 @@ struct MethodSpec: Sendable {
         !mutates && (name.hasPrefix("List") || name.hasPrefix("Search")) && !name.hasSuffix("Events")
     }
 
+    /// A read of one entity and what hangs on it (GetRoom, CheckToolCall): short, answered by the worker that received it.
+    var isPointRead: Bool { !mutates && (name.hasPrefix("Get") || name.hasPrefix("Check")) }
+
     /// Reads the full-text index, which must first hold every committed message (`ChatStorage.awaitSearchIndex`).
     var searchesMessages: Bool { name == "SearchMessages" }
 }

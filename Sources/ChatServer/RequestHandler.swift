@@ -111,8 +111,9 @@ final class RequestHandler: Sendable {
 
     /// Answers a request frame through `reply`: at once for failures and most reads, from a reader thread
     /// for lists and searches, after the commit for mutations (from the write path's completion thread).
-    /// `beforeWrite` is called, on this thread, before a mutation goes to the write path (which may commit it here).
-    func handle(_ frame: [UInt8], beforeWrite: () -> Void = {}, reply: @escaping @Sendable ([UInt8]) -> Void) {
+    /// `beforeLongWork` is called, on this thread, before work that may take long: a mutation (the write path may
+    /// commit it here, and a commit may wait) or a read of more than one entity (an export page, a page of events).
+    func handle(_ frame: [UInt8], beforeLongWork: () -> Void = {}, reply: @escaping @Sendable ([UInt8]) -> Void) {
         let request: Smrt_Chat_V1_RpcRequest
         do {
             request = try Smrt_Chat_V1_RpcRequest(serializedBytes: frame)
@@ -165,7 +166,7 @@ final class RequestHandler: Sendable {
             }
         }
         do {
-            if let bytes = try handle(request, frame: frame, later: answer, beforeWrite: beforeWrite,
+            if let bytes = try handle(request, frame: frame, later: answer, beforeLongWork: beforeLongWork,
                                       afterReply: { job in afterReply.withLock { $0 = job } }) {
                 answer(.success(bytes))
             }
@@ -191,7 +192,7 @@ final class RequestHandler: Sendable {
     /// mutation on the write path, which also **records** its response in the replay window in the same commit),
     /// and **reply**. The storage never calls back into these stages: it runs the body it is given.
     private func handle(_ request: Smrt_Chat_V1_RpcRequest, frame: [UInt8],
-                        later: @escaping @Sendable (Result<[UInt8], Error>) -> Void, beforeWrite: () -> Void,
+                        later: @escaping @Sendable (Result<[UInt8], Error>) -> Void, beforeLongWork: () -> Void,
                         afterReply: (@escaping @Sendable () -> Void) -> Void) throws -> [UInt8]? {
         let now = domain.clock()
         if request.method == Self.health || request.method == Self.serverInfo {
@@ -206,9 +207,7 @@ final class RequestHandler: Sendable {
 
         if method.mutates {
             let keys = self.keys
-            // The write may commit on this thread, and a commit may wait (a flush, another process's write lock, a
-            // database server): the receive goes to another worker first.
-            beforeWrite()
+            beforeLongWork()
             executeAndRecord(call, actor: actor, keyId: keyId, requestId: context.requestID, hash: hash,
                              deadline: context.deadlineUnixMs, now: now) { result in
                 if case .failure(let error as ChatError) = result, error.reason == .invalidKey { keys.forget(keyId) }
@@ -233,7 +232,10 @@ final class RequestHandler: Sendable {
             }
             return Self.encode(requestId: context.requestID, payload: payload)
         }
-        guard method.isBulkRead else { return try read() }
+        guard method.isBulkRead else {
+            if !method.isPointRead { beforeLongWork() }
+            return try read()
+        }
         guard bulkQueue.admit(bytes: frame.count) else { throw Self.overloadedError }
         ServerMetrics.readQueueDepth.record(bulkQueue.calls)
         bulkReads.submit { [self, frameBytes = frame.count] in
