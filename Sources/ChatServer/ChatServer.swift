@@ -84,8 +84,8 @@ public final class ChatServer: Service {
         defer { done.signal() }
         let socket = self.socket
         let inFlight = self.inFlight
-        // Whether this thread holds `receiving`. A short read whose frame arrived while no other call was queued or in
-        // flight is answered here before this thread receives again: handing the receive over wakes another worker,
+        // Whether this thread holds `receiving`. A short read in a small frame that arrived while no other call was
+        // queued or in flight is answered here before this thread receives again: handing the receive over wakes another worker,
         // which cost a lone caller a third of a Health call's time. A frame found already queued, another call in
         // flight, or longer work (`RequestHandler.handle`'s `beforeLongWork`: a write, which may commit here and wait,
         // or a page of an export or of events) hands it over first.
@@ -128,13 +128,18 @@ public final class ChatServer: Service {
                 send(RequestHandler.overloaded(body))
                 continue
             }
-            if !(alone && waited) { handOver() }
+            if !(alone && waited && body.count <= Self.answeredWhileReceiving) { handOver() }
             handler.handle(body, beforeLongWork: handOver) { reply in
                 send(reply)
                 inFlight.release(bytes: body.count)
             }
         }
     }
+
+    /// The largest frame a worker answers before handing the receive over (when nothing else is queued or in flight):
+    /// a bigger one costs more to decode, hash and check than a lone caller's hand-over saves, and a hostile one (a
+    /// 1 MiB envelope, a deeply nested payload) would hold every other caller's frames meanwhile.
+    static let answeredWhileReceiving = 4096
 
     /// The next frame, and whether none was queued (the receive waited for it).
     private static func receive(_ socket: NanoSocket) throws(NanomsgError) -> (NanoMessage, waited: Bool) {
