@@ -192,11 +192,14 @@ package final class GroupCommitWriter: @unchecked Sendable {
                 return
             }
             if pending.isEmpty {
-                let housekeeping = housekeepingPending
+                // Woken for the housekeeping a caller's commit left due; it holds the write path like a commit.
+                guard housekeepingPending else {
+                    condition.unlock()
+                    continue
+                }
                 housekeepingPending = false
-                committing = housekeeping
+                committing = true
                 condition.unlock()
-                guard housekeeping else { continue }
                 engine.afterCommit()
                 condition.lock()
                 committing = false

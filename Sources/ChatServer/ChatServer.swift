@@ -31,8 +31,8 @@ public final class ChatServer: Service {
     private let done = DispatchSemaphore(value: 0)
     /// Held by the one worker waiting in receive (leader/followers): nanomsg wakes every thread blocked in a receive
     /// on the socket for each message and all but one go back to sleep, 45 µs of CPU per call with 4 workers
-    /// (measured on Health at 1 client). The others wait here and take over once the leader has its frame, or once
-    /// it answered it when it was the only call in flight (see `serve`).
+    /// (measured on Health at 1 client). The others wait here and take over once the leader has its frame, or, for
+    /// a lone caller's short read, once it answered it (see `serve`).
     private let receiving = NSLock()
 
     /// Binds the RPC sockets over `storage`, whose commit callback publishes the committed events (the owner

@@ -59,7 +59,7 @@ public final class SQLiteStorage: ChatStorage {
             // SQLite's default page cache is 2 MiB; the writer's working set (index tails, FTS segments,
             // the replay cache) is larger, and a miss is a pread. The cache grows only as it is used.
             try db.execute(sql: "PRAGMA cache_size = \(db.configuration.readonly ? -8192 : -32768)")
-            // The write path checkpoints on its own schedule (GroupCommitWriter.checkpointIfDue).
+            // The write path checkpoints on its own schedule (SQLiteWriteEngine.afterCommit).
             if !db.configuration.readonly {
                 try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
                 try db.execute(sql: "PRAGMA journal_size_limit = \(SQLiteWriteEngine.journalSizeLimit)")
@@ -259,6 +259,10 @@ final class SQLiteWriteEngine: WriteEngine, @unchecked Sendable {
     /// BEGIN and COMMIT are cached statements run through the C API, like the batch's own: GRDB's `inTransaction`
     /// compiled both on every commit and was a tenth of a lone send's CPU.
     func inWriteTransaction(_ body: (any SQLConnection) throws -> Void) throws {
+        try inTransaction(body)
+    }
+
+    private func inTransaction(_ body: (SQLiteConnection) throws -> Void) throws {
         try pool.writeWithoutTransaction { db in
             let connection = SQLiteConnection(db)
             try connection.execute(raw: "BEGIN IMMEDIATE")
@@ -273,31 +277,23 @@ final class SQLiteWriteEngine: WriteEngine, @unchecked Sendable {
         }
     }
 
-    var housekeepingDue: Bool {
-        DispatchTime.now().uptimeNanoseconds &- lastIndexed >= Self.indexInterval
-            || Date().timeIntervalSince(lastCheckpoint) >= checkpointInterval
-    }
+    var housekeepingDue: Bool { indexDue || checkpointDue }
+    private var indexDue: Bool { DispatchTime.now().uptimeNanoseconds &- lastIndexed >= Self.indexInterval }
+    private var checkpointDue: Bool { Date().timeIntervalSince(lastCheckpoint) >= checkpointInterval }
 
     /// The search index and a checkpoint, when due, after the batch was answered: run before the replies, each took
     /// milliseconds out of every twentieth send at 200 sends/s (the checkpoint's fsync of the database file, the
     /// indexing of 100 ms of messages): the fan-out p99.
     func afterCommit() {
-        let now = DispatchTime.now().uptimeNanoseconds
-        if now &- lastIndexed >= Self.indexInterval {
-            lastIndexed = now
+        if indexDue {
+            lastIndexed = DispatchTime.now().uptimeNanoseconds
             do {
-                try pool.writeWithoutTransaction { db in
-                    try db.inTransaction(.immediate) {
-                        try SQLiteConnection(db).indexPendingMessages()
-                        return .commit
-                    }
-                }
+                try inTransaction { try $0.indexPendingMessages() }
             } catch {
                 logger.warning("search indexing failed (retried in the next interval)", metadata: ["error": "\(error)"])
             }
         }
-        guard Date().timeIntervalSince(lastCheckpoint) >= checkpointInterval else { return }
-        pool.writeWithoutTransaction { db in checkpointIfDue(db) }
+        if checkpointDue { pool.writeWithoutTransaction { db in checkpoint(db) } }
     }
 
     /// Indexes the messages queued for search (`messages_fts_pending`) in the next batch after `indexNextBatch()` (a
@@ -325,7 +321,7 @@ final class SQLiteWriteEngine: WriteEngine, @unchecked Sendable {
 
     func isRetryable(_ error: Error) -> Bool { false }
 
-    /// Copies the WAL into the database file at most every `checkpointInterval`, after a commit, and keeps the WAL
+    /// Copies the WAL into the database file (`afterCommit`, at most every `checkpointInterval`) and keeps the WAL
     /// file bounded while readers page.
     ///
     /// SQLite's own rule (the committing connection checkpoints once the WAL passes 1,000 pages) misfires
@@ -341,9 +337,8 @@ final class SQLiteWriteEngine: WriteEngine, @unchecked Sendable {
     /// open now to end: readers that begin meanwhile find the WAL copied and read the database file, so the next
     /// commit writes the WAL from its start, and `journal_size_limit` cuts the file back. When readers outlast the
     /// wait, the writer goes on and tries again a second later.
-    private func checkpointIfDue(_ db: Database) {
+    private func checkpoint(_ db: Database) {
         let now = Date()
-        guard now.timeIntervalSince(lastCheckpoint) >= checkpointInterval else { return }
         lastCheckpoint = now
         do {
             let (frames, _) = try db.checkpoint(.passive)
