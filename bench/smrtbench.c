@@ -12,6 +12,9 @@
  *   sqlite-send  --db PATH --count N --clients B [--sync normal|full] [--room ID] --tenant T   the writer floor:
  *                the rows of N SendMessage calls (room counters, messages, room_events, replay_cache), B sends
  *                per IMMEDIATE transaction, the FTS queue indexed every 16 transactions; sends_per_s, us_per_send
+ *   sqlite-read  --db PATH --room ID --key-id K [--actor A] --tenant T --count N   the ping-class read floor: the
+ *                snapshot an authenticated GetRoom reads (key activity + request id record, room + participant,
+ *                unread count) on a read-only connection to the server's database, one thread; p50_us, p99_us
  *   seed         --db PATH --tenant T --room ID --sender A --rows N     bare inserts, bumps last_event_seq
  *   list         --room ID --calls M [--limit 50]                   (+ service flags) newest page, 1 client
  *   mixed        --send-room ID --read-room ID --senders S --readers K --seconds D [--warmup 0.3] [--limit 50]
@@ -651,6 +654,84 @@ static int mode_sqlite_send(const args_t *a) {
          "\"payload_bytes\":%.1f,\"sends_per_s\":%.1f,\"us_per_send\":%.2f}\n",
          a->sync, batch, sends, batches, sends ? (double)payload_bytes / sends : 0.0, (double)sends / el,
          el * 1e6 / (sends ? sends : 1));
+  return 0;
+}
+
+/* The read floor of the ping-class call: what bare SQLite needs for the snapshot an authenticated GetRoom reads
+ * (SPEC §7.4, §12.3: the key's revocation and the request id's record are in the database so that every instance
+ * sees them), on a read-only connection to the live server's database with the service reader's pragmas and
+ * prepared statements: BEGIN; the key's activity with the request id's record (a fresh time-ordered id, so a miss,
+ * as for a new call); the room with the caller's participant row; the caller's unread count; COMMIT. Per call
+ * latency (p50, p99) over --count calls on one thread. */
+static int mode_sqlite_read(const args_t *a) {
+  if (!a->db || !a->room || !a->key_id) die("sqlite-read needs --db, --room and --key-id");
+  sqlite3 *db;
+  if (sqlite3_open_v2(a->db, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) die("sqlite open");
+  sqlite3_busy_timeout(db, 5000);
+  exec_or_die(db, "PRAGMA cache_size = -8192");
+  exec_or_die(db, "PRAGMA temp_store = MEMORY");
+  const char *sql[5] = {
+      "BEGIN",
+      "SELECT k.revoked_at IS NULL AS active, c.key_id, c.request_id, c.frame_hash, c.response, c.created_at"
+      " FROM api_keys k LEFT JOIN replay_cache c ON c.key_id = k.key_id AND c.request_id = ?2 WHERE k.key_id = ?1",
+      "SELECT r.id, r.tenant_id, r.name, r.description, r.topic, r.avatar_url, r.room_type, r.status,"
+      " r.max_participants, r.metadata, r.created_by_profile_id, r.created_at, r.updated_at, r.last_message_at,"
+      " r.last_event_seq, p.tenant_id, p.room_id, p.profile_id, p.role, p.status, p.online_status, p.last_read_seq,"
+      " p.last_read_message_id, p.last_seen_at, p.joined_at, p.nickname, p.is_muted, p.is_pinned"
+      " FROM rooms r LEFT JOIN participants p ON p.tenant_id = r.tenant_id AND p.room_id = r.id AND p.profile_id = ?3"
+      " WHERE r.tenant_id = ?1 AND r.id = ?2",
+      "SELECT count(*) FROM messages WHERE tenant_id = ?1 AND room_id = ?2 AND thread_id IS NULL AND (?3 IS NULL)"
+      " AND room_seq > ?4 AND deleted_at IS NULL AND sender_profile_id <> ?5",
+      "COMMIT"};
+  sqlite3_stmt *st[5];
+  for (int i = 0; i < 5; i++)
+    if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st[i], NULL) != SQLITE_OK)
+      die(sqlite3_errmsg(db));
+  const char *actor = a->actor ? a->actor : "alice";
+  int n = a->count > 0 ? a->count : 1;
+  int64_t *lat = malloc(sizeof *lat * (size_t)n);
+  long columns = 0;
+  for (int i = 0; i < n; i++) {
+    char req[37];
+    uuid7(req);
+    int64_t t0 = mono_ns();
+    if (sqlite3_step(st[0]) != SQLITE_DONE) die(sqlite3_errmsg(db));
+    sqlite3_reset(st[0]);
+    sqlite3_bind_text(st[1], 1, a->key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st[1], 2, req, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st[2], 1, a->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st[2], 2, a->room, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st[2], 3, actor, -1, SQLITE_STATIC);
+    int64_t last_read = 0;
+    for (int k = 1; k <= 2; k++) {
+      if (sqlite3_step(st[k]) != SQLITE_ROW) die(k == 1 ? "sqlite-read: unknown key" : "sqlite-read: unknown room");
+      int cols = sqlite3_column_count(st[k]);
+      for (int c = 0; c < cols; c++) { /* the service reads every column into its values */
+        if (sqlite3_column_type(st[k], c) == SQLITE_TEXT) columns += sqlite3_column_bytes(st[k], c);
+        else columns += sqlite3_column_int64(st[k], c) != 0;
+      }
+      if (k == 2) last_read = sqlite3_column_int64(st[k], 21);
+      sqlite3_reset(st[k]);
+    }
+    sqlite3_bind_text(st[3], 1, a->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st[3], 2, a->room, -1, SQLITE_STATIC);
+    sqlite3_bind_null(st[3], 3);
+    sqlite3_bind_int64(st[3], 4, last_read);
+    sqlite3_bind_text(st[3], 5, actor, -1, SQLITE_STATIC);
+    if (sqlite3_step(st[3]) != SQLITE_ROW) die(sqlite3_errmsg(db));
+    columns += sqlite3_column_int64(st[3], 0);
+    sqlite3_reset(st[3]);
+    if (sqlite3_step(st[4]) != SQLITE_DONE) die(sqlite3_errmsg(db));
+    sqlite3_reset(st[4]);
+    lat[i] = mono_ns() - t0;
+  }
+  double total = 0;
+  for (int i = 0; i < n; i++) total += (double)lat[i];
+  qsort(lat, (size_t)n, sizeof *lat, cmp64);
+  for (int i = 0; i < 5; i++) sqlite3_finalize(st[i]);
+  sqlite3_close(db);
+  printf("{\"op\":\"sqlite-read\",\"calls\":%d,\"mean_us\":%.2f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"checksum\":%ld}\n", n,
+         total / n / 1000.0, pct_us(lat, (size_t)n, .5), pct_us(lat, (size_t)n, .99), columns);
   return 0;
 }
 
@@ -1473,6 +1554,7 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "fanout-svc")) return mode_fanout_svc(&a);
   if (!strcmp(m, "sqlite")) return mode_sqlite(&a);
   if (!strcmp(m, "sqlite-send")) return mode_sqlite_send(&a);
+  if (!strcmp(m, "sqlite-read")) return mode_sqlite_read(&a);
   if (!strcmp(m, "seed")) return mode_seed(&a);
   if (!strcmp(m, "list")) return mode_list(&a);
   if (!strcmp(m, "mixed")) return mode_mixed(&a);
