@@ -54,10 +54,12 @@ let package = Package(
             dependencies: ["ChatCore", .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: swiftSettings
         ),
+        // SQLite's WAL frames written together (see wal_coalesce.c); links the system libsqlite3, as GRDBSQLite does.
+        .target(name: "CSQLiteWAL", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(
             name: "ChatStore",
             dependencies: [
-                "ChatCore", "ChatSQL",
+                "ChatCore", "ChatSQL", "CSQLiteWAL",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -126,7 +128,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["ChatClient", "ChatAPI"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ChatCoreTests",
-            dependencies: ["ChatCore", "ChatSQL", "ChatStore"],
+            dependencies: ["ChatCore", "ChatSQL", "ChatStore", "CSQLiteWAL", .product(name: "GRDBSQLite", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,6 +1,8 @@
 import ChatCore
 import ChatSQL
+import CSQLiteWAL
 import Foundation
+import GRDBSQLite
 import GRDB
 import Logging
 import Synchronization
@@ -43,6 +45,7 @@ public final class SQLiteStorage: ChatStorage {
     ///
     /// - Throws: a database error when the file cannot be opened or migrated.
     public init(_ configuration: SQLiteConfiguration, logger: Logger = Logger(label: "smrt.chat.store")) throws {
+        Self.coalesceWALWrites(logger)
         var config = Configuration()
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(configuration.busyTimeout)
@@ -76,6 +79,17 @@ public final class SQLiteStorage: ChatStorage {
                                    logger: logger, onCommit: configuration.onCommit,
                                    onStream: configuration.onStream)
     }
+
+    /// Makes every connection this process opens from now on write its WAL frames together (`wal_coalesce.c`): a
+    /// lone send's commit made 34 write calls for its 17 frames, a sixth of its time (perf, strace). Once per
+    /// process; without it (an SQLite whose default VFS is not the unix one) SQLite writes as usual.
+    static func coalesceWALWrites(_ logger: Logger) {
+        let code = smrt_wal_coalesce_register()
+        if code != SQLITE_OK, !walCoalescingWarned.exchange(true, ordering: .relaxed) {
+            logger.warning("WAL writes not coalesced", metadata: ["chat.sqlite_code": "\(code)"])
+        }
+    }
+    private static let walCoalescingWarned = Atomic<Bool>(false)
 
     /// The database holds the key secrets: a new one is created 0600 in a folder created 0700, and an
     /// existing one that its group or others may read or write is refused (SQLite gives its -wal and -shm
