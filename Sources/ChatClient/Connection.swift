@@ -15,13 +15,16 @@ final class Connection: @unchecked Sendable {
         try socket.setReceiveMaxSize(maxReceiveBytes)
         try socket.setReceiveTimeout(milliseconds: timeoutMs)
         try socket.setSendTimeout(milliseconds: timeoutMs)
-        try socket.setRequestResendInterval(milliseconds: max(100, resendIntervalMs))
+        try socket.setRequestResendInterval(milliseconds: resendIntervalMs > 0 ? max(100, resendIntervalMs) : Self.noTimedResend)
         try socket.setReconnectInterval(milliseconds: 50)
         for endpoint in endpoints { _ = try socket.connect(endpoint) }
         let thread = Thread { [self] in loop() }
         thread.name = "smrt.chat.client"
         thread.start()
     }
+
+    /// nanomsg's resend interval when the configuration asks for none: a day, past any call's timeout.
+    static let noTimedResend = 86_400_000
 
     /// Sends `frame` and waits for the reply on this connection's thread.
     func roundTrip(_ frame: [UInt8]) async throws -> [UInt8] {
