@@ -8,8 +8,8 @@
  *   echo-client  --url U --clients N --calls M --size S [--reply-size R]
  *   fanout-bare  --url U --subs K --rate R --count C [--size S]   publisher in a forked child
  *   fanout-svc   --events U --subs K --rate R --count C --room ID  (+ service flags) sender thread
- *   sqlite       --db PATH --sync normal|full --mode single|batch100 --rows N --room ID --tenant T
- *   sqlite-send  --db PATH --count N --clients B [--sync normal|full] [--room ID] --tenant T   the writer floor:
+ *   sqlite       --db PATH --sync normal|full --mode single|batch100 --rows N --room ID --tenant T [--coalesce 1]
+ *   sqlite-send  --db PATH --count N --clients B [--sync normal|full] [--room ID] --tenant T [--coalesce 1]   the writer floor:
  *                the rows of N SendMessage calls (room counters, messages, room_events, replay_cache), B sends
  *                per IMMEDIATE transaction, the FTS queue indexed every 16 transactions; sends_per_s, us_per_send
  *   sqlite-read  --db PATH --room ID --key-id K [--actor A] --tenant T --count N   the ping-class read floor: the
@@ -61,6 +61,7 @@
 #include <sqlite3.h>
 
 #include "smrtchat.h"
+#include "wal_coalesce.h"
 
 /* ---------- helpers ---------- */
 
@@ -101,6 +102,7 @@ typedef struct {
   int threads, clients, calls, size, reply_size, subs, count, rows, limit, senders, readers, deltas;
   double rate, seconds, warmup;
   int size_given;
+  int coalesce;
 } args_t;
 
 static void parse(int argc, char **argv, args_t *a) {
@@ -122,7 +124,7 @@ static void parse(int argc, char **argv, args_t *a) {
     I("--threads", threads) I("--clients", clients) I("--calls", calls) I("--size", size)
     I("--reply-size", reply_size) I("--subs", subs) I("--count", count) I("--rows", rows)
     I("--limit", limit) I("--page", limit) I("--senders", senders) I("--readers", readers)
-    D("--rate", rate) D("--seconds", seconds) D("--warmup", warmup)
+    D("--rate", rate) D("--seconds", seconds) D("--warmup", warmup) I("--coalesce", coalesce)
     fprintf(stderr, "smrtbench: unknown flag %s\n", k);
     exit(2);
   }
@@ -481,10 +483,14 @@ static void insert_row(sqlite3_stmt *st, const char *tenant, const char *room, c
   sqlite3_reset(st);
 }
 
+/* --coalesce 1: the WAL written through the service's wrapper (Sources/CSQLiteWAL), a transaction's frames together. */
+static int coalesce_wal;
+
 /* The database is a copy of one made by `smrt-chatd migrate` (the very schema, indexes, FTS triggers
  * and WAL mode of the service); the connection gets the service's pragmas. */
 static sqlite3 *open_service_db(const char *path, const char *sync) {
   sqlite3 *db;
+  if (coalesce_wal && smrt_wal_coalesce_register() != SQLITE_OK) die("WAL coalescing unavailable");
   if (sqlite3_open(path, &db) != SQLITE_OK) die("sqlite open");
   exec_or_die(db, "PRAGMA journal_mode = WAL");
   exec_or_die(db, "PRAGMA foreign_keys = ON");
@@ -1547,6 +1553,7 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   args_t a;
   parse(argc, argv, &a);
+  coalesce_wal = a.coalesce;
   const char *m = argv[1];
   if (!strcmp(m, "echo-server")) return mode_echo_server(&a);
   if (!strcmp(m, "echo-client")) return mode_echo_client(&a);
