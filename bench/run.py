@@ -456,13 +456,19 @@ def make_template(tmp):
     sh([SERVER, "migrate", "--db", template], stdout=subprocess.DEVNULL)
 
 
-def bare_sqlite(sb, tmp, sync, mode, rows, coalesce=False):
-    """`smrtbench sqlite` on a fresh copy of make_template's database (`coalesce`: through the service's WAL wrapper)."""
-    db = os.path.join(tmp, f"bare-{sync}-{mode}.sqlite")
+def fresh_copy(tmp, name):
+    """A fresh copy of make_template's database (no WAL or shared memory left from an earlier run) at tmp/name."""
+    db = os.path.join(tmp, name)
     for ext in ("", "-wal", "-shm"):
         if os.path.exists(db + ext):
             os.remove(db + ext)
     shutil.copy(os.path.join(tmp, "template.sqlite"), db)
+    return db
+
+
+def bare_sqlite(sb, tmp, sync, mode, rows, coalesce=False):
+    """`smrtbench sqlite` on a fresh copy of make_template's database (`coalesce`: through the service's WAL wrapper)."""
+    db = fresh_copy(tmp, f"bare-{sync}-{mode}.sqlite")
     return jrun([sb, "sqlite", "--db", db, "--sync", sync, "--mode", mode, "--rows", str(rows), "--tenant", TENANT,
                  "--coalesce", "1" if coalesce else "0"])
 
@@ -473,11 +479,7 @@ SEND_FLOOR_BATCH, SEND_FLOOR_SENDS = 64, 19200  # the group commit at 64 clients
 def bare_sqlite_send(sb, tmp, sync="normal", batch=SEND_FLOOR_BATCH, sends=SEND_FLOOR_SENDS, coalesce=False):
     """`smrtbench sqlite-send` (the writer floor) on a fresh copy of make_template's database: the rows of
     `sends` SendMessage calls in IMMEDIATE transactions of `batch` sends."""
-    db = os.path.join(tmp, f"bare-send-{sync}.sqlite")
-    for ext in ("", "-wal", "-shm"):
-        if os.path.exists(db + ext):
-            os.remove(db + ext)
-    shutil.copy(os.path.join(tmp, "template.sqlite"), db)
+    db = fresh_copy(tmp, f"bare-send-{sync}.sqlite")
     return jrun([sb, "sqlite-send", "--db", db, "--sync", sync, "--count", str(sends), "--clients", str(batch),
                  "--tenant", TENANT, "--coalesce", "1" if coalesce else "0"])
 

@@ -37,10 +37,7 @@ public enum RequestSigning {
         out.append(newline)
         out.append(contentsOf: timestamp.utf8)
         out.append(newline)
-        for b in SHA256.hash(data: payload) {
-            out.append(hexDigits[Int(b >> 4)])
-            out.append(hexDigits[Int(b & 0x0f)])
-        }
+        appendHex(SHA256.hash(data: payload), to: &out)
         return out
     }
 
@@ -78,11 +75,15 @@ public enum RequestSigning {
     public static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
         var out: [UInt8] = []
         out.reserveCapacity(64)
+        appendHex(bytes, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func appendHex<S: Sequence>(_ bytes: S, to out: inout [UInt8]) where S.Element == UInt8 {
         for b in bytes {
             out.append(hexDigits[Int(b >> 4)])
             out.append(hexDigits[Int(b & 0x0f)])
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)

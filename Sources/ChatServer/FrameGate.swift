@@ -2,7 +2,6 @@ import ChatAPI
 import ChatCore
 import Crypto
 import Foundation
-import Synchronization
 
 /// What a request frame passes before any database access (SPEC §12.1): the envelope, then, given the key,
 /// credentials, signature, timestamp, tenant and scope grants and the deadline, and only then the payload's
@@ -12,8 +11,6 @@ struct FrameGate: Sendable {
     let methods: [String: MethodSpec]
     let domain: ChatDomain
     let signatureWindowMs: Int64
-    /// An HMAC keyed with each recently seen key's secret (`RequestSigning.verify(_:keyed:)`).
-    private let macs = KeyedMACs()
 
     /// Step (1) without the payload: method lookup and context validation.
     func admit(_ request: Smrt_Chat_V1_RpcRequest) throws -> MethodSpec {
@@ -35,15 +32,17 @@ struct FrameGate: Sendable {
         }
     }
 
-    /// Steps (2)–(3) for the key the request names (nil when there is no such key).
-    func authenticate(_ request: Smrt_Chat_V1_RpcRequest, key: ApiKey?, method: MethodSpec, now: Int64) throws
+    /// Steps (2)–(3) for the key the request names (nil when there is no such key); `keyed`, when given, is an HMAC
+    /// keyed with its secret (`ApiKeyCache.Entry`).
+    func authenticate(_ request: Smrt_Chat_V1_RpcRequest, key: ApiKey?, keyed: HMAC<SHA256>? = nil, method: MethodSpec,
+                      now: Int64) throws
         -> CallActor {
         let context = request.context
         try requireCredentials(request)
         guard request.auth.keyID.utf8.count <= 128, let key, key.revokedAt == nil else {
             throw ChatError(.unauthenticated, .invalidKey, "unknown or revoked key")
         }
-        guard RequestSigning.verify(request, keyed: macs.mac(keyId: key.keyId, secret: key.secret)) else {
+        guard RequestSigning.verify(request, keyed: keyed ?? HMAC<SHA256>(key: SymmetricKey(data: key.secret))) else {
             throw ChatError(.unauthenticated, .badSignature, "the signature does not match the request")
         }
         // Any Int64 may arrive: the difference is taken without overflow.
@@ -64,33 +63,6 @@ struct FrameGate: Sendable {
     }
 
     static let deadlineExceeded = ChatError(.deadlineExceeded, .deadlineExceeded, "the call's deadline has passed")
-}
-
-/// HMACs keyed with API keys' secrets, by key id: keying one costs a third of a signature check. Bounded like
-/// `ApiKeyCache` (cleared when full); an entry is used only for the very secret it was keyed with.
-final class KeyedMACs: Sendable {
-    /// A keyed HMAC as stored: never updated in place. @unchecked Sendable: `HMAC` is a value whose hash state is
-    /// copied on write (swift-crypto checks `isKnownUniquelyReferenced` before each update), so every caller updates a
-    /// copy of its own.
-    private struct Entry: @unchecked Sendable {
-        let secret: [UInt8]
-        let mac: HMAC<SHA256>
-    }
-
-    private let macs = Mutex<[String: Entry]>([:])
-    private let capacity: Int
-
-    init(capacity: Int = ApiKeyCache.defaultCapacity) { self.capacity = capacity }
-
-    func mac(keyId: String, secret: [UInt8]) -> HMAC<SHA256> {
-        if let entry = macs.withLock({ $0[keyId] }), entry.secret == secret { return entry.mac }
-        let entry = Entry(secret: secret, mac: HMAC<SHA256>(key: SymmetricKey(data: secret)))
-        macs.withLock { macs in
-            if macs.count >= capacity { macs.removeAll(keepingCapacity: true) }
-            macs[keyId] = entry
-        }
-        return entry.mac
-    }
 }
 
 /// Entry points for fuzzers and their regression replays: each takes arbitrary bytes and must return

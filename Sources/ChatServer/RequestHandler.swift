@@ -319,7 +319,8 @@ final class RequestHandler: Sendable {
         -> (CallActor, cached: Bool) {
         let keyId = request.auth.keyID
         let cachedKey = keys.key(keyId)
-        if let cachedKey, let actor = try? gate.authenticate(request, key: cachedKey, method: method, now: now) {
+        if let cachedKey, let actor = try? gate.authenticate(request, key: cachedKey.key, keyed: cachedKey.mac,
+                                                             method: method, now: now) {
             return (actor, true)
         }
         let bucket = cachedKey == nil ? Self.unknownKeys : keyId
@@ -330,8 +331,8 @@ final class RequestHandler: Sendable {
         do {
             try gate.requireCredentials(request)
             let key = try storage.read { tx in try tx.apiKey(id: keyId) }
-            keys.update(keyId, key)
-            return (try gate.authenticate(request, key: key, method: method, now: now), false)
+            let entry = keys.update(keyId, key)
+            return (try gate.authenticate(request, key: key, keyed: entry?.mac, method: method, now: now), false)
         } catch let error as ChatError where error.code == .unauthenticated || error.code == .permissionDenied {
             _ = failureLimiter.take(bucket)
             if error.code == .permissionDenied, method.scopes.contains(.admin) {

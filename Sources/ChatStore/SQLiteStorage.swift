@@ -2,8 +2,8 @@ import ChatCore
 import ChatSQL
 import CSQLiteWAL
 import Foundation
-import GRDBSQLite
 import GRDB
+import GRDBSQLite
 import Logging
 import Synchronization
 
