@@ -620,6 +620,10 @@ def history_phase(sb, hist, room_small, room_big, R, raw):
             if room_small:
                 rec(raw, "list_small", jrun([sb, "list", "--room", room_small, "--calls", "500"] + hist.flags()))
                 rec(raw, "list_big", jrun([sb, "list", "--room", room_big, "--calls", "500"] + hist.flags()))
+                # GetRoom in rooms of 10,000 and 1,000,000 messages past the caller's read cursor (all its own: the
+                # unread count's window, README "Read state", bounds what it walks)
+                rec(raw, "getroom_small", hist.cbench("ping", 1, 500, room_small))
+                rec(raw, "getroom_big", hist.cbench("ping", 1, 500, room_big))
             rec(raw, "mixed_no_readers", mixed(sb, hist, hroom, room_big, 0, 2.5))
             rec(raw, "mixed_4_readers", mixed(sb, hist, hroom, room_big, 4, 2.5))
     finally:
@@ -938,6 +942,10 @@ def summarize(R, raw):
         R["list_big_p50_us"] = m("list_big", "p50_us")
         R["list_big_p99_us"] = m("list_big", "p99_us")
         R["list_growth_ratio"] = round(R["list_big_p50_us"] / R["list_small_p50_us"], 3)
+    if "getroom_small" in raw:
+        R["getroom_small_p50_us"] = m("getroom_small", "p50_us")
+        R["getroom_big_p50_us"] = m("getroom_big", "p50_us")
+        R["getroom_growth_ratio"] = round(R["getroom_big_p50_us"] / R["getroom_small_p50_us"], 3)
     R["send_tput8_without_readers"] = m("mixed_no_readers", "send_per_s")
     R["send_tput8_with_4_readers"] = m("mixed_4_readers", "send_per_s")
     R["reader_pages_per_s"] = m("mixed_4_readers", "list_per_s")
@@ -1245,6 +1253,10 @@ def write_markdown(R):
     L.append(f"- ListRoomMessages (newest page of 50): {R['seed_rows_small_room']:,} rows p50 {R['list_small_p50_us']} / "
              f"p99 {R['list_small_p99_us']} µs; {R['seed_rows_big_room']:,} rows p50 {R['list_big_p50_us']} / p99 "
              f"{R['list_big_p99_us']} µs.")
+    if "getroom_growth_ratio" in R:
+        L.append(f"- GetRoom with {R['seed_rows_small_room']:,} / {R['seed_rows_big_room']:,} messages past the caller's "
+                 f"read cursor (its unread count walks at most 2,000): p50 {R['getroom_small_p50_us']} / "
+                 f"{R['getroom_big_p50_us']} µs, ×{R['getroom_growth_ratio']}.")
     L.append(f"- SendMessage with 8 senders: {f1(R['send_tput8_without_readers'])} msgs/s alone, "
              f"{f1(R['send_tput8_with_4_readers'])} msgs/s while 4 readers page the big room's history with cursors "
              f"({f1(R['reader_pages_per_s'])} pages/s).")

@@ -26,6 +26,10 @@ public struct ChatLimits: Sendable, Equatable {
     public var maxReplyBytes = 4 << 20
     /// Profile ids listed per emoji in ListReactions.
     public var reactionProfileCap = 50
+    /// Unread counts report this when there are more (a client shows "999+"), and look at most twice this many
+    /// messages past the read cursor: counting visits the messages, so without a bound one member's backlog of sends
+    /// (or its own, never read) made GetRoom, ListMyRooms and GetUnreadCounts slower without bound.
+    public var unreadCountCap: Int64 = 1_000
     /// Whether MarkRead appends PARTICIPANT_READ events.
     public var emitReadEvents = false
     /// The longest text of one AppendReplyDelta (SPEC §13.1).

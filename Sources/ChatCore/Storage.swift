@@ -275,9 +275,11 @@ public protocol ChatTransaction: AnyObject {
     func messages(_ query: MessageQuery) throws -> [Message]
     func searchMessages(_ search: MessageSearch) throws -> [Message]
     /// Messages after `afterSeq` that are not deleted and not sent by `excludingProfileId`: root
-    /// messages of the room (threadId nil) or the messages of one thread.
-    func unreadCount(tenantId: String, roomId: String, threadId: String?, afterSeq: Int64, excludingProfileId: String)
-        throws -> Int64
+    /// messages of the room (threadId nil) or the messages of one thread; `cap` when there are more. Counted among the
+    /// first `2 × cap` messages past `afterSeq` (the actor's own, and a thread's deleted ones, among them): exact
+    /// while at most `cap` of those are the actor's own (or deleted), a lower bound beyond.
+    func unreadCount(tenantId: String, roomId: String, threadId: String?, afterSeq: Int64, excludingProfileId: String,
+                     cap: Int64) throws -> Int64
 
     // MARK: Threads
     func thread(tenantId: String, id: String) throws -> ChatThread?

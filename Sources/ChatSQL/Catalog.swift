@@ -143,14 +143,25 @@ package enum Catalog {
                  WHERE \(terms == 0 ? "false" : "m.content_tsv @@ (\(match))") \(filters)
                  """)
     }
+    /// Unread messages among the first ?6 past the read cursor (`SQLTransaction.unreadCount`: twice the count's cap),
+    /// so a count costs at most ?6 index entries however many messages follow the cursor. A room's count walks its
+    /// root messages that are not deleted (`messages_unread_roots`, covering); a thread's walks the thread's messages
+    /// and leaves out the deleted ones after the window is taken, so they count towards the bound too. The count stops
+    /// at ?7 (the cap), so a room with many unread messages walks about that many.
     static let unreadCount = [
-        "AND thread_id IS NULL AND (?3:text IS NULL)", "AND thread_id = ?3:text",
-    ].map { threadFilter in
         S("""
-          SELECT count(*) FROM messages WHERE tenant_id = ?1 AND room_id = ?2 \(threadFilter)
-            AND room_seq > ?4 AND deleted_at IS NULL AND sender_profile_id <> ?5
-          """)
-    }
+          SELECT count(*) FROM (SELECT 1 FROM (
+            SELECT sender_profile_id FROM messages WHERE tenant_id = ?1 AND room_id = ?2 AND thread_id IS NULL
+              AND (?3:text IS NULL) AND room_seq > ?4 AND deleted_at IS NULL ORDER BY room_seq LIMIT ?6
+          ) AS seen WHERE sender_profile_id <> ?5 LIMIT ?7) AS unread
+          """),
+        S("""
+          SELECT count(*) FROM (SELECT 1 FROM (
+            SELECT sender_profile_id, deleted_at FROM messages
+            WHERE tenant_id = ?1 AND room_id = ?2 AND thread_id = ?3:text AND room_seq > ?4 ORDER BY room_seq LIMIT ?6
+          ) AS seen WHERE deleted_at IS NULL AND sender_profile_id <> ?5 LIMIT ?7) AS unread
+          """),
+    ]
 
     static let thread = S("SELECT \(Rows.threadColumns) FROM threads WHERE tenant_id = ?1 AND id = ?2",
                           deferral: .independent, locking: true)

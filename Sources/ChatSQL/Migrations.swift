@@ -22,7 +22,17 @@ package enum Migrations {
         Migration(name: "v5-audit-log", statements: auditLog),
         Migration(name: "v6-streams-and-approvals", statements: streamsAndApprovals),
         Migration(name: "v7-data-lifecycle", statements: dataLifecycle),
+        Migration(name: "v8-unread-roots") { _ in [unreadRoots] },
     ]
+
+    /// The room's unread count (`Catalog.unreadCount`) walks only root messages that are not deleted: through the room's
+    /// seq index it also stepped over every thread reply and deleted message after the cursor, so a flood of thread
+    /// replies slowed every member's GetRoom however low the count's cap. `thread_id` and `deleted_at` (always NULL
+    /// here) make it a covering index: the count reads no table row.
+    static let unreadRoots = """
+        CREATE INDEX messages_unread_roots ON messages(tenant_id, room_id, room_seq, sender_profile_id, thread_id, deleted_at)
+            WHERE thread_id IS NULL AND deleted_at IS NULL
+        """
 
     /// SPEC §14: retention policies (a tenant default under room id '', per-room overrides), what purges removed
     /// (so counters stay exact: a thread's or session's message_count counts purged messages too), erased

@@ -255,9 +255,11 @@ package final class SQLTransaction: ChatTransaction {
     }
 
     package func unreadCount(tenantId: String, roomId: String, threadId: String?, afterSeq: Int64,
-                             excludingProfileId: String) throws -> Int64 {
-        try int(Catalog.unreadCount[threadId == nil ? 0 : 1],
-                [tenantId, roomId, threadId, afterSeq, excludingProfileId]) ?? 0
+                             excludingProfileId: String, cap: Int64) throws -> Int64 {
+        let cap = max(0, cap)
+        let window = cap > Int64.max / 2 ? Int64.max : cap * 2
+        return try int(Catalog.unreadCount[threadId == nil ? 0 : 1],
+                       [tenantId, roomId, threadId, afterSeq, excludingProfileId, window, cap]) ?? 0
     }
 
     // MARK: Threads

@@ -83,6 +83,7 @@ enum ConfigurationLoader {
         if let v = try int("delta_retention_seconds") { c.limits.deltaRetentionSeconds = max(0, min(v, c.limits.maxDurationSeconds)) }
         if let v = try int("approval_ttl_seconds") { c.limits.approvalTtlSeconds = max(1, min(v, c.limits.maxDurationSeconds)) }
         if let v = try int("export_ttl_seconds") { c.limits.exportTtlSeconds = max(1, min(v, c.limits.maxDurationSeconds)) }
+        if let v = try int("unread_count_cap") { c.limits.unreadCountCap = max(1, min(v, 1_000_000)) }
         if let v = values["read_events"] { c.limits.emitReadEvents = v == "true" || v == "1" }
         if let v = values["metrics"] { c.metricsAddress = v.trimmingCharacters(in: .whitespaces) }
         if let v = values["log_format"] {

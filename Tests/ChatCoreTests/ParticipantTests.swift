@@ -216,6 +216,46 @@ struct ParticipantTests {
         }
     }
 
+    @Test("unread counts stop at the cap in GetRoom, ListMyRooms, GetUnreadCounts and MarkRead, rooms and threads, and look at most twice the cap past the cursor")
+    func unreadCap() async throws {
+        var limits = ChatLimits()
+        limits.unreadCountCap = 3
+        let chat = try TestChat(limits: limits)
+        let room = try await chat.room(alice, .public)
+        try await chat.add(alice, room, "bob")
+        var sent: [Message] = []
+        for i in 1...5 { sent.append(try await chat.send(alice, room, "message \(i)")) }
+        let first = sent[0]
+        let thread = try await chat.w(alice) { try $0.startThread($1, $2, roomId: room.id, rootMessageId: first.id) }
+        try await chat.send(bob, room, "bob in thread", thread: thread.id)
+        for i in 1...5 { try await chat.send(alice, room, "reply \(i)", thread: thread.id) }
+        let view = try await chat.r(bob) { try $0.getRoom($1, $2, roomId: room.id) }
+        #expect(view.unreadCount == 3, "5 unread, capped at 3")
+        let mine = try await chat.r(bob) { try $0.listMyRooms($1, $2) }
+        #expect(mine.items.map(\.unreadCount) == [3])
+        let counts = try await chat.r(bob) { try $0.getUnreadCounts($1, $2) }
+        #expect(counts.rooms == [.init(roomId: room.id, unread: 3)] && counts.total == 3)
+        #expect(counts.threads == [.init(roomId: room.id, threadId: thread.id, unread: 3)])
+        // Below the cap the count is exact again: read up to the first message leaves 4 (→ 3), up to the third 2.
+        let afterFirst = try await chat.w(bob) { try $0.markRead($1, $2, roomId: room.id, messageId: first.id) }
+        #expect(afterFirst == 3)
+        let third = sent[2]
+        let exact = try await chat.w(bob) { try $0.markRead($1, $2, roomId: room.id, messageId: third.id) }
+        #expect(exact == 2)
+        // A count looks at the first 2 × cap messages past the cursor: alice's own 7 fill it, so bob's 2 after them
+        // are not seen until she reads past her own.
+        let busy = try await chat.room(alice, .public, name: "busy")
+        try await chat.add(alice, busy, "bob")
+        var own: Message?
+        for i in 1...7 { own = try await chat.send(alice, busy, "own \(i)") }
+        for i in 1...2 { try await chat.send(bob, busy, "bob \(i)") }
+        let window = try await chat.r(alice) { try $0.getRoom($1, $2, roomId: busy.id) }
+        #expect(window.unreadCount == 0, "a lower bound once the actor's own messages fill the window")
+        let lastOwn = try #require(own)
+        let afterOwn = try await chat.w(alice) { try $0.markRead($1, $2, roomId: busy.id, messageId: lastOwn.id) }
+        #expect(afterOwn == 2)
+    }
+
     @Test("PARTICIPANT_READ events only when enabled")
     func readEvents() async throws {
         var limits = ChatLimits()

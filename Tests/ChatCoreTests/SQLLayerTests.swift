@@ -1,4 +1,5 @@
 @testable import ChatSQL
+import GRDBSQLite
 import Testing
 
 /// The SQL written once for both engines: how a catalog statement renders for each, and the one migration list.
@@ -39,12 +40,38 @@ struct SQLLayerTests {
     @Test("one ordered migration list: unique names, each dialect's own types, engine DDL only where it differs")
     func migrations() {
         let names = Migrations.all.map(\.name)
-        #expect(names == ["v1-chat-core", "v2-rpc-service", "v3-deferred-fts", "v4-redact-session-events", "v5-audit-log", "v6-streams-and-approvals", "v7-data-lifecycle"])
+        #expect(names == ["v1-chat-core", "v2-rpc-service", "v3-deferred-fts", "v4-redact-session-events", "v5-audit-log", "v6-streams-and-approvals", "v7-data-lifecycle", "v8-unread-roots"])
         let sqlite = Migrations.all.flatMap { $0.statements(.sqlite) }.joined(separator: "\n")
         let postgres = Migrations.all.flatMap { $0.statements(.postgres) }.joined(separator: "\n")
         #expect(sqlite.contains("USING fts5") && !sqlite.contains("BIGINT") && !sqlite.contains("BOOLEAN"))
         #expect(postgres.contains("TSVECTOR") && !postgres.contains("WITHOUT ROWID") && !postgres.contains("fts5")
                 && !postgres.contains("INTEGER PRIMARY KEY"))
         #expect(Migrations.all[2].statements(.postgres).isEmpty, "the deferred FTS index is SQLite's alone")
+    }
+
+    @Test("a room's unread count reads only the index of its root messages that are not deleted, in seq order")
+    func unreadCountPlan() throws {
+        let chat = try TestChat()
+        let db = try WALCoalescingTests.Connection(chat.directory.appendingPathComponent("chat.sqlite").path, readOnly: true)
+        let (room, thread) = (try db.plan(Catalog.unreadCount[0].sqlite), try db.plan(Catalog.unreadCount[1].sqlite))
+        #expect(room.contains("COVERING INDEX messages_unread_roots"), "\(room)")
+        #expect(thread.contains("INDEX messages_by_thread"), "\(thread)")
+        #expect(!room.contains("TEMP B-TREE") && !thread.contains("TEMP B-TREE"), "the window is taken in index order")
+    }
+}
+
+extension WALCoalescingTests.Connection {
+    /// What EXPLAIN QUERY PLAN says of `sql`, its steps joined by " | ".
+    func plan(_ sql: String) throws -> String {
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v2(handle, "EXPLAIN QUERY PLAN " + sql, -1, &statement, nil) == SQLITE_OK else {
+            throw WALCoalescingTests.Failure(sql)
+        }
+        defer { sqlite3_finalize(statement) }
+        var steps: [String] = []
+        while sqlite3_step(statement) == SQLITE_ROW {
+            if let detail = sqlite3_column_text(statement, 3) { steps.append(String(cString: detail)) }
+        }
+        return steps.joined(separator: " | ")
     }
 }

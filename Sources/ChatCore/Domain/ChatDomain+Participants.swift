@@ -214,7 +214,8 @@ extension ChatDomain {
                                         seq: target)
             }
             return try tx.unreadCount(tenantId: actor.tenantId, roomId: roomId, threadId: thread.id,
-                                      afterSeq: max(target, current), excludingProfileId: actor.profileId)
+                                      afterSeq: max(target, current), excludingProfileId: actor.profileId,
+                                      cap: limits.unreadCountCap)
         }
         if target > me.lastReadSeq {
             me.lastReadSeq = target
@@ -227,7 +228,7 @@ extension ChatDomain {
             }
         }
         return try tx.unreadCount(tenantId: actor.tenantId, roomId: roomId, threadId: nil, afterSeq: me.lastReadSeq,
-                                  excludingProfileId: actor.profileId)
+                                  excludingProfileId: actor.profileId, cap: limits.unreadCountCap)
     }
 
     /// Unread counts per room the actor is a member of, per thread it took part in, and the total.
@@ -236,7 +237,8 @@ extension ChatDomain {
         var total: Int64 = 0
         for p in try tx.activeMemberships(tenantId: actor.tenantId, profileId: actor.profileId) {
             let n = try tx.unreadCount(tenantId: actor.tenantId, roomId: p.roomId, threadId: nil,
-                                       afterSeq: p.lastReadSeq, excludingProfileId: actor.profileId)
+                                       afterSeq: p.lastReadSeq, excludingProfileId: actor.profileId,
+                                       cap: limits.unreadCountCap)
             rooms.append(.init(roomId: p.roomId, unread: n))
             total += n
         }
@@ -244,7 +246,7 @@ extension ChatDomain {
         for t in try tx.threadsTakenPartIn(tenantId: actor.tenantId, profileId: actor.profileId) {
             let seq = try tx.threadReadSeq(tenantId: actor.tenantId, threadId: t.id, profileId: actor.profileId)
             let n = try tx.unreadCount(tenantId: actor.tenantId, roomId: t.roomId, threadId: t.id, afterSeq: seq,
-                                       excludingProfileId: actor.profileId)
+                                       excludingProfileId: actor.profileId, cap: limits.unreadCountCap)
             threads.append(.init(roomId: t.roomId, threadId: t.id, unread: n))
         }
         return UnreadCounts(rooms: rooms, threads: threads, total: total)

@@ -43,7 +43,8 @@ extension ChatDomain {
         var unread: Int64 = 0
         if let participant, participant.isActive {
             unread = try tx.unreadCount(tenantId: room.tenantId, roomId: room.id, threadId: nil,
-                                        afterSeq: participant.lastReadSeq, excludingProfileId: actor.profileId)
+                                        afterSeq: participant.lastReadSeq, excludingProfileId: actor.profileId,
+                                        cap: limits.unreadCountCap)
         }
         return RoomView(room: room, participant: participant, unreadCount: unread, lastMessage: nil)
     }
@@ -68,7 +69,8 @@ extension ChatDomain {
         for room in page.items {
             let participant = try tx.participant(tenantId: room.tenantId, roomId: room.id, profileId: actor.profileId)
             let unread = try tx.unreadCount(tenantId: room.tenantId, roomId: room.id, threadId: nil,
-                                            afterSeq: participant?.lastReadSeq ?? 0, excludingProfileId: actor.profileId)
+                                            afterSeq: participant?.lastReadSeq ?? 0, excludingProfileId: actor.profileId,
+                                            cap: limits.unreadCountCap)
             let last = try tx.messages(MessageQuery(tenantId: room.tenantId, roomId: room.id, limit: 1)).first
             let view = RoomView(room: room, participant: participant, unreadCount: unread, lastMessage: last)
             bytes += view.replyBytes
