@@ -13,13 +13,14 @@ import Foundation
 /// (0 turns a rate limit off), `payload_mode` (full|ids), `retention_seconds`, `retention_interval`,
 /// `session_expiry_interval`, `session_idle_seconds` (0 turns a job off), `stream_job_interval` (0: off),
 /// `stream_idle_seconds`, `delta_retention_seconds`, `approval_ttl_seconds`, `export_ttl_seconds`, `read_events` (true|false),
+/// `unread_count_cap` (1…1,000,000),
 /// `log_format` (text|json), `metrics` (HOST:PORT of the Prometheus endpoint; empty: off).
 enum ConfigurationLoader {
     static let keys = ["rpc", "events", "db", "storage", "pg_pool", "durability", "workers", "max_frame_bytes", "signature_window_ms",
                        "key_rate", "key_burst", "tenant_rate", "tenant_burst", "payload_mode", "retention_seconds",
                        "retention_interval", "session_expiry_interval", "session_idle_seconds", "stream_job_interval",
                        "stream_idle_seconds", "delta_retention_seconds", "approval_ttl_seconds", "export_ttl_seconds", "read_events",
-                       "log_format",
+                       "unread_count_cap", "log_format",
                        "metrics"]
 
     static func load(file: String?, overrides: [String: String]) throws -> (ServerConfiguration, StorageSettings) {

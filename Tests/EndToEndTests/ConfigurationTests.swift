@@ -18,6 +18,7 @@ struct ConfigurationTests {
         payload_mode = ids
         key_rate = 0
         tenant_rate = 0
+        unread_count_cap = 2
         """.write(to: file, atomically: true, encoding: .utf8)
         // Flags given by ServerProcess (--rpc/--events) override the file, so pass only the file and db.
         let process = Process()
@@ -51,6 +52,14 @@ struct ConfigurationTests {
             if live.count == 3 { break }
         }
         #expect(live.allSatisfy { $0.entity == nil })
+        // unread_count_cap: bob has 3 unread messages and is told 2.
+        let bob = try ChatClient(ClientConfiguration(
+            rpcEndpoints: ["ipc://\(dir.path)/conf-rpc.sock"], tenantId: "tenant-1", actorProfileId: "bob",
+            keyId: key["key_id"], secret: RequestSigning.bytes(hex: key["secret"]!)!))
+        defer { bob.close() }
+        _ = try await bob.joinRoom(.with { $0.roomID = room.id })
+        for text in ["one", "two", "three"] { _ = try await client.sendMessage(.with { $0.roomID = room.id; $0.content = text }) }
+        #expect(try await bob.getRoom(.with { $0.roomID = room.id }).unreadCount == 2)
     }
 
     @Test("log_format = json: one JSON object per line; call lines carry method, tenant, key id, request id and status, never contents or secrets")
