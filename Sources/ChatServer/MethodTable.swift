@@ -22,14 +22,16 @@ struct MethodSpec: Sendable {
     /// Decodes the payload; INVALID_ARGUMENT when it is not this method's request.
     let prepare: @Sendable (Data) throws -> PreparedCall
 
-    /// A page of a list or a search (not the event log, which event followers wait on): run at a lower
-    /// priority than everything else (`RequestHandler.bulkReads`).
+    /// A page of a list or a search (not the event log, which event followers wait on), or GetUnreadCounts (a count for
+    /// every room and thread of the caller's: its cost grows with them): run at a lower priority than everything else
+    /// (`RequestHandler.bulkReads`).
     var isBulkRead: Bool {
-        !mutates && (name.hasPrefix("List") || name.hasPrefix("Search")) && !name.hasSuffix("Events")
+        !mutates && ((name.hasPrefix("List") || name.hasPrefix("Search")) && !name.hasSuffix("Events")
+                     || name == "GetUnreadCounts")
     }
 
     /// A read of one entity and what hangs on it (GetRoom, CheckToolCall): short, answered by the worker that received it.
-    var isPointRead: Bool { !mutates && (name.hasPrefix("Get") || name.hasPrefix("Check")) }
+    var isPointRead: Bool { !mutates && (name.hasPrefix("Get") || name.hasPrefix("Check")) && !isBulkRead }
 
     /// Reads the full-text index, which must first hold every committed message (`ChatStorage.awaitSearchIndex`).
     var searchesMessages: Bool { name == "SearchMessages" }
