@@ -686,9 +686,11 @@ static int mode_sqlite_read(const args_t *a) {
       " p.last_read_message_id, p.last_seen_at, p.joined_at, p.nickname, p.is_muted, p.is_pinned"
       " FROM rooms r LEFT JOIN participants p ON p.tenant_id = r.tenant_id AND p.room_id = r.id AND p.profile_id = ?3"
       " WHERE r.tenant_id = ?1 AND r.id = ?2",
-      "SELECT count(*) FROM (SELECT 1 FROM (SELECT sender_profile_id FROM messages WHERE tenant_id = ?1"
-      " AND room_id = ?2 AND thread_id IS NULL AND (?3 IS NULL) AND room_seq > ?4 AND deleted_at IS NULL"
-      " ORDER BY room_seq LIMIT ?6) AS seen WHERE sender_profile_id <> ?5 LIMIT ?7) AS unread",
+      "SELECT count(*) FROM (SELECT 1 FROM messages WHERE tenant_id = ?1 AND room_id = ?2 AND thread_id IS NULL"
+      " AND (?3 IS NULL) AND room_seq > ?4 AND deleted_at IS NULL AND sender_profile_id <> ?5"
+      " AND room_seq <= coalesce((SELECT room_seq FROM messages WHERE tenant_id = ?1 AND room_id = ?2"
+      " AND thread_id IS NULL AND room_seq > ?4 AND deleted_at IS NULL ORDER BY room_seq LIMIT 1 OFFSET ?6),"
+      " 9223372036854775807) LIMIT ?7) AS unread",
       "COMMIT"};
   sqlite3_stmt *st[5];
   for (int i = 0; i < 5; i++)
@@ -725,7 +727,7 @@ static int mode_sqlite_read(const args_t *a) {
     sqlite3_bind_null(st[3], 3);
     sqlite3_bind_int64(st[3], 4, last_read);
     sqlite3_bind_text(st[3], 5, actor, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st[3], 6, 2000); /* twice ChatLimits.unreadCountCap */
+    sqlite3_bind_int64(st[3], 6, 1999); /* the window's last message: twice ChatLimits.unreadCountCap, 0-based */
     sqlite3_bind_int64(st[3], 7, 1000); /* ChatLimits.unreadCountCap */
     if (sqlite3_step(st[3]) != SQLITE_ROW) die(sqlite3_errmsg(db));
     columns += sqlite3_column_int64(st[3], 0);

@@ -256,10 +256,10 @@ package final class SQLTransaction: ChatTransaction {
 
     package func unreadCount(tenantId: String, roomId: String, threadId: String?, afterSeq: Int64,
                              excludingProfileId: String, cap: Int64) throws -> Int64 {
-        let cap = max(0, cap)
-        let window = cap > Int64.max / 2 ? Int64.max : cap * 2
+        guard cap > 0 else { return 0 }
+        let lastOffset = cap > Int64.max / 2 ? Int64.max : cap * 2 - 1  // the window's last message, 0-based
         return try int(Catalog.unreadCount[threadId == nil ? 0 : 1],
-                       [tenantId, roomId, threadId, afterSeq, excludingProfileId, window, cap]) ?? 0
+                       [tenantId, roomId, threadId, afterSeq, excludingProfileId, lastOffset, cap]) ?? 0
     }
 
     // MARK: Threads

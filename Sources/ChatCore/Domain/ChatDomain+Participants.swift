@@ -213,9 +213,7 @@ extension ChatDomain {
                 try tx.setThreadReadSeq(tenantId: actor.tenantId, threadId: thread.id, profileId: actor.profileId,
                                         seq: target)
             }
-            return try tx.unreadCount(tenantId: actor.tenantId, roomId: roomId, threadId: thread.id,
-                                      afterSeq: max(target, current), excludingProfileId: actor.profileId,
-                                      cap: limits.unreadCountCap)
+            return try unread(tx, actor, roomId: roomId, threadId: thread.id, after: max(target, current))
         }
         if target > me.lastReadSeq {
             me.lastReadSeq = target
@@ -227,8 +225,15 @@ extension ChatDomain {
                          subject: actor.profileId, at: now, entity: .participant(me))
             }
         }
-        return try tx.unreadCount(tenantId: actor.tenantId, roomId: roomId, threadId: nil, afterSeq: me.lastReadSeq,
-                                  excludingProfileId: actor.profileId, cap: limits.unreadCountCap)
+        return try unread(tx, actor, roomId: roomId, after: me.lastReadSeq)
+    }
+
+    /// The actor's unread count in a room (root messages) or one of its threads after `seq`, at most the cap
+    /// (`ChatTransaction.unreadCount`).
+    func unread(_ tx: any ChatTransaction, _ actor: CallActor, roomId: String, threadId: String? = nil, after seq: Int64)
+        throws -> Int64 {
+        try tx.unreadCount(tenantId: actor.tenantId, roomId: roomId, threadId: threadId, afterSeq: seq,
+                           excludingProfileId: actor.profileId, cap: limits.unreadCountCap)
     }
 
     /// Unread counts per room the actor is a member of, per thread it took part in, and the total.
@@ -236,17 +241,14 @@ extension ChatDomain {
         var rooms: [UnreadCounts.RoomCount] = []
         var total: Int64 = 0
         for p in try tx.activeMemberships(tenantId: actor.tenantId, profileId: actor.profileId) {
-            let n = try tx.unreadCount(tenantId: actor.tenantId, roomId: p.roomId, threadId: nil,
-                                       afterSeq: p.lastReadSeq, excludingProfileId: actor.profileId,
-                                       cap: limits.unreadCountCap)
+            let n = try unread(tx, actor, roomId: p.roomId, after: p.lastReadSeq)
             rooms.append(.init(roomId: p.roomId, unread: n))
             total += n
         }
         var threads: [UnreadCounts.ThreadCount] = []
         for t in try tx.threadsTakenPartIn(tenantId: actor.tenantId, profileId: actor.profileId) {
             let seq = try tx.threadReadSeq(tenantId: actor.tenantId, threadId: t.id, profileId: actor.profileId)
-            let n = try tx.unreadCount(tenantId: actor.tenantId, roomId: t.roomId, threadId: t.id, afterSeq: seq,
-                                       excludingProfileId: actor.profileId, cap: limits.unreadCountCap)
+            let n = try unread(tx, actor, roomId: t.roomId, threadId: t.id, after: seq)
             threads.append(.init(roomId: t.roomId, threadId: t.id, unread: n))
         }
         return UnreadCounts(rooms: rooms, threads: threads, total: total)

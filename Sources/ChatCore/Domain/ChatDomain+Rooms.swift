@@ -42,9 +42,7 @@ extension ChatDomain {
         let (room, participant) = try visibleRoom(tx, actor, roomId)
         var unread: Int64 = 0
         if let participant, participant.isActive {
-            unread = try tx.unreadCount(tenantId: room.tenantId, roomId: room.id, threadId: nil,
-                                        afterSeq: participant.lastReadSeq, excludingProfileId: actor.profileId,
-                                        cap: limits.unreadCountCap)
+            unread = try self.unread(tx, actor, roomId: room.id, after: participant.lastReadSeq)
         }
         return RoomView(room: room, participant: participant, unreadCount: unread, lastMessage: nil)
     }
@@ -68,9 +66,7 @@ extension ChatDomain {
         var bytes = 0
         for room in page.items {
             let participant = try tx.participant(tenantId: room.tenantId, roomId: room.id, profileId: actor.profileId)
-            let unread = try tx.unreadCount(tenantId: room.tenantId, roomId: room.id, threadId: nil,
-                                            afterSeq: participant?.lastReadSeq ?? 0, excludingProfileId: actor.profileId,
-                                            cap: limits.unreadCountCap)
+            let unread = try self.unread(tx, actor, roomId: room.id, after: participant?.lastReadSeq ?? 0)
             let last = try tx.messages(MessageQuery(tenantId: room.tenantId, roomId: room.id, limit: 1)).first
             let view = RoomView(room: room, participant: participant, unreadCount: unread, lastMessage: last)
             bytes += view.replyBytes
