@@ -35,6 +35,7 @@ static sqlite3_vfs vfs;
 static sqlite3_io_methods io;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int registered = SQLITE_ERROR;
+static int memstatus_off = 0;
 static _Atomic long long received, issued;
 
 enum { FRAME_HEADER = 24, WAL_HEADER = 32, FLUSH_AT = 256 * 1024, MAX_CALL = 124 * 1024 };
@@ -156,6 +157,10 @@ static sqlite3_syscall_ptr vfs_get_call(sqlite3_vfs *v, const char *n) { (void)v
 static const char *vfs_next_call(sqlite3_vfs *v, const char *n) { (void)v; return base_vfs->xNextSystemCall(base_vfs, n); }
 
 static void register_once(void) {
+  /* Before SQLite initializes (finding the VFS does): no global allocation statistics. With them on (Debian's
+     default) every allocation and free SQLite makes takes a process-wide mutex to count it; Debian's build has no
+     lookaside, so a send makes hundreds. */
+  memstatus_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
   base_vfs = sqlite3_vfs_find(NULL);
   if (!base_vfs || base_vfs->iVersion < 3) return; /* the unix VFS is version 3 */
   io = (sqlite3_io_methods){3, wal_close, wal_read, wal_write, wal_truncate, wal_sync, wal_size, wal_lock, wal_unlock,
@@ -188,6 +193,11 @@ static void register_once(void) {
 int smrt_wal_coalesce_register(void) {
   pthread_once(&once, register_once);
   return registered;
+}
+
+int smrt_sqlite_memstatus_off(void) {
+  pthread_once(&once, register_once);
+  return memstatus_off;
 }
 
 void smrt_wal_coalesce_counts(long long *r, long long *i) {

@@ -88,6 +88,9 @@ public final class SQLiteStorage: ChatStorage {
         if code != SQLITE_OK, !walCoalescingWarned.exchange(true, ordering: .relaxed) {
             logger.warning("WAL writes not coalesced", metadata: ["chat.sqlite_code": "\(code)"])
         }
+        if smrt_sqlite_memstatus_off() == 0 {
+            logger.debug("SQLite's memory statistics stay on: SQLite was in use before the storage opened")
+        }
     }
     private static let walCoalescingWarned = Atomic<Bool>(false)
 

@@ -4,8 +4,13 @@
 /// Registers, once per process, a VFS that wraps SQLite's default one and makes it the default: every connection
 /// opened afterwards writes its WAL through it. SQLite writes each WAL frame with two calls (its 24-byte header, then
 /// the page); the wrapper gathers a transaction's frames and writes them together, at most 124 KiB per call, before
-/// the commit becomes visible. Returns SQLITE_OK (0) or SQLite's error code.
+/// the commit becomes visible. Returns SQLITE_OK (0) or SQLite's error code. First, while SQLite is not yet
+/// initialized, it turns SQLite's memory statistics off (`smrt_sqlite_memstatus_off`).
 int smrt_wal_coalesce_register(void);
+
+/// Whether the registration (the process's first use of SQLite, then) turned SQLite's memory statistics off: they
+/// take a process-wide mutex on every allocation and free. 0 when SQLite was initialized before it.
+int smrt_sqlite_memstatus_off(void);
 
 /// Write calls SQLite made on WAL files through the wrapper, and write calls the wrapper made for them, since the
 /// process started.
