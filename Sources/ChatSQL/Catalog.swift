@@ -319,13 +319,15 @@ package enum Catalog {
             continuation_id = excluded.continuation_id, settled_at = excluded.settled_at
         """)
 
-    static let nextRoomSeq = S("""
-        UPDATE rooms SET last_event_seq = last_event_seq + 1 WHERE tenant_id = ?1 AND id = ?2 RETURNING last_event_seq
-        """, deferral: .independent)
-    static let nextMessageSeq = S("""
-        UPDATE rooms SET last_event_seq = last_event_seq + 1, last_message_at = ?3 WHERE tenant_id = ?1 AND id = ?2
-        RETURNING last_event_seq
-        """, deferral: .independent)
+    static let nextRoomSeq = nextSeq("last_event_seq = last_event_seq + 1")
+    static let nextMessageSeq = nextSeq("last_event_seq = last_event_seq + 1, last_message_at = ?3")
+
+    /// A room's seq counted up (with `set`), returning the new seq; in SQLite read back after the update.
+    private static func nextSeq(_ set: String) -> SQLStatement {
+        let update = "UPDATE rooms SET \(set) WHERE tenant_id = ?1 AND id = ?2"
+        return S(update + " RETURNING last_event_seq", deferral: .independent)
+            .returningInSQLite(.reread(update: update, select: "SELECT last_event_seq FROM rooms WHERE tenant_id = ?1 AND id = ?2"))
+    }
     /// A room's counters as the transaction counted them (engines that defer writes: one update per room and
     /// batch, see `SQLTransaction.nextSeq`).
     static let setRoomCounters = S("""
@@ -334,6 +336,7 @@ package enum Catalog {
     /// Buffered: an engine that defers it assigns the event ids when it writes the batch's events (see
     /// `SQLTransaction.appendEvent`).
     static let appendEvent = Rows.insert("room_events", Rows.eventColumns, "RETURNING event_id", buffered: true)
+        .returningInSQLite(.rowid(insert: Rows.insert("room_events", Rows.eventColumns).sqlite))
     static let roomEvents = S("""
         SELECT \(Rows.eventColumns), event_id FROM room_events WHERE tenant_id = ?1 AND room_id = ?2 AND seq > ?3
         ORDER BY seq LIMIT ?4

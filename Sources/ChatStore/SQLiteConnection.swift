@@ -24,7 +24,20 @@ final class SQLiteConnection: SQLConnection {
     }
 
     func query(_ statement: SQLStatement, _ arguments: [any SQLBindable], _ each: (any SQLRow) throws -> Void) throws {
-        try run(prepared(statement.sqlite, arguments), statement.sqlite, each)
+        switch statement.sqliteReturning {
+        case nil:
+            try run(prepared(statement.sqlite, arguments), statement.sqlite, each)
+        case .rowid(let insert)?:
+            try run(prepared(insert, arguments), insert)
+            if sqlite3_changes(db.sqliteConnection) > 0 { try each(RowidRow(rowid: sqlite3_last_insert_rowid(db.sqliteConnection))) }
+        case .reread(let update, let select)?:
+            try run(prepared(update, arguments), update)
+            guard sqlite3_changes(db.sqliteConnection) > 0 else { return }
+            let handle = try db.cachedStatement(sql: select).sqliteStatement
+            let leading = Array(arguments.prefix(Int(sqlite3_bind_parameter_count(handle))))
+            try SQLiteStatement.bind(handle, leading, sql: select, connection: db.sqliteConnection)
+            try run(handle, select, each)
+        }
     }
 
     func execute(_ statement: SQLStatement, _ arguments: [any SQLBindable]) throws -> Int {
@@ -133,6 +146,21 @@ private struct StatementRow: SQLRow {
         guard count > 0, let bytes = sqlite3_column_blob(handle, Int32(index)) else { return [] }
         return [UInt8](UnsafeRawBufferPointer(start: bytes, count: count))
     }
+}
+
+/// The one column an insert's `RETURNING` would have given: the row's INTEGER PRIMARY KEY.
+private struct RowidRow: SQLRow {
+    let rowid: Int64
+    private func only(_ index: Int) throws -> Int64 {
+        guard index == 0 else { throw StorageCorruption("column \(index) of a rowid") }
+        return rowid
+    }
+    func text(_ index: Int) throws -> String { String(try only(index)) }
+    func optionalText(_ index: Int) throws -> String? { String(try only(index)) }
+    func int(_ index: Int) throws -> Int64 { try only(index) }
+    func optionalInt(_ index: Int) throws -> Int64? { try only(index) }
+    func bool(_ index: Int) throws -> Bool { try only(index) != 0 }
+    func optionalBlob(_ index: Int) throws -> [UInt8]? { throw StorageCorruption("a rowid is not a blob") }
 }
 
 extension Row: SQLRow {

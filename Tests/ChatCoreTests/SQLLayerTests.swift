@@ -1,4 +1,5 @@
 @testable import ChatSQL
+import ChatCore
 import GRDBSQLite
 import Testing
 
@@ -58,9 +59,67 @@ struct SQLLayerTests {
         #expect(thread.contains("INDEX messages_by_thread"), "\(thread)")
         #expect(!room.contains("TEMP B-TREE") && !thread.contains("TEMP B-TREE"), "the window is taken in index order")
     }
+
+    /// What a write computes through the counters, then undoes (the error rolls its transaction back).
+    private struct Counted: Error { let first, second, third: Int64; let messageAt: Int64?; let missing: Bool }
+
+    @Test("SQLite counts a room's seq and appends an event without RETURNING's temporary b-tree, with its answers")
+    func returningInSQLite() async throws {
+        let chat = try TestChat()
+        let db = try WALCoalescingTests.Connection(chat.directory.appendingPathComponent("chat.sqlite").path, readOnly: true)
+        for statement in [Catalog.nextRoomSeq, Catalog.nextMessageSeq, Catalog.appendEvent] {
+            #expect(try db.opensTemporaryTable(statement.sqlite), "RETURNING: \(statement.sqlite)")
+            switch statement.sqliteReturning {
+            case .rowid(let insert)?: #expect(try !db.opensTemporaryTable(insert), "\(insert)")
+            case .reread(let update, let select)?:
+                #expect(try !db.opensTemporaryTable(update) && !db.opensTemporaryTable(select), "\(update)")
+            case nil: Issue.record("SQLite runs RETURNING for \(statement.sqlite)")
+            }
+        }
+
+        let room = try await chat.room()
+        do {
+            try await chat.w(alice) { _, tx, actor in
+                let first = try tx.nextRoomSeq(tenantId: actor.tenantId, roomId: room.id)
+                let second = try tx.nextMessageSeq(tenantId: actor.tenantId, roomId: room.id, at: 42)
+                let third = try tx.nextRoomSeq(tenantId: actor.tenantId, roomId: room.id)
+                let missing = (try? tx.nextRoomSeq(tenantId: actor.tenantId, roomId: "no-such-room")) == nil
+                let messageAt = try tx.room(tenantId: actor.tenantId, id: room.id)?.lastMessageAt
+                throw Counted(first: first, second: second, third: third, messageAt: messageAt, missing: missing)
+            }
+            Issue.record("the write was not undone")
+        } catch let counted as Counted {
+            #expect(counted.first == room.lastEventSeq + 1 && counted.second == counted.first + 1
+                     && counted.third == counted.second + 1)
+            #expect(counted.messageAt == 42)
+            #expect(counted.missing, "a room that does not exist yields no seq")
+        }
+
+        var ids: [Int64] = []
+        for _ in 0..<2 {
+            let sent = try await chat.wc(alice) { try $0.sendMessage($1, $2, roomId: room.id, content: "hi") }
+            ids += sent.events.map(\.eventId)
+        }
+        #expect(ids.count == 2 && ids[1] > ids[0], "\(ids)")
+        #expect(try chat.scalar("SELECT max(event_id) FROM room_events") == ids.last)
+        #expect(try chat.events(room.id).suffix(2).map(\.eventId) == ids)
+    }
 }
 
 extension WALCoalescingTests.Connection {
+    /// Whether SQLite's program for `sql` opens a temporary b-tree (`OpenEphemeral`).
+    func opensTemporaryTable(_ sql: String) throws -> Bool {
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v2(handle, "EXPLAIN " + sql, -1, &statement, nil) == SQLITE_OK else {
+            throw WALCoalescingTests.Failure(sql)
+        }
+        defer { sqlite3_finalize(statement) }
+        while sqlite3_step(statement) == SQLITE_ROW {
+            if let opcode = sqlite3_column_text(statement, 1), String(cString: opcode) == "OpenEphemeral" { return true }
+        }
+        return false
+    }
+
     /// What EXPLAIN QUERY PLAN says of `sql`, its steps joined by " | ".
     func plan(_ sql: String) throws -> String {
         var statement: OpaquePointer?
