@@ -1,4 +1,5 @@
 import ChatCore
+import Foundation
 
 /// The schema as one ordered list of named, append-only migrations for both engines, DDL written once
 /// with the dialect's types; engine-specific statements only where the engines really differ (full-text
@@ -23,7 +24,40 @@ package enum Migrations {
         Migration(name: "v6-streams-and-approvals", statements: streamsAndApprovals),
         Migration(name: "v7-data-lifecycle", statements: dataLifecycle),
         Migration(name: "v8-unread-roots") { _ in [unreadRoots] },
+        Migration(name: "v9-check-lists") { $0 == .sqlite ? listChecksAsComparisons : [] },
     ]
+
+    /// SQLite runs `column IN (a, b, c…)` with more than two constants by building a temporary b-tree of the list,
+    /// once per run of the statement: every insert of a row whose table checks such a list paid for it, ~8 µs for the
+    /// 35 event kinds a send's event is checked against, ~2 µs for each of its message's three lists. v9 rewrites each
+    /// such list of the earlier migrations' table definitions as `(column = a OR column = b …)`: the same rule (a NULL
+    /// passes both) at one comparison per value. SQLite keeps a table's constraints only in the text of its
+    /// definition, and changing a CHECK constraint is done there (`writable_schema`, as SQLite's documentation on
+    /// table changes describes for constraints): no row is rewritten, and every row met the old rule, so it meets
+    /// this one. The text is matched exactly as the earlier migrations wrote it (SQLite keeps that text, and appends
+    /// an added column's definition as written). PostgreSQL evaluates such lists as arrays: unchanged there.
+    static let listChecksAsComparisons: [String] = {
+        var replacements: [(table: String, old: String, new: String)] = []
+        for statement in all.prefix(while: { $0.name != "v9-check-lists" }).flatMap({ $0.statements(.sqlite) }) {
+            guard let table = statement.firstMatch(of: /^\s*(?:CREATE TABLE|ALTER TABLE) (\w+)/)?.1 else { continue }
+            for list in statement.matches(of: /(\w+) IN \(((?:'\w+'|\d+)(?:, ?(?:'\w+'|\d+))*)\)/) {
+                let values = list.2.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                guard values.count > 2 else { continue }
+                let comparisons = values.map { "\(list.1) = \($0)" }.joined(separator: " OR ")
+                replacements.append((String(table), String(list.0), "(\(comparisons))"))
+            }
+        }
+        func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
+        return ["PRAGMA writable_schema = ON"] + replacements.map { r in
+            "UPDATE sqlite_schema SET sql = replace(sql, \(quoted(r.old)), \(quoted(r.new))) WHERE type = 'table' AND name = \(quoted(r.table))"
+        } + [
+            // RESET: writing off, and this connection parses the new text now (its statements ran on the old one).
+            "PRAGMA writable_schema = RESET",
+            // A change of the schema's version makes every other connection parse it again too.
+            "CREATE TABLE v9_schema_reload (x INTEGER)",
+            "DROP TABLE v9_schema_reload",
+        ]
+    }()
 
     /// The room's unread count (`Catalog.unreadCount`) walks only root messages that are not deleted: through the room's
     /// seq index it also stepped over every thread reply and deleted message after the cursor, so a flood of thread

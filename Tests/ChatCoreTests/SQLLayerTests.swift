@@ -41,13 +41,14 @@ struct SQLLayerTests {
     @Test("one ordered migration list: unique names, each dialect's own types, engine DDL only where it differs")
     func migrations() {
         let names = Migrations.all.map(\.name)
-        #expect(names == ["v1-chat-core", "v2-rpc-service", "v3-deferred-fts", "v4-redact-session-events", "v5-audit-log", "v6-streams-and-approvals", "v7-data-lifecycle", "v8-unread-roots"])
+        #expect(names == ["v1-chat-core", "v2-rpc-service", "v3-deferred-fts", "v4-redact-session-events", "v5-audit-log", "v6-streams-and-approvals", "v7-data-lifecycle", "v8-unread-roots", "v9-check-lists"])
         let sqlite = Migrations.all.flatMap { $0.statements(.sqlite) }.joined(separator: "\n")
         let postgres = Migrations.all.flatMap { $0.statements(.postgres) }.joined(separator: "\n")
         #expect(sqlite.contains("USING fts5") && !sqlite.contains("BIGINT") && !sqlite.contains("BOOLEAN"))
         #expect(postgres.contains("TSVECTOR") && !postgres.contains("WITHOUT ROWID") && !postgres.contains("fts5")
                 && !postgres.contains("INTEGER PRIMARY KEY"))
         #expect(Migrations.all[2].statements(.postgres).isEmpty, "the deferred FTS index is SQLite's alone")
+        #expect(Migrations.all[8].statements(.postgres).isEmpty, "PostgreSQL's lists of allowed values stay as they are")
     }
 
     @Test("a room's unread count reads only the index of its root messages that are not deleted, in seq order")
@@ -58,6 +59,36 @@ struct SQLLayerTests {
         #expect(room.contains("COVERING INDEX messages_unread_roots"), "\(room)")
         #expect(thread.contains("INDEX messages_by_thread"), "\(thread)")
         #expect(!room.contains("TEMP B-TREE") && !thread.contains("TEMP B-TREE"), "the window is taken in index order")
+    }
+
+    @Test("a table's lists of allowed values are checked by comparisons, not a temporary b-tree per insert (v9)")
+    func checkLists() async throws {
+        let chat = try TestChat()
+        _ = try await chat.room()
+        // Read-write: SQLite leaves the constraints out of a read-only connection's programs.
+        let db = try WALCoalescingTests.Connection(chat.directory.appendingPathComponent("chat.sqlite").path)
+        guard case .rowid(let appendEvent)? = Catalog.appendEvent.sqliteReturning else {
+            Issue.record("appendEvent runs RETURNING in SQLite")
+            return
+        }
+        for sql in [Catalog.insertRoom.sqlite, Catalog.insertMessage.sqlite, appendEvent, Catalog.insertThread.sqlite,
+                    Catalog.insertReaction.sqlite, Catalog.insertSession.sqlite, Catalog.insertReplyDelta.sqlite,
+                    Catalog.insertToolCall.sqlite, Catalog.insertReplayEntry.sqlite] {
+            #expect(try !db.opensTemporaryTable(sql), "\(sql)")
+        }
+        // No list of more than two constants is left in a table's definition.
+        let definitions = try db.texts("SELECT sql FROM sqlite_schema WHERE type = 'table' AND sql IS NOT NULL")
+        let lists = definitions.flatMap { $0.components(separatedBy: " IN (").dropFirst().map { $0.prefix { $0 != ")" } } }
+            .filter { $0.split(separator: ",").count > 2 }
+        #expect(lists.isEmpty, "\(lists)")
+        #expect(definitions.contains { $0.contains("kind = 'PROFILE_ERASED'") })
+
+        // The rule holds: a value outside the list is refused.
+        try db.exec("BEGIN")
+        defer { try? db.exec("ROLLBACK") }
+        #expect(throws: WALCoalescingTests.Failure.self) {
+            try db.exec("UPDATE rooms SET room_type = 'lobby'")
+        }
     }
 
     /// What a write computes through the counters, then undoes (the error rolls its transaction back).
@@ -107,6 +138,18 @@ struct SQLLayerTests {
 }
 
 extension WALCoalescingTests.Connection {
+    /// The first column of each row of `sql`, as text.
+    func texts(_ sql: String) throws -> [String] {
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK else { throw WALCoalescingTests.Failure(sql) }
+        defer { sqlite3_finalize(statement) }
+        var rows: [String] = []
+        while sqlite3_step(statement) == SQLITE_ROW {
+            if let text = sqlite3_column_text(statement, 0) { rows.append(String(cString: text)) }
+        }
+        return rows
+    }
+
     /// Whether SQLite's program for `sql` opens a temporary b-tree (`OpenEphemeral`).
     func opensTemporaryTable(_ sql: String) throws -> Bool {
         var statement: OpaquePointer?

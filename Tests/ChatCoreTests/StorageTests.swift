@@ -13,7 +13,7 @@ struct StorageTests {
         #expect(mode == "wal")
         #expect(try chat.scalar("PRAGMA foreign_keys") == 1)
         let migrations = try SQLiteStorage.migrate(path: chat.directory.appendingPathComponent("other.sqlite").path)
-        #expect(migrations == ["v1-chat-core", "v2-rpc-service", "v3-deferred-fts", "v4-redact-session-events", "v5-audit-log", "v6-streams-and-approvals", "v7-data-lifecycle", "v8-unread-roots"])
+        #expect(migrations == ["v1-chat-core", "v2-rpc-service", "v3-deferred-fts", "v4-redact-session-events", "v5-audit-log", "v6-streams-and-approvals", "v7-data-lifecycle", "v8-unread-roots", "v9-check-lists"])
     }
 
     @Test("the schema enforces uniqueness, foreign keys and enum checks on its own")
