@@ -488,6 +488,12 @@ static int coalesce_wal;
 
 /* The database is a copy of one made by `smrt-chatd migrate` (the very schema, indexes, FTS triggers
  * and WAL mode of the service); the connection gets the service's pragmas. */
+/* The floors' SQLite configured as the service configures its own (wal_coalesce.c): no memory statistics, whose
+ * process-wide mutex every allocation and free took. Before SQLite initializes. */
+static void floor_config(void) {
+  if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK) die("sqlite3_config after initialization");
+}
+
 static sqlite3 *open_service_db(const char *path, const char *sync) {
   sqlite3 *db;
   if (coalesce_wal && smrt_wal_coalesce_register() != SQLITE_OK) die("WAL coalescing unavailable");
@@ -548,20 +554,25 @@ static int mode_sqlite(const args_t *a) {
  * service indexes every 100 ms). The reads the service also makes per batch (key activity, replay lookup,
  * room and membership) are not included. */
 static int mode_sqlite_send(const args_t *a) {
+  floor_config();
   sqlite3 *db = open_service_db(a->db, a->sync);
   char room[37];
   if (a->room) snprintf(room, sizeof room, "%s", a->room);
   else uuid7(room);
   ensure_room(db, room, a->tenant);
-  sqlite3_stmt *seq_st, *msg_st, *ev_st, *rep_st;
+  /* No RETURNING, as the service (SQLite opens a temporary b-tree per call for it): the counter read back, the
+     event's id from the insert's rowid. */
+  sqlite3_stmt *seq_st, *seq_read_st, *msg_st, *ev_st, *rep_st;
   if (sqlite3_prepare_v2(db,
                          "UPDATE rooms SET last_event_seq = last_event_seq + 1, last_message_at = ?3"
-                         " WHERE tenant_id = ?1 AND id = ?2 RETURNING last_event_seq",
+                         " WHERE tenant_id = ?1 AND id = ?2",
                          -1, &seq_st, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, "SELECT last_event_seq FROM rooms WHERE tenant_id = ?1 AND id = ?2", -1, &seq_read_st,
+                         NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(db, INSERT_SQL, -1, &msg_st, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(db,
                          "INSERT INTO room_events (tenant_id, room_id, seq, kind, actor_profile_id, subject_id,"
-                         " created_at, payload) VALUES (?, ?, ?, 'MESSAGE_CREATED', ?, ?, ?, ?) RETURNING event_id",
+                         " created_at, payload) VALUES (?, ?, ?, 'MESSAGE_CREATED', ?, ?, ?, ?)",
                          -1, &ev_st, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(db,
                          "INSERT INTO replay_cache (key_id, request_id, frame_hash, response, created_at, tenant_id,"
@@ -585,10 +596,13 @@ static int mode_sqlite_send(const args_t *a) {
       sqlite3_bind_text(seq_st, 1, a->tenant, -1, SQLITE_STATIC);
       sqlite3_bind_text(seq_st, 2, room, -1, SQLITE_STATIC);
       sqlite3_bind_int64(seq_st, 3, created);
-      if (sqlite3_step(seq_st) != SQLITE_ROW) die(sqlite3_errmsg(db));
-      int64_t seq = sqlite3_column_int64(seq_st, 0);
-      if (sqlite3_step(seq_st) != SQLITE_DONE) die(sqlite3_errmsg(db));
+      if (sqlite3_step(seq_st) != SQLITE_DONE || sqlite3_changes(db) != 1) die(sqlite3_errmsg(db));
       sqlite3_reset(seq_st);
+      sqlite3_bind_text(seq_read_st, 1, a->tenant, -1, SQLITE_STATIC);
+      sqlite3_bind_text(seq_read_st, 2, room, -1, SQLITE_STATIC);
+      if (sqlite3_step(seq_read_st) != SQLITE_ROW) die(sqlite3_errmsg(db));
+      int64_t seq = sqlite3_column_int64(seq_read_st, 0);
+      sqlite3_reset(seq_read_st);
       /* 2. the message (insert_row, with its id kept for the event) */
       uuid7(id);
       snprintf(content, sizeof content, "bench %d/%d", j % 64, j / 64);
@@ -615,9 +629,8 @@ static int mode_sqlite_send(const args_t *a) {
       sqlite3_bind_text(ev_st, 5, id, -1, SQLITE_STATIC);
       sqlite3_bind_int64(ev_st, 6, created);
       sqlite3_bind_text(ev_st, 7, payload, pl, SQLITE_STATIC);
-      if (sqlite3_step(ev_st) != SQLITE_ROW) die(sqlite3_errmsg(db));
-      last_event_id = sqlite3_column_int64(ev_st, 0);
       if (sqlite3_step(ev_st) != SQLITE_DONE) die(sqlite3_errmsg(db));
+      last_event_id = sqlite3_last_insert_rowid(db);
       sqlite3_reset(ev_st);
       /* 4. the call's replay record: a time-ordered request id as the clients make, 32-byte frame hash */
       uuid7(req);
@@ -651,6 +664,7 @@ static int mode_sqlite_send(const args_t *a) {
   }
   double el = (double)(mono_ns() - t0) / 1e9;
   sqlite3_finalize(seq_st);
+  sqlite3_finalize(seq_read_st);
   sqlite3_finalize(msg_st);
   sqlite3_finalize(ev_st);
   sqlite3_finalize(rep_st);
@@ -671,6 +685,7 @@ static int mode_sqlite_send(const args_t *a) {
  * latency (p50, p99) over --count calls on one thread. */
 static int mode_sqlite_read(const args_t *a) {
   if (!a->db || !a->room || !a->key_id) die("sqlite-read needs --db, --room and --key-id");
+  floor_config();
   sqlite3 *db;
   if (sqlite3_open_v2(a->db, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) die("sqlite open");
   sqlite3_busy_timeout(db, 5000);
