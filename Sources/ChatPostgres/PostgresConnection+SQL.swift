@@ -197,14 +197,26 @@ final class PGConnection: SQLConnection {
     /// transaction an earlier failure aborted.
     static func isConflict(_ error: Error) -> Bool {
         if error is ReplayRace { return true }
-        guard let error = error as? PSQLError, error.code == .server,
-              let state = error.serverInfo?[.sqlState] else { return false }
+        guard let state = sqlState(error) else { return false }
         // 25P02: a statement ran after an earlier one failed in the same transaction; whatever that was, the
         // batch can only run again.
         return state == "40001" || state == "40P01" || state == "23505" || state == "25P02"
     }
 
-    func abortsTransaction(_ error: Error) -> Bool { error is PSQLError || error is ReplayRace }
+    /// The SQLSTATE of an error the server sent. PostgresNIO reports it as `PSQLError` from its async API and as
+    /// the older `PostgresError.server` from its future-based one (prepared statements' `execute`, `query(...)` that
+    /// returns a future): a deadlock in a pipelined read came as the latter, was not seen as a conflict, and failed
+    /// its call and then, in the aborted transaction, the batch.
+    static func sqlState(_ error: Error) -> String? {
+        if let error = error as? PSQLError, error.code == .server { return error.serverInfo?[.sqlState] }
+        if case .server(let message)? = error as? PostgresError { return message.fields[.sqlState] }
+        return nil
+    }
+
+    /// Any error the server sent ends the transaction's usefulness outside a savepoint.
+    static func isServerError(_ error: Error) -> Bool { sqlState(error) != nil || error is ReplayRace }
+
+    func abortsTransaction(_ error: Error) -> Bool { error is PSQLError || Self.isServerError(error) }
 
     func depthChanged(_ depth: Int) {
         if depth < self.depth {

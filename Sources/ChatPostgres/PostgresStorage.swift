@@ -250,9 +250,7 @@ public final class PostgresStorage: ChatStorage, @unchecked Sendable {
         }
     }
 
-    static func isServerError(_ error: Error) -> Bool {
-        (error as? PSQLError)?.code == .server || error is ReplayRace
-    }
+    static func isServerError(_ error: Error) -> Bool { PGConnection.isServerError(error) }
 
     // MARK: ChatStorage
 
