@@ -138,42 +138,21 @@ struct SQLLayerTests {
 }
 
 extension WALCoalescingTests.Connection {
-    /// The first column of each row of `sql`, as text.
-    func texts(_ sql: String) throws -> [String] {
+    /// Column `column` of each row of `sql`, as text.
+    func texts(_ sql: String, column: Int32 = 0) throws -> [String] {
         var statement: OpaquePointer?
         guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK else { throw WALCoalescingTests.Failure(sql) }
         defer { sqlite3_finalize(statement) }
         var rows: [String] = []
         while sqlite3_step(statement) == SQLITE_ROW {
-            if let text = sqlite3_column_text(statement, 0) { rows.append(String(cString: text)) }
+            if let text = sqlite3_column_text(statement, column) { rows.append(String(cString: text)) }
         }
         return rows
     }
 
-    /// Whether SQLite's program for `sql` opens a temporary b-tree (`OpenEphemeral`).
-    func opensTemporaryTable(_ sql: String) throws -> Bool {
-        var statement: OpaquePointer?
-        guard sqlite3_prepare_v2(handle, "EXPLAIN " + sql, -1, &statement, nil) == SQLITE_OK else {
-            throw WALCoalescingTests.Failure(sql)
-        }
-        defer { sqlite3_finalize(statement) }
-        while sqlite3_step(statement) == SQLITE_ROW {
-            if let opcode = sqlite3_column_text(statement, 1), String(cString: opcode) == "OpenEphemeral" { return true }
-        }
-        return false
-    }
-
     /// What EXPLAIN QUERY PLAN says of `sql`, its steps joined by " | ".
-    func plan(_ sql: String) throws -> String {
-        var statement: OpaquePointer?
-        guard sqlite3_prepare_v2(handle, "EXPLAIN QUERY PLAN " + sql, -1, &statement, nil) == SQLITE_OK else {
-            throw WALCoalescingTests.Failure(sql)
-        }
-        defer { sqlite3_finalize(statement) }
-        var steps: [String] = []
-        while sqlite3_step(statement) == SQLITE_ROW {
-            if let detail = sqlite3_column_text(statement, 3) { steps.append(String(cString: detail)) }
-        }
-        return steps.joined(separator: " | ")
-    }
+    func plan(_ sql: String) throws -> String { try texts("EXPLAIN QUERY PLAN " + sql, column: 3).joined(separator: " | ") }
+
+    /// Whether SQLite's program for `sql` opens a temporary b-tree (`OpenEphemeral`).
+    func opensTemporaryTable(_ sql: String) throws -> Bool { try texts("EXPLAIN " + sql, column: 1).contains("OpenEphemeral") }
 }
