@@ -148,19 +148,18 @@ private struct StatementRow: SQLRow {
     }
 }
 
-/// The one column an insert's `RETURNING` would have given: the row's INTEGER PRIMARY KEY.
+/// The one column an insert's `RETURNING` would have given: the row's INTEGER PRIMARY KEY, read as an integer only.
 private struct RowidRow: SQLRow {
     let rowid: Int64
-    private func only(_ index: Int) throws -> Int64 {
+    func int(_ index: Int) throws -> Int64 {
         guard index == 0 else { throw StorageCorruption("column \(index) of a rowid") }
         return rowid
     }
-    func text(_ index: Int) throws -> String { String(try only(index)) }
-    func optionalText(_ index: Int) throws -> String? { String(try only(index)) }
-    func int(_ index: Int) throws -> Int64 { try only(index) }
-    func optionalInt(_ index: Int) throws -> Int64? { try only(index) }
-    func bool(_ index: Int) throws -> Bool { try only(index) != 0 }
-    func optionalBlob(_ index: Int) throws -> [UInt8]? { throw StorageCorruption("a rowid is not a blob") }
+    func optionalInt(_ index: Int) throws -> Int64? { try int(index) }
+    func text(_ index: Int) throws -> String { throw StorageCorruption("a rowid is read as an integer") }
+    func optionalText(_ index: Int) throws -> String? { try text(index) }
+    func bool(_ index: Int) throws -> Bool { throw StorageCorruption("a rowid is read as an integer") }
+    func optionalBlob(_ index: Int) throws -> [UInt8]? { throw StorageCorruption("a rowid is read as an integer") }
 }
 
 extension Row: SQLRow {
