@@ -153,10 +153,12 @@ final class RequestHandler: Sendable {
             let answered = Self.status(of: bytes)
             let code = Self.codeNames[answered?.code ?? .ok] ?? "UNKNOWN"
             ServerMetrics.call(method: method, status: code, nanoseconds: elapsed)
-            span.attributes["rpc.method"] = method
-            span.attributes["rpc.smrtchat.status"] = code
-            if answered.map({ $0.code != .ok }) ?? false { span.setStatus(SpanStatus(code: .error)) }
-            span.end()
+            if let span {
+                span.attributes["rpc.method"] = method
+                span.attributes["rpc.smrtchat.status"] = code
+                if answered.map({ $0.code != .ok }) ?? false { span.setStatus(SpanStatus(code: .error)) }
+                span.end()
+            }
             if debug {
                 let status = answered.map { $0.code == .ok ? "OK" : $0.reason } ?? "OK"
                 var metadata = Self.callMetadata(request, status: status)
