@@ -22,16 +22,15 @@ final class RecentRequests: Sendable {
         self.capacity = capacity
     }
 
-    /// The frame hash recorded for (key, request id), if any.
-    func hash(keyId: String, requestId: String) -> [UInt8]? {
-        state.withLock { $0.hashes[keyId + "\u{0}" + requestId] }
-    }
-
-    /// Records a call; forgets calls older than the window, and the oldest beyond the capacity.
-    func record(keyId: String, requestId: String, hash: [UInt8], now: Int64) {
+    /// Records a call unless its request id is recorded already, and returns the frame hash recorded before (nil
+    /// when the id is new: recorded now); forgets calls older than the window, and the oldest beyond the capacity.
+    /// One lock and one key for both, as an authenticated read does both.
+    func record(keyId: String, requestId: String, hash: [UInt8], now: Int64) -> [UInt8]? {
         let key = keyId + "\u{0}" + requestId
-        state.withLock { s in
-            if s.hashes.updateValue(hash, forKey: key) == nil { s.order.append((key, now)) }
+        return state.withLock { s -> [UInt8]? in
+            if let seen = s.hashes[key] { return seen }
+            s.hashes[key] = hash
+            s.order.append((key, now))
             while s.head < s.order.count,
                   s.order[s.head].at < now - windowMs || s.order.count - s.head > capacity {
                 s.hashes.removeValue(forKey: s.order[s.head].key)
@@ -41,6 +40,7 @@ final class RecentRequests: Sendable {
                 s.order.removeFirst(s.head)
                 s.head = 0
             }
+            return nil
         }
     }
 }

@@ -283,10 +283,7 @@ final class RequestHandler: Sendable {
         // A read's request id is remembered once its caller authenticated, whatever the read's outcome: it can
         // never be reused with another frame.
         if !method.mutates {
-            if let seen = recentReads.hash(keyId: request.auth.keyID, requestId: request.context.requestID), seen != hash {
-                throw Self.reused
-            }
-            remember(request, hash: hash, now: now, afterReply: afterReply)
+            guard remember(request, hash: hash, now: now, afterReply: afterReply) else { throw Self.reused }
             if FrameGate.deadlinePassed(request, now: now) { throw FrameGate.deadlineExceeded }
         }
         if !FrameGate.deadlinePassed(request, now: now) { try limit(request, actor) }
@@ -296,12 +293,13 @@ final class RequestHandler: Sendable {
     /// Records an authenticated call's request id with its frame hash, here at once and in the database's replay cache
     /// once the call is answered (`afterReply`; queued without waiting for the commit), so that another frame can never
     /// reuse it. Queuing it after the reply keeps the writer's wake-up off the read's path; this instance refuses
-    /// another frame with the id from the moment it is recorded here.
+    /// another frame with the id from the moment it is recorded here. Returns false when this process recorded the id
+    /// with another frame (nothing is recorded then); an id recorded with this frame is not queued again.
+    @discardableResult
     private func remember(_ request: Smrt_Chat_V1_RpcRequest, hash: [UInt8], now: Int64,
-                          afterReply: (@escaping @Sendable () -> Void) -> Void) {
+                          afterReply: (@escaping @Sendable () -> Void) -> Void) -> Bool {
         let (keyId, requestId) = (request.auth.keyID, request.context.requestID)
-        if let seen = recentReads.hash(keyId: keyId, requestId: requestId), seen != hash { return }
-        recentReads.record(keyId: keyId, requestId: requestId, hash: hash, now: now)
+        if let seen = recentReads.record(keyId: keyId, requestId: requestId, hash: hash, now: now) { return seen == hash }
         let entry = ReplayEntry(keyId: keyId, requestId: requestId, frameHash: hash, response: nil, createdAt: now)
         afterReply { [storage, logger] in
             storage.submitWrite({ tx in _ = try tx.insertReplayEntry(entry) }, options: .background) { result in
@@ -311,6 +309,7 @@ final class RequestHandler: Sendable {
                 }
             }
         }
+        return true
     }
 
     /// Steps (2)–(3): the caller's key, from the cache when it checks out there, else from the database.
