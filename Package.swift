@@ -128,7 +128,8 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["ChatClient", "ChatAPI"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ChatCoreTests",
-            dependencies: ["ChatCore", "ChatSQL", "ChatStore", "CSQLiteWAL", .product(name: "GRDBSQLite", package: "GRDB.swift")],
+            dependencies: ["ChatCore", "ChatSQL", "ChatStore", "CSQLiteWAL", .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                           .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
     ]

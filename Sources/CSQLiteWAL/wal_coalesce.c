@@ -204,3 +204,10 @@ void smrt_wal_coalesce_counts(long long *r, long long *i) {
   *r = atomic_load_explicit(&received, memory_order_relaxed);
   *i = atomic_load_explicit(&issued, memory_order_relaxed);
 }
+
+int smrt_sqlite_set_defensive(sqlite3 *db, int on) {
+  int before = -1, after = -1;
+  if (sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, -1, &before) != SQLITE_OK) return -1;
+  if (sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, on, &after) != SQLITE_OK || after != on) return -1;
+  return before;
+}

@@ -150,11 +150,14 @@ public final class SQLiteStorage: ChatStorage {
         return try copy.read { try Int.fetchOne($0, sql: "PRAGMA page_count") ?? 0 }
     }
 
-    /// The shared migration list, recorded by GRDB's migrator (`grdb_migrations`).
+    /// The shared migration list, recorded by GRDB's migrator (`grdb_migrations`). Each runs with SQLite's defensive
+    /// mode off, put back as it was after (v9 edits table definitions in `sqlite_schema`, which that mode forbids).
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         for migration in Migrations.all {
             migrator.registerMigration(migration.name) { db in
+                let defensive = smrt_sqlite_set_defensive(db.sqliteConnection, 0)
+                defer { if defensive == 1 { _ = smrt_sqlite_set_defensive(db.sqliteConnection, 1) } }
                 for statement in migration.statements(.sqlite) { try db.execute(sql: statement) }
             }
         }

@@ -16,4 +16,12 @@ int smrt_sqlite_memstatus_off(void);
 /// process started.
 void smrt_wal_coalesce_counts(long long *received, long long *issued);
 
+struct sqlite3;
+
+/// Sets `db`'s defensive mode (SQLITE_DBCONFIG_DEFENSIVE: no writes to sqlite_schema, among others) on (1) or off (0);
+/// returns what it was (0 or 1), or -1 when SQLite refused. Migrations run with it off: v9-check-lists edits table
+/// definitions in sqlite_schema, and an SQLite built or configured to start connections in defensive mode would
+/// otherwise refuse it, and the server would not start.
+int smrt_sqlite_set_defensive(struct sqlite3 *db, int on);
+
 #endif
