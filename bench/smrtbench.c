@@ -486,14 +486,14 @@ static void insert_row(sqlite3_stmt *st, const char *tenant, const char *room, c
 /* --coalesce 1: the WAL written through the service's wrapper (Sources/CSQLiteWAL), a transaction's frames together. */
 static int coalesce_wal;
 
-/* The database is a copy of one made by `smrt-chatd migrate` (the very schema, indexes, FTS triggers
- * and WAL mode of the service); the connection gets the service's pragmas. */
 /* The floors' SQLite configured as the service configures its own (wal_coalesce.c): no memory statistics, whose
  * process-wide mutex every allocation and free took. Before SQLite initializes. */
 static void floor_config(void) {
   if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK) die("sqlite3_config after initialization");
 }
 
+/* The database is a copy of one made by `smrt-chatd migrate` (the very schema, indexes, FTS triggers
+ * and WAL mode of the service); the connection gets the service's pragmas. */
 static sqlite3 *open_service_db(const char *path, const char *sync) {
   sqlite3 *db;
   if (coalesce_wal && smrt_wal_coalesce_register() != SQLITE_OK) die("WAL coalescing unavailable");

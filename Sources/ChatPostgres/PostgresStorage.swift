@@ -245,12 +245,11 @@ public final class PostgresStorage: ChatStorage, @unchecked Sendable {
             pool.checkin(connection, broken: false)
             return value
         } catch {
-            pool.checkin(connection, broken: connection.isClosed || !isServerError(error))
+            pool.checkin(connection, broken: connection.isClosed || !PGConnection.isServerError(error))
             throw error
         }
     }
 
-    static func isServerError(_ error: Error) -> Bool { PGConnection.isServerError(error) }
 
     // MARK: ChatStorage
 
