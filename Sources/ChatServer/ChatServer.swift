@@ -47,7 +47,8 @@ public final class ChatServer: Service {
         self.logger = logger
         inFlight = AdmissionLimit(calls: configuration.maxCallsInFlight, bytes: configuration.maxBytesInFlight)
         domain = ChatDomain(limits: configuration.limits, clock: clock)
-        handler = RequestHandler(configuration: configuration, storage: storage, domain: domain, logger: logger)
+        handler = RequestHandler(configuration: configuration, storage: storage, domain: domain, logger: logger,
+                                 callsInFlight: { [inFlight] in inFlight.calls })
         do {
             socket = try NanoSocket(.rep, raw: true)
             try socket.setReceiveMaxSize(configuration.maxFrameBytes)
