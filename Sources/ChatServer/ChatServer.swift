@@ -47,8 +47,7 @@ public final class ChatServer: Service {
         self.logger = logger
         inFlight = AdmissionLimit(calls: configuration.maxCallsInFlight, bytes: configuration.maxBytesInFlight)
         domain = ChatDomain(limits: configuration.limits, clock: clock)
-        handler = RequestHandler(configuration: configuration, storage: storage, domain: domain, logger: logger,
-                                 callsInFlight: { [inFlight] in inFlight.calls })
+        handler = RequestHandler(configuration: configuration, storage: storage, domain: domain, logger: logger)
         do {
             socket = try NanoSocket(.rep, raw: true)
             try socket.setReceiveMaxSize(configuration.maxFrameBytes)
@@ -130,7 +129,7 @@ public final class ChatServer: Service {
                 continue
             }
             if !(alone && waited && body.count <= Self.answeredWhileReceiving) { handOver() }
-            handler.handle(body, beforeLongWork: handOver) { reply in
+            handler.handle(body, alone: alone && waited, beforeLongWork: handOver) { reply in
                 send(reply)
                 inFlight.release(bytes: body.count)
             }

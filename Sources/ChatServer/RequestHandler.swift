@@ -30,18 +30,11 @@ final class RequestHandler: Sendable {
     /// Failed authentications per claimed key id ("?" for every key id this process does not know).
     private let failureLimiter: RateLimiter
     private let logger: Logger
-    /// Calls the server holds (this one included). A mutation may commit on its RPC worker only when it is the
-    /// only one: with others in flight, a commit there took a whole commit for one call while the calls queued
-    /// behind it waited for the next batch (64 clients, A/B: server CPU per send 139 → 121 µs, 6,727 → 8,325
-    /// sends/s, medians of 6 alternations).
-    private let callsInFlight: @Sendable () -> Int
     static let health = RequestSigning.methodName("Health")
     static let serverInfo = RequestSigning.methodName("ServerInfo")
 
-    init(configuration: ServerConfiguration, storage: any ChatStorage, domain: ChatDomain, logger: Logger,
-         callsInFlight: @escaping @Sendable () -> Int = { 1 }) {
+    init(configuration: ServerConfiguration, storage: any ChatStorage, domain: ChatDomain, logger: Logger) {
         self.configuration = configuration
-        self.callsInFlight = callsInFlight
         self.storage = storage
         self.domain = domain
         self.logger = logger
@@ -120,7 +113,12 @@ final class RequestHandler: Sendable {
     /// for lists and searches, after the commit for mutations (from the write path's completion thread).
     /// `beforeLongWork` is called, on this thread, before work that may take long: a mutation (the write path may
     /// commit it here, and a commit may wait) or a read of more than one entity (an export page, a page of events).
-    func handle(_ frame: [UInt8], beforeLongWork: () -> Void = {}, reply: @escaping @Sendable ([UInt8]) -> Void) {
+    ///
+    /// `alone`: no other call was in flight or queued when this frame was received. Only then may a mutation commit on
+    /// this thread (no writer wake-up on a lone caller's path); otherwise it goes to the writer thread, to share a
+    /// commit with the calls queued behind it.
+    func handle(_ frame: [UInt8], alone: Bool = true, beforeLongWork: () -> Void = {},
+                reply: @escaping @Sendable ([UInt8]) -> Void) {
         let request: Smrt_Chat_V1_RpcRequest
         do {
             request = try Smrt_Chat_V1_RpcRequest(serializedBytes: frame)
@@ -175,7 +173,7 @@ final class RequestHandler: Sendable {
             }
         }
         do {
-            if let bytes = try handle(request, frame: frame, later: answer, beforeLongWork: beforeLongWork,
+            if let bytes = try handle(request, frame: frame, alone: alone, later: answer, beforeLongWork: beforeLongWork,
                                       afterReply: { job in afterReply.withLock { $0 = job } }) {
                 answer(.success(bytes))
             }
@@ -200,7 +198,7 @@ final class RequestHandler: Sendable {
     /// now, the rate limits and the deadline), **execute** (a read on a snapshot here or on a reader thread; a
     /// mutation on the write path, which also **records** its response in the replay window in the same commit),
     /// and **reply**. The storage never calls back into these stages: it runs the body it is given.
-    private func handle(_ request: Smrt_Chat_V1_RpcRequest, frame: [UInt8],
+    private func handle(_ request: Smrt_Chat_V1_RpcRequest, frame: [UInt8], alone: Bool,
                         later: @escaping @Sendable (Result<[UInt8], Error>) -> Void, beforeLongWork: () -> Void,
                         afterReply: (@escaping @Sendable () -> Void) -> Void) throws -> [UInt8]? {
         let now = domain.clock()
@@ -218,7 +216,7 @@ final class RequestHandler: Sendable {
             let keys = self.keys
             beforeLongWork()
             executeAndRecord(call, actor: actor, keyId: keyId, requestId: context.requestID, hash: hash,
-                             deadline: context.deadlineUnixMs, now: now) { result in
+                             deadline: context.deadlineUnixMs, now: now, alone: alone) { result in
                 if case .failure(let error as ChatError) = result, error.reason == .invalidKey { keys.forget(keyId) }
                 later(result)
             }
@@ -396,7 +394,7 @@ final class RequestHandler: Sendable {
     /// the call's record, the deadline, the operation, and its response recorded for replays (the record is the
     /// encoded response, so it is encoded here, inside the commit that records it).
     private func executeAndRecord(_ call: PreparedCall, actor: CallActor, keyId: String, requestId: String, hash: [UInt8],
-                        deadline: Int64, now: Int64,
+                        deadline: Int64, now: Int64, alone: Bool,
                         completion: @escaping @Sendable (Result<[UInt8], Error>) -> Void) {
         let domain = self.domain
         storage.submitWrite({ tx -> [UInt8] in
@@ -429,7 +427,7 @@ final class RequestHandler: Sendable {
             return response
         }, options: WriteOptions(call: CallKey(keyId: keyId, requestId: requestId),
                                  room: call.roomId.map { RoomAccess(tenantId: actor.tenantId, roomId: $0, profileId: actor.profileId) },
-                                 mayCommitOnCallerThread: callsInFlight() <= 1),
+                                 mayCommitOnCallerThread: alone),
            completion: completion)
     }
 

@@ -8,12 +8,12 @@ import Synchronization
 import Testing
 
 /// Where a mutation commits: a lone call on the RPC worker that received it (no writer wake-up, its reply sent from
-/// there), any call while others are in flight on the writer thread, so that they share its commits.
+/// there), a call received while others were in flight or queued on the writer thread, so that they share its commits.
 @Suite("Caller-thread commits")
 struct CallerCommitTests {
-    @Test("a lone SendMessage commits and is answered on its own thread; with another call in flight, on the writer's",
-          arguments: [1, 2])
-    func commitThread(callsInFlight: Int) throws {
+    @Test("a lone SendMessage commits and is answered on its own thread; with other calls in flight or queued, on the writer's",
+          arguments: [true, false])
+    func commitThread(alone: Bool) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smrtchat-caller-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -31,14 +31,14 @@ struct CallerCommitTests {
         // The writer thread runs its housekeeping after that first commit: a caller commits only on an idle write path.
         storage.yieldToWrites(upTo: 10)
         let handler = RequestHandler(configuration: ServerConfiguration(), storage: storage, domain: domain,
-                                     logger: Logger(label: "test"), callsInFlight: { callsInFlight })
+                                     logger: Logger(label: "test"))
         defer { handler.stop() }
 
         var request = Smrt_Chat_V1_RpcRequest()
         request.method = RequestSigning.methodName("SendMessage")
         request.context.tenantID = "tenant-1"
         request.context.actorProfileID = "alice"
-        request.context.requestID = "req-\(callsInFlight)"
+        request.context.requestID = "req-\(alone)"
         request.auth.keyID = "sk_1"
         request.auth.timestampUnixMs = now
         request.payload = try Smrt_Chat_V1_SendMessageRequest.with { $0.roomID = room.id; $0.content = "hi" }
@@ -50,7 +50,7 @@ struct CallerCommitTests {
         let caller = pthread_self()
         let answer = Mutex<(onCaller: Bool, reply: [UInt8])?>(nil)
         let answered = DispatchSemaphore(value: 0)
-        handler.handle(Array(try request.serializedData())) { reply in
+        handler.handle(Array(try request.serializedData()), alone: alone) { reply in
             answer.withLock { $0 = (pthread_equal(pthread_self(), caller) != 0, reply) }
             answered.signal()
         }
@@ -59,6 +59,6 @@ struct CallerCommitTests {
         let response = try Smrt_Chat_V1_RpcResponse(serializedBytes: reply)
         #expect(!response.hasStatus || response.status.code == .ok, "\(response.status)")
         #expect(try Smrt_Chat_V1_SendMessageResponse(serializedBytes: response.payload).message.content == "hi")
-        #expect(onCaller == (callsInFlight == 1))
+        #expect(onCaller == alone)
     }
 }
