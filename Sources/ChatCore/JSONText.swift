@@ -84,25 +84,36 @@ public struct JSONText: Sendable {
         hasValue[hasValue.count - 1] = true
     }
 
-    /// Escapes as `JSON.stringify` does (the client-request id vectors of SPEC §9.2 depend on it).
+    /// Escapes as `JSON.stringify` does (the client-request id vectors of SPEC §9.2 depend on it). Runs of bytes
+    /// that need no escape are copied at once (a byte at a time was a fifth of an event's JSON snapshot).
     private mutating func appendString(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5c, 0x22])
-            case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5c, 0x5c])
-            case 0x0a: bytes.append(contentsOf: [0x5c, UInt8(ascii: "n")])
-            case 0x0d: bytes.append(contentsOf: [0x5c, UInt8(ascii: "r")])
-            case 0x09: bytes.append(contentsOf: [0x5c, UInt8(ascii: "t")])
-            case 0x08: bytes.append(contentsOf: [0x5c, UInt8(ascii: "b")])
-            case 0x0c: bytes.append(contentsOf: [0x5c, UInt8(ascii: "f")])
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
-            default: bytes.append(byte)
+        var s = s
+        s.withUTF8 { utf8 in
+            var run = 0
+            for (i, byte) in utf8.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run..<i]))
+                appendEscaped(byte)
+                run = i + 1
             }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run...]))
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    private mutating func appendEscaped(_ byte: UInt8) {
+        switch byte {
+        case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5c, 0x22])
+        case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5c, 0x5c])
+        case 0x0a: bytes.append(contentsOf: [0x5c, UInt8(ascii: "n")])
+        case 0x0d: bytes.append(contentsOf: [0x5c, UInt8(ascii: "r")])
+        case 0x09: bytes.append(contentsOf: [0x5c, UInt8(ascii: "t")])
+        case 0x08: bytes.append(contentsOf: [0x5c, UInt8(ascii: "b")])
+        case 0x0c: bytes.append(contentsOf: [0x5c, UInt8(ascii: "f")])
+        default:
+            let hex = Array("0123456789abcdef".utf8)
+            bytes.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
+        }
     }
 }
 

@@ -108,5 +108,18 @@ struct VectorTests {
         #expect(early < late, "a later millisecond sorts later")
         #expect(early.prefix(13) == "019ab697-e800", "the first 48 bits are the Unix milliseconds")
         #expect(Identifiers.newUUID(nowMs: 5) != Identifiers.newUUID(nowMs: 5), "random bits differ")
+        // Across several refills of the random buffer (256 ids each): every id well formed and new.
+        let many = (0..<1_000).map { _ in Identifiers.newUUID(nowMs: 5) }
+        #expect(Set(many).count == many.count)
+        #expect(many.allSatisfy { $0.count == 36 && $0.hasPrefix("00000000-0005-7") })
+    }
+
+    @Test("strings are escaped as JSON.stringify does, wherever the escaped bytes fall")
+    func jsonEscapes() {
+        #expect(Identifiers.jsonString("") == #""""#)
+        #expect(Identifiers.jsonString("plain ключ ✓") == #""plain ключ ✓""#)
+        #expect(Identifiers.jsonString("\"\n") == #""\"\n""#)
+        #expect(Identifiers.jsonString("\u{1}ab\\\\cd\t") == #""\u0001ab\\\\cd\t""#)
+        #expect(Identifiers.jsonString("a\u{1f}\u{8}\u{c}\rz") == #""a\u001f\b\f\rz""#)
     }
 }
