@@ -37,8 +37,8 @@ public struct WriteOptions: Sendable {
     /// locks) a batch's rooms together before running it.
     public var room: RoomAccess?
     /// The caller's thread is a dedicated one (an RPC worker) that may run the commit itself, completion included,
-    /// when the write path is idle: one thread wake-up less for a lone call. Never a thread of Swift's cooperative
-    /// pool, nor one holding a lock the completion takes.
+    /// when the write path is idle: one thread wake-up less for a lone call. Such a commit's events go out after its
+    /// completion (its reply). Never a thread of Swift's cooperative pool, nor one holding a lock the completion takes.
     public var mayCommitOnCallerThread: Bool
 
     public init(urgent: Bool = true, call: CallKey? = nil, room: RoomAccess? = nil, mayCommitOnCallerThread: Bool = false) {
@@ -66,7 +66,9 @@ public struct CallKey: Hashable, Sendable {
 /// Two entry points, used alike by the server and by the tests: a read on a snapshot, and a write queued
 /// on the engine's single write path (which may batch several writes into one commit, each in its own
 /// savepoint). Bodies are synchronous. Events leave only through the engine's commit callback (its
-/// configuration's `onCommit`), called once per commit in log order before any completion of that commit.
+/// configuration's `onCommit`), called once per commit in log order before any completion of that commit; a
+/// write committed on its caller's thread (`WriteOptions.mayCommitOnCallerThread`) publishes right after its
+/// completion instead, still before the next commit.
 public protocol ChatStorage: Sendable {
     /// Runs `body` on a read-only snapshot, on the calling thread, which it blocks: callers are dedicated
     /// threads (the RPC workers), never Swift's cooperative pool.

@@ -140,7 +140,7 @@ package final class GroupCommitWriter: @unchecked Sendable {
                 condition.unlock()
                 batchSize.record(1)
                 let started = DispatchTime.now().uptimeNanoseconds
-                commit([job], housekeeping: false)
+                commit([job], housekeeping: false, publishAfterReplies: true)
                 commitTime.recordNanoseconds(Int64(clamping: DispatchTime.now().uptimeNanoseconds &- started))
                 condition.lock()
                 committing = false
@@ -258,7 +258,12 @@ package final class GroupCommitWriter: @unchecked Sendable {
     /// savepoint and its release are two statements per operation, and an operation that is refused is
     /// nearly always refused before its first write. When one fails after writing, the whole attempt is
     /// rolled back and the batch runs again with a savepoint per operation.
-    private func commit(_ batch: [Job], housekeeping: Bool) {
+    ///
+    /// `publishAfterReplies` (a lone call committed on its caller's thread): the batch's events and deltas go out
+    /// after its reply, not before: with 100 subscribers the copies held a lone sender's reply for a millisecond.
+    /// Still before the next commit can start (the caller holds `committing` until this returns), so events leave
+    /// in commit order either way. The writer thread's batches publish first, as `onCommit`'s users expect.
+    private func commit(_ batch: [Job], housekeeping: Bool, publishAfterReplies: Bool = false) {
         var finishers: [(Error?) -> Void] = []
         finishers.reserveCapacity(batch.count)
         var optimistic = true
@@ -278,8 +283,11 @@ package final class GroupCommitWriter: @unchecked Sendable {
                 }
                 commits += 1
                 operations += batch.count
-                if let onCommit, !events.isEmpty { onCommit(events) }
-                if let onStream, !deltas.isEmpty { onStream(deltas) }
+                let publish = { [onCommit, onStream] in
+                    if let onCommit, !events.isEmpty { onCommit(events) }
+                    if let onStream, !deltas.isEmpty { onStream(deltas) }
+                }
+                if !publishAfterReplies { publish() }
                 // A small batch is answered from here: handing it to the completion thread costs a thread wake-up
                 // per commit, the larger part of the work when few callers wait; a larger one overlaps the next
                 // commit there.
@@ -289,6 +297,7 @@ package final class GroupCommitWriter: @unchecked Sendable {
                     let committed = finishers
                     completions.submit { for finish in committed { finish(nil) } }
                 }
+                if publishAfterReplies { publish() }
                 if housekeeping { engine.afterCommit() }
                 return
             } catch is SavepointRequired where optimistic {

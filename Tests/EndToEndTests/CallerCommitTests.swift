@@ -11,13 +11,19 @@ import Testing
 /// there), a call received while others were in flight or queued on the writer thread, so that they share its commits.
 @Suite("Caller-thread commits")
 struct CallerCommitTests {
-    @Test("a lone SendMessage commits and is answered on its own thread; with other calls in flight or queued, on the writer's",
+    @Test("a lone SendMessage commits and is answered on its own thread, then publishes; with other calls in flight or queued, on the writer's, which publishes first",
           arguments: [true, false])
     func commitThread(alone: Bool) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smrtchat-caller-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let storage = try SQLiteStorage(SQLiteConfiguration(path: dir.appendingPathComponent("chat.sqlite").path))
+        // What happened in which order: the reply, and the commit's events handed to the publisher.
+        let order = Mutex<[String]>([])
+        var configuration = SQLiteConfiguration(path: dir.appendingPathComponent("chat.sqlite").path)
+        configuration.onCommit = { events in
+            if events.contains(where: { $0.kind == .messageCreated }) { order.withLock { $0.append("events") } }
+        }
+        let storage = try SQLiteStorage(configuration)
         defer { storage.close() }
         let secret = Array(repeating: UInt8(7), count: 32)
         let now = ChatDomain.systemClock()
@@ -52,6 +58,7 @@ struct CallerCommitTests {
         let answered = DispatchSemaphore(value: 0)
         handler.handle(Array(try request.serializedData()), alone: alone) { reply in
             answer.withLock { $0 = (pthread_equal(pthread_self(), caller) != 0, reply) }
+            order.withLock { $0.append("reply") }
             answered.signal()
         }
         #expect(answered.wait(timeout: .now() + 10) == .success)
@@ -60,5 +67,10 @@ struct CallerCommitTests {
         #expect(!response.hasStatus || response.status.code == .ok, "\(response.status)")
         #expect(try Smrt_Chat_V1_SendMessageResponse(serializedBytes: response.payload).message.content == "hi")
         #expect(onCaller == alone)
+        // A lone call's events go out after its reply (nothing else waits on that thread); the writer thread's
+        // batches publish before their replies. Either way before the next commit.
+        let settled = Date().addingTimeInterval(5)
+        while order.withLock({ $0.count }) < 2 && Date() < settled { Thread.sleep(forTimeInterval: 0.001) }
+        #expect(order.withLock { $0 } == (alone ? ["reply", "events"] : ["events", "reply"]))
     }
 }
