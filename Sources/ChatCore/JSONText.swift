@@ -111,7 +111,7 @@ public struct JSONText: Sendable {
         case 0x08: bytes.append(contentsOf: [0x5c, UInt8(ascii: "b")])
         case 0x0c: bytes.append(contentsOf: [0x5c, UInt8(ascii: "f")])
         default:
-            let hex = Array("0123456789abcdef".utf8)
+            let hex = Identifiers.hexDigits
             bytes.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
         }
     }
