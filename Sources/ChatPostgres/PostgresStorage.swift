@@ -250,7 +250,6 @@ public final class PostgresStorage: ChatStorage, @unchecked Sendable {
         }
     }
 
-
     // MARK: ChatStorage
 
     public func read<T>(_ body: (any ChatTransaction) throws -> T) throws -> T {
